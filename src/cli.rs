@@ -1,0 +1,230 @@
+//! The command-line definition, and nothing else.
+//!
+//! Conventions (clap derive):
+//! * `help = "…"` is the one-line text `-h` shows; the doc comment is the long text of `--help`.
+//! * Rare options are `hide_short_help = true`: out of `-h`, still in `--help`.
+//! * Side actions are flags, not subcommands, so that a folder named `completions` stays
+//!   uploadable (SPEC.md).
+//! * Nothing here reads the environment or the config file: `settings.rs` resolves that once.
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Parser, ValueEnum};
+
+const AFTER_LONG_HELP: &str = "\
+Examples:
+  # Upload a folder (token and project from the environment or the config file)
+  chief-upload ./renders
+
+  # See which settings are in effect and where each came from
+  chief-upload --show-config
+
+  # What would be uploaded, without network or credentials
+  chief-upload --dry-run ./renders
+
+  # In CI: token from a secret, machine-readable results, exit code for the job
+  CHIEF_API_KEY=\"$CHIEF_TOKEN\" CHIEF_PROJECT_ID=project_0123456789abcdefghij \\
+    chief-upload --json ./dist > upload-results.ndjson
+
+  # Only images, skipping a scratch folder, from a list made by find
+  find assets -name '*.png' -print0 | chief-upload -0 --files-from - --exclude 'tmp/**'
+
+Exit status: 0 all uploaded or already present, 1 some file failed,
+2 usage/configuration error or credentials refused, 130 interrupted.";
+
+/// Upload files to the Chief assets API.
+///
+/// Every file under the given paths is hashed (MD5), announced with `POST /v1/assets`,
+/// skipped when the project already holds the same content, and otherwise streamed to the
+/// signed URL the API returns. Each file ends `uploaded`, `skipped` or `failed`.
+#[derive(Debug, Parser)]
+#[command(name = "chief-upload", version, after_long_help = AFTER_LONG_HELP)]
+pub struct Cli {
+    /// Files or directories to upload. Directories are walked recursively.
+    #[arg(
+        value_name = "PATH",
+        help = "Files or directories to upload (directories are walked recursively)"
+    )]
+    pub paths: Vec<PathBuf>,
+
+    /// Read more paths from FILE, one per line (`-` reads standard input).
+    #[arg(
+        long,
+        value_name = "FILE",
+        help = "Read more paths from FILE, one per line ('-' = stdin)"
+    )]
+    pub files_from: Option<PathBuf>,
+
+    /// With --files-from: the list is NUL-separated (as `find -print0` writes it).
+    #[arg(
+        short = '0',
+        long = "null",
+        help = "With --files-from: paths are NUL-separated"
+    )]
+    pub null: bool,
+
+    /// Upload only files whose walked relative path matches GLOB. Repeatable.
+    ///
+    /// Patterns are matched against the path relative to the PATH argument it was found
+    /// under (for a file given directly: its name). `*` also matches `/`, so `*.png`
+    /// matches at any depth; `**` is accepted too.
+    #[arg(
+        long,
+        value_name = "GLOB",
+        help = "Upload only files matching GLOB (repeatable)"
+    )]
+    pub include: Vec<String>,
+
+    /// Skip files (and whole directories) whose walked relative path matches GLOB.
+    /// Repeatable; wins over --include.
+    #[arg(
+        long,
+        value_name = "GLOB",
+        help = "Skip files and directories matching GLOB (repeatable)"
+    )]
+    pub exclude: Vec<String>,
+
+    /// Follow symbolic links to directories. Links to files are always uploaded; broken
+    /// links are reported and skipped.
+    #[arg(short = 'L', long, help = "Follow symlinked directories")]
+    pub follow: bool,
+
+    /// Number of files transferred at once.
+    #[arg(
+        short = 'j',
+        long,
+        value_name = "N",
+        help = "Concurrent file transfers [default: 8]"
+    )]
+    pub jobs: Option<usize>,
+
+    /// Project id (`project_` + 20 lower-case letters or digits).
+    #[arg(
+        long = "project",
+        value_name = "ID",
+        help = "Project id [env: CHIEF_PROJECT_ID]"
+    )]
+    pub project: Option<String>,
+
+    /// Read the API token from FILE (`-` reads standard input). The token is never taken
+    /// as a command-line value: every user on the machine can read a process's arguments.
+    /// The file must not be readable by group or others (chmod 600).
+    #[arg(
+        long,
+        value_name = "FILE",
+        help = "Read the API token from FILE ('-' = stdin) [env: CHIEF_API_KEY]"
+    )]
+    pub api_key_file: Option<PathBuf>,
+
+    /// Base URL of the Chief API. `https` is required, except for loopback addresses.
+    #[arg(
+        long,
+        value_name = "URL",
+        help = "Base URL of the Chief API [env: CHIEF_API_URL]"
+    )]
+    pub api_url: Option<String>,
+
+    /// Config file to read instead of the platform default
+    /// (`$XDG_CONFIG_HOME/chief/config.toml` on Linux).
+    #[arg(long, value_name = "PATH", help = "Config file [env: CHIEF_CONFIG]")]
+    pub config: Option<PathBuf>,
+
+    /// Config file profile: the `[profiles.NAME]` table. Its keys override the top-level ones.
+    #[arg(
+        long,
+        value_name = "NAME",
+        help = "Config file profile [env: CHIEF_PROFILE]"
+    )]
+    pub profile: Option<String>,
+
+    /// Walk, hash and detect types, and show what would be uploaded. No network, no
+    /// credentials needed.
+    #[arg(short = 'n', long, help = "Show what would be uploaded; no network")]
+    pub dry_run: bool,
+
+    /// Write newline-delimited JSON results to stdout: one object per file, then a summary.
+    #[arg(long, help = "NDJSON results on stdout")]
+    pub json: bool,
+
+    /// Print only errors and the summary.
+    #[arg(
+        short,
+        long,
+        conflicts_with = "verbose",
+        help = "Only errors and the summary"
+    )]
+    pub quiet: bool,
+
+    /// Print each request (method, host and path, status, timing) and each retry. Tokens
+    /// and signed-URL queries are never printed.
+    #[arg(short, long, action = ArgAction::Count, help = "Per-request detail")]
+    pub verbose: u8,
+
+    /// When to use colours and progress bars on stderr. `auto` uses them on a terminal
+    /// unless NO_COLOR is set.
+    #[arg(
+        long,
+        value_name = "WHEN",
+        default_value = "auto",
+        help = "Colour: auto, always, never"
+    )]
+    pub color: ColorChoice,
+
+    /// Print the effective settings and where each came from (token redacted), then exit.
+    #[arg(long, help = "Show effective settings and their sources")]
+    pub show_config: bool,
+
+    /// Retries for a transient failure (network error, timeout, 408, 429, 5xx) of one
+    /// request, with capped exponential backoff and jitter.
+    #[arg(long, value_name = "N", default_value_t = 5, hide_short_help = true)]
+    pub retries: u32,
+
+    /// Give up on a connection that sends or receives nothing for SECS seconds.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 60.0,
+        hide_short_help = true
+    )]
+    pub timeout: f64,
+
+    /// Do not use or update the hash cache (MD5s remembered by file identity and mtime).
+    #[arg(long, hide_short_help = true)]
+    pub no_cache: bool,
+
+    /// Print a shell completion script to stdout.
+    #[arg(long, value_name = "SHELL", hide_short_help = true)]
+    pub completions: Option<clap_complete::Shell>,
+
+    /// Print the man page (roff) to stdout.
+    #[arg(long, hide_short_help = true)]
+    pub man: bool,
+
+    /// First retry delay in milliseconds (doubles each attempt, capped). For tests and
+    /// impatient networks.
+    #[arg(long, value_name = "MS", default_value_t = 250, hide = true)]
+    pub retry_base_ms: u64,
+
+    /// Longest wait between retries, also the cap on a server's Retry-After, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0, hide = true)]
+    pub retry_max_delay: f64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn verify_cli() {
+        super::command().debug_assert();
+    }
+}

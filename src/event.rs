@@ -1,0 +1,153 @@
+//! What the pipeline reports. The pipeline never prints: it sends these to the output
+//! layer (`report`), which alone decides what reaches stdout and stderr.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use std::sync::mpsc;
+
+/// How one file ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Uploaded,
+    /// The project already held this content (or another file of this run carried it).
+    Skipped,
+    Failed,
+    /// `--dry-run`: what would be sent.
+    Planned,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Uploaded => "uploaded",
+            Outcome::Skipped => "skipped",
+            Outcome::Failed => "failed",
+            Outcome::Planned => "planned",
+        }
+    }
+}
+
+/// The result line of one file; its JSON form is the `"event":"file"` line of SPEC.md.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FileReport {
+    pub path: String,
+    pub filename: String,
+    pub size: Option<u64>,
+    pub md5: Option<String>,
+    pub mime_type: Option<String>,
+    pub outcome: Outcome,
+    pub asset_id: Option<String>,
+    pub status: Option<String>,
+    pub error: Option<String>,
+    /// Extra words for humans ("same content as …"); not part of the JSON contract.
+    #[serde(skip)]
+    pub note: Option<String>,
+}
+
+/// Totals of a run; its JSON form is the `"event":"summary"` line.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Summary {
+    pub uploaded: u64,
+    pub skipped: u64,
+    pub failed: u64,
+    pub planned: u64,
+    /// Bytes of files whose upload completed.
+    pub bytes_uploaded: u64,
+    /// `--dry-run`: bytes of the planned files.
+    pub bytes_planned: u64,
+    pub elapsed: Duration,
+    /// Ctrl-C stopped the run.
+    pub interrupted: bool,
+    /// Files found but never finished because the run stopped early.
+    pub not_attempted: u64,
+}
+
+/// One numbered unit of work (a hash or a transfer), for progress display.
+pub type TaskId = u64;
+
+#[derive(Debug)]
+pub enum Event {
+    /// The walk found a file of this size: the totals grow.
+    Found {
+        size: u64,
+    },
+    /// The walk is over; totals are final.
+    WalkDone,
+    HashStart {
+        id: TaskId,
+        path: String,
+        size: u64,
+    },
+    /// `bytes` more were hashed.
+    HashProgress {
+        id: TaskId,
+        bytes: u64,
+    },
+    HashEnd {
+        id: TaskId,
+    },
+    TransferStart {
+        id: TaskId,
+        path: String,
+        size: u64,
+    },
+    /// `bytes` more were sent.
+    TransferProgress {
+        id: TaskId,
+        bytes: u64,
+    },
+    /// The transfer starts again from byte 0: `sent` bytes roll back.
+    TransferRestart {
+        id: TaskId,
+        sent: u64,
+    },
+    TransferEnd {
+        id: TaskId,
+    },
+    /// One HTTP exchange, for `--verbose`. `target` never holds a query string.
+    Request {
+        method: String,
+        target: String,
+        status: Option<u16>,
+        elapsed: Duration,
+        attempt: u32,
+    },
+    /// A transient failure that will be retried after `delay`.
+    Retry {
+        what: String,
+        attempt: u32,
+        delay: Duration,
+        reason: String,
+    },
+    /// Something the user should see that does not fail a file.
+    Warning(String),
+    /// A file's final outcome.
+    File(FileReport),
+    /// The run is over (always the last event).
+    Summary(Summary),
+}
+
+/// Cheap, cloneable handle the pipeline reports through.
+#[derive(Clone, Debug)]
+pub struct Reporter {
+    tx: mpsc::Sender<Event>,
+}
+
+impl Reporter {
+    /// The sending half for the pipeline, and the receiving half for the output thread.
+    pub fn channel() -> (Reporter, mpsc::Receiver<Event>) {
+        let (tx, rx) = mpsc::channel();
+        (Reporter { tx }, rx)
+    }
+
+    pub fn emit(&self, event: Event) {
+        // The output layer outlives the pipeline; if it is gone, there is no one to tell.
+        let _ = self.tx.send(event);
+    }
+
+    pub fn warn(&self, message: impl Into<String>) {
+        self.emit(Event::Warning(message.into()));
+    }
+}

@@ -1,0 +1,127 @@
+//! chief-upload: uploads files to the Chief assets API.
+//!
+//! `run` is the whole program; `main.rs` only hands it the process's arguments and
+//! environment. The modules are public so tests, benchmarks and the demo reach them.
+
+pub mod api;
+pub mod cache;
+pub mod cli;
+pub mod event;
+pub mod exit;
+pub mod hash;
+pub mod media;
+pub mod pipeline;
+pub mod report;
+pub mod retry;
+pub mod secret;
+pub mod settings;
+pub mod transfer;
+pub mod walk;
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::Cli;
+use crate::event::Reporter;
+use crate::exit::{exit_for, Exit, UsageError};
+use crate::settings::Env;
+
+/// Runs chief-upload with these arguments (the first is the program name) and this
+/// environment, and returns the exit status.
+pub fn run(args: impl IntoIterator<Item = OsString>, env: Env) -> ExitCode {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
+        }
+    };
+    let color = settings::output_settings(&cli, &env).color;
+    match run_cli(cli, env) {
+        Ok(exit) => exit.into(),
+        Err(err) => {
+            report::print_error(&err, color);
+            exit_for(&err).into()
+        }
+    }
+}
+
+fn run_cli(cli: Cli, env: Env) -> anyhow::Result<Exit> {
+    if let Some(shell) = cli.completions {
+        let mut out = std::io::stdout();
+        clap_complete::generate(shell, &mut cli::command(), "chief-upload", &mut out);
+        return Ok(Exit::Success);
+    }
+    if cli.man {
+        let mut buf = Vec::new();
+        clap_mangen::Man::new(cli::command()).render(&mut buf)?;
+        let _ = std::io::stdout().write_all(&buf);
+        return Ok(Exit::Success);
+    }
+    let mut stdin_used = false;
+    if cli.show_config {
+        let gathered = settings::gather(&cli, &env, &mut stdin_used)?;
+        for w in &gathered.warnings {
+            report::print_warning(w, settings::output_settings(&cli, &env).color);
+        }
+        let _ = std::io::stdout().write_all(settings::describe(&gathered).as_bytes());
+        return Ok(Exit::Success);
+    }
+    let settings = settings::resolve(&cli, &env, &mut stdin_used)?;
+    // Globs are checked before anything starts.
+    walk::Filter::new(&settings.walk.include, &settings.walk.exclude)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let (reporter, events) = Reporter::channel();
+    let output = report::spawn(settings.output.clone(), settings.dry_run, events);
+    for w in &settings.warnings {
+        reporter.warn(w.clone());
+    }
+    let project = settings.api.as_ref().map(|a| a.project.clone());
+    let cancel = CancellationToken::new();
+    let result = runtime.block_on(async {
+        tokio::spawn(watch_ctrl_c(cancel.clone(), reporter.clone()));
+        pipeline::run(Arc::new(settings), reporter.clone(), cancel.clone()).await
+    });
+    drop(reporter);
+    let _ = output.join();
+    // A hash of a huge file may still be winding down; do not wait for it.
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    let result = result?;
+    if let Some(auth) = result.auth_error {
+        return Err(UsageError::new(auth.to_string())
+            .hint(format!(
+                "check the token (CHIEF_API_KEY, --api-key-file or api_key in the config file) and that it has access to project {}",
+                project.unwrap_or_default()
+            ))
+            .hint("chief-upload --show-config shows which settings are in effect")
+            .into());
+    }
+    let s = &result.summary;
+    Ok(if s.interrupted {
+        Exit::Interrupted
+    } else if s.failed > 0 {
+        Exit::Failures
+    } else {
+        Exit::Success
+    })
+}
+
+/// First Ctrl-C: stop starting work, abort transfers, print the summary. Second: leave now.
+async fn watch_ctrl_c(cancel: CancellationToken, reporter: Reporter) {
+    if tokio::signal::ctrl_c().await.is_err() {
+        return;
+    }
+    cancel.cancel();
+    reporter.warn("interrupted: stopping transfers (Ctrl-C again to quit at once)");
+    if tokio::signal::ctrl_c().await.is_ok() {
+        std::process::exit(Exit::Interrupted as i32);
+    }
+}

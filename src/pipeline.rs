@@ -1,0 +1,585 @@
+//! The run: walk -> hash -> create asset -> upload, as three overlapping stages with
+//! bounded queues between them, so memory stays flat whatever the number or size of files.
+//!
+//! * The walk runs on one blocking thread and streams files into a queue.
+//! * Hashing runs on up to one blocking thread per core; it consults the hash cache first.
+//! * Up to `jobs` files talk to the API and storage at once. Files with the same content
+//!   in one run are uploaded once: the first is the leader, the others wait for it and
+//!   report its asset.
+//!
+//! The pipeline never prints: everything goes out as `Event`s.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::api::{ApiClient, ApiError, Created};
+use crate::cache::{FileKey, HashCache};
+use crate::event::{Event, FileReport, Outcome, Reporter, Summary, TaskId};
+use crate::hash::{self, Md5Sum};
+use crate::media;
+use crate::settings::Settings;
+use crate::transfer::{self, TransferError, Uploader};
+use crate::walk::{self, Filter, WalkItem, WalkedFile};
+
+/// A signed URL must stay valid at least this long when its transfer starts.
+pub const EXPIRY_MARGIN: Duration = Duration::from_secs(30);
+/// How many times a file asks for a fresh URL (expired, or about to).
+const MAX_RENEWALS: u32 = 3;
+/// Hashing progress is reported in steps of this many bytes.
+const HASH_REPORT_STEP: u64 = 1 << 20;
+/// Files smaller than this are not shown as separate hashing tasks.
+const HASH_SHOW_MIN: u64 = 8 << 20;
+
+/// How the run ended, beyond the counts.
+#[derive(Debug)]
+pub struct RunResult {
+    pub summary: Summary,
+    /// The API refused the credentials: the run stopped (exit 2).
+    pub auth_error: Option<ApiError>,
+}
+
+/// A file hashed and typed, ready for the API.
+struct Prepared {
+    file: WalkedFile,
+    filename: String,
+    md5: Md5Sum,
+    md5_hex: String,
+    mime: String,
+    size: u64,
+    key: FileKey,
+}
+
+struct Ctx {
+    api: Option<ApiClient>,
+    uploader: Option<Uploader>,
+    reporter: Reporter,
+    cancel: CancellationToken,
+    tally: Mutex<Summary>,
+    found: AtomicU64,
+    next_id: AtomicU64,
+    in_run: Mutex<HashMap<Md5Sum, watch::Sender<Option<Result<Shared, ()>>>>>,
+    auth_error: Mutex<Option<ApiError>>,
+}
+
+/// What the leader of a content group tells the files that share its content.
+#[derive(Clone)]
+struct Shared {
+    asset_id: String,
+    status: Option<String>,
+    leader: String,
+}
+
+enum Claim {
+    Leader,
+    Follower(watch::Receiver<Option<Result<Shared, ()>>>),
+}
+
+impl Ctx {
+    fn id(&self) -> TaskId {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Every outcome goes through here: counted, then reported.
+    fn finish(&self, report: FileReport) {
+        {
+            let mut t = self.tally.lock().unwrap_or_else(|e| e.into_inner());
+            match report.outcome {
+                Outcome::Uploaded => {
+                    t.uploaded += 1;
+                    t.bytes_uploaded += report.size.unwrap_or(0);
+                }
+                Outcome::Skipped => t.skipped += 1,
+                Outcome::Failed => t.failed += 1,
+                Outcome::Planned => {
+                    t.planned += 1;
+                    t.bytes_planned += report.size.unwrap_or(0);
+                }
+            }
+        }
+        self.reporter.emit(Event::File(report));
+    }
+
+    fn claim(&self, md5: Md5Sum) -> Claim {
+        let mut map = self.in_run.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(tx) = map.get(&md5) {
+            return Claim::Follower(tx.subscribe());
+        }
+        map.insert(md5, watch::channel(None).0);
+        Claim::Leader
+    }
+
+    /// The leader's result reaches its followers; a failure frees the content for another try.
+    fn settle(&self, md5: Md5Sum, result: Result<Shared, ()>) {
+        let mut map = self.in_run.lock().unwrap_or_else(|e| e.into_inner());
+        let failed = result.is_err();
+        if let Some(tx) = map.get(&md5) {
+            tx.send_replace(Some(result));
+        }
+        if failed {
+            map.remove(&md5);
+        }
+    }
+}
+
+fn failed_report(display: String, error: String) -> FileReport {
+    FileReport {
+        filename: file_name(Path::new(&display)),
+        path: display,
+        size: None,
+        md5: None,
+        mime_type: None,
+        outcome: Outcome::Failed,
+        asset_id: None,
+        status: None,
+        error: Some(error),
+        note: None,
+    }
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| p.to_string_lossy().into_owned())
+}
+
+impl Prepared {
+    fn report(&self, outcome: Outcome) -> FileReport {
+        FileReport {
+            path: self.file.display.clone(),
+            filename: self.filename.clone(),
+            size: Some(self.size),
+            md5: Some(self.md5_hex.clone()),
+            mime_type: Some(self.mime.clone()),
+            outcome,
+            asset_id: None,
+            status: None,
+            error: None,
+            note: None,
+        }
+    }
+    fn failed(&self, error: impl Into<String>) -> FileReport {
+        FileReport {
+            error: Some(error.into()),
+            ..self.report(Outcome::Failed)
+        }
+    }
+}
+
+/// Runs the whole upload (or dry run) and reports everything through `reporter`. The last
+/// event sent is `Event::Summary`.
+pub async fn run(
+    settings: Arc<Settings>,
+    reporter: Reporter,
+    cancel: CancellationToken,
+) -> anyhow::Result<RunResult> {
+    let started = Instant::now();
+    let filter = Filter::new(&settings.walk.include, &settings.walk.exclude)?;
+    let (api, uploader) = match &settings.api {
+        Some(api) if !settings.dry_run => (
+            Some(ApiClient::new(
+                api,
+                settings.retry.clone(),
+                settings.timeout,
+                settings.jobs,
+                reporter.clone(),
+            )?),
+            Some(Uploader::new(
+                settings.retry.clone(),
+                settings.timeout,
+                settings.jobs,
+                reporter.clone(),
+            )?),
+        ),
+        _ => (None, None),
+    };
+    let cache = if settings.cache {
+        tokio::task::spawn_blocking(HashCache::open_default)
+            .await
+            .ok()
+            .flatten()
+            .map(Arc::new)
+    } else {
+        None
+    };
+    let ctx = Arc::new(Ctx {
+        api,
+        uploader,
+        reporter: reporter.clone(),
+        cancel: cancel.clone(),
+        tally: Mutex::new(Summary::default()),
+        found: AtomicU64::new(0),
+        next_id: AtomicU64::new(0),
+        in_run: Mutex::new(HashMap::new()),
+        auth_error: Mutex::new(None),
+    });
+
+    // Stage 1: walk.
+    let (walk_tx, walk_rx) = mpsc::channel::<WalkItem>(1024);
+    let walker = {
+        let settings = settings.clone();
+        let cancel = cancel.clone();
+        let ctx = ctx.clone();
+        tokio::task::spawn_blocking(move || {
+            walk::walk(&settings.walk, &filter, None, &mut |item| {
+                if cancel.is_cancelled() {
+                    return false;
+                }
+                if let WalkItem::File(f) = &item {
+                    ctx.found.fetch_add(1, Ordering::Relaxed);
+                    ctx.reporter.emit(Event::Found { size: f.size });
+                }
+                walk_tx.blocking_send(item).is_ok()
+            });
+            ctx.reporter.emit(Event::WalkDone);
+        })
+    };
+
+    // Stage 2: hash, one blocking thread per core.
+    let (hashed_tx, hashed_rx) = mpsc::channel::<Prepared>(1024);
+    let hasher = tokio::spawn(hash_stage(ctx.clone(), walk_rx, hashed_tx, cache.clone()));
+
+    // Stage 3: create and upload, `jobs` at a time.
+    let uploads = tokio::spawn(upload_stage(ctx.clone(), settings.clone(), hashed_rx));
+
+    let _ = walker.await;
+    let _ = hasher.await;
+    let _ = uploads.await;
+    if let Some(cache) = cache {
+        let _ = tokio::task::spawn_blocking(move || cache.flush()).await;
+    }
+
+    let mut summary = ctx.tally.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    summary.elapsed = started.elapsed();
+    let auth_error = ctx
+        .auth_error
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
+    summary.interrupted = cancel.is_cancelled() && auth_error.is_none();
+    let done = summary.uploaded + summary.skipped + summary.failed + summary.planned;
+    summary.not_attempted = ctx.found.load(Ordering::Relaxed).saturating_sub(done);
+    reporter.emit(Event::Summary(summary.clone()));
+    Ok(RunResult {
+        summary,
+        auth_error,
+    })
+}
+
+async fn hash_stage(
+    ctx: Arc<Ctx>,
+    mut rx: mpsc::Receiver<WalkItem>,
+    tx: mpsc::Sender<Prepared>,
+    cache: Option<Arc<HashCache>>,
+) {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    let permits = Arc::new(Semaphore::new(cores));
+    let tracker = TaskTracker::new();
+    loop {
+        let item = tokio::select! {
+            item = rx.recv() => item,
+            () = ctx.cancel.cancelled() => None,
+        };
+        let Some(item) = item else { break };
+        let file = match item {
+            WalkItem::File(f) => f,
+            WalkItem::Failed { display, error } => {
+                ctx.finish(failed_report(display, error));
+                continue;
+            }
+            WalkItem::Skipped { display, why } => {
+                ctx.reporter.warn(format!("skipped {display}: {why}"));
+                continue;
+            }
+        };
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            break;
+        };
+        let (ctx, tx, cache) = (ctx.clone(), tx.clone(), cache.clone());
+        tracker.spawn(async move {
+            let prep = {
+                let ctx = ctx.clone();
+                tokio::task::spawn_blocking(move || prepare(&ctx, file, cache.as_deref())).await
+            };
+            drop(permit);
+            match prep {
+                Ok(Ok(p)) => {
+                    let _ = tx.send(p).await;
+                }
+                Ok(Err(report)) => ctx.finish(report),
+                Err(join) => ctx
+                    .reporter
+                    .warn(format!("internal error while hashing: {join}")),
+            }
+        });
+    }
+    tracker.close();
+    tracker.wait().await;
+}
+
+/// Opens, identifies, hashes (or finds in the cache) and types one file. Blocking.
+fn prepare(ctx: &Ctx, file: WalkedFile, cache: Option<&HashCache>) -> Result<Prepared, FileReport> {
+    let fail = |file: &WalkedFile, why: String| FileReport {
+        size: Some(file.size),
+        ..failed_report(file.display.clone(), why)
+    };
+    let f = std::fs::File::open(&file.path)
+        .map_err(|e| fail(&file, format!("cannot open: {}", walk::io_reason(&e))))?;
+    let meta = f
+        .metadata()
+        .map_err(|e| fail(&file, format!("cannot read metadata: {e}")))?;
+    let key = FileKey::from_metadata(&meta);
+    let cached = cache.and_then(|c| c.get(&key));
+    let (md5, head) = match cached {
+        Some(md5) => {
+            let head = if media::needs_head(&file.path) {
+                hash::read_head(&f).unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            (md5, head)
+        }
+        None => {
+            let size = meta.len();
+            let id = ctx.id();
+            let show = size >= HASH_SHOW_MIN;
+            if show {
+                ctx.reporter.emit(Event::HashStart {
+                    id,
+                    path: file.display.clone(),
+                    size,
+                });
+            }
+            let mut pending = 0u64;
+            let mut progress = |n: u64| {
+                pending += n;
+                if show && pending >= HASH_REPORT_STEP {
+                    ctx.reporter
+                        .emit(Event::HashProgress { id, bytes: pending });
+                    pending = 0;
+                }
+                // Stop hashing a big file promptly on Ctrl-C.
+                !ctx.cancel.is_cancelled()
+            };
+            let result = hash::md5_file(&f, &mut progress);
+            if show {
+                ctx.reporter.emit(Event::HashEnd { id });
+            }
+            let hashed =
+                result.map_err(|e| fail(&file, format!("cannot read: {}", walk::io_reason(&e))))?;
+            let after = f.metadata().map(|m| FileKey::from_metadata(&m)).ok();
+            if hashed.size != meta.len() || after != Some(key) {
+                return Err(fail(&file, "changed while hashing; run again".into()));
+            }
+            if let Some(c) = cache {
+                c.put(&key, hashed.md5);
+            }
+            (hashed.md5, hashed.head)
+        }
+    };
+    Ok(Prepared {
+        filename: file_name(&file.path),
+        md5_hex: hash::to_hex(&md5),
+        mime: media::media_type(&file.path, &head),
+        md5,
+        size: meta.len(),
+        key,
+        file,
+    })
+}
+
+async fn upload_stage(ctx: Arc<Ctx>, settings: Arc<Settings>, mut rx: mpsc::Receiver<Prepared>) {
+    let permits = Arc::new(Semaphore::new(settings.jobs));
+    let tracker = TaskTracker::new();
+    loop {
+        let item = tokio::select! {
+            item = rx.recv() => item,
+            () = ctx.cancel.cancelled() => None,
+        };
+        let Some(p) = item else { break };
+        if settings.dry_run {
+            ctx.finish(p.report(Outcome::Planned));
+            continue;
+        }
+        let ctx2 = ctx.clone();
+        match ctx.claim(p.md5) {
+            Claim::Leader => {
+                let acquired = tokio::select! {
+                    p = permits.clone().acquire_owned() => p,
+                    () = ctx.cancel.cancelled() => break,
+                };
+                let Ok(permit) = acquired else { break };
+                tracker.spawn(async move {
+                    lead(&ctx2, p).await;
+                    drop(permit);
+                });
+            }
+            Claim::Follower(rx) => {
+                let permits = permits.clone();
+                tracker.spawn(async move { follow(&ctx2, p, rx, permits).await });
+            }
+        }
+    }
+    tracker.close();
+    tracker.wait().await;
+}
+
+/// Uploads a file whose content no other file of this run carries (or carried and failed).
+async fn lead(ctx: &Ctx, p: Prepared) {
+    let result = tokio::select! {
+        r = process(ctx, &p) => r,
+        () = ctx.cancel.cancelled() => None,
+    };
+    match result {
+        Some(report) => {
+            let shared = match (&report.outcome, &report.asset_id) {
+                (Outcome::Uploaded | Outcome::Skipped, Some(id)) => Ok(Shared {
+                    asset_id: id.clone(),
+                    status: report.status.clone(),
+                    leader: report.path.clone(),
+                }),
+                _ => Err(()),
+            };
+            ctx.settle(p.md5, shared);
+            ctx.finish(report);
+        }
+        None => ctx.settle(p.md5, Err(())),
+    }
+}
+
+/// Waits for the leader of this content; reports its asset, or takes over if it failed.
+async fn follow(
+    ctx: &Ctx,
+    p: Prepared,
+    mut rx: watch::Receiver<Option<Result<Shared, ()>>>,
+    permits: Arc<Semaphore>,
+) {
+    loop {
+        let settled = tokio::select! {
+            r = rx.wait_for(Option::is_some) => r.ok().and_then(|v| v.clone()),
+            () = ctx.cancel.cancelled() => return,
+        };
+        match settled {
+            Some(Ok(shared)) => {
+                let report = FileReport {
+                    asset_id: Some(shared.asset_id),
+                    status: shared.status,
+                    note: Some(format!("same content as {}", shared.leader)),
+                    ..p.report(Outcome::Skipped)
+                };
+                ctx.finish(report);
+                return;
+            }
+            Some(Err(())) | None => match ctx.claim(p.md5) {
+                Claim::Follower(next) => rx = next,
+                Claim::Leader => {
+                    let Ok(_permit) = permits.acquire_owned().await else {
+                        return;
+                    };
+                    lead(ctx, p).await;
+                    return;
+                }
+            },
+        }
+    }
+}
+
+/// POST, then PUT when needed. `None` means the run is stopping (credentials refused).
+async fn process(ctx: &Ctx, p: &Prepared) -> Option<FileReport> {
+    let (Some(api), Some(uploader)) = (&ctx.api, &ctx.uploader) else {
+        return Some(p.failed("internal error: no API client"));
+    };
+    let mut renewals = 0;
+    loop {
+        let created = match api.create(&p.filename, &p.mime, &p.md5_hex).await {
+            Ok(c) => c,
+            Err(e @ ApiError::Auth { .. }) => {
+                let mut slot = ctx.auth_error.lock().unwrap_or_else(|e| e.into_inner());
+                if slot.is_none() {
+                    *slot = Some(e);
+                }
+                ctx.cancel.cancel();
+                return None;
+            }
+            Err(e) => return Some(p.failed(e.to_string())),
+        };
+        let (asset_id, status, target) = match created {
+            Created::Exists { asset_id, status } => {
+                if status.as_deref() == Some("failed") {
+                    ctx.reporter.warn(format!(
+                        "{}: the project already holds this content as {asset_id}, but its ingest failed (status \"failed\")",
+                        p.file.display
+                    ));
+                }
+                return Some(FileReport {
+                    asset_id: Some(asset_id),
+                    status,
+                    ..p.report(Outcome::Skipped)
+                });
+            }
+            Created::Upload {
+                asset_id,
+                status,
+                target,
+            } => (asset_id, status, target),
+        };
+        let with_id = |r: FileReport| FileReport {
+            asset_id: Some(asset_id.clone()),
+            status: status.clone(),
+            ..r
+        };
+        if !target.method.eq_ignore_ascii_case("PUT") {
+            return Some(with_id(p.failed(format!(
+                "unsupported upload method {}; a newer chief-upload may support it",
+                target.method.escape_debug()
+            ))));
+        }
+        if let Some(exp) = target.expires_at {
+            if exp < SystemTime::now() + EXPIRY_MARGIN && renewals < MAX_RENEWALS {
+                renewals += 1;
+                ctx.reporter.emit(Event::Retry {
+                    what: format!("POST /v1/assets for {}", p.filename),
+                    attempt: renewals,
+                    delay: Duration::ZERO,
+                    reason: "the upload URL expires too soon; asking for a fresh one".into(),
+                });
+                continue;
+            }
+        }
+        let id = ctx.id();
+        ctx.reporter.emit(Event::TransferStart {
+            id,
+            path: p.file.display.clone(),
+            size: p.size,
+        });
+        let src = transfer::Source {
+            path: &p.file.path,
+            size: p.size,
+            md5_hex: &p.md5_hex,
+            key: p.key,
+        };
+        let result = uploader.upload(&target, &src, id).await;
+        ctx.reporter.emit(Event::TransferEnd { id });
+        match result {
+            Ok(()) => return Some(with_id(p.report(Outcome::Uploaded))),
+            Err(TransferError::Expired) if renewals < MAX_RENEWALS => {
+                renewals += 1;
+                ctx.reporter.emit(Event::Retry {
+                    what: format!("POST /v1/assets for {}", p.filename),
+                    attempt: renewals,
+                    delay: Duration::ZERO,
+                    reason: "the upload URL expired; asking for a fresh one".into(),
+                });
+            }
+            Err(e) => return Some(with_id(p.failed(e.to_string()))),
+        }
+    }
+}

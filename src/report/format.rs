@@ -1,0 +1,114 @@
+//! Pure text formatting shared by the plain lines and the bars.
+
+use std::time::Duration;
+
+use crate::event::{FileReport, Outcome, Summary};
+
+/// 1536 -> "1.5 KiB".
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+pub fn rate(bytes_moved: u64, elapsed: Duration) -> String {
+    let secs = elapsed.as_secs_f64();
+    if secs <= 0.0 {
+        return "-".into();
+    }
+    format!("{}/s", bytes((bytes_moved as f64 / secs) as u64))
+}
+
+pub fn seconds(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s < 60.0 {
+        format!("{s:.1} s")
+    } else {
+        let whole = s as u64;
+        format!("{}m{:02}s", whole / 60, whole % 60)
+    }
+}
+
+/// The one line a finished file gets: outcome, path, size, then asset id or reason.
+pub fn file_line(r: &FileReport) -> String {
+    let size = r.size.map(bytes).unwrap_or_else(|| "-".into());
+    let tail = match r.outcome {
+        Outcome::Failed => r.error.clone().unwrap_or_default(),
+        Outcome::Planned => format!(
+            "{} md5 {}",
+            r.mime_type.as_deref().unwrap_or("-"),
+            r.md5.as_deref().unwrap_or("-")
+        ),
+        Outcome::Uploaded | Outcome::Skipped => {
+            let mut t = r.asset_id.clone().unwrap_or_default();
+            match (&r.note, r.outcome) {
+                (Some(n), _) => t.push_str(&format!(" ({n})")),
+                (None, Outcome::Skipped) => t.push_str(" (already in the project)"),
+                _ => {}
+            }
+            t
+        }
+    };
+    format!("{:<8} {}  {}  {}", r.outcome.as_str(), r.path, size, tail)
+}
+
+/// The closing line for humans.
+pub fn summary_line(s: &Summary, dry_run: bool) -> String {
+    let took = seconds(s.elapsed);
+    let mut line = if dry_run {
+        format!(
+            "Dry run: would upload {} files ({}) in {took}; nothing was sent",
+            s.planned,
+            bytes(s.bytes_planned)
+        )
+    } else {
+        format!(
+            "Uploaded {} files ({}), skipped {}, failed {} in {took} ({})",
+            s.uploaded,
+            bytes(s.bytes_uploaded),
+            s.skipped,
+            s.failed,
+            rate(s.bytes_uploaded, s.elapsed)
+        )
+    };
+    if s.dry_run_failed_note() {
+        line.push_str(&format!("; {} could not be read", s.failed));
+    }
+    if s.interrupted {
+        line = format!(
+            "Interrupted. {line}; {} files found were not attempted",
+            s.not_attempted
+        );
+    }
+    line
+}
+
+impl Summary {
+    fn dry_run_failed_note(&self) -> bool {
+        self.planned > 0 && self.failed > 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(bytes(0), "0 B");
+        assert_eq!(bytes(1023), "1023 B");
+        assert_eq!(bytes(1536), "1.5 KiB");
+        assert_eq!(bytes(5 << 30), "5.0 GiB");
+        assert_eq!(seconds(Duration::from_millis(1250)), "1.2 s");
+        assert_eq!(seconds(Duration::from_secs(125)), "2m05s");
+    }
+}

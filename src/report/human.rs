@@ -1,0 +1,318 @@
+//! Output for people, on stderr: live bars on a terminal, plain lines elsewhere.
+//!
+//! With bars, every line is printed through the bars (`MultiProgress::println`), so a
+//! warning never garbles them. Without bars there is no ANSI code at all: one line per
+//! finished file, a progress line every PLAIN_PROGRESS_EVERY, and the summary.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use console::Style;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::format::{self, bytes, file_line, summary_line};
+use crate::event::{Event, Outcome, Summary, TaskId};
+use crate::settings::OutputSettings;
+
+/// How often CI logs get a progress line in a long run.
+pub const PLAIN_PROGRESS_EVERY: Duration = Duration::from_secs(15);
+/// Transfers smaller than this finish too fast to deserve their own bar.
+const TRANSFER_BAR_MIN: u64 = 256 * 1024;
+/// At most this many per-file bars at once (the overall bar always shows).
+const MAX_FILE_BARS: usize = 8;
+
+struct Bars {
+    multi: MultiProgress,
+    overall: ProgressBar,
+    tasks: HashMap<TaskId, ProgressBar>,
+}
+
+pub struct Human {
+    quiet: bool,
+    verbose: u8,
+    dry_run: bool,
+    bars: Option<Bars>,
+    styles: Styles,
+    started: Instant,
+    last_plain_progress: Instant,
+    // Totals the display needs (the summary's own counts come from the pipeline).
+    found_files: u64,
+    found_bytes: u64,
+    walk_done: bool,
+    done_files: u64,
+    done_bytes: u64,
+    moved_bytes: u64,
+}
+
+struct Styles {
+    ok: Style,
+    skip: Style,
+    fail: Style,
+    warn: Style,
+    dim: Style,
+}
+
+impl Styles {
+    fn new(color: bool) -> Styles {
+        let s = |st: Style| st.force_styling(color);
+        Styles {
+            ok: s(Style::new().green()),
+            skip: s(Style::new().cyan()),
+            fail: s(Style::new().red().bold()),
+            warn: s(Style::new().yellow()),
+            dim: s(Style::new().dim()),
+        }
+    }
+}
+
+impl Human {
+    pub fn new(settings: &OutputSettings, dry_run: bool) -> Human {
+        let bars = settings.bars.then(|| {
+            // A test-mode switch may pretend stderr is a terminal; then draw regardless.
+            let target = ProgressDrawTarget::term_like(Box::new(console::Term::stderr()));
+            let multi = MultiProgress::with_draw_target(target);
+            let overall = multi.add(ProgressBar::new(0));
+            let template = if settings.color {
+                "{spinner:.green} {prefix:.bold} [{bar:30.cyan/blue}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}"
+            } else {
+                "{spinner} {prefix} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}"
+            };
+            overall.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "));
+            overall.set_prefix(if dry_run { "hashing" } else { "uploading" });
+            overall.enable_steady_tick(Duration::from_millis(120));
+            Bars { multi, overall, tasks: HashMap::new() }
+        });
+        Human {
+            quiet: settings.quiet,
+            verbose: settings.verbose,
+            dry_run,
+            bars,
+            styles: Styles::new(settings.color),
+            started: Instant::now(),
+            last_plain_progress: Instant::now(),
+            found_files: 0,
+            found_bytes: 0,
+            walk_done: false,
+            done_files: 0,
+            done_bytes: 0,
+            moved_bytes: 0,
+        }
+    }
+
+    /// How long the output thread may wait for an event before `tick`.
+    pub fn tick_interval(&self) -> Duration {
+        if self.bars.is_some() {
+            Duration::from_millis(500)
+        } else {
+            PLAIN_PROGRESS_EVERY
+        }
+    }
+
+    /// Time passes with no event: CI logs still hear from a long run.
+    pub fn tick(&mut self) {
+        if self.bars.is_none()
+            && !self.quiet
+            && self.last_plain_progress.elapsed() >= PLAIN_PROGRESS_EVERY
+        {
+            self.last_plain_progress = Instant::now();
+            let total = if self.walk_done {
+                format!("{}", self.found_files)
+            } else {
+                format!("{}+", self.found_files)
+            };
+            let line = format!(
+                "progress: {}/{total} files, {}/{} bytes, {}, {} elapsed",
+                self.done_files,
+                bytes(self.done_bytes + self.moved_bytes),
+                bytes(self.found_bytes),
+                format::rate(self.moved_bytes + self.done_bytes, self.started.elapsed()),
+                format::seconds(self.started.elapsed())
+            );
+            self.say(&line);
+        }
+    }
+
+    /// Prints a line above the bars (or plainly).
+    fn say(&self, line: &str) {
+        match &self.bars {
+            Some(b) => b.multi.suspend(|| {
+                let _ = writeln!(std::io::stderr(), "{line}");
+            }),
+            None => {
+                let _ = writeln!(std::io::stderr(), "{line}");
+            }
+        }
+    }
+
+    fn refresh_overall(&self) {
+        if let Some(b) = &self.bars {
+            b.overall.set_length(self.found_bytes);
+            b.overall.set_position(self.done_bytes + self.moved_bytes);
+            let total = if self.walk_done {
+                format!("{}", self.found_files)
+            } else {
+                format!("{}…", self.found_files)
+            };
+            b.overall
+                .set_message(format!("{}/{total} files", self.done_files));
+        }
+    }
+
+    fn task_bar(&mut self, id: TaskId, label: &str, path: &str, size: u64) {
+        let Some(b) = self.bars.as_mut() else { return };
+        if b.tasks.len() >= MAX_FILE_BARS {
+            return;
+        }
+        let bar = b.multi.add(ProgressBar::new(size));
+        bar.set_style(
+            ProgressStyle::with_template(
+                "  {prefix:9} {wide_msg} {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec:>12}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.set_prefix(label.to_string());
+        bar.set_message(path.to_string());
+        b.tasks.insert(id, bar);
+    }
+
+    fn end_task(&mut self, id: TaskId) {
+        if let Some(bar) = self.bars.as_mut().and_then(|b| b.tasks.remove(&id)) {
+            bar.finish_and_clear();
+            if let Some(b) = &self.bars {
+                b.multi.remove(&bar);
+            }
+        }
+    }
+
+    pub fn event(&mut self, event: Event) {
+        match event {
+            Event::Found { size } => {
+                self.found_files += 1;
+                self.found_bytes += size;
+                self.refresh_overall();
+            }
+            Event::WalkDone => {
+                self.walk_done = true;
+                self.refresh_overall();
+            }
+            Event::HashStart { id, path, size } => self.task_bar(id, "hashing", &path, size),
+            Event::HashProgress { id, bytes } => {
+                if let Some(bar) = self.bars.as_ref().and_then(|b| b.tasks.get(&id)) {
+                    bar.inc(bytes);
+                }
+            }
+            Event::HashEnd { id } => self.end_task(id),
+            Event::TransferStart { id, path, size } => {
+                if size >= TRANSFER_BAR_MIN {
+                    self.task_bar(id, "uploading", &path, size);
+                }
+            }
+            Event::TransferProgress { id, bytes } => {
+                self.moved_bytes += bytes;
+                if let Some(bar) = self.bars.as_ref().and_then(|b| b.tasks.get(&id)) {
+                    bar.inc(bytes);
+                }
+                self.refresh_overall();
+            }
+            Event::TransferRestart { id, sent } => {
+                self.moved_bytes = self.moved_bytes.saturating_sub(sent);
+                if let Some(bar) = self.bars.as_ref().and_then(|b| b.tasks.get(&id)) {
+                    bar.set_position(0);
+                }
+                self.refresh_overall();
+            }
+            Event::TransferEnd { id } => self.end_task(id),
+            Event::Request {
+                method,
+                target,
+                status,
+                elapsed,
+                attempt,
+            } => {
+                if self.verbose > 0 {
+                    let status = status
+                        .map(|s| s.to_string())
+                        .unwrap_or_else(|| "no answer".into());
+                    let again = if attempt > 1 {
+                        format!(" (attempt {attempt})")
+                    } else {
+                        String::new()
+                    };
+                    let line = format!(
+                        "{method} {target} -> {status} in {} ms{again}",
+                        elapsed.as_millis()
+                    );
+                    self.say(&self.styles.dim.apply_to(line).to_string());
+                }
+            }
+            Event::Retry {
+                what,
+                attempt,
+                delay,
+                reason,
+            } => {
+                if self.verbose > 0 {
+                    let line = format!(
+                        "retry {attempt} of {what} in {:.1} s: {reason}",
+                        delay.as_secs_f64()
+                    );
+                    self.say(&self.styles.warn.apply_to(line).to_string());
+                }
+            }
+            Event::Warning(text) => {
+                if !self.quiet {
+                    let line = format!("{} {text}", self.styles.warn.apply_to("warning:"));
+                    self.say(&line);
+                }
+            }
+            Event::File(report) => {
+                self.done_files += 1;
+                let size = report.size.unwrap_or(0);
+                if report.outcome == Outcome::Uploaded {
+                    // Its bytes were counted as they moved.
+                    self.moved_bytes = self.moved_bytes.saturating_sub(size);
+                }
+                self.done_bytes += size;
+                self.refresh_overall();
+                let show = !self.quiet || report.outcome == Outcome::Failed;
+                if show {
+                    let line = file_line(&report);
+                    let (word, rest) = line.split_at(8);
+                    let style = match report.outcome {
+                        Outcome::Uploaded => &self.styles.ok,
+                        Outcome::Skipped | Outcome::Planned => &self.styles.skip,
+                        Outcome::Failed => &self.styles.fail,
+                    };
+                    self.say(&format!("{}{rest}", style.apply_to(word)));
+                }
+            }
+            Event::Summary(summary) => self.summary(&summary),
+        }
+    }
+
+    fn summary(&mut self, s: &Summary) {
+        if let Some(b) = self.bars.take() {
+            for bar in b.tasks.values() {
+                bar.finish_and_clear();
+            }
+            b.overall.finish_and_clear();
+            let _ = b.multi.clear();
+        }
+        let line = summary_line(s, self.dry_run);
+        let style = if s.failed > 0 || s.interrupted {
+            &self.styles.fail
+        } else {
+            &self.styles.ok
+        };
+        let _ = writeln!(std::io::stderr(), "{}", style.apply_to(line));
+    }
+
+    /// The run is over: leave the terminal clean whatever happened.
+    pub fn close(&mut self) {
+        if let Some(b) = self.bars.take() {
+            b.overall.finish_and_clear();
+            let _ = b.multi.clear();
+        }
+    }
+}

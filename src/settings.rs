@@ -1,0 +1,829 @@
+//! Resolves the command line, the environment and the config file into one `Settings`,
+//! once. Precedence (SPEC.md): flag > environment variable > config file (profile, then
+//! top-level keys) > built-in default. Nothing else in the program reads the environment.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::fmt;
+use std::io::{IsTerminal, Read};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::cli::{Cli, ColorChoice};
+use crate::exit::UsageError;
+use crate::retry::RetryPolicy;
+use crate::secret::ApiKey;
+
+/// Where the API lives when nothing says otherwise. The public reference page names no
+/// base URL; override it with `--api-url`, `CHIEF_API_URL` or `api_url` in the config file.
+pub const DEFAULT_API_URL: &str = "https://api.chief.app";
+pub const DEFAULT_JOBS: usize = 8;
+const MAX_JOBS: usize = 256;
+
+pub const ENV_API_KEY: &str = "CHIEF_API_KEY";
+pub const ENV_PROJECT: &str = "CHIEF_PROJECT_ID";
+pub const ENV_API_URL: &str = "CHIEF_API_URL";
+pub const ENV_CONFIG: &str = "CHIEF_CONFIG";
+pub const ENV_PROFILE: &str = "CHIEF_PROFILE";
+/// Test-mode switch: draw progress bars although stderr is not a terminal.
+pub const ENV_PRETEND_TERM: &str = "CHIEF_UPLOAD_PRETEND_TERM";
+
+/// A snapshot of the environment, so tests and the demo can pass their own.
+#[derive(Clone, Debug, Default)]
+pub struct Env(HashMap<OsString, OsString>);
+
+impl Env {
+    pub fn from_process() -> Env {
+        Env(std::env::vars_os().collect())
+    }
+    pub fn from_pairs<K: Into<OsString>, V: Into<OsString>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Env {
+        Env(pairs
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect())
+    }
+    /// A variable's value; unset and empty are the same (as for NO_COLOR).
+    pub fn get(&self, name: &str) -> Option<String> {
+        self.0
+            .get(&OsString::from(name))
+            .map(|v| v.to_string_lossy().into_owned())
+            .filter(|v| !v.is_empty())
+    }
+    fn get_os(&self, name: &str) -> Option<&OsString> {
+        self.0.get(&OsString::from(name)).filter(|v| !v.is_empty())
+    }
+}
+
+/// Where a setting's value came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    Flag(&'static str),
+    Env(&'static str),
+    File { path: PathBuf, key: String },
+    Default,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Flag(name) => write!(f, "flag {name}"),
+            Source::Env(name) => write!(f, "environment {name}"),
+            Source::File { path, key } => write!(f, "config {} ({key})", path.display()),
+            Source::Default => f.write_str("default"),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Sourced<T> {
+    pub value: T,
+    pub source: Source,
+}
+
+/// The connection to the API: everything a network call needs, validated.
+#[derive(Clone, Debug)]
+pub struct ApiSettings {
+    pub key: ApiKey,
+    pub project: String,
+    pub base_url: reqwest::Url,
+}
+
+#[derive(Clone, Debug)]
+pub struct OutputSettings {
+    pub json: bool,
+    pub quiet: bool,
+    pub verbose: u8,
+    /// ANSI colours on stderr.
+    pub color: bool,
+    /// Live progress bars on stderr (a terminal, not quiet).
+    pub bars: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct WalkSettings {
+    pub paths: Vec<PathBuf>,
+    pub files_from: Option<PathBuf>,
+    pub null: bool,
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+    pub follow: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub walk: WalkSettings,
+    pub jobs: usize,
+    pub dry_run: bool,
+    /// `None` with `--dry-run`.
+    pub api: Option<ApiSettings>,
+    pub output: OutputSettings,
+    pub retry: RetryPolicy,
+    /// Idle timeout of a connection (connect, or no bytes moving).
+    pub timeout: Duration,
+    pub cache: bool,
+    /// Things to tell the user once output is set up (e.g. config file permissions).
+    pub warnings: Vec<String>,
+}
+
+/// The raw settings before validation, each with its source: what `--show-config` shows.
+#[derive(Debug)]
+pub struct Gathered {
+    pub config_path: Sourced<Option<PathBuf>>,
+    pub profile: Option<Sourced<String>>,
+    pub api_key: Option<Sourced<String>>,
+    pub project: Option<Sourced<String>>,
+    pub api_url: Sourced<String>,
+    pub warnings: Vec<String>,
+}
+
+/// Decides everything from the command line and the environment.
+pub fn resolve(cli: &Cli, env: &Env, stdin_used: &mut bool) -> Result<Settings, UsageError> {
+    let output = output_settings(cli, env);
+    let walk = WalkSettings {
+        paths: cli.paths.clone(),
+        files_from: cli.files_from.clone(),
+        null: cli.null,
+        include: cli.include.clone(),
+        exclude: cli.exclude.clone(),
+        follow: cli.follow,
+    };
+    if walk.paths.is_empty() && walk.files_from.is_none() {
+        return Err(UsageError::new("no PATH to upload was given")
+            .hint("usage: chief-upload [OPTIONS] <PATH>...  (see chief-upload --help)"));
+    }
+    if cli.null && cli.files_from.is_none() {
+        return Err(UsageError::new("-0/--null only applies to --files-from")
+            .hint("add --files-from FILE (or - for stdin)"));
+    }
+    let jobs = cli.jobs.unwrap_or(DEFAULT_JOBS);
+    if jobs == 0 || jobs > MAX_JOBS {
+        return Err(UsageError::new(format!("--jobs {jobs} is out of range"))
+            .hint(format!("use a number from 1 to {MAX_JOBS}")));
+    }
+    if !(cli.timeout.is_finite() && cli.timeout > 0.0) {
+        return Err(UsageError::new(format!(
+            "--timeout {} must be a positive number of seconds",
+            cli.timeout
+        )));
+    }
+    if !(cli.retry_max_delay.is_finite() && cli.retry_max_delay >= 0.0) {
+        return Err(UsageError::new(
+            "--retry-max-delay must be a non-negative number of seconds",
+        ));
+    }
+    let mut warnings = Vec::new();
+    let api = if cli.dry_run {
+        None
+    } else {
+        if cli.files_from.as_deref() == Some(Path::new("-"))
+            && cli.api_key_file.as_deref() == Some(Path::new("-"))
+        {
+            return Err(UsageError::new(
+                "--files-from - and --api-key-file - cannot both read standard input",
+            )
+            .hint("pass the token through CHIEF_API_KEY or a file instead"));
+        }
+        let g = gather(cli, env, stdin_used)?;
+        warnings.extend(g.warnings.iter().cloned());
+        Some(validate(&g)?)
+    };
+    Ok(Settings {
+        walk,
+        jobs,
+        dry_run: cli.dry_run,
+        api,
+        output,
+        retry: RetryPolicy {
+            retries: cli.retries,
+            base: Duration::from_millis(cli.retry_base_ms),
+            cap: Duration::from_secs_f64(cli.retry_max_delay),
+        },
+        timeout: Duration::from_secs_f64(cli.timeout),
+        cache: !cli.no_cache,
+        warnings,
+    })
+}
+
+pub fn output_settings(cli: &Cli, env: &Env) -> OutputSettings {
+    let term = env.get(ENV_PRETEND_TERM).is_some()
+        || (std::io::stderr().is_terminal() && env.get("TERM").as_deref() != Some("dumb"));
+    let color = match cli.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => term && env.get("NO_COLOR").is_none(),
+    };
+    OutputSettings {
+        json: cli.json,
+        quiet: cli.quiet,
+        verbose: cli.verbose,
+        color,
+        bars: term && !cli.quiet,
+    }
+}
+
+/// Reads flags, environment and config file, without validating the values.
+pub fn gather(cli: &Cli, env: &Env, stdin_used: &mut bool) -> Result<Gathered, UsageError> {
+    let config_path = if let Some(p) = &cli.config {
+        Sourced {
+            value: Some(p.clone()),
+            source: Source::Flag("--config"),
+        }
+    } else if let Some(p) = env.get_os(ENV_CONFIG) {
+        Sourced {
+            value: Some(PathBuf::from(p)),
+            source: Source::Env(ENV_CONFIG),
+        }
+    } else {
+        Sourced {
+            value: default_config_path(env),
+            source: Source::Default,
+        }
+    };
+    let profile = if let Some(p) = &cli.profile {
+        Some(Sourced {
+            value: p.clone(),
+            source: Source::Flag("--profile"),
+        })
+    } else {
+        env.get(ENV_PROFILE).map(|p| Sourced {
+            value: p,
+            source: Source::Env(ENV_PROFILE),
+        })
+    };
+    let mut warnings = Vec::new();
+    let explicit = config_path.source != Source::Default;
+    let file = match &config_path.value {
+        Some(path) => ConfigFile::load(path, explicit, &mut warnings)?,
+        None => None,
+    };
+    let from_file = |key: &str| -> Result<Option<Sourced<String>>, UsageError> {
+        match &file {
+            Some(f) => f.lookup(key, profile.as_ref().map(|p| p.value.as_str())),
+            None => Ok(None),
+        }
+    };
+    if let (Some(p), None) = (&profile, &file) {
+        return Err(UsageError::new(format!(
+            "profile '{}' ({}) was asked for, but there is no config file{}",
+            p.value,
+            p.source,
+            config_path
+                .value
+                .as_ref()
+                .map(|c| format!(" at {}", c.display()))
+                .unwrap_or_default()
+        ))
+        .hint("create the file with a [profiles.NAME] table, or unset the profile"));
+    }
+
+    let api_key = if let Some(path) = &cli.api_key_file {
+        Some(Sourced {
+            value: read_key_file(path, stdin_used)?,
+            source: Source::Flag("--api-key-file"),
+        })
+    } else if let Some(k) = env.get(ENV_API_KEY) {
+        Some(Sourced {
+            value: k,
+            source: Source::Env(ENV_API_KEY),
+        })
+    } else {
+        from_file("api_key")?
+    };
+    let project = if let Some(p) = &cli.project {
+        Some(Sourced {
+            value: p.clone(),
+            source: Source::Flag("--project"),
+        })
+    } else if let Some(p) = env.get(ENV_PROJECT) {
+        Some(Sourced {
+            value: p,
+            source: Source::Env(ENV_PROJECT),
+        })
+    } else {
+        from_file("project_id")?
+    };
+    let api_url = if let Some(u) = &cli.api_url {
+        Sourced {
+            value: u.clone(),
+            source: Source::Flag("--api-url"),
+        }
+    } else if let Some(u) = env.get(ENV_API_URL) {
+        Sourced {
+            value: u,
+            source: Source::Env(ENV_API_URL),
+        }
+    } else if let Some(u) = from_file("api_url")? {
+        u
+    } else {
+        Sourced {
+            value: DEFAULT_API_URL.to_string(),
+            source: Source::Default,
+        }
+    };
+    Ok(Gathered {
+        config_path,
+        profile,
+        api_key,
+        project,
+        api_url,
+        warnings,
+    })
+}
+
+/// Checks every gathered value; the first problem found is the error.
+pub fn validate(g: &Gathered) -> Result<ApiSettings, UsageError> {
+    let key = match &g.api_key {
+        None => return Err(UsageError::new("no API token is set")
+            .hint(format!(
+                "set {ENV_API_KEY}, pass --api-key-file FILE, or put api_key in the config file"
+            ))
+            .hint(config_hint(g))),
+        Some(k) => ApiKey::parse(&k.value).map_err(|why| {
+            UsageError::new(format!(
+                "the API token from {} is not valid: {why}",
+                k.source
+            ))
+            .hint("copy the personal access token again from the Chief settings page")
+        })?,
+    };
+    let project = match &g.project {
+        None => {
+            return Err(UsageError::new("no project id is set")
+                .hint(format!(
+                    "pass --project ID, set {ENV_PROJECT}, or put project_id in the config file"
+                ))
+                .hint(config_hint(g)))
+        }
+        Some(p) => {
+            check_project_id(&p.value).map_err(|why| {
+                UsageError::new(format!(
+                    "the project id '{}' from {} is not valid: {why}",
+                    p.value.escape_debug(),
+                    p.source
+                ))
+                .hint(
+                    "a project id looks like project_ followed by 20 lower-case letters or digits",
+                )
+            })?;
+            p.value.clone()
+        }
+    };
+    let base_url = check_api_url(&g.api_url.value).map_err(|why| {
+        UsageError::new(format!(
+            "the API URL '{}' from {} is not usable: {why}",
+            g.api_url.value.escape_debug(),
+            g.api_url.source
+        ))
+        .hint(format!("pass --api-url https://HOST or set {ENV_API_URL}"))
+    })?;
+    Ok(ApiSettings {
+        key,
+        project,
+        base_url,
+    })
+}
+
+fn config_hint(g: &Gathered) -> String {
+    match &g.config_path.value {
+        Some(p) => format!(
+            "config file: {} (see chief-upload --show-config)",
+            p.display()
+        ),
+        None => "no config directory is known on this platform; use --config PATH".into(),
+    }
+}
+
+pub fn check_project_id(id: &str) -> Result<(), String> {
+    let Some(rest) = id.strip_prefix("project_") else {
+        return Err("it does not start with project_".into());
+    };
+    if rest.len() != 20 {
+        return Err(format!(
+            "it has {} characters after project_, expected 20",
+            rest.chars().count()
+        ));
+    }
+    if !rest
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    {
+        return Err("only lower-case letters a-z and digits 0-9 may follow project_".into());
+    }
+    Ok(())
+}
+
+/// `https` anywhere; plain `http` only to a loopback address, where nothing crosses a network.
+pub fn check_api_url(raw: &str) -> Result<reqwest::Url, String> {
+    let url = reqwest::Url::parse(raw.trim()).map_err(|e| format!("{e}"))?;
+    check_transport(&url)?;
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("it must not have a query or fragment".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("it must not carry a user name or password".into());
+    }
+    Ok(url)
+}
+
+/// The scheme rule shared by the API URL and signed upload URLs.
+pub fn check_transport(url: &reqwest::Url) -> Result<(), String> {
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(url) => Ok(()),
+        "http" => Err("plain http is only allowed to loopback addresses (127.0.0.0/8, ::1, localhost); use https".into()),
+        other => Err(format!("unsupported scheme '{other}'; use https")),
+    }
+}
+
+pub fn is_loopback(url: &reqwest::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+fn default_config_path(env: &Env) -> Option<PathBuf> {
+    // `directories` reads XDG_CONFIG_HOME/HOME from the process environment; respect a
+    // snapshot that overrides them (tests, the demo) the same way.
+    if cfg!(target_os = "linux") {
+        if let Some(x) = env
+            .get_os("XDG_CONFIG_HOME")
+            .filter(|x| Path::new(x).is_absolute())
+        {
+            return Some(Path::new(x).join("chief").join("config.toml"));
+        }
+        if let Some(h) = env.get_os("HOME") {
+            return Some(
+                Path::new(h)
+                    .join(".config")
+                    .join("chief")
+                    .join("config.toml"),
+            );
+        }
+    }
+    directories::ProjectDirs::from("", "", "chief").map(|d| d.config_dir().join("config.toml"))
+}
+
+fn read_key_file(path: &Path, stdin_used: &mut bool) -> Result<String, UsageError> {
+    let text = if path == Path::new("-") {
+        *stdin_used = true;
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s).map_err(|e| {
+            UsageError::new(format!(
+                "cannot read the API token from standard input: {e}"
+            ))
+        })?;
+        s
+    } else {
+        let meta = std::fs::metadata(path).map_err(|e| {
+            UsageError::new(format!(
+                "cannot read --api-key-file {}: {e}",
+                path.display()
+            ))
+            .hint("check the path")
+        })?;
+        if let Some(mode) = loose_mode(&meta) {
+            return Err(UsageError::new(format!(
+                "--api-key-file {} is readable by group or others (mode {mode:03o}); refusing to use a token others can read",
+                path.display()
+            ))
+            .hint(format!("run: chmod 600 {}", path.display())));
+        }
+        std::fs::read_to_string(path).map_err(|e| {
+            UsageError::new(format!(
+                "cannot read --api-key-file {}: {e}",
+                path.display()
+            ))
+        })?
+    };
+    let trimmed = text.trim();
+    if trimmed.lines().count() > 1 {
+        return Err(UsageError::new(format!(
+            "--api-key-file {} has more than one line; it must hold only the token",
+            path.display()
+        )));
+    }
+    Ok(trimmed.to_string())
+}
+
+/// The permission bits that let group or others read a regular file, if any.
+fn loose_mode(meta: &std::fs::Metadata) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        (meta.is_file() && mode & 0o077 != 0).then_some(mode)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        None
+    }
+}
+
+/// The TOML config file: top-level keys, and `[profiles.NAME]` tables that override them.
+struct ConfigFile {
+    path: PathBuf,
+    table: toml::Table,
+}
+
+const CONFIG_KEYS: [&str; 3] = ["api_key", "project_id", "api_url"];
+
+impl ConfigFile {
+    fn load(
+        path: &Path,
+        explicit: bool,
+        warnings: &mut Vec<String>,
+    ) -> Result<Option<ConfigFile>, UsageError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => return Ok(None),
+            Err(e) => {
+                return Err(UsageError::new(format!(
+                    "cannot read config file {}: {e}",
+                    path.display()
+                ))
+                .hint("check --config / CHIEF_CONFIG"))
+            }
+        };
+        if let Ok(meta) = std::fs::metadata(path) {
+            if let Some(mode) = loose_mode(&meta) {
+                warnings.push(format!(
+                    "config file {} is readable by group or others (mode {mode:03o}) and may hold your token; run: chmod 600 {}",
+                    path.display(),
+                    path.display()
+                ));
+            }
+        }
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            // toml's message quotes the offending line, which may be the token: keep only
+            // the first line of the message and the position.
+            let first = e
+                .message()
+                .lines()
+                .next()
+                .unwrap_or("syntax error")
+                .to_string();
+            let at = e
+                .span()
+                .map(|s| format!(" at byte {}", s.start))
+                .unwrap_or_default();
+            UsageError::new(format!(
+                "config file {} is not valid TOML: {first}{at}",
+                path.display()
+            ))
+        })?;
+        for (k, v) in &table {
+            if k == "profiles" {
+                let Some(profiles) = v.as_table() else {
+                    return Err(UsageError::new(format!(
+                        "config file {}: `profiles` must be a table of [profiles.NAME] tables",
+                        path.display()
+                    )));
+                };
+                for (name, p) in profiles {
+                    let Some(p) = p.as_table() else {
+                        return Err(UsageError::new(format!(
+                            "config file {}: profiles.{name} must be a table",
+                            path.display()
+                        )));
+                    };
+                    for pk in p.keys().filter(|pk| !CONFIG_KEYS.contains(&pk.as_str())) {
+                        warnings.push(format!(
+                            "config file {}: unknown key profiles.{name}.{pk} ignored (known: {})",
+                            path.display(),
+                            CONFIG_KEYS.join(", ")
+                        ));
+                    }
+                }
+            } else if !CONFIG_KEYS.contains(&k.as_str()) {
+                warnings.push(format!(
+                    "config file {}: unknown key {k} ignored (known: {}, profiles)",
+                    path.display(),
+                    CONFIG_KEYS.join(", ")
+                ));
+            }
+        }
+        Ok(Some(ConfigFile {
+            path: path.to_path_buf(),
+            table,
+        }))
+    }
+
+    fn lookup(
+        &self,
+        key: &str,
+        profile: Option<&str>,
+    ) -> Result<Option<Sourced<String>>, UsageError> {
+        if let Some(name) = profile {
+            let p = self
+                .table
+                .get("profiles")
+                .and_then(|p| p.as_table())
+                .and_then(|p| p.get(name))
+                .and_then(|p| p.as_table())
+                .ok_or_else(|| {
+                    let known: Vec<String> = self
+                        .table
+                        .get("profiles")
+                        .and_then(|p| p.as_table())
+                        .map(|p| p.keys().cloned().collect())
+                        .unwrap_or_default();
+                    UsageError::new(format!(
+                        "profile '{name}' is not in config file {}",
+                        self.path.display()
+                    ))
+                    .hint(if known.is_empty() {
+                        "the file has no [profiles.NAME] tables".to_string()
+                    } else {
+                        format!("profiles there: {}", known.join(", "))
+                    })
+                })?;
+            if let Some(v) = self.string(p.get(key), &format!("profiles.{name}.{key}"))? {
+                return Ok(Some(v));
+            }
+        }
+        self.string(self.table.get(key), key)
+    }
+
+    fn string(
+        &self,
+        v: Option<&toml::Value>,
+        key: &str,
+    ) -> Result<Option<Sourced<String>>, UsageError> {
+        match v {
+            None => Ok(None),
+            Some(toml::Value::String(s)) => Ok(Some(Sourced {
+                value: s.clone(),
+                source: Source::File {
+                    path: self.path.clone(),
+                    key: key.to_string(),
+                },
+            })),
+            Some(other) => Err(UsageError::new(format!(
+                "config file {}: {key} must be a string, found a {}",
+                self.path.display(),
+                other.type_str()
+            ))
+            .hint(format!("write it as {key} = \"...\""))),
+        }
+    }
+}
+
+/// The `--show-config` text: every setting, its value (token redacted) and its source.
+pub fn describe(g: &Gathered) -> String {
+    let mut out = String::new();
+    let mut line = |name: &str, value: String, source: String| {
+        out.push_str(&format!("{name:<11} {value:<40} {source}\n"));
+    };
+    let cfg = match &g.config_path.value {
+        Some(p) if p.exists() => p.display().to_string(),
+        Some(p) => format!("{} (not found)", p.display()),
+        None => "(none)".to_string(),
+    };
+    line("config", cfg, g.config_path.source.to_string());
+    match &g.profile {
+        Some(p) => line("profile", p.value.clone(), p.source.to_string()),
+        None => line(
+            "profile",
+            "(top-level keys)".into(),
+            Source::Default.to_string(),
+        ),
+    }
+    match &g.api_key {
+        Some(k) => {
+            let shown = match ApiKey::parse(&k.value) {
+                Ok(key) => key.redacted(),
+                Err(why) => format!("(invalid: {why})"),
+            };
+            line("api_key", shown, k.source.to_string())
+        }
+        None => line("api_key", "(not set)".into(), String::new()),
+    }
+    match &g.project {
+        Some(p) => {
+            let shown = match check_project_id(&p.value) {
+                Ok(()) => p.value.clone(),
+                Err(why) => format!("{} (invalid: {why})", p.value.escape_debug()),
+            };
+            line("project_id", shown, p.source.to_string())
+        }
+        None => line("project_id", "(not set)".into(), String::new()),
+    }
+    let url = match check_api_url(&g.api_url.value) {
+        Ok(_) => g.api_url.value.clone(),
+        Err(why) => format!("{} (invalid: {why})", g.api_url.value.escape_debug()),
+    };
+    line("api_url", url, g.api_url.source.to_string());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn cli(args: &[&str]) -> Cli {
+        Cli::parse_from(std::iter::once("chief-upload").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn project_ids() {
+        assert!(check_project_id("project_0123456789abcdefghij").is_ok());
+        assert!(check_project_id("project_0123456789ABCDEFGHIJ").is_err());
+        assert!(check_project_id("project_0123").is_err());
+        assert!(check_project_id("proj_0123456789abcdefghij").is_err());
+    }
+
+    #[test]
+    fn http_only_to_loopback() {
+        assert!(check_api_url("https://api.example.com").is_ok());
+        assert!(check_api_url("http://127.0.0.1:8080").is_ok());
+        assert!(check_api_url("http://127.1.2.3").is_ok());
+        assert!(check_api_url("http://[::1]:9").is_ok());
+        assert!(check_api_url("http://localhost:9").is_ok());
+        assert!(check_api_url("http://api.example.com").is_err());
+        assert!(check_api_url("http://10.0.0.1").is_err());
+        assert!(check_api_url("ftp://x").is_err());
+        assert!(check_api_url("https://u:p@x").is_err());
+    }
+
+    #[test]
+    fn profiles_override_top_level_and_flags_override_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "project_id = \"project_aaaaaaaaaaaaaaaaaaaa\"\napi_url = \"https://top.example\"\n[profiles.ci]\nproject_id = \"project_bbbbbbbbbbbbbbbbbbbb\"\n",
+        )
+        .unwrap();
+        let p = path.to_str().unwrap();
+        let env = Env::default();
+        let mut used = false;
+        let g = gather(&cli(&["--config", p, "x"]), &env, &mut used).unwrap();
+        assert_eq!(g.project.unwrap().value, "project_aaaaaaaaaaaaaaaaaaaa");
+        let g = gather(
+            &cli(&["--config", p, "--profile", "ci", "x"]),
+            &env,
+            &mut used,
+        )
+        .unwrap();
+        assert_eq!(
+            g.project.as_ref().unwrap().value,
+            "project_bbbbbbbbbbbbbbbbbbbb"
+        );
+        assert_eq!(
+            g.api_url.value, "https://top.example",
+            "profiles inherit top-level keys"
+        );
+        let env = Env::from_pairs([(ENV_PROJECT, "project_cccccccccccccccccccc")]);
+        let g = gather(
+            &cli(&["--config", p, "--profile", "ci", "x"]),
+            &env,
+            &mut used,
+        )
+        .unwrap();
+        assert_eq!(g.project.as_ref().unwrap().source, Source::Env(ENV_PROJECT));
+        let g = gather(
+            &cli(&[
+                "--config",
+                p,
+                "--project",
+                "project_dddddddddddddddddddd",
+                "x",
+            ]),
+            &env,
+            &mut used,
+        )
+        .unwrap();
+        assert_eq!(g.project.unwrap().value, "project_dddddddddddddddddddd");
+        let err = gather(
+            &cli(&["--config", p, "--profile", "nope", "x"]),
+            &Env::default(),
+            &mut used,
+        )
+        .unwrap_err();
+        assert!(err.message.contains("'nope'"), "{err}");
+        assert!(err.hints[0].contains("ci"));
+    }
+
+    #[test]
+    fn toml_errors_do_not_quote_the_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "api_key = pat_abcdefghijklmnopqrstuvwxyz012345\n").unwrap();
+        let mut used = false;
+        let err = gather(
+            &cli(&["--config", path.to_str().unwrap(), "x"]),
+            &Env::default(),
+            &mut used,
+        )
+        .unwrap_err();
+        assert!(err.message.contains("not valid TOML"), "{err}");
+        assert!(!format!("{err:?}").contains("abcdefghijklmnop"), "{err:?}");
+    }
+}

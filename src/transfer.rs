@@ -1,0 +1,474 @@
+//! Sends a file's bytes to its signed URL (API.md §2).
+//!
+//! A separate HTTP client from the API's: it never holds the token, follows no redirect and
+//! sends no `Referer`. The body is streamed from the file with an exact `Content-Length`
+//! (never chunked, never read whole into memory). Transient failures resend the whole body
+//! from byte 0 after a backoff; an expired URL goes back to the caller to renew.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::BytesMut;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_LENGTH, ETAG, RETRY_AFTER};
+use tokio::io::AsyncReadExt;
+
+use crate::api::{describe_reqwest_error, is_transient, read_limited, UploadTarget, USER_AGENT};
+use crate::cache::FileKey;
+use crate::event::{Event, Reporter, TaskId};
+use crate::retry::{parse_retry_after, RetryPolicy};
+use crate::secret::scrub;
+
+/// Bytes read from the file per body chunk.
+const CHUNK: usize = 256 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TransferError {
+    /// The signed URL is no longer valid: ask the API for a new one.
+    #[error("the upload URL expired")]
+    Expired,
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// What is being sent: the file as it was hashed.
+pub struct Source<'a> {
+    pub path: &'a Path,
+    pub size: u64,
+    pub md5_hex: &'a str,
+    /// Identity when hashed; a difference before or after sending means it changed.
+    pub key: FileKey,
+}
+
+pub struct Uploader {
+    http: reqwest::Client,
+    policy: RetryPolicy,
+    timeout: Duration,
+    reporter: Reporter,
+}
+
+/// Why one attempt failed.
+enum Attempt {
+    Retry {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
+    Fatal(TransferError),
+}
+
+impl Uploader {
+    pub fn new(
+        policy: RetryPolicy,
+        timeout: Duration,
+        jobs: usize,
+        reporter: Reporter,
+    ) -> anyhow::Result<Uploader> {
+        let http = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .redirect(reqwest::redirect::Policy::none())
+            .referer(false)
+            .connect_timeout(timeout)
+            .pool_max_idle_per_host(jobs)
+            .tcp_nodelay(true)
+            .build()?;
+        Ok(Uploader {
+            http,
+            policy,
+            timeout,
+            reporter,
+        })
+    }
+
+    /// Uploads `src` to `target`, retrying transient failures.
+    pub async fn upload(
+        &self,
+        target: &UploadTarget,
+        src: &Source<'_>,
+        id: TaskId,
+    ) -> Result<(), TransferError> {
+        let method = reqwest::Method::PUT;
+        let headers = build_headers(target, src.size)?;
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let sent = Arc::new(AtomicU64::new(0));
+            let result = self
+                .attempt(&method, target, &headers, src, id, &sent, attempt)
+                .await;
+            let rolled = sent.load(Ordering::Relaxed);
+            match result {
+                Ok(()) => return Ok(()),
+                Err(Attempt::Fatal(e)) => {
+                    self.reporter
+                        .emit(Event::TransferRestart { id, sent: rolled });
+                    return Err(e);
+                }
+                Err(Attempt::Retry {
+                    reason,
+                    retry_after,
+                }) => {
+                    self.reporter
+                        .emit(Event::TransferRestart { id, sent: rolled });
+                    if attempt > self.policy.retries {
+                        return Err(TransferError::Failed(format!(
+                            "upload failed after {attempt} attempts: {reason}"
+                        )));
+                    }
+                    let delay = self.policy.delay(attempt, retry_after);
+                    self.reporter.emit(Event::Retry {
+                        what: format!("{} {}", method, target.url),
+                        attempt,
+                        delay,
+                        reason,
+                    });
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn attempt(
+        &self,
+        method: &reqwest::Method,
+        target: &UploadTarget,
+        headers: &HeaderMap,
+        src: &Source<'_>,
+        id: TaskId,
+        sent: &Arc<AtomicU64>,
+        attempt: u32,
+    ) -> Result<(), Attempt> {
+        let file = tokio::fs::File::open(src.path)
+            .await
+            .map_err(|e| fatal(format!("cannot open: {}", crate::walk::io_reason(&e))))?;
+        let meta = file
+            .metadata()
+            .await
+            .map_err(|e| fatal(format!("cannot read metadata: {e}")))?;
+        if FileKey::from_metadata(&meta) != src.key {
+            return Err(fatal(changed()));
+        }
+        let started = Instant::now();
+        let activity = Arc::new(Activity::new());
+        let body = file_body(
+            file,
+            src.size,
+            id,
+            self.reporter.clone(),
+            sent.clone(),
+            activity.clone(),
+        );
+        let request = self
+            .http
+            .request(method.clone(), target.url.expose().clone())
+            .headers(headers.clone())
+            .body(body);
+        let send = async {
+            let resp = request.send().await?;
+            activity.touch();
+            Ok::<_, reqwest::Error>(resp)
+        };
+        let outcome = tokio::select! {
+            r = send => Some(r),
+            () = activity.idle_for(self.timeout) => None,
+        };
+        let log = |status: Option<u16>| {
+            self.reporter.emit(Event::Request {
+                method: method.to_string(),
+                target: target.url.to_string(),
+                status,
+                elapsed: started.elapsed(),
+                attempt,
+            })
+        };
+        let resp = match outcome {
+            None => {
+                log(None);
+                return Err(Attempt::Retry {
+                    reason: format!("no progress for {} s", self.timeout.as_secs_f64()),
+                    retry_after: None,
+                });
+            }
+            Some(Err(e)) => {
+                log(None);
+                // A body that ended early means the file shrank under us.
+                if sent.load(Ordering::Relaxed) < src.size && file_changed(src).await {
+                    return Err(fatal(changed()));
+                }
+                return Err(Attempt::Retry {
+                    reason: describe_reqwest_error(&e),
+                    retry_after: None,
+                });
+            }
+            Some(Ok(r)) => r,
+        };
+        let status = resp.status().as_u16();
+        log(Some(status));
+        let etag = resp
+            .headers()
+            .get(ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let retry_after = resp
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let body = tokio::time::timeout(self.timeout, read_limited(resp))
+            .await
+            .unwrap_or_else(|_| Err("timed out reading the answer".into()));
+        if (200..300).contains(&status) {
+            if file_changed(src).await {
+                return Err(fatal(changed()));
+            }
+            if let Some(tag) = etag.as_deref().and_then(etag_md5) {
+                if !tag.eq_ignore_ascii_case(src.md5_hex) {
+                    return Err(fatal(format!("storage reports MD5 {tag} but the file's is {}; the file may have changed, run again", src.md5_hex)));
+                }
+            }
+            return Ok(());
+        }
+        let secret = target.url.expose().query().unwrap_or("");
+        let text = scrub(
+            &String::from_utf8_lossy(&body.unwrap_or_default()),
+            &[secret],
+        );
+        let (code, message) = storage_error(&text);
+        let shown = match (&code, &message) {
+            (Some(c), Some(m)) => format!("HTTP {status} {c}: {m}"),
+            (Some(c), None) => format!("HTTP {status} {c}"),
+            (None, Some(m)) => format!("HTTP {status}: {m}"),
+            (None, None) => format!("HTTP {status}"),
+        };
+        if is_expiry(
+            status,
+            code.as_deref(),
+            message.as_deref(),
+            target.expires_at,
+        ) {
+            return Err(Attempt::Fatal(TransferError::Expired));
+        }
+        if is_transient(status) {
+            return Err(Attempt::Retry {
+                reason: format!("storage answered {shown}"),
+                retry_after,
+            });
+        }
+        let hint = match code.as_deref() {
+            Some("BadDigest") | Some("InvalidDigest") => {
+                "; the content did not match its MD5 (did the file change?), run again"
+            }
+            Some("SignatureDoesNotMatch") => "; the signed headers were not accepted",
+            _ => "",
+        };
+        Err(fatal(format!("storage refused the upload: {shown}{hint}")))
+    }
+}
+
+fn fatal(msg: String) -> Attempt {
+    Attempt::Fatal(TransferError::Failed(msg))
+}
+
+fn changed() -> String {
+    "changed while uploading; run again".into()
+}
+
+async fn file_changed(src: &Source<'_>) -> bool {
+    match tokio::fs::metadata(src.path).await {
+        Ok(m) => FileKey::from_metadata(&m) != src.key,
+        Err(_) => true,
+    }
+}
+
+/// The signed headers, verbatim, plus `Content-Length`.
+fn build_headers(target: &UploadTarget, size: u64) -> Result<HeaderMap, TransferError> {
+    let mut h = HeaderMap::new();
+    for (name, value) in &target.headers {
+        let n = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+            TransferError::Failed(format!(
+                "the API sent an invalid upload header name '{}'",
+                name.escape_debug()
+            ))
+        })?;
+        let v = HeaderValue::from_str(value).map_err(|_| {
+            TransferError::Failed(format!(
+                "the API sent an invalid value for upload header {n}"
+            ))
+        })?;
+        if n == CONTENT_LENGTH {
+            if value.trim() != size.to_string() {
+                return Err(TransferError::Failed(format!("the API's upload headers say Content-Length {value}, but the file has {size} bytes")));
+            }
+            continue;
+        }
+        h.append(n, v);
+    }
+    h.insert(CONTENT_LENGTH, HeaderValue::from(size));
+    Ok(h)
+}
+
+/// An ETag that is a hex MD5 (S3's single-part ETag), without its quotes.
+fn etag_md5(tag: &str) -> Option<&str> {
+    let t = tag.trim().trim_start_matches("W/").trim_matches('"');
+    (t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit())).then_some(t)
+}
+
+/// S3 XML `<Code>…</Code><Message>…</Message>`, or GCS JSON `{"error":{"code","message"}}`.
+fn storage_error(body: &str) -> (Option<String>, Option<String>) {
+    let tag = |name: &str| -> Option<String> {
+        let open = format!("<{name}>");
+        let start = body.find(&open)? + open.len();
+        let end = body[start..].find(&format!("</{name}>"))? + start;
+        let v: String = body[start..end]
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(200)
+            .collect();
+        (!v.trim().is_empty()).then(|| v.trim().to_string())
+    };
+    if body.trim_start().starts_with('<') {
+        return (tag("Code"), tag("Message"));
+    }
+    let (code, message) = crate::api::parse_error_body(body.as_bytes());
+    (code, message)
+}
+
+/// Whether a storage refusal means "this URL has expired" (S3's 403 AccessDenied "Request has
+/// expired", GCS's 400 ExpiredToken, or any 403 once `expires_at` has passed).
+fn is_expiry(
+    status: u16,
+    code: Option<&str>,
+    message: Option<&str>,
+    expires_at: Option<SystemTime>,
+) -> bool {
+    if status != 400 && status != 403 {
+        return false;
+    }
+    let words = format!("{} {}", code.unwrap_or(""), message.unwrap_or("")).to_ascii_lowercase();
+    if words.contains("expired") {
+        return true;
+    }
+    status == 403 && expires_at.is_some_and(|t| SystemTime::now() >= t)
+}
+
+/// When bytes last moved, for the idle timeout: a stalled peer cannot hang the run.
+struct Activity {
+    origin: Instant,
+    last_ms: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity {
+            origin: Instant::now(),
+            last_ms: AtomicU64::new(0),
+        }
+    }
+    fn touch(&self) {
+        self.last_ms
+            .store(self.origin.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+    /// Resolves once nothing has moved for `limit`.
+    async fn idle_for(&self, limit: Duration) {
+        loop {
+            let last = Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
+            let idle = self.origin.elapsed().saturating_sub(last);
+            if idle >= limit {
+                return;
+            }
+            tokio::time::sleep(limit - idle + Duration::from_millis(1)).await;
+        }
+    }
+}
+
+/// The file as a stream of chunks, exactly `size` bytes; reports progress as it goes.
+fn file_body(
+    file: tokio::fs::File,
+    size: u64,
+    id: TaskId,
+    reporter: Reporter,
+    sent: Arc<AtomicU64>,
+    activity: Arc<Activity>,
+) -> reqwest::Body {
+    struct State {
+        file: tokio::io::Take<tokio::fs::File>,
+        remaining: u64,
+    }
+    let state = State {
+        file: file.take(size),
+        remaining: size,
+    };
+    let stream = futures_util::stream::try_unfold(state, move |mut st| {
+        let reporter = reporter.clone();
+        let sent = sent.clone();
+        let activity = activity.clone();
+        async move {
+            if st.remaining == 0 {
+                return Ok(None);
+            }
+            let want = (st.remaining as usize).min(CHUNK);
+            let mut buf = BytesMut::with_capacity(want);
+            while buf.len() < want {
+                if st.file.read_buf(&mut buf).await? == 0 {
+                    break;
+                }
+            }
+            if buf.is_empty() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the file is shorter than when it was hashed",
+                ));
+            }
+            let n = buf.len() as u64;
+            st.remaining -= n;
+            sent.fetch_add(n, Ordering::Relaxed);
+            activity.touch();
+            reporter.emit(Event::TransferProgress { id, bytes: n });
+            Ok::<_, std::io::Error>(Some((buf.freeze(), st)))
+        }
+    });
+    reqwest::Body::wrap_stream(stream)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etags_and_storage_errors() {
+        assert_eq!(
+            etag_md5("\"d41d8cd98f00b204e9800998ecf8427e\""),
+            Some("d41d8cd98f00b204e9800998ecf8427e")
+        );
+        assert_eq!(
+            etag_md5("\"d41d8cd98f00b204e9800998ecf8427e-3\""),
+            None,
+            "multipart ETags are not MD5s"
+        );
+        assert_eq!(
+            storage_error("<?xml version=\"1.0\"?><Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>"),
+            (Some("AccessDenied".into()), Some("Request has expired".into()))
+        );
+        assert!(is_expiry(
+            403,
+            Some("AccessDenied"),
+            Some("Request has expired"),
+            None
+        ));
+        assert!(is_expiry(400, Some("ExpiredToken"), None, None));
+        assert!(is_expiry(
+            403,
+            Some("AccessDenied"),
+            None,
+            Some(SystemTime::now() - Duration::from_secs(1))
+        ));
+        assert!(!is_expiry(
+            403,
+            Some("SignatureDoesNotMatch"),
+            None,
+            Some(SystemTime::now() + Duration::from_secs(60))
+        ));
+        assert!(!is_expiry(500, None, Some("expired"), None));
+    }
+}

@@ -1,0 +1,490 @@
+//! Finds the files to upload, as a stream: the walk hands over each file as soon as it is
+//! seen, so a tree of a million files never sits in memory and uploads start at once.
+//!
+//! Symlink policy: a path given on the command line (or in --files-from) is followed
+//! whatever it is. Inside a walked directory, a symlink to a file is uploaded; a symlink to
+//! a directory is not followed unless `--follow`; a broken symlink is reported and skipped.
+//! Sockets, FIFOs and devices are reported and skipped.
+
+use std::fs::{self, Metadata};
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
+
+use crate::exit::UsageError;
+use crate::settings::WalkSettings;
+
+/// A regular file to upload.
+#[derive(Clone, Debug)]
+pub struct WalkedFile {
+    /// Where to open it.
+    pub path: PathBuf,
+    /// The path as walked: the argument as given plus the walked suffix.
+    pub display: String,
+    /// Size when seen by the walk.
+    pub size: u64,
+}
+
+#[derive(Debug)]
+pub enum WalkItem {
+    File(WalkedFile),
+    /// A path that could not be walked: it fails on its own, the rest go on.
+    Failed {
+        display: String,
+        error: String,
+    },
+    /// Passed over on purpose (a FIFO, a broken link…): worth a warning, not a failure.
+    Skipped {
+        display: String,
+        why: String,
+    },
+}
+
+/// `--include` / `--exclude`, compiled once.
+#[derive(Clone, Debug)]
+pub struct Filter {
+    include: Option<GlobSet>,
+    exclude: GlobSet,
+}
+
+impl Filter {
+    pub fn new(include: &[String], exclude: &[String]) -> Result<Filter, UsageError> {
+        let build = |flag: &str, globs: &[String]| -> Result<GlobSet, UsageError> {
+            let mut b = GlobSetBuilder::new();
+            for g in globs {
+                b.add(glob(flag, g)?);
+            }
+            b.build()
+                .map_err(|e| UsageError::new(format!("invalid {flag} patterns: {e}")))
+        };
+        Ok(Filter {
+            include: if include.is_empty() {
+                None
+            } else {
+                Some(build("--include", include)?)
+            },
+            exclude: build("--exclude", exclude)?,
+        })
+    }
+
+    /// Whether a file with this walked relative path is uploaded.
+    pub fn wants_file(&self, rel: &str) -> bool {
+        !self.exclude.is_match(rel) && self.include.as_ref().is_none_or(|inc| inc.is_match(rel))
+    }
+
+    /// Whether a directory is entered: only `--exclude` prunes (an `--include` such as
+    /// `*.png` must not stop the walk at `photos/`).
+    pub fn wants_dir(&self, rel: &str) -> bool {
+        !self.exclude.is_match(rel)
+    }
+}
+
+fn glob(flag: &str, pattern: &str) -> Result<Glob, UsageError> {
+    // A trailing slash means "this directory": match the directory path itself.
+    let p = pattern.trim_end_matches('/');
+    GlobBuilder::new(if p.is_empty() { pattern } else { p })
+        .literal_separator(false)
+        .backslash_escape(true)
+        .build()
+        .map_err(|e| {
+            UsageError::new(format!("invalid {flag} pattern '{pattern}': {}", e.kind())).hint(
+                "globs use *, ?, [abc], {a,b} and **; quote them so the shell does not expand them",
+            )
+        })
+}
+
+/// Walks every root, calling `emit` for each item until it returns false (the run stopped).
+pub fn walk(
+    settings: &WalkSettings,
+    filter: &Filter,
+    stdin: Option<Box<dyn Read + Send>>,
+    emit: &mut dyn FnMut(WalkItem) -> bool,
+) {
+    for root in &settings.paths {
+        if !walk_root(root, settings.follow, filter, emit) {
+            return;
+        }
+    }
+    let Some(list) = &settings.files_from else {
+        return;
+    };
+    let reader: Box<dyn Read + Send> = if list == Path::new("-") {
+        match stdin {
+            Some(s) => s,
+            None => Box::new(io::stdin()),
+        }
+    } else {
+        match fs::File::open(list) {
+            Ok(f) => Box::new(f),
+            Err(e) => {
+                emit(WalkItem::Failed {
+                    display: list.display().to_string(),
+                    error: format!("cannot read --files-from list: {e}"),
+                });
+                return;
+            }
+        }
+    };
+    let sep = if settings.null { b'\0' } else { b'\n' };
+    let mut reader = BufReader::new(reader);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        match reader.read_until(sep, &mut buf) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) => {
+                emit(WalkItem::Failed {
+                    display: list.display().to_string(),
+                    error: format!("reading --files-from list: {e}"),
+                });
+                return;
+            }
+        }
+        if buf.last() == Some(&sep) {
+            buf.pop();
+        }
+        if !settings.null && buf.last() == Some(&b'\r') {
+            buf.pop();
+        }
+        if buf.is_empty() {
+            continue;
+        }
+        let root = bytes_to_path(&buf);
+        if !walk_root(&root, settings.follow, filter, emit) {
+            return;
+        }
+    }
+}
+
+#[cfg(unix)]
+fn bytes_to_path(b: &[u8]) -> PathBuf {
+    use std::os::unix::ffi::OsStrExt;
+    PathBuf::from(std::ffi::OsStr::from_bytes(b))
+}
+
+#[cfg(not(unix))]
+fn bytes_to_path(b: &[u8]) -> PathBuf {
+    PathBuf::from(String::from_utf8_lossy(b).into_owned())
+}
+
+fn display(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+/// The relative path globs see: `/`-separated, no leading `./`.
+fn rel_string(p: &Path) -> String {
+    let s = p.to_string_lossy();
+    let s = if cfg!(windows) {
+        s.replace('\\', "/")
+    } else {
+        s.into_owned()
+    };
+    let mut t = s.as_str();
+    while let Some(rest) = t.strip_prefix("./") {
+        t = rest;
+    }
+    t.to_string()
+}
+
+fn walk_root(
+    root: &Path,
+    follow: bool,
+    filter: &Filter,
+    emit: &mut dyn FnMut(WalkItem) -> bool,
+) -> bool {
+    let meta = match fs::metadata(root) {
+        Ok(m) => m,
+        Err(e) => {
+            let error = if fs::symlink_metadata(root).is_ok() {
+                format!("broken symbolic link: {}", io_reason(&e))
+            } else {
+                io_reason(&e)
+            };
+            return emit(WalkItem::Failed {
+                display: display(root),
+                error,
+            });
+        }
+    };
+    if meta.is_file() {
+        if !filter.wants_file(&rel_string(root)) {
+            return true;
+        }
+        return emit(WalkItem::File(WalkedFile {
+            path: root.to_path_buf(),
+            display: display(root),
+            size: meta.len(),
+        }));
+    }
+    if !meta.is_dir() {
+        return emit(WalkItem::Skipped {
+            display: display(root),
+            why: format!("not a regular file ({})", kind(&meta)),
+        });
+    }
+    let walker = walkdir::WalkDir::new(root)
+        .follow_links(follow)
+        .min_depth(1)
+        .into_iter();
+    let mut walker = walker.filter_entry(|e| {
+        !e.file_type().is_dir()
+            || e.path()
+                .strip_prefix(root)
+                .map(|r| filter.wants_dir(&rel_string(r)))
+                .unwrap_or(true)
+    });
+    loop {
+        let entry = match walker.next() {
+            None => return true,
+            Some(Ok(e)) => e,
+            Some(Err(err)) => {
+                let shown = err.path().map(display).unwrap_or_else(|| display(root));
+                let item = if err.loop_ancestor().is_some() {
+                    WalkItem::Skipped {
+                        display: shown,
+                        why: "symbolic link loop".into(),
+                    }
+                } else if follow
+                    && err.io_error().map(|e| e.kind()) == Some(io::ErrorKind::NotFound)
+                {
+                    WalkItem::Skipped {
+                        display: shown,
+                        why: "broken symbolic link".into(),
+                    }
+                } else {
+                    let why = err
+                        .io_error()
+                        .map(io_reason)
+                        .unwrap_or_else(|| err.to_string());
+                    WalkItem::Failed {
+                        display: shown,
+                        error: why,
+                    }
+                };
+                if !emit(item) {
+                    return false;
+                }
+                continue;
+            }
+        };
+        let ft = entry.file_type();
+        if ft.is_dir() {
+            continue;
+        }
+        let rel = entry
+            .path()
+            .strip_prefix(root)
+            .map(rel_string)
+            .unwrap_or_default();
+        let item = if ft.is_file() {
+            if !filter.wants_file(&rel) {
+                continue;
+            }
+            match entry.metadata() {
+                Ok(m) => WalkItem::File(WalkedFile {
+                    path: entry.path().to_path_buf(),
+                    display: display(entry.path()),
+                    size: m.len(),
+                }),
+                Err(e) => WalkItem::Failed {
+                    display: display(entry.path()),
+                    error: e.to_string(),
+                },
+            }
+        } else if ft.is_symlink() {
+            match fs::metadata(entry.path()) {
+                Ok(m) if m.is_file() => {
+                    if !filter.wants_file(&rel) {
+                        continue;
+                    }
+                    WalkItem::File(WalkedFile {
+                        path: entry.path().to_path_buf(),
+                        display: display(entry.path()),
+                        size: m.len(),
+                    })
+                }
+                Ok(m) if m.is_dir() => {
+                    if !filter.wants_dir(&rel) {
+                        continue;
+                    }
+                    WalkItem::Skipped {
+                        display: display(entry.path()),
+                        why: "symbolic link to a directory (use --follow to walk it)".into(),
+                    }
+                }
+                Ok(m) => WalkItem::Skipped {
+                    display: display(entry.path()),
+                    why: format!("symbolic link to {}", kind(&m)),
+                },
+                Err(_) => WalkItem::Skipped {
+                    display: display(entry.path()),
+                    why: "broken symbolic link".into(),
+                },
+            }
+        } else {
+            match entry.metadata() {
+                Ok(m) => WalkItem::Skipped {
+                    display: display(entry.path()),
+                    why: format!("not a regular file ({})", kind(&m)),
+                },
+                Err(e) => WalkItem::Failed {
+                    display: display(entry.path()),
+                    error: e.to_string(),
+                },
+            }
+        };
+        if !emit(item) {
+            return false;
+        }
+    }
+}
+
+fn kind(m: &Metadata) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let ft = m.file_type();
+        if ft.is_fifo() {
+            return "a FIFO";
+        }
+        if ft.is_socket() {
+            return "a socket";
+        }
+        if ft.is_block_device() || ft.is_char_device() {
+            return "a device";
+        }
+    }
+    if m.is_dir() {
+        "a directory"
+    } else {
+        "a special file"
+    }
+}
+
+/// An I/O error in words, without Rust's "(os error 2)" suffix.
+pub fn io_reason(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::NotFound => "no such file or directory".into(),
+        io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => {
+            let s = e.to_string();
+            match s.find(" (os error") {
+                Some(i) => s[..i].to_string(),
+                None => s,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(settings: &WalkSettings, filter: &Filter) -> Vec<String> {
+        let mut out = Vec::new();
+        walk(settings, filter, None, &mut |item| {
+            out.push(match item {
+                WalkItem::File(f) => format!("file {}", f.display),
+                WalkItem::Failed { display, .. } => format!("failed {display}"),
+                WalkItem::Skipped { display, .. } => format!("skipped {display}"),
+            });
+            true
+        });
+        out.sort();
+        out
+    }
+
+    fn settings(paths: Vec<PathBuf>) -> WalkSettings {
+        WalkSettings {
+            paths,
+            files_from: None,
+            null: false,
+            include: vec![],
+            exclude: vec![],
+            follow: false,
+        }
+    }
+
+    #[test]
+    fn filters_prune_and_select() {
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path();
+        for f in ["a.png", "b.txt", "sub/c.png", "sub/tmp/d.png", "tmp/e.png"] {
+            fs::create_dir_all(r.join(f).parent().unwrap()).unwrap();
+            fs::write(r.join(f), f).unwrap();
+        }
+        let s = settings(vec![r.to_path_buf()]);
+        let f = Filter::new(&["*.png".into()], &["tmp".into()]).unwrap();
+        let got = collect(&s, &f);
+        let want: Vec<String> = ["a.png", "sub/c.png", "sub/tmp/d.png"]
+            .iter()
+            .map(|x| format!("file {}", r.join(x).display()))
+            .collect();
+        assert_eq!(got, want);
+        let f = Filter::new(&[], &["**/tmp/**".into(), "*.txt".into()]).unwrap();
+        let got = collect(&s, &f);
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert!(Filter::new(&["a[".into()], &[])
+            .unwrap_err()
+            .message
+            .contains("'a['"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlinks_and_special_files() {
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path().join("root");
+        fs::create_dir_all(r.join("real")).unwrap();
+        fs::write(r.join("real/f"), "x").unwrap();
+        fs::write(d.path().join("outside"), "y").unwrap();
+        std::os::unix::fs::symlink(d.path().join("outside"), r.join("link-to-file")).unwrap();
+        std::os::unix::fs::symlink(r.join("real"), r.join("link-to-dir")).unwrap();
+        std::os::unix::fs::symlink(r.join("missing"), r.join("broken")).unwrap();
+        let s = settings(vec![r.clone(), d.path().join("nope")]);
+        let got = collect(&s, &Filter::new(&[], &[]).unwrap());
+        let p = |x: &str| r.join(x).display().to_string();
+        assert_eq!(
+            got,
+            vec![
+                format!("failed {}", d.path().join("nope").display()),
+                format!("file {}", p("link-to-file")),
+                format!("file {}", p("real/f")),
+                format!("skipped {}", p("broken")),
+                format!("skipped {}", p("link-to-dir")),
+            ]
+        );
+        let s = WalkSettings { follow: true, ..s };
+        let got = collect(&s, &Filter::new(&[], &[]).unwrap());
+        assert!(
+            got.contains(&format!("file {}", p("link-to-dir/f"))),
+            "{got:?}"
+        );
+        assert!(got.contains(&format!("skipped {}", p("broken"))), "{got:?}");
+    }
+
+    #[test]
+    fn files_from_lists() {
+        let d = tempfile::tempdir().unwrap();
+        fs::write(d.path().join("a b"), "1").unwrap();
+        fs::write(d.path().join("c"), "2").unwrap();
+        let list = d.path().join("list");
+        fs::write(
+            &list,
+            format!(
+                "{}\0{}\0",
+                d.path().join("a b").display(),
+                d.path().join("c").display()
+            ),
+        )
+        .unwrap();
+        let s = WalkSettings {
+            files_from: Some(list),
+            null: true,
+            ..settings(vec![])
+        };
+        assert_eq!(collect(&s, &Filter::new(&[], &[]).unwrap()).len(), 2);
+    }
+}
