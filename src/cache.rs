@@ -1,0 +1,986 @@
+//! Persistent hash cache: lets a re-run over an unchanged tree skip reading
+//! file contents.
+//!
+//! The cache maps a file's identity as the filesystem reports it (device,
+//! inode, size, nanosecond mtime and ctime; see [`FileKey`]) to the MD5 of its
+//! content. It lives in an SQLite database (`hashes.sqlite` in the platform
+//! cache directory) opened in WAL mode, so several concurrent runs can share
+//! it: readers never block, writers queue behind a short busy timeout, and a
+//! crash at any point leaves a consistent database.
+//!
+//! Design rules:
+//! * The cache is an optimisation only. Every error is swallowed (and
+//!   counted, see [`HashCache::errors`]): a failing lookup is a miss, a failing
+//!   insert is dropped, a cache that cannot be opened means "run without one".
+//! * A corrupt or foreign file is moved aside (to `<path>.corrupt`) and
+//!   rebuilt on open; a schema-version mismatch drops and recreates the table.
+//! * Entries are never trusted blindly: every field of the key must match, and
+//!   git's racy-timestamp rule applies (see [`RACY_MARGIN_NS`]).
+//! * Inserts are buffered and committed in one transaction every
+//!   [`BATCH_SIZE`] operations and on [`HashCache::flush`] / drop, so 100,000
+//!   files cost a few hundred commits, not 100,000 (and with
+//!   `synchronous=NORMAL` in WAL mode a commit does not fsync).
+//!
+//! Callers must build the [`FileKey`] from metadata taken *before* reading the
+//! file: if the file then changes while it is being hashed, its new mtime or
+//! ctime no longer matches the stored key, or (if the change fell in the same
+//! timestamp tick) the entry is racy and not trusted.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use rusqlite::{params, Connection, ErrorCode, OptionalExtension, TransactionBehavior};
+
+/// Bumped whenever the table layout or the meaning of a column changes; a
+/// database with another `PRAGMA user_version` has its table dropped and
+/// recreated.
+const SCHEMA_VERSION: i64 = 1;
+
+/// Stored in `PRAGMA application_id` ("chfU") so that a foreign SQLite file
+/// at our path is recognised and moved aside rather than modified.
+const APPLICATION_ID: i64 = 0x6368_6655;
+
+/// Git's racy-timestamp rule. An entry is trusted only if the file's mtime
+/// and ctime are both earlier than `recorded_at - RACY_MARGIN_NS`.
+///
+/// Why: a file can be modified again within the same timestamp "tick" right
+/// after it was hashed, keeping its size and its (coarse) mtime, so a key taken
+/// just before hashing cannot prove the content did not change just after.
+/// Timestamps are coarser than they look: FAT has 2 s mtime resolution, ext3
+/// and HFS+ 1 s, Linux stamps files from a coarse clock that lags the real
+/// time by up to a scheduler tick, and network filesystems stamp files with
+/// the *server's* clock, which may be skewed from ours. Two seconds covers all
+/// of these. Only entries hashed within 2 s of the file's last change are
+/// affected; they are re-hashed (and re-recorded, then trusted) on the next
+/// run.
+pub const RACY_MARGIN_NS: i64 = 2_000_000_000;
+
+/// Number of buffered operations (inserts and last-seen touches) committed
+/// together in one transaction.
+pub const BATCH_SIZE: usize = 512;
+
+/// Entries not looked up or inserted for this many days are deleted when the
+/// cache is opened, which keeps the table bounded by the set of files a user
+/// actually uploads. `last_seen_day` is refreshed at most once a day per
+/// entry, so hits cost no write on most runs.
+pub const RETENTION_DAYS: i64 = 90;
+
+/// How long a writer waits for another process's transaction to finish before
+/// giving up (the buffered batch is then dropped, not retried).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+const NS_PER_SEC: i128 = 1_000_000_000;
+const SECS_PER_DAY: i64 = 86_400;
+
+/// Identity of a file's content as the filesystem reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileKey {
+    pub dev: u64,
+    pub ino: u64,
+    pub size: u64,
+    pub mtime_ns: i128,
+    pub ctime_ns: i128,
+}
+
+impl FileKey {
+    /// Builds the key from `std::fs::metadata` (follow symlinks: the key must
+    /// describe the file whose content is hashed).
+    ///
+    /// On Unix every field comes from [`std::os::unix::fs::MetadataExt`]; the
+    /// ctime (inode change time) catches changes that restore the old mtime,
+    /// e.g. `touch -d` or a rename over the file.
+    ///
+    /// On other platforms this is a best effort: `dev` and `ino` are 0,
+    /// `mtime_ns` comes from `modified()` and `ctime_ns` from `created()` (or
+    /// 0 when unavailable). The key then identifies content only by size and
+    /// timestamps, which is weaker: two different files with the same size and
+    /// identical nanosecond modification and creation times would share an
+    /// entry.
+    pub fn from_metadata(m: &std::fs::Metadata) -> FileKey {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            FileKey {
+                dev: m.dev(),
+                ino: m.ino(),
+                size: m.size(),
+                mtime_ns: i128::from(m.mtime()) * NS_PER_SEC + i128::from(m.mtime_nsec()),
+                ctime_ns: i128::from(m.ctime()) * NS_PER_SEC + i128::from(m.ctime_nsec()),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            FileKey {
+                dev: 0,
+                ino: 0,
+                size: m.len(),
+                mtime_ns: m.modified().map(system_time_ns).unwrap_or(0),
+                ctime_ns: m.created().map(system_time_ns).unwrap_or(0),
+            }
+        }
+    }
+}
+
+/// Nanoseconds since the Unix epoch (negative before it).
+fn system_time_ns(t: SystemTime) -> i128 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_nanos() as i128,
+        Err(e) => -(e.duration().as_nanos() as i128),
+    }
+}
+
+fn now_ns() -> i64 {
+    i64::try_from(system_time_ns(SystemTime::now())).unwrap_or(i64::MAX)
+}
+
+fn day_of(ns: i64) -> i64 {
+    ns.div_euclid(NS_PER_SEC as i64 * SECS_PER_DAY)
+}
+
+/// The key as stored: SQLite integers are i64. `u64` fields are stored
+/// bit-for-bit (as `i64`); timestamps outside the i64-nanosecond range
+/// (before 1677 or after 2262) cannot be stored and are simply not cached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct DbKey {
+    dev: i64,
+    ino: i64,
+    size: i64,
+    mtime_ns: i64,
+    ctime_ns: i64,
+}
+
+impl DbKey {
+    fn new(k: &FileKey) -> Option<DbKey> {
+        Some(DbKey {
+            dev: k.dev as i64,
+            ino: k.ino as i64,
+            size: k.size as i64,
+            mtime_ns: i64::try_from(k.mtime_ns).ok()?,
+            ctime_ns: i64::try_from(k.ctime_ns).ok()?,
+        })
+    }
+
+    /// The latest timestamp the entry must predate (by the racy margin).
+    fn changed_ns(&self) -> i64 {
+        self.mtime_ns.max(self.ctime_ns)
+    }
+}
+
+/// Whether an entry recorded at `recorded_at` for `key` may be trusted at
+/// time `now`.
+fn trusted(key: &DbKey, recorded_at: i64, now: i64) -> bool {
+    // Racy rule: the file must have last changed well before it was hashed.
+    let not_racy = key.changed_ns() < recorded_at.saturating_sub(RACY_MARGIN_NS);
+    // A record from the future means the clock went backwards since: the
+    // racy comparison above is then meaningless, so do not trust it.
+    let not_future = recorded_at <= now.saturating_add(RACY_MARGIN_NS);
+    not_racy && not_future
+}
+
+enum Op {
+    Put {
+        key: DbKey,
+        md5: [u8; 16],
+        recorded_at: i64,
+    },
+    Touch {
+        key: DbKey,
+        day: i64,
+    },
+}
+
+struct Inner {
+    conn: Connection,
+    pending: Vec<Op>,
+}
+
+/// A persistent, process-shareable cache from [`FileKey`] to MD5.
+///
+/// `Send + Sync`: one connection behind a mutex. A lookup is a single indexed
+/// primary-key probe through a cached prepared statement (a few
+/// microseconds), far cheaper than opening and hashing the file it saves, so
+/// serialising lookups is not a bottleneck.
+pub struct HashCache {
+    inner: Mutex<Inner>,
+    path: PathBuf,
+    errors: AtomicU64,
+    /// Set when SQLite reports corruption at run time: the cache is then
+    /// bypassed for the rest of the run (the next open rebuilds it).
+    broken: AtomicBool,
+}
+
+const CREATE_TABLE: &str = "CREATE TABLE hashes (
+    dev            INTEGER NOT NULL,
+    ino            INTEGER NOT NULL,
+    size           INTEGER NOT NULL,
+    mtime_ns       INTEGER NOT NULL,
+    ctime_ns       INTEGER NOT NULL,
+    md5            BLOB    NOT NULL,
+    recorded_at_ns INTEGER NOT NULL,
+    last_seen_day  INTEGER NOT NULL,
+    PRIMARY KEY (dev, ino, size, mtime_ns, ctime_ns)
+) WITHOUT ROWID";
+
+const SQL_GET: &str = "SELECT md5, recorded_at_ns, last_seen_day FROM hashes
+    WHERE dev = ?1 AND ino = ?2 AND size = ?3 AND mtime_ns = ?4 AND ctime_ns = ?5";
+const SQL_DELETE_INODE: &str = "DELETE FROM hashes WHERE dev = ?1 AND ino = ?2";
+const SQL_PUT: &str = "INSERT OR REPLACE INTO hashes
+    (dev, ino, size, mtime_ns, ctime_ns, md5, recorded_at_ns, last_seen_day)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+const SQL_TOUCH: &str = "UPDATE hashes SET last_seen_day = ?6
+    WHERE dev = ?1 AND ino = ?2 AND size = ?3 AND mtime_ns = ?4 AND ctime_ns = ?5
+    AND last_seen_day < ?6";
+
+fn is_corruption(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase)
+    )
+}
+
+/// Why opening failed: corruption (move the file aside and rebuild) or
+/// anything else (give up; the caller runs without a cache).
+enum OpenError {
+    Corrupt(String),
+    Other(anyhow::Error),
+}
+
+impl From<rusqlite::Error> for OpenError {
+    fn from(e: rusqlite::Error) -> Self {
+        if is_corruption(&e) {
+            OpenError::Corrupt(e.to_string())
+        } else {
+            OpenError::Other(e.into())
+        }
+    }
+}
+
+impl HashCache {
+    /// The default location: `<platform cache dir>/hashes.sqlite` for the
+    /// `chief` project (e.g. `~/.cache/chief/hashes.sqlite` on Linux).
+    pub fn default_path() -> Option<PathBuf> {
+        let dirs = directories::ProjectDirs::from("", "", "chief")?;
+        Some(dirs.cache_dir().join("hashes.sqlite"))
+    }
+
+    /// Opens the cache at [`HashCache::default_path`]. Any failure (no home
+    /// directory, unwritable cache dir, database locked for too long, ...)
+    /// yields `None`: the caller then runs without a cache. Never panics.
+    pub fn open_default() -> Option<HashCache> {
+        std::panic::catch_unwind(|| {
+            let path = Self::default_path()?;
+            Self::open(&path).ok()
+        })
+        .ok()
+        .flatten()
+    }
+
+    /// Opens (creating parent directories and the database as needed) the
+    /// cache at `path`. A corrupt or foreign file is moved aside to
+    /// `<path>.corrupt` and a fresh cache created in its place; that is not an
+    /// error. Errors are returned only when no usable cache can be had (e.g.
+    /// the directory is not writable).
+    pub fn open(path: &Path) -> anyhow::Result<HashCache> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating cache directory {}", parent.display()))?;
+        }
+        let conn = match Self::try_open(path) {
+            Ok(conn) => conn,
+            Err(OpenError::Other(e)) => {
+                return Err(e.context(format!("opening hash cache {}", path.display())))
+            }
+            Err(OpenError::Corrupt(_why)) => {
+                move_aside(path);
+                match Self::try_open(path) {
+                    Ok(conn) => conn,
+                    Err(OpenError::Other(e)) => {
+                        return Err(e.context(format!("recreating hash cache {}", path.display())))
+                    }
+                    Err(OpenError::Corrupt(why)) => anyhow::bail!(
+                        "hash cache {} still unusable after rebuild: {why}",
+                        path.display()
+                    ),
+                }
+            }
+        };
+        let cache = HashCache {
+            inner: Mutex::new(Inner {
+                conn,
+                pending: Vec::with_capacity(BATCH_SIZE),
+            }),
+            path: path.to_path_buf(),
+            errors: AtomicU64::new(0),
+            broken: AtomicBool::new(false),
+        };
+        cache.prune(now_ns());
+        Ok(cache)
+    }
+
+    /// Opens the database and brings it to a known-good, current-schema
+    /// state, or says why it cannot.
+    fn try_open(path: &Path) -> Result<Connection, OpenError> {
+        let mut conn = Connection::open(path)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        // The first statements that read the file: garbage shows up here as
+        // SQLITE_NOTADB.
+        let app_id: i64 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+        if app_id != 0 && app_id != APPLICATION_ID {
+            return Err(OpenError::Corrupt(format!(
+                "foreign SQLite file (application_id {app_id:#x})"
+            )));
+        }
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(OpenError::Other(anyhow::anyhow!(
+                "cannot switch hash cache to WAL mode (got {mode})"
+            )));
+        }
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // Catch damaged pages now rather than mid-run. Proportional to the
+        // file size but cheap (a few milliseconds for 100,000 entries).
+        let check: String = conn.query_row("PRAGMA quick_check(1)", [], |r| r.get(0))?;
+        if check != "ok" {
+            return Err(OpenError::Corrupt(format!("quick_check: {check}")));
+        }
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version != SCHEMA_VERSION || app_id != APPLICATION_ID {
+            // Re-check under the write lock: a concurrent run may have just
+            // done this.
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            let app_id: i64 = tx.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+            if version != SCHEMA_VERSION || app_id != APPLICATION_ID {
+                tx.execute_batch(&format!(
+                    "DROP TABLE IF EXISTS hashes; {CREATE_TABLE};
+                     PRAGMA user_version = {SCHEMA_VERSION};
+                     PRAGMA application_id = {APPLICATION_ID};"
+                ))?;
+            }
+            tx.commit()?;
+        }
+        // Make sure the table is really there and has our columns (a file
+        // with our ids but a mangled schema would fail every query).
+        conn.prepare(SQL_GET)?;
+        conn.prepare(SQL_PUT)?;
+        Ok(conn)
+    }
+
+    /// Deletes entries not seen for [`RETENTION_DAYS`]. A full scan of a
+    /// small table (milliseconds); failures are ignored.
+    fn prune(&self, now: i64) {
+        let cutoff = day_of(now) - RETENTION_DAYS;
+        let inner = self.lock();
+        if let Err(e) = inner
+            .conn
+            .execute("DELETE FROM hashes WHERE last_seen_day < ?1", [cutoff])
+        {
+            drop(inner);
+            self.note_error(&e);
+        }
+    }
+
+    /// The MD5 recorded for `key`, if there is a trustworthy entry. `None` on
+    /// a miss, a racy entry, or any error.
+    ///
+    /// Entries inserted by [`HashCache::put`] become visible once their batch
+    /// is committed (every [`BATCH_SIZE`] operations or on
+    /// [`HashCache::flush`]).
+    pub fn get(&self, key: &FileKey) -> Option<[u8; 16]> {
+        self.get_at(key, now_ns())
+    }
+
+    /// [`HashCache::get`] with an explicit clock (nanoseconds since the Unix
+    /// epoch).
+    pub(crate) fn get_at(&self, key: &FileKey, now: i64) -> Option<[u8; 16]> {
+        if self.broken.load(Ordering::Relaxed) {
+            return None;
+        }
+        let k = DbKey::new(key)?;
+        let mut inner = self.lock();
+        let row = inner.conn.prepare_cached(SQL_GET).and_then(|mut st| {
+            st.query_row(params![k.dev, k.ino, k.size, k.mtime_ns, k.ctime_ns], |r| {
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })
+            .optional()
+        });
+        let (md5, recorded_at, last_seen_day) = match row {
+            Ok(Some(row)) => row,
+            Ok(None) => return None,
+            Err(e) => {
+                drop(inner);
+                self.note_error(&e);
+                return None;
+            }
+        };
+        let md5: [u8; 16] = md5.try_into().ok()?;
+        if !trusted(&k, recorded_at, now) {
+            return None;
+        }
+        let today = day_of(now);
+        if last_seen_day < today {
+            self.push(&mut inner, Op::Touch { key: k, day: today });
+        }
+        Some(md5)
+    }
+
+    /// Records `md5` for `key`, with the current time as the moment it was
+    /// hashed. Buffered; errors are swallowed (see [`HashCache::errors`]).
+    pub fn put(&self, key: &FileKey, md5: [u8; 16]) {
+        self.put_at(key, md5, now_ns());
+    }
+
+    /// [`HashCache::put`] with an explicit `recorded_at` (nanoseconds since
+    /// the Unix epoch).
+    pub(crate) fn put_at(&self, key: &FileKey, md5: [u8; 16], recorded_at: i64) {
+        if self.broken.load(Ordering::Relaxed) {
+            return;
+        }
+        let Some(key) = DbKey::new(key) else { return };
+        let mut inner = self.lock();
+        self.push(
+            &mut inner,
+            Op::Put {
+                key,
+                md5,
+                recorded_at,
+            },
+        );
+    }
+
+    /// Commits all buffered inserts. Called at the end of a run (and by
+    /// `Drop`).
+    pub fn flush(&self) {
+        let mut inner = self.lock();
+        self.commit(&mut inner);
+    }
+
+    /// Number of errors swallowed so far (failed lookups, dropped batches).
+    pub fn errors(&self) -> u64 {
+        self.errors.load(Ordering::Relaxed)
+    }
+
+    /// Where this cache lives.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the connection in a bad
+        // state (an open transaction is rolled back when dropped), so a
+        // poisoned mutex is still usable.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn push(&self, inner: &mut Inner, op: Op) {
+        inner.pending.push(op);
+        if inner.pending.len() >= BATCH_SIZE {
+            self.commit(inner);
+        }
+    }
+
+    fn commit(&self, inner: &mut Inner) {
+        if inner.pending.is_empty() {
+            return;
+        }
+        let ops = std::mem::take(&mut inner.pending);
+        if self.broken.load(Ordering::Relaxed) {
+            return;
+        }
+        if let Err(e) = write_batch(&mut inner.conn, &ops) {
+            self.note_error(&e);
+        }
+        inner.pending = ops;
+        inner.pending.clear();
+    }
+
+    fn note_error(&self, e: &rusqlite::Error) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        if is_corruption(e) {
+            self.broken.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Writes `ops` in one IMMEDIATE transaction (taking the write lock up
+/// front, so a concurrent writer makes us wait for `BUSY_TIMEOUT` instead of
+/// failing mid-transaction).
+fn write_batch(conn: &mut Connection, ops: &[Op]) -> rusqlite::Result<()> {
+    let today = day_of(now_ns());
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    {
+        let mut delete_inode = tx.prepare_cached(SQL_DELETE_INODE)?;
+        let mut put = tx.prepare_cached(SQL_PUT)?;
+        let mut touch = tx.prepare_cached(SQL_TOUCH)?;
+        for op in ops {
+            match op {
+                Op::Put {
+                    key: k,
+                    md5,
+                    recorded_at,
+                } => {
+                    // One entry per inode: a changed file replaces its old
+                    // entry instead of leaving it to age out. (Not possible
+                    // where dev/ino are unknown, i.e. 0.)
+                    if k.dev != 0 || k.ino != 0 {
+                        delete_inode.execute(params![k.dev, k.ino])?;
+                    }
+                    put.execute(params![
+                        k.dev,
+                        k.ino,
+                        k.size,
+                        k.mtime_ns,
+                        k.ctime_ns,
+                        &md5[..],
+                        recorded_at,
+                        day_of(*recorded_at).max(today),
+                    ])?;
+                }
+                Op::Touch { key: k, day } => {
+                    touch.execute(params![k.dev, k.ino, k.size, k.mtime_ns, k.ctime_ns, day])?;
+                }
+            }
+        }
+    }
+    tx.commit()
+}
+
+/// Moves a corrupt or foreign database out of the way (keeping the last one
+/// as `<path>.corrupt` for inspection) together with its WAL and shared-memory
+/// files, which belong to it.
+fn move_aside(path: &Path) {
+    let with_suffix = |suffix: &str| {
+        let mut s = path.as_os_str().to_owned();
+        s.push(suffix);
+        PathBuf::from(s)
+    };
+    if std::fs::rename(path, with_suffix(".corrupt")).is_err() {
+        let _ = std::fs::remove_file(path);
+    }
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let _ = std::fs::remove_file(with_suffix(suffix));
+    }
+}
+
+impl Drop for HashCache {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+impl std::fmt::Debug for HashCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HashCache")
+            .field("path", &self.path)
+            .field("errors", &self.errors())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    const MD5_A: [u8; 16] = [0xaa; 16];
+    const MD5_B: [u8; 16] = [0xbb; 16];
+    const SEC: i64 = 1_000_000_000;
+
+    fn key_of(path: &Path) -> FileKey {
+        FileKey::from_metadata(&std::fs::metadata(path).unwrap())
+    }
+
+    /// A recorded_at safely past the racy margin for `key`.
+    fn settled(key: &FileKey) -> i64 {
+        i64::try_from(key.mtime_ns.max(key.ctime_ns)).unwrap() + 10 * SEC
+    }
+
+    fn synthetic(i: u64) -> FileKey {
+        FileKey {
+            dev: 7,
+            ino: i,
+            size: 100 + i,
+            mtime_ns: 1_600_000_000 * NS_PER_SEC + i128::from(i),
+            ctime_ns: 1_600_000_000 * NS_PER_SEC + i128::from(i),
+        }
+    }
+
+    fn md5_for(i: u64) -> [u8; 16] {
+        let mut m = [0u8; 16];
+        m[..8].copy_from_slice(&i.to_le_bytes());
+        m[8..].copy_from_slice(&(!i).to_le_bytes());
+        m
+    }
+
+    fn integrity_ok(path: &Path) {
+        let conn = Connection::open(path).unwrap();
+        let res: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(res, "ok");
+    }
+
+    #[test]
+    fn hash_cache_is_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<HashCache>();
+    }
+
+    #[test]
+    fn hit_after_put_and_miss_after_mtime_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = HashCache::open(&dir.path().join("c/hashes.sqlite")).unwrap();
+        let file = dir.path().join("f.bin");
+        std::fs::write(&file, b"0123456789").unwrap();
+        let old = SystemTime::now() - Duration::from_secs(3600);
+        std::fs::File::options()
+            .write(true)
+            .open(&file)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+
+        let key = key_of(&file);
+        assert_eq!(cache.get(&key), None, "empty cache must miss");
+        cache.put_at(&key, MD5_A, settled(&key));
+        cache.flush();
+        let now = settled(&key) + SEC;
+        assert_eq!(cache.get_at(&key, now), Some(MD5_A));
+        assert_eq!(cache.get_at(&key_of(&file), now), Some(MD5_A));
+
+        // Same content length, new content and a new mtime: must miss.
+        std::fs::write(&file, b"abcdefghij").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&file)
+            .unwrap()
+            .set_modified(old + Duration::from_secs(1))
+            .unwrap();
+        let changed = key_of(&file);
+        assert_eq!(changed.size, key.size);
+        assert_ne!(changed.mtime_ns, key.mtime_ns);
+        assert_eq!(cache.get_at(&changed, now + 20 * SEC), None);
+
+        // Its new hash replaces the old entry (one entry per inode).
+        cache.put_at(&changed, MD5_B, settled(&changed));
+        cache.flush();
+        assert_eq!(cache.get_at(&changed, settled(&changed) + SEC), Some(MD5_B));
+        assert_eq!(cache.get_at(&key, settled(&changed) + SEC), None);
+        assert_eq!(cache.errors(), 0);
+    }
+
+    #[test]
+    fn ctime_change_alone_is_a_miss() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = HashCache::open(&dir.path().join("hashes.sqlite")).unwrap();
+        let key = synthetic(1);
+        cache.put_at(&key, MD5_A, settled(&key));
+        cache.flush();
+        let moved = FileKey {
+            ctime_ns: key.ctime_ns + 1,
+            ..key
+        };
+        assert_eq!(cache.get_at(&key, settled(&key)), Some(MD5_A));
+        assert_eq!(cache.get_at(&moved, settled(&key)), None);
+    }
+
+    #[test]
+    fn racy_entry_is_not_trusted() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = HashCache::open(&dir.path().join("hashes.sqlite")).unwrap();
+        let file = dir.path().join("f.bin");
+        std::fs::write(&file, b"hello").unwrap();
+        let key = key_of(&file);
+        let changed = i64::try_from(key.mtime_ns.max(key.ctime_ns)).unwrap();
+
+        // Hashed in the same instant the file was written: not trusted, even
+        // much later.
+        cache.put(&key, MD5_A);
+        cache.flush();
+        assert_eq!(cache.get(&key), None);
+        assert_eq!(cache.get_at(&key, changed + 3600 * SEC), None);
+
+        // Just inside the margin: still racy.
+        cache.put_at(&key, MD5_A, changed + RACY_MARGIN_NS);
+        cache.flush();
+        assert_eq!(cache.get_at(&key, changed + 3600 * SEC), None);
+
+        // Only mtime old, ctime recent: racy too.
+        let k2 = FileKey {
+            mtime_ns: key.mtime_ns - 3600 * NS_PER_SEC,
+            ..key
+        };
+        cache.put_at(&k2, MD5_A, changed + SEC);
+        cache.flush();
+        assert_eq!(cache.get_at(&k2, changed + 3600 * SEC), None);
+
+        // Re-recorded once the file has settled: trusted.
+        cache.put_at(&key, MD5_B, changed + RACY_MARGIN_NS + 1);
+        cache.flush();
+        assert_eq!(cache.get_at(&key, changed + 3600 * SEC), Some(MD5_B));
+
+        // A record from the future (clock went backwards) is not trusted.
+        assert_eq!(cache.get_at(&key, changed - 10 * SEC), None);
+    }
+
+    #[test]
+    fn corrupt_cache_file_is_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hashes.sqlite");
+        let mut f = std::fs::File::create(&path).unwrap();
+        for i in 0..4096u32 {
+            f.write_all(&i.wrapping_mul(2_654_435_761).to_le_bytes())
+                .unwrap();
+        }
+        drop(f);
+
+        let cache = HashCache::open(&path).unwrap();
+        let key = synthetic(3);
+        assert_eq!(cache.get(&key), None);
+        cache.put_at(&key, MD5_A, settled(&key));
+        cache.flush();
+        assert_eq!(cache.get(&key), Some(MD5_A));
+        assert_eq!(cache.errors(), 0);
+        drop(cache);
+        assert!(dir.path().join("hashes.sqlite.corrupt").exists());
+        integrity_ok(&path);
+    }
+
+    #[test]
+    fn damaged_pages_are_detected_and_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hashes.sqlite");
+        {
+            let cache = HashCache::open(&path).unwrap();
+            for i in 0..5000 {
+                cache.put_at(&synthetic(i), md5_for(i), settled(&synthetic(i)));
+            }
+        }
+        // Keep the header valid, smash the b-tree pages behind it.
+        let mut bytes = std::fs::read(&path).unwrap();
+        assert!(bytes.len() > 16 * 4096);
+        for (i, b) in bytes[8192..].iter_mut().enumerate() {
+            *b = (i as u8).wrapping_mul(31) ^ 0x5a;
+        }
+        std::fs::write(&path, &bytes).unwrap();
+
+        let cache = HashCache::open(&path).unwrap();
+        assert_eq!(cache.get(&synthetic(1)), None);
+        cache.put_at(&synthetic(1), MD5_B, settled(&synthetic(1)));
+        cache.flush();
+        assert_eq!(cache.get(&synthetic(1)), Some(MD5_B));
+        drop(cache);
+        assert!(dir.path().join("hashes.sqlite.corrupt").exists());
+        integrity_ok(&path);
+    }
+
+    #[test]
+    fn foreign_or_old_schema_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        // An older schema of ours: table dropped and recreated.
+        let path = dir.path().join("old.sqlite");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(&format!(
+                "CREATE TABLE hashes (x); INSERT INTO hashes VALUES (1);
+                 PRAGMA user_version = 0; PRAGMA application_id = {APPLICATION_ID};"
+            ))
+            .unwrap();
+        }
+        let cache = HashCache::open(&path).unwrap();
+        cache.put_at(&synthetic(1), MD5_A, settled(&synthetic(1)));
+        cache.flush();
+        assert_eq!(cache.get(&synthetic(1)), Some(MD5_A));
+        drop(cache);
+
+        // Some other program's database: moved aside, untouched.
+        let path = dir.path().join("foreign.sqlite");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE precious (x); PRAGMA application_id = 42; PRAGMA user_version = 1;",
+            )
+            .unwrap();
+        }
+        let cache = HashCache::open(&path).unwrap();
+        cache.put_at(&synthetic(1), MD5_A, settled(&synthetic(1)));
+        cache.flush();
+        assert_eq!(cache.get(&synthetic(1)), Some(MD5_A));
+        drop(cache);
+        let aside = Connection::open(dir.path().join("foreign.sqlite.corrupt")).unwrap();
+        let n: i64 = aside
+            .query_row("SELECT count(*) FROM precious", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0);
+    }
+
+    #[test]
+    fn entries_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hashes.sqlite");
+        let cache = HashCache::open(&path).unwrap();
+        for i in 0..1000 {
+            cache.put_at(&synthetic(i), md5_for(i), settled(&synthetic(i)));
+        }
+        cache.flush();
+        drop(cache);
+        let cache = HashCache::open(&path).unwrap();
+        for i in 0..1000 {
+            assert_eq!(cache.get(&synthetic(i)), Some(md5_for(i)), "entry {i}");
+        }
+        // Drop alone (no explicit flush) also persists buffered puts.
+        cache.put_at(&synthetic(5000), MD5_B, settled(&synthetic(5000)));
+        drop(cache);
+        let cache = HashCache::open(&path).unwrap();
+        assert_eq!(cache.get(&synthetic(5000)), Some(MD5_B));
+    }
+
+    #[test]
+    fn stale_entries_are_pruned_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hashes.sqlite");
+        let cache = HashCache::open(&path).unwrap();
+        let long_ago = now_ns() - (RETENTION_DAYS + 5) * SECS_PER_DAY * SEC;
+        let k_old = synthetic(1);
+        let k_new = synthetic(2);
+        cache.put_at(&k_old, MD5_A, settled(&k_old));
+        cache.put_at(&k_new, MD5_B, settled(&k_new));
+        cache.flush();
+        cache
+            .lock()
+            .conn
+            .execute(
+                "UPDATE hashes SET last_seen_day = ?1 WHERE ino = 1",
+                [day_of(long_ago)],
+            )
+            .unwrap();
+        drop(cache);
+        let cache = HashCache::open(&path).unwrap();
+        assert_eq!(cache.get(&k_old), None);
+        assert_eq!(cache.get(&k_new), Some(MD5_B));
+    }
+
+    #[test]
+    fn unopenable_path_is_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocker = dir.path().join("file");
+        std::fs::write(&blocker, b"x").unwrap();
+        // Parent "directory" is a regular file.
+        assert!(HashCache::open(&blocker.join("hashes.sqlite")).is_err());
+    }
+
+    const THREADS: u64 = 4;
+    const PER_THREAD: u64 = 2000;
+
+    /// Writes and reads back keys `base..base+n` through `cache`, reading
+    /// everyone's keys while writing.
+    fn hammer(cache: &HashCache, base: u64, n: u64) {
+        for i in base..base + n {
+            let k = synthetic(i);
+            cache.put_at(&k, md5_for(i), settled(&k));
+            if i % 97 == 0 {
+                cache.flush();
+            }
+            // Interleave reads of keys other writers may have committed.
+            let j = (i * 7919) % (THREADS * PER_THREAD * 2);
+            if let Some(m) = cache.get(&synthetic(j)) {
+                assert_eq!(m, md5_for(j));
+            }
+        }
+        cache.flush();
+    }
+
+    #[test]
+    fn concurrent_handles_and_threads_do_not_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hashes.sqlite");
+        let shared = Arc::new(HashCache::open(&path).unwrap());
+        let mut handles = Vec::new();
+        for t in 0..THREADS {
+            let path = path.clone();
+            let shared = Arc::clone(&shared);
+            handles.push(std::thread::spawn(move || {
+                // Even threads use their own connection (as a second process
+                // would), odd threads share one HashCache.
+                if t % 2 == 0 {
+                    let own = HashCache::open(&path).unwrap();
+                    hammer(&own, t * PER_THREAD, PER_THREAD);
+                    assert_eq!(own.errors(), 0);
+                } else {
+                    hammer(&shared, t * PER_THREAD, PER_THREAD);
+                }
+            }));
+        }
+        for h in handles {
+            h.join().unwrap();
+        }
+        assert_eq!(shared.errors(), 0);
+        drop(shared);
+        integrity_ok(&path);
+        let cache = HashCache::open(&path).unwrap();
+        for i in 0..THREADS * PER_THREAD {
+            assert_eq!(cache.get(&synthetic(i)), Some(md5_for(i)), "entry {i}");
+        }
+    }
+
+    const CHILD_ENV: &str = "CHIEF_HASH_CACHE_TEST_CHILD";
+
+    /// Not a test by itself: the body of `concurrent_processes_do_not_corrupt`'s
+    /// child processes (does nothing unless the environment says so).
+    #[test]
+    #[ignore = "helper run by concurrent_processes_do_not_corrupt"]
+    fn child_process_worker() {
+        let Ok(spec) = std::env::var(CHILD_ENV) else {
+            return;
+        };
+        let (path, base) = spec.rsplit_once('|').unwrap();
+        let cache = HashCache::open(Path::new(path)).unwrap();
+        hammer(&cache, base.parse().unwrap(), PER_THREAD);
+        assert_eq!(cache.errors(), 0);
+    }
+
+    #[test]
+    fn concurrent_processes_do_not_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hashes.sqlite");
+        // Test names are module paths without the crate name.
+        let module = module_path!().split_once("::").map_or("", |(_, m)| m);
+        let name = format!("{module}::child_process_worker");
+        let exe = std::env::current_exe().unwrap();
+        let children: Vec<_> = (0..2u64)
+            .map(|p| {
+                std::process::Command::new(&exe)
+                    .args([name.as_str(), "--exact", "--ignored", "--test-threads=1"])
+                    .env(CHILD_ENV, format!("{}|{}", path.display(), p * PER_THREAD))
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        // And this process writes at the same time.
+        let here = HashCache::open(&path).unwrap();
+        hammer(&here, 2 * PER_THREAD, PER_THREAD);
+        for c in children {
+            let out = c.wait_with_output().unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(out.status.success(), "child failed: {stdout}");
+            assert!(stdout.contains("1 passed"), "child ran no test: {stdout}");
+        }
+        drop(here);
+        integrity_ok(&path);
+        let cache = HashCache::open(&path).unwrap();
+        for i in 0..3 * PER_THREAD {
+            assert_eq!(cache.get(&synthetic(i)), Some(md5_for(i)), "entry {i}");
+        }
+    }
+}
