@@ -64,9 +64,12 @@ struct Ctx {
     tally: Mutex<Summary>,
     found: AtomicU64,
     next_id: AtomicU64,
-    in_run: Mutex<HashMap<Md5Sum, watch::Sender<Option<Result<Shared, ()>>>>>,
+    in_run: Mutex<HashMap<Md5Sum, watch::Sender<Settled>>>,
     auth_error: Mutex<Option<ApiError>>,
 }
+
+/// What a content group's leader has settled: nothing yet, its asset, or failure.
+type Settled = Option<Result<Shared, ()>>;
 
 /// What the leader of a content group tells the files that share its content.
 #[derive(Clone)]
@@ -78,7 +81,7 @@ struct Shared {
 
 enum Claim {
     Leader,
-    Follower(watch::Receiver<Option<Result<Shared, ()>>>),
+    Follower(watch::Receiver<Settled>),
 }
 
 impl Ctx {
@@ -314,7 +317,7 @@ async fn hash_stage(
                 Ok(Ok(p)) => {
                     let _ = tx.send(p).await;
                 }
-                Ok(Err(report)) => ctx.finish(report),
+                Ok(Err(report)) => ctx.finish(*report),
                 Err(join) => ctx
                     .reporter
                     .warn(format!("internal error while hashing: {join}")),
@@ -326,10 +329,16 @@ async fn hash_stage(
 }
 
 /// Opens, identifies, hashes (or finds in the cache) and types one file. Blocking.
-fn prepare(ctx: &Ctx, file: WalkedFile, cache: Option<&HashCache>) -> Result<Prepared, FileReport> {
-    let fail = |file: &WalkedFile, why: String| FileReport {
-        size: Some(file.size),
-        ..failed_report(file.display.clone(), why)
+fn prepare(
+    ctx: &Ctx,
+    file: WalkedFile,
+    cache: Option<&HashCache>,
+) -> Result<Prepared, Box<FileReport>> {
+    let fail = |file: &WalkedFile, why: String| {
+        Box::new(FileReport {
+            size: Some(file.size),
+            ..failed_report(file.display.clone(), why)
+        })
     };
     let f = std::fs::File::open(&file.path)
         .map_err(|e| fail(&file, format!("cannot open: {}", walk::io_reason(&e))))?;
@@ -456,12 +465,7 @@ async fn lead(ctx: &Ctx, p: Prepared) {
 }
 
 /// Waits for the leader of this content; reports its asset, or takes over if it failed.
-async fn follow(
-    ctx: &Ctx,
-    p: Prepared,
-    mut rx: watch::Receiver<Option<Result<Shared, ()>>>,
-    permits: Arc<Semaphore>,
-) {
+async fn follow(ctx: &Ctx, p: Prepared, mut rx: watch::Receiver<Settled>, permits: Arc<Semaphore>) {
     loop {
         let settled = tokio::select! {
             r = rx.wait_for(Option::is_some) => r.ok().and_then(|v| v.clone()),

@@ -335,11 +335,13 @@ pub fn gather(cli: &Cli, env: &Env, stdin_used: &mut bool) -> Result<Gathered, U
 /// Checks every gathered value; the first problem found is the error.
 pub fn validate(g: &Gathered) -> Result<ApiSettings, UsageError> {
     let key = match &g.api_key {
-        None => return Err(UsageError::new("no API token is set")
-            .hint(format!(
+        None => {
+            return Err(UsageError::new("no API token is set")
+                .hint(format!(
                 "set {ENV_API_KEY}, pass --api-key-file FILE, or put api_key in the config file"
             ))
-            .hint(config_hint(g))),
+                .hint(config_hint(g)))
+        }
         Some(k) => ApiKey::parse(&k.value).map_err(|why| {
             UsageError::new(format!(
                 "the API token from {} is not valid: {why}",

@@ -1,0 +1,102 @@
+//! A temporary tree and an isolated command for integration tests: HOME, XDG dirs and
+//! the hash cache point into the temp dir, so no user config leaks in or out.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+use crate::fake::FakeChief;
+
+pub struct TestEnv {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestEnv {
+    pub fn new() -> TestEnv {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for d in ["home", "config", "cache", "files"] {
+            std::fs::create_dir_all(dir.path().join(d)).unwrap();
+        }
+        TestEnv { dir }
+    }
+
+    /// Where test files go; commands run from here.
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("files")
+    }
+
+    pub fn config_dir(&self) -> PathBuf {
+        self.dir.path().join("config")
+    }
+
+    /// Writes a file under `root()`, creating its parents.
+    pub fn file(&self, rel: &str, content: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.root().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, content).unwrap();
+        p
+    }
+
+    /// Writes the default config file (`$XDG_CONFIG_HOME/chief/config.toml`), mode 600.
+    pub fn config(&self, text: &str) -> PathBuf {
+        let p = self.config_dir().join("chief").join("config.toml");
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, text).unwrap();
+        set_mode(&p, 0o600);
+        p
+    }
+
+    /// The binary with a clean environment and no credentials.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::cargo_bin("chief-upload").unwrap();
+        c.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path().join("home"))
+            .env("XDG_CONFIG_HOME", self.config_dir())
+            .env("XDG_CACHE_HOME", self.dir.path().join("cache"))
+            .current_dir(self.root());
+        c
+    }
+
+    /// The binary pointed at `fake` with valid credentials, and quick retries.
+    pub fn cmd_for(&self, fake: &FakeChief) -> Command {
+        let mut c = self.cmd();
+        c.envs(fake.env()).arg("--retry-base-ms").arg("5");
+        c
+    }
+}
+
+pub fn set_mode(p: &Path, mode: u32) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    #[cfg(not(unix))]
+    let _ = (p, mode);
+}
+
+/// The NDJSON lines of stdout.
+pub fn json_lines(stdout: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
+        .collect()
+}
+
+/// The `"event":"file"` lines, keyed by path.
+pub fn files_by_path(lines: &[Value]) -> std::collections::BTreeMap<String, Value> {
+    lines
+        .iter()
+        .filter(|l| l["event"] == "file")
+        .map(|l| (l["path"].as_str().unwrap().to_string(), l.clone()))
+        .collect()
+}
+
+pub fn summary(lines: &[Value]) -> Value {
+    let last = lines.last().expect("a summary line").clone();
+    assert_eq!(last["event"], "summary", "last line is the summary: {last}");
+    last
+}

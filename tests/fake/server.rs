@@ -1,0 +1,687 @@
+//! The two listeners: the API (`POST /v1/assets`) and the signed-URL storage.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::header::HeaderMap;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use md5::{Digest, Md5};
+use serde_json::{json, Value};
+
+use super::util::{self, base64, hex, is_id, is_lower_hex, now_millis};
+use super::{lock, md5_hex, Action, Recorded, Shared, StoredAsset, Target, Upload};
+
+type Resp = Response<Full<Bytes>>;
+
+/// Largest API body the fake reads.
+const API_BODY_LIMIT: usize = 1 << 20;
+/// Refused uploads are drained (up to this much, for this long) before answering, so the
+/// client reliably reads the answer instead of a reset.
+const DRAIN_LIMIT: u64 = 64 << 20;
+const DRAIN_TIME: Duration = Duration::from_secs(10);
+
+/// Returned by a handler to make hyper drop the connection without answering.
+#[derive(Debug)]
+pub(super) struct Dropped;
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("fake chief dropped the connection")
+    }
+}
+
+impl std::error::Error for Dropped {}
+
+pub(super) async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    target: Target,
+    shared: Arc<Shared>,
+) {
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(_) => {
+                // e.g. too many open files: back off instead of spinning.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| {
+                let shared = shared.clone();
+                async move {
+                    match target {
+                        Target::Api => api(shared, req).await,
+                        Target::Storage => storage(shared, req).await,
+                    }
+                }
+            });
+            let _ = http1::Builder::new()
+                .keep_alive(true)
+                .timer(TokioTimer::new())
+                // Idle keep-alive connections stay open: no spurious closes in tests.
+                .header_read_timeout(None)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// The record of one request; written back to the shared list when the request ends
+/// (answered, dropped, or abandoned by the client).
+struct Rec {
+    shared: Arc<Shared>,
+    slot: Option<(u64, usize)>,
+    body_len: u64,
+    status: u16,
+    json: Option<Value>,
+}
+
+impl Rec {
+    fn new(shared: &Arc<Shared>, target: Target, req: &Request<Incoming>) -> Rec {
+        let mut rec = Rec {
+            shared: shared.clone(),
+            slot: None,
+            body_len: 0,
+            status: 0,
+            json: None,
+        };
+        if shared.recording.load(Ordering::Relaxed) {
+            let recorded = Recorded {
+                target,
+                method: req.method().as_str().to_string(),
+                path: req.uri().path().to_string(),
+                query: req.uri().query().map(str::to_string),
+                headers: req
+                    .headers()
+                    .iter()
+                    .map(|(n, v)| {
+                        (
+                            n.as_str().to_string(),
+                            String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                        )
+                    })
+                    .collect(),
+                json: None,
+                body_len: 0,
+                status: 0,
+            };
+            let mut records = lock(&shared.records);
+            records.list.push(recorded);
+            rec.slot = Some((records.generation, records.list.len() - 1));
+        }
+        rec
+    }
+
+    fn sync(&self) {
+        let Some((generation, i)) = self.slot else {
+            return;
+        };
+        let mut records = lock(&self.shared.records);
+        if records.generation != generation {
+            return;
+        }
+        if let Some(r) = records.list.get_mut(i) {
+            r.body_len = self.body_len;
+            r.status = self.status;
+            if r.json.is_none() {
+                r.json = self.json.clone();
+            }
+        }
+    }
+
+    fn answer(&mut self, resp: Resp) -> Resp {
+        self.status = resp.status().as_u16();
+        self.sync();
+        resp
+    }
+}
+
+impl Drop for Rec {
+    fn drop(&mut self) {
+        self.sync();
+    }
+}
+
+fn response(status: u16, content_type: Option<&str>, body: impl Into<Bytes>) -> Resp {
+    let mut resp = Response::new(Full::new(body.into()));
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if let Some(ct) = content_type {
+        resp.headers_mut()
+            .insert("content-type", ct.parse().expect("content type"));
+    }
+    resp
+}
+
+fn with_header(mut resp: Resp, name: &'static str, value: &str) -> Resp {
+    if let Ok(v) = value.parse() {
+        resp.headers_mut().insert(name, v);
+    }
+    resp
+}
+
+fn json_response(status: u16, value: &Value) -> Resp {
+    response(status, Some("application/json"), value.to_string())
+}
+
+fn api_error(status: u16, code: &str, message: &str) -> Resp {
+    json_response(status, &json!({ "code": code, "message": message }))
+}
+
+fn s3_error(status: u16, code: &str, message: &str, shared: &Shared) -> Resp {
+    let request_id = shared.entropy.token("req", b"0123456789ABCDEF", 16);
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message><RequestId>{request_id}</RequestId></Error>"
+    );
+    response(status, Some("application/xml"), body)
+}
+
+fn injected(
+    shared: &Shared,
+    target: Target,
+    status: u16,
+    retry_after: Option<String>,
+    body: Option<String>,
+) -> Resp {
+    let resp = match (body, target) {
+        (Some(body), _) => {
+            let t = body.trim_start();
+            let ct = if t.starts_with('{') || t.starts_with('[') {
+                "application/json"
+            } else if t.starts_with('<') {
+                "application/xml"
+            } else {
+                "text/plain; charset=utf-8"
+            };
+            response(status, Some(ct), body)
+        }
+        (None, Target::Api) => api_error(status, "fake.injected", "injected fault"),
+        (None, Target::Storage) => s3_error(status, "InjectedFault", "injected fault", shared),
+    };
+    match retry_after {
+        Some(ra) => with_header(resp, "retry-after", &ra),
+        None => resp,
+    }
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Read the whole (small) body; `Ok(None)` if larger than `limit`.
+async fn read_limited(
+    body: &mut Incoming,
+    rec: &mut Rec,
+    limit: usize,
+) -> Result<Option<Vec<u8>>, hyper::Error> {
+    let mut buf = Vec::new();
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame?.into_data() {
+            rec.body_len += data.len() as u64;
+            if buf.len() + data.len() > limit {
+                return Ok(None);
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(Some(buf))
+}
+
+/// Read and discard up to `limit` bytes (frame granularity).
+async fn discard(body: &mut Incoming, rec: &mut Rec, limit: u64) -> Result<(), hyper::Error> {
+    while rec.body_len < limit {
+        match body.frame().await {
+            None => break,
+            Some(frame) => {
+                if let Ok(data) = frame?.into_data() {
+                    rec.body_len += data.len() as u64;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Drain a refused request's body (bounded) so the answer reaches the client.
+async fn drain(body: &mut Incoming, rec: &mut Rec) {
+    let _ = tokio::time::timeout(DRAIN_TIME, discard(body, rec, DRAIN_LIMIT)).await;
+}
+
+async fn api(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Dropped> {
+    let mut rec = Rec::new(&shared, Target::Api, &req);
+    let (parts, mut body) = req.into_parts();
+    let bytes = match read_limited(&mut body, &mut rec, API_BODY_LIMIT).await {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => {
+            return Ok(rec.answer(api_error(
+                413,
+                "publicapi.validation.failed",
+                "request body too large",
+            )))
+        }
+        Err(_) => return Err(Dropped),
+    };
+    let parsed: Option<Value> = serde_json::from_slice(&bytes).ok();
+    rec.json = parsed.clone();
+    let filename = parsed
+        .as_ref()
+        .and_then(|j| j.get("filename"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+
+    if let Some(action) = shared.take_rule(Target::Api, filename.as_deref(), Action::is_pre) {
+        match action {
+            Action::Status {
+                status,
+                retry_after,
+                body,
+            } => return Ok(rec.answer(injected(&shared, Target::Api, status, retry_after, body))),
+            Action::Reset | Action::ResetMidBody { .. } => return Err(Dropped),
+            Action::Delay(d) => tokio::time::sleep(d).await,
+            Action::Stall => {
+                rec.sync();
+                return std::future::pending().await;
+            }
+            _ => unreachable!("only pre actions are taken here"),
+        }
+    }
+
+    let redirect = lock(&shared.inner).redirect.clone();
+    if let Some(base) = redirect {
+        let location = match parts.uri.query() {
+            Some(q) => format!("{base}{}?{q}", parts.uri.path()),
+            None => format!("{base}{}", parts.uri.path()),
+        };
+        return Ok(rec.answer(with_header(response(307, None, ""), "location", &location)));
+    }
+
+    let resp = create_asset(&shared, &parts, parsed, filename.as_deref());
+    Ok(rec.answer(resp))
+}
+
+fn valid_mime(m: &str) -> bool {
+    // RFC 6838 restricted-name "/" restricted-name, no parameters.
+    fn name(s: &str) -> bool {
+        !s.is_empty()
+            && s.len() <= 127
+            && s.as_bytes()[0].is_ascii_alphanumeric()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+    }
+    m.split_once('/').is_some_and(|(t, s)| name(t) && name(s))
+}
+
+fn create_asset(
+    shared: &Shared,
+    parts: &hyper::http::request::Parts,
+    body: Option<Value>,
+    filename: Option<&str>,
+) -> Resp {
+    if parts.uri.path() != "/v1/assets" {
+        return api_error(
+            404,
+            "publicapi.not_found",
+            &format!("no route for {}", parts.uri.path()),
+        );
+    }
+    if parts.method != hyper::Method::POST {
+        return with_header(
+            api_error(
+                405,
+                "publicapi.method_not_allowed",
+                &format!("method {} not allowed on /v1/assets", parts.method),
+            ),
+            "allow",
+            "POST",
+        );
+    }
+    let project = match header(&parts.headers, "x-project-id") {
+        Some(p) if is_id(p, "project_", 20) => p,
+        Some(_) => {
+            return api_error(
+                400,
+                "publicapi.tenancy.project.missing",
+                "X-Project-Id is malformed: expected project_ followed by 20 [a-z0-9]",
+            )
+        }
+        None => {
+            return api_error(
+                400,
+                "publicapi.tenancy.project.missing",
+                "X-Project-Id header is required",
+            )
+        }
+    };
+    let allowed = {
+        let inner = lock(&shared.inner);
+        header(&parts.headers, "x-api-key")
+            .and_then(|key| inner.tokens.get(key))
+            .map(|projects| projects.iter().any(|p| p == project))
+    };
+    match allowed {
+        None => {
+            return api_error(
+                401,
+                "publicapi.auth.unauthorized",
+                "missing or invalid API key",
+            )
+        }
+        Some(false) => {
+            return api_error(
+                403,
+                "publicapi.auth.forbidden",
+                "this token has no access to the project",
+            )
+        }
+        Some(true) => {}
+    }
+    let json_ct = header(&parts.headers, "content-type").is_some_and(|ct| {
+        ct.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .eq_ignore_ascii_case("application/json")
+    });
+    if !json_ct {
+        return api_error(
+            415,
+            "publicapi.unsupported_media_type",
+            "Content-Type must be application/json",
+        );
+    }
+    let invalid = |msg: &str| api_error(400, "publicapi.validation.failed", msg);
+    let Some(body) = body else {
+        return invalid("body: not valid JSON");
+    };
+    let Some(obj) = body.as_object() else {
+        return invalid("body: must be a JSON object");
+    };
+    let filename = match obj.get("filename") {
+        None | Some(Value::Null) => return invalid("filename: required"),
+        Some(Value::String(s)) if s.is_empty() => return invalid("filename: must not be empty"),
+        Some(Value::String(_)) => filename.expect("filename is a string"),
+        Some(_) => return invalid("filename: must be a string"),
+    };
+    let mime_type = match obj.get("mime_type") {
+        None | Some(Value::Null) => return invalid("mime_type: required"),
+        Some(Value::String(s)) if valid_mime(s) => s.as_str(),
+        Some(_) => return invalid("mime_type: must be an RFC 6838 type/subtype string"),
+    };
+    let md5 = match obj.get("md5") {
+        None => None,
+        Some(Value::String(s)) if is_lower_hex(s, 32) => Some(s.as_str()),
+        Some(_) => return invalid("md5: must be 32 lower-case hex characters"),
+    };
+
+    if let Some(md5) = md5 {
+        let inner = lock(&shared.inner);
+        if let Some(asset) = inner
+            .projects
+            .get(project)
+            .and_then(|p| p.by_md5.get(md5).map(|&i| &p.assets[i]))
+        {
+            return json_response(
+                200,
+                &json!({
+                    "asset_id": asset.asset_id,
+                    "already_exists": true,
+                    "status": asset.status,
+                    "ingest_hint": null,
+                }),
+            );
+        }
+    }
+
+    let method = match shared.take_rule(Target::Api, Some(filename), |a| {
+        matches!(a, Action::UploadMethod(_))
+    }) {
+        Some(Action::UploadMethod(m)) => m,
+        _ => "PUT".to_string(),
+    };
+    let ttl = match shared.take_rule(Target::Api, Some(filename), |a| {
+        matches!(a, Action::ExpiresIn(_))
+    }) {
+        Some(Action::ExpiresIn(d)) => d,
+        _ => lock(&shared.inner).url_ttl,
+    };
+    let expires = ((now_millis() + ttl.as_millis()) / 1000) as u64;
+    let asset_id = shared.new_asset_id();
+    let path = format!("/upload/{asset_id}");
+    let mut headers = vec![("Content-Type".to_string(), mime_type.to_string())];
+    if let Some(md5) = md5 {
+        let raw = util::unhex(md5).expect("validated hex");
+        headers.push(("Content-MD5".to_string(), base64(&raw)));
+    }
+    headers.push((
+        "X-Chief-Upload-Token".to_string(),
+        shared.entropy.token("upload-token", util::MIXED_ALNUM, 24),
+    ));
+    let signed: Vec<(String, Option<String>)> = headers
+        .iter()
+        .map(|(n, v)| (n.clone(), Some(v.clone())))
+        .collect();
+    let signature = util::sign(&shared.secret, &method, &path, expires, &signed);
+    let upload_url = format!(
+        "{}{path}?expires={expires}&signature={signature}",
+        shared.storage_url
+    );
+    let upload_headers: serde_json::Map<String, Value> = headers
+        .iter()
+        .map(|(n, v)| (n.clone(), Value::String(v.clone())))
+        .collect();
+    lock(&shared.inner).uploads.insert(
+        asset_id.clone(),
+        Upload {
+            project: project.to_string(),
+            filename: filename.to_string(),
+            mime_type: mime_type.to_string(),
+            md5: md5.map(str::to_string),
+            method: method.clone(),
+            headers,
+        },
+    );
+    json_response(
+        201,
+        &json!({
+            "asset_id": asset_id,
+            "already_exists": false,
+            "status": "uploaded",
+            "upload_url": upload_url,
+            "upload_method": method,
+            "upload_headers": upload_headers,
+            "expires_at": util::rfc3339(expires),
+            "ingest_hint": null,
+        }),
+    )
+}
+
+/// `expires` and `signature` from the query, nothing else.
+fn parse_query(query: Option<&str>) -> Option<(u64, String)> {
+    let mut expires = None;
+    let mut signature = None;
+    for pair in query?.split('&') {
+        let (k, v) = pair.split_once('=')?;
+        match k {
+            "expires"
+                if expires.is_none() && !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                expires = Some(v.parse().ok()?)
+            }
+            "signature" if signature.is_none() => signature = Some(v.to_string()),
+            _ => return None,
+        }
+    }
+    Some((expires?, signature?))
+}
+
+async fn storage(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Dropped> {
+    let mut rec = Rec::new(&shared, Target::Storage, &req);
+    let (parts, mut body) = req.into_parts();
+    let upload = parts
+        .uri
+        .path()
+        .strip_prefix("/upload/")
+        .and_then(|id| lock(&shared.inner).uploads.get(id).cloned());
+    let filename = upload.as_ref().map(|u| u.filename.as_str());
+
+    if let Some(action) = shared.take_rule(Target::Storage, filename, Action::is_pre) {
+        match action {
+            Action::Status {
+                status,
+                retry_after,
+                body: text,
+            } => {
+                drain(&mut body, &mut rec).await;
+                let resp = injected(&shared, Target::Storage, status, retry_after, text);
+                return Ok(rec.answer(resp));
+            }
+            Action::Reset => return Err(Dropped),
+            Action::ResetMidBody { after } => {
+                let _ = discard(&mut body, &mut rec, after).await;
+                return Err(Dropped);
+            }
+            Action::Delay(d) => tokio::time::sleep(d).await,
+            Action::Stall => {
+                rec.sync();
+                return std::future::pending().await;
+            }
+            _ => unreachable!("only pre actions are taken here"),
+        }
+    }
+
+    match check_upload(&shared, &parts, upload.as_ref()) {
+        Err(resp) => {
+            drain(&mut body, &mut rec).await;
+            Ok(rec.answer(*resp))
+        }
+        Ok(content_length) => {
+            let upload = upload.expect("checked");
+            let mut hasher = Md5::new();
+            while let Some(frame) = body.frame().await {
+                // The client went away mid-body: nothing to answer.
+                let frame = frame.map_err(|_| Dropped)?;
+                if let Ok(data) = frame.into_data() {
+                    hasher.update(&data);
+                    rec.body_len += data.len() as u64;
+                }
+            }
+            let md5 = hex(&hasher.finalize());
+            if rec.body_len != content_length {
+                let msg = "The number of bytes received does not match Content-Length.";
+                return Ok(rec.answer(s3_error(400, "BadDigest", msg, &shared)));
+            }
+            if upload.md5.as_ref().is_some_and(|m| *m != md5) {
+                let msg = "The Content-MD5 you specified did not match what we received.";
+                return Ok(rec.answer(s3_error(400, "BadDigest", msg, &shared)));
+            }
+            let asset_id = parts.uri.path()["/upload/".len()..].to_string();
+            shared.store(
+                &upload.project,
+                StoredAsset {
+                    asset_id,
+                    md5: md5.clone(),
+                    size: rec.body_len,
+                    filename: upload.filename.clone(),
+                    mime_type: upload.mime_type.clone(),
+                    status: "uploaded".to_string(),
+                },
+            );
+            let wrong = shared
+                .take_rule(Target::Storage, Some(&upload.filename), |a| {
+                    matches!(a, Action::WrongEtag)
+                })
+                .is_some();
+            let etag = if wrong { md5_hex(md5.as_bytes()) } else { md5 };
+            let resp = with_header(response(200, None, ""), "etag", &format!("\"{etag}\""));
+            Ok(rec.answer(resp))
+        }
+    }
+}
+
+/// Everything decided from the head of an upload request; `Ok(Content-Length)`.
+fn check_upload(
+    shared: &Shared,
+    parts: &hyper::http::request::Parts,
+    upload: Option<&Upload>,
+) -> Result<u64, Box<Resp>> {
+    for name in [
+        "x-api-key",
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+    ] {
+        if parts.headers.contains_key(name) {
+            let msg = format!("A credential header ({name}) was sent to the storage.");
+            return Err(Box::new(s3_error(
+                400,
+                "CredentialSentToStorage",
+                &msg,
+                shared,
+            )));
+        }
+    }
+    let Some(upload) = upload else {
+        let msg = "The specified upload does not exist.";
+        return Err(Box::new(s3_error(404, "NoSuchUpload", msg, shared)));
+    };
+    if parts.method.as_str() != upload.method {
+        let msg = "The specified method is not allowed against this resource.";
+        let resp = s3_error(405, "MethodNotAllowed", msg, shared);
+        return Err(Box::new(with_header(resp, "allow", &upload.method)));
+    }
+    if parts.headers.contains_key("transfer-encoding") {
+        let msg = "A header you provided implies functionality that is not implemented: Transfer-Encoding";
+        return Err(Box::new(s3_error(501, "NotImplemented", msg, shared)));
+    }
+    let Some(content_length) =
+        header(&parts.headers, "content-length").and_then(|v| v.parse().ok())
+    else {
+        let msg = "You must provide the Content-Length HTTP header.";
+        return Err(Box::new(s3_error(411, "MissingContentLength", msg, shared)));
+    };
+    let mismatch = || {
+        let msg = "The request signature we calculated does not match the signature you provided.";
+        Box::new(s3_error(403, "SignatureDoesNotMatch", msg, shared))
+    };
+    let (expires, signature) = parse_query(parts.uri.query()).ok_or_else(mismatch)?;
+    let sent: Vec<(String, Option<String>)> = upload
+        .headers
+        .iter()
+        .map(|(name, _)| {
+            let mut values = parts.headers.get_all(name.as_str()).iter();
+            let value = match (values.next(), values.next()) {
+                (Some(v), None) => v.to_str().ok().map(str::to_string),
+                _ => None,
+            };
+            (name.clone(), value)
+        })
+        .collect();
+    let expected = util::sign(
+        &shared.secret,
+        parts.method.as_str(),
+        parts.uri.path(),
+        expires,
+        &sent,
+    );
+    if !util::same(&expected, &signature) {
+        return Err(mismatch());
+    }
+    if now_millis() >= u128::from(expires) * 1000 {
+        return Err(Box::new(s3_error(
+            403,
+            "AccessDenied",
+            "Request has expired",
+            shared,
+        )));
+    }
+    Ok(content_length)
+}
