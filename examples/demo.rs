@@ -31,7 +31,11 @@ fn main() -> ExitCode {
     } else {
         None
     };
-    eprintln!("demo: fake Chief API at {} (storage at {})", server.api_url(), server.storage_url());
+    eprintln!(
+        "demo: fake Chief API at {} (storage at {})",
+        server.api_url(),
+        server.storage_url()
+    );
     let mut vars: Vec<(OsString, OsString)> = std::env::vars_os()
         .filter(|(k, _)| !k.to_string_lossy().starts_with("CHIEF_"))
         .collect();
@@ -40,9 +44,16 @@ fn main() -> ExitCode {
     let code = chief_upload::run(argv, Env::from_pairs(vars));
 
     let assets = server.assets(fake::PROJECT);
-    eprintln!("\ndemo: the fake server now holds {} asset(s) in {}:", assets.len(), fake::PROJECT);
+    eprintln!(
+        "\ndemo: the fake server now holds {} asset(s) in {}:",
+        assets.len(),
+        fake::PROJECT
+    );
     for a in &assets {
-        eprintln!("  {}  {:>9} B  {}  {}  md5 {}", a.asset_id, a.size, a.mime_type, a.filename, a.md5);
+        eprintln!(
+            "  {}  {:>9} B  {}  {}  md5 {}",
+            a.asset_id, a.size, a.mime_type, a.filename, a.md5
+        );
     }
     eprintln!("demo: run it again and every file is skipped: the content is already there.");
     drop(sample);
@@ -53,8 +64,14 @@ fn sample_tree() -> std::io::Result<tempfile::TempDir> {
     let dir = tempfile::Builder::new().prefix("chief-demo-").tempdir()?;
     let p = dir.path();
     std::fs::create_dir_all(p.join("renders/final"))?;
-    std::fs::write(p.join("README.txt"), "A sample tree made by the chief-upload demo.\n")?;
-    std::fs::write(p.join("renders/frame-001.png"), b"\x89PNG\r\n\x1a\nnot really a png")?;
+    std::fs::write(
+        p.join("README.txt"),
+        "A sample tree made by the chief-upload demo.\n",
+    )?;
+    std::fs::write(
+        p.join("renders/frame-001.png"),
+        b"\x89PNG\r\n\x1a\nnot really a png",
+    )?;
     std::fs::write(p.join("renders/final/cut.mp4"), vec![0x42u8; 3 << 20])?;
     std::fs::write(p.join("renders/final/cut copy.mp4"), vec![0x42u8; 3 << 20])?;
     std::fs::write(p.join("notes.json"), "{\"take\": 3}\n")?;

@@ -234,9 +234,17 @@ pub async fn run(
                 if cancel.is_cancelled() {
                     return false;
                 }
-                if let WalkItem::File(f) = &item {
-                    ctx.found.fetch_add(1, Ordering::Relaxed);
-                    ctx.reporter.emit(Event::Found { size: f.size });
+                match &item {
+                    WalkItem::File(f) => {
+                        ctx.found.fetch_add(1, Ordering::Relaxed);
+                        ctx.reporter.emit(Event::Found { size: f.size });
+                    }
+                    // It gets an outcome too, so it counts among the files found.
+                    WalkItem::Failed { .. } => {
+                        ctx.found.fetch_add(1, Ordering::Relaxed);
+                        ctx.reporter.emit(Event::Found { size: 0 });
+                    }
+                    WalkItem::Skipped { .. } => {}
                 }
                 walk_tx.blocking_send(item).is_ok()
             });

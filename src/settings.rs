@@ -278,50 +278,18 @@ pub fn gather(cli: &Cli, env: &Env, stdin_used: &mut bool) -> Result<Gathered, U
         .hint("create the file with a [profiles.NAME] table, or unset the profile"));
     }
 
-    let api_key = if let Some(path) = &cli.api_key_file {
-        Some(Sourced {
-            value: read_key_file(path, stdin_used)?,
-            source: Source::Flag("--api-key-file"),
-        })
-    } else if let Some(k) = env.get(ENV_API_KEY) {
-        Some(Sourced {
-            value: k,
-            source: Source::Env(ENV_API_KEY),
-        })
-    } else {
-        from_file("api_key")?
+    let key_flag = match &cli.api_key_file {
+        Some(path) => Some((read_key_file(path, stdin_used)?, "--api-key-file")),
+        None => None,
     };
-    let project = if let Some(p) = &cli.project {
-        Some(Sourced {
-            value: p.clone(),
-            source: Source::Flag("--project"),
-        })
-    } else if let Some(p) = env.get(ENV_PROJECT) {
-        Some(Sourced {
-            value: p,
-            source: Source::Env(ENV_PROJECT),
-        })
-    } else {
-        from_file("project_id")?
-    };
-    let api_url = if let Some(u) = &cli.api_url {
-        Sourced {
-            value: u.clone(),
-            source: Source::Flag("--api-url"),
-        }
-    } else if let Some(u) = env.get(ENV_API_URL) {
-        Sourced {
-            value: u,
-            source: Source::Env(ENV_API_URL),
-        }
-    } else if let Some(u) = from_file("api_url")? {
-        u
-    } else {
-        Sourced {
-            value: DEFAULT_API_URL.to_string(),
-            source: Source::Default,
-        }
-    };
+    let api_key = pick(key_flag, env, ENV_API_KEY, || from_file("api_key"))?;
+    let project_flag = cli.project.clone().map(|p| (p, "--project"));
+    let project = pick(project_flag, env, ENV_PROJECT, || from_file("project_id"))?;
+    let url_flag = cli.api_url.clone().map(|u| (u, "--api-url"));
+    let api_url = pick(url_flag, env, ENV_API_URL, || from_file("api_url"))?.unwrap_or(Sourced {
+        value: DEFAULT_API_URL.to_string(),
+        source: Source::Default,
+    });
     Ok(Gathered {
         config_path,
         profile,
@@ -330,6 +298,29 @@ pub fn gather(cli: &Cli, env: &Env, stdin_used: &mut bool) -> Result<Gathered, U
         api_url,
         warnings,
     })
+}
+
+/// One setting by precedence: the flag's value, else the environment variable, else the
+/// config file.
+fn pick(
+    flag: Option<(String, &'static str)>,
+    env: &Env,
+    var: &'static str,
+    file: impl FnOnce() -> Result<Option<Sourced<String>>, UsageError>,
+) -> Result<Option<Sourced<String>>, UsageError> {
+    if let Some((value, name)) = flag {
+        return Ok(Some(Sourced {
+            value,
+            source: Source::Flag(name),
+        }));
+    }
+    if let Some(value) = env.get(var) {
+        return Ok(Some(Sourced {
+            value,
+            source: Source::Env(var),
+        }));
+    }
+    file()
 }
 
 /// Checks every gathered value; the first problem found is the error.
