@@ -259,9 +259,12 @@ pub async fn run(
     // Stage 3: create and upload, `jobs` at a time.
     let uploads = tokio::spawn(upload_stage(ctx.clone(), settings.clone(), hashed_rx));
 
-    let _ = walker.await;
     let _ = hasher.await;
     let _ = uploads.await;
+    // After Ctrl-C the walk may be blocked reading a --files-from pipe: leave it behind.
+    if !cancel.is_cancelled() {
+        let _ = walker.await;
+    }
     if let Some(cache) = cache {
         let _ = tokio::task::spawn_blocking(move || cache.flush()).await;
     }
