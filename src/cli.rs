@@ -11,6 +11,11 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Parser, ValueEnum};
 
+const INPUT: &str = "Input";
+const CHIEF: &str = "Chief API";
+const OUTPUT: &str = "Output";
+const TRANSFER: &str = "Transfer";
+
 const AFTER_LONG_HELP: &str = "\
 Examples:
   # Upload a folder (token and project from the environment or the config file)
@@ -22,7 +27,9 @@ Examples:
   # What would be uploaded, without network or credentials
   chief-upload --dry-run ./renders
 
-  # In CI: token from a secret, machine-readable results, exit code for the job
+  # In CI: token from a secret, machine-readable results, exit code for the job.
+  # Not on a terminal, the log gets one line per file, a progress line every 15 s
+  # (--progress-interval) and the summary; no bars, no colour codes.
   CHIEF_API_KEY=\"$CHIEF_TOKEN\" CHIEF_PROJECT_ID=project_0123456789abcdefghij \\
     chief-upload --json ./dist > upload-results.ndjson
 
@@ -38,7 +45,12 @@ Exit status: 0 all uploaded or already present, 1 some file failed,
 /// skipped when the project already holds the same content, and otherwise streamed to the
 /// signed URL the API returns. Each file ends `uploaded`, `skipped` or `failed`.
 #[derive(Debug, Parser)]
-#[command(name = "chief-upload", version, after_long_help = AFTER_LONG_HELP)]
+#[command(
+    name = "chief-upload",
+    version,
+    after_help = "Examples for a terminal and for CI, and exit codes: chief-upload --help",
+    after_long_help = AFTER_LONG_HELP
+)]
 pub struct Cli {
     /// Files or directories to upload. Directories are walked recursively.
     #[arg(
@@ -51,6 +63,7 @@ pub struct Cli {
     #[arg(
         long,
         value_name = "FILE",
+        help_heading = INPUT,
         help = "Read more paths from FILE, one per line ('-' = stdin)"
     )]
     pub files_from: Option<PathBuf>,
@@ -59,6 +72,7 @@ pub struct Cli {
     #[arg(
         short = '0',
         long = "null",
+        help_heading = INPUT,
         help = "With --files-from: paths are NUL-separated"
     )]
     pub null: bool,
@@ -71,6 +85,7 @@ pub struct Cli {
     #[arg(
         long,
         value_name = "GLOB",
+        help_heading = INPUT,
         help = "Upload only files matching GLOB (repeatable)"
     )]
     pub include: Vec<String>,
@@ -80,28 +95,21 @@ pub struct Cli {
     #[arg(
         long,
         value_name = "GLOB",
+        help_heading = INPUT,
         help = "Skip files and directories matching GLOB (repeatable)"
     )]
     pub exclude: Vec<String>,
 
     /// Follow symbolic links to directories. Links to files are always uploaded; broken
     /// links are reported and skipped.
-    #[arg(short = 'L', long, help = "Follow symlinked directories")]
+    #[arg(short = 'L', long, help_heading = INPUT, help = "Follow symlinked directories")]
     pub follow: bool,
-
-    /// Number of files transferred at once.
-    #[arg(
-        short = 'j',
-        long,
-        value_name = "N",
-        help = "Concurrent file transfers [default: 8]"
-    )]
-    pub jobs: Option<usize>,
 
     /// Project id (`project_` + 20 lower-case letters or digits).
     #[arg(
         long = "project",
         value_name = "ID",
+        help_heading = CHIEF,
         help = "Project id [env: CHIEF_PROJECT_ID]"
     )]
     pub project: Option<String>,
@@ -112,6 +120,7 @@ pub struct Cli {
     #[arg(
         long,
         value_name = "FILE",
+        help_heading = CHIEF,
         help = "Read the API token from FILE ('-' = stdin) [env: CHIEF_API_KEY]"
     )]
     pub api_key_file: Option<PathBuf>,
@@ -120,30 +129,37 @@ pub struct Cli {
     #[arg(
         long,
         value_name = "URL",
+        help_heading = CHIEF,
         help = "Base URL of the Chief API [env: CHIEF_API_URL]"
     )]
     pub api_url: Option<String>,
 
     /// Config file to read instead of the platform default
     /// (`$XDG_CONFIG_HOME/chief/config.toml` on Linux).
-    #[arg(long, value_name = "PATH", help = "Config file [env: CHIEF_CONFIG]")]
+    #[arg(
+        long,
+        value_name = "PATH",
+        help_heading = CHIEF,
+        help = "Config file [env: CHIEF_CONFIG]"
+    )]
     pub config: Option<PathBuf>,
 
     /// Config file profile: the `[profiles.NAME]` table. Its keys override the top-level ones.
     #[arg(
         long,
         value_name = "NAME",
+        help_heading = CHIEF,
         help = "Config file profile [env: CHIEF_PROFILE]"
     )]
     pub profile: Option<String>,
 
     /// Walk, hash and detect types, and show what would be uploaded. No network, no
     /// credentials needed.
-    #[arg(short = 'n', long, help = "Show what would be uploaded; no network")]
+    #[arg(short = 'n', long, help_heading = OUTPUT, help = "Show what would be uploaded; no network")]
     pub dry_run: bool,
 
     /// Write newline-delimited JSON results to stdout: one object per file, then a summary.
-    #[arg(long, help = "NDJSON results on stdout")]
+    #[arg(long, help_heading = OUTPUT, help = "NDJSON results on stdout")]
     pub json: bool,
 
     /// Print only errors and the summary.
@@ -151,32 +167,62 @@ pub struct Cli {
         short,
         long,
         conflicts_with = "verbose",
+        help_heading = OUTPUT,
         help = "Only errors and the summary"
     )]
     pub quiet: bool,
 
-    /// Print each request (method, host and path, status, timing) and each retry. Tokens
+    /// Also print each request and each retry.
+    ///
+    /// A request line shows the method, scheme, host and path, status and timing. Tokens
     /// and signed-URL queries are never printed.
-    #[arg(short, long, action = ArgAction::Count, help = "Per-request detail")]
+    #[arg(
+        short,
+        long,
+        action = ArgAction::Count,
+        help_heading = OUTPUT,
+        help = "Also print each request and retry"
+    )]
     pub verbose: u8,
 
-    /// When to use colours and progress bars on stderr. `auto` uses them on a terminal
-    /// unless NO_COLOR is set.
+    /// When to colour stderr.
+    ///
+    /// `auto` colours on a terminal unless NO_COLOR is set (to anything non-empty). `never` and NO_COLOR remove colour only: on a terminal the
+    /// progress bars still draw (they need cursor movement), in black and white. Not on
+    /// a terminal there are never bars; `always` colours the plain lines too.
     #[arg(
         long,
         value_name = "WHEN",
         default_value = "auto",
-        help = "Colour: auto, always, never"
+        hide_possible_values = true,
+        help_heading = OUTPUT,
+        help = "Colour on stderr: auto, always, never"
     )]
     pub color: ColorChoice,
 
     /// Print the effective settings and where each came from (token redacted), then exit.
-    #[arg(long, help = "Show effective settings and their sources")]
+    #[arg(long, help_heading = OUTPUT, help = "Show effective settings and their sources")]
     pub show_config: bool,
+
+    /// Number of files transferred at once.
+    #[arg(
+        short = 'j',
+        long,
+        value_name = "N",
+        help_heading = TRANSFER,
+        help = "Concurrent file transfers [default: 8]"
+    )]
+    pub jobs: Option<usize>,
 
     /// Retries for a transient failure (network error, timeout, 408, 429, 5xx) of one
     /// request, with capped exponential backoff and jitter.
-    #[arg(long, value_name = "N", default_value_t = 5, hide_short_help = true)]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 5,
+        hide_short_help = true,
+        help_heading = TRANSFER
+    )]
     pub retries: u32,
 
     /// Give up on a connection that sends or receives nothing for SECS seconds.
@@ -184,13 +230,25 @@ pub struct Cli {
         long,
         value_name = "SECS",
         default_value_t = 60.0,
-        hide_short_help = true
+        hide_short_help = true,
+        help_heading = TRANSFER
     )]
     pub timeout: f64,
 
     /// Do not use or update the hash cache (MD5s remembered by file identity and mtime).
-    #[arg(long, hide_short_help = true)]
+    #[arg(long, hide_short_help = true, help_heading = TRANSFER)]
     pub no_cache: bool,
+
+    /// When stderr is not a terminal (CI logs), print a progress line (files, bytes, rate,
+    /// elapsed) every SECS seconds while the run goes on. 0 turns it off.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 15.0,
+        hide_short_help = true,
+        help_heading = OUTPUT
+    )]
+    pub progress_interval: f64,
 
     /// Print a shell completion script to stdout.
     #[arg(long, value_name = "SHELL", hide_short_help = true)]
@@ -219,6 +277,34 @@ pub enum ColorChoice {
 
 pub fn command() -> clap::Command {
     <Cli as clap::CommandFactory>::command()
+}
+
+/// The pre-generated files under `completions/`: shell (None = the man page) and file name.
+/// `tests/ui.rs` fails when they differ from what this definition generates.
+pub const GENERATED_FILES: [(Option<clap_complete::Shell>, &str); 6] = {
+    use clap_complete::Shell;
+    [
+        (Some(Shell::Bash), "chief-upload.bash"),
+        (Some(Shell::Zsh), "_chief-upload"),
+        (Some(Shell::Fish), "chief-upload.fish"),
+        (Some(Shell::PowerShell), "_chief-upload.ps1"),
+        (Some(Shell::Elvish), "chief-upload.elv"),
+        (None, "chief-upload.1"),
+    ]
+};
+
+/// The completion script for `shell`, generated from this definition.
+pub fn completion_script(shell: clap_complete::Shell) -> Vec<u8> {
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut command(), "chief-upload", &mut out);
+    out
+}
+
+/// The man page (roff), generated from this definition.
+pub fn man_page() -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    clap_mangen::Man::new(command()).render(&mut out)?;
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -54,14 +54,12 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: Env) -> ExitCode {
 
 fn run_cli(cli: Cli, env: Env) -> anyhow::Result<Exit> {
     if let Some(shell) = cli.completions {
-        let mut out = std::io::stdout();
-        clap_complete::generate(shell, &mut cli::command(), "chief-upload", &mut out);
+        // A closed stdout (`| head`) is not an error.
+        let _ = std::io::stdout().write_all(&cli::completion_script(shell));
         return Ok(Exit::Success);
     }
     if cli.man {
-        let mut buf = Vec::new();
-        clap_mangen::Man::new(cli::command()).render(&mut buf)?;
-        let _ = std::io::stdout().write_all(&buf);
+        let _ = std::io::stdout().write_all(&cli::man_page()?);
         return Ok(Exit::Success);
     }
     let mut stdin_used = false;

@@ -99,6 +99,8 @@ pub struct OutputSettings {
     pub color: bool,
     /// Live progress bars on stderr (a terminal, not quiet).
     pub bars: bool,
+    /// Without bars: how often a plain progress line is printed (`None`: never).
+    pub progress_every: Option<Duration>,
 }
 
 #[derive(Clone, Debug)]
@@ -220,6 +222,9 @@ pub fn output_settings(cli: &Cli, env: &Env) -> OutputSettings {
         verbose: cli.verbose,
         color,
         bars: term && !cli.quiet,
+        progress_every: Duration::try_from_secs_f64(cli.progress_interval)
+            .ok()
+            .filter(|d| !d.is_zero()),
     }
 }
 

@@ -61,41 +61,50 @@ pub fn file_line(r: &FileReport) -> String {
     format!("{:<8} {}  {}  {}", r.outcome.as_str(), r.path, size, tail)
 }
 
+/// "1 file", "3 files".
+pub fn files(n: u64) -> String {
+    if n == 1 {
+        "1 file".into()
+    } else {
+        format!("{n} files")
+    }
+}
+
 /// The closing line for humans.
 pub fn summary_line(s: &Summary, dry_run: bool) -> String {
     let took = seconds(s.elapsed);
     let mut line = if dry_run {
+        let unreadable = if s.failed > 0 {
+            format!("; {} could not be read", s.failed)
+        } else {
+            String::new()
+        };
         format!(
-            "Dry run: would upload {} files ({}) in {took}; nothing was sent",
-            s.planned,
+            "Dry run: would upload {} ({}){unreadable}; nothing was sent ({took})",
+            files(s.planned),
             bytes(s.bytes_planned)
         )
     } else {
+        let speed = if s.bytes_uploaded > 0 {
+            format!(" ({})", rate(s.bytes_uploaded, s.elapsed))
+        } else {
+            String::new()
+        };
         format!(
-            "Uploaded {} files ({}), skipped {}, failed {} in {took} ({})",
-            s.uploaded,
+            "Uploaded {} ({}), skipped {}, failed {} in {took}{speed}",
+            files(s.uploaded),
             bytes(s.bytes_uploaded),
             s.skipped,
             s.failed,
-            rate(s.bytes_uploaded, s.elapsed)
         )
     };
-    if s.dry_run_failed_note() {
-        line.push_str(&format!("; {} could not be read", s.failed));
-    }
     if s.interrupted {
         line = format!(
-            "Interrupted. {line}; {} files found were not attempted",
-            s.not_attempted
+            "Interrupted. {line}; {} found were not attempted",
+            files(s.not_attempted)
         );
     }
     line
-}
-
-impl Summary {
-    fn dry_run_failed_note(&self) -> bool {
-        self.planned > 0 && self.failed > 0
-    }
 }
 
 #[cfg(test)]

@@ -2,7 +2,11 @@
 //!
 //! With bars, every line is printed through the bars (`MultiProgress::println`), so a
 //! warning never garbles them. Without bars there is no ANSI code at all: one line per
-//! finished file, a progress line every PLAIN_PROGRESS_EVERY, and the summary.
+//! finished file, a progress line every `--progress-interval` seconds (15 by default),
+//! and the summary.
+//!
+//! Colour (`--color`, `NO_COLOR`) is only colour: with bars and no colour the bars still
+//! draw with cursor movement, in black and white.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -15,8 +19,8 @@ use super::format::{self, bytes, file_line, summary_line};
 use crate::event::{Event, Outcome, Summary, TaskId};
 use crate::settings::OutputSettings;
 
-/// How often CI logs get a progress line in a long run.
-pub const PLAIN_PROGRESS_EVERY: Duration = Duration::from_secs(15);
+/// Redraws per second at most: a terminal is not flooded by fast byte counts.
+const BAR_REFRESH_HZ: u8 = 15;
 /// Transfers smaller than this finish too fast to deserve their own bar.
 const TRANSFER_BAR_MIN: u64 = 256 * 1024;
 /// At most this many per-file bars at once (the overall bar always shows).
@@ -35,6 +39,8 @@ pub struct Human {
     bars: Option<Bars>,
     styles: Styles,
     started: Instant,
+    /// Without bars: the interval of the plain progress line, and when it was last printed.
+    plain_every: Option<Duration>,
     last_plain_progress: Instant,
     // Totals the display needs (the summary's own counts come from the pipeline).
     found_files: u64,
@@ -70,13 +76,16 @@ impl Human {
     pub fn new(settings: &OutputSettings, dry_run: bool) -> Human {
         let bars = settings.bars.then(|| {
             // A test-mode switch may pretend stderr is a terminal; then draw regardless.
-            let target = ProgressDrawTarget::term_like(Box::new(console::Term::stderr()));
+            let target = ProgressDrawTarget::term_like_with_hz(
+                Box::new(console::Term::stderr()),
+                BAR_REFRESH_HZ,
+            );
             let multi = MultiProgress::with_draw_target(target);
             let overall = multi.add(ProgressBar::new(0));
             let template = if settings.color {
-                "{spinner:.green} {prefix:.bold} [{bar:30.cyan/blue}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}"
+                "{spinner:.green} {prefix:.bold} [{wide_bar:.cyan/blue}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}"
             } else {
-                "{spinner} {prefix} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}"
+                "{spinner} {prefix} [{wide_bar}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}"
             };
             overall.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "));
             overall.set_prefix(if dry_run { "hashing" } else { "uploading" });
@@ -90,6 +99,7 @@ impl Human {
             bars,
             styles: Styles::new(settings.color),
             started: Instant::now(),
+            plain_every: settings.progress_every,
             last_plain_progress: Instant::now(),
             found_files: 0,
             found_bytes: 0,
@@ -102,19 +112,22 @@ impl Human {
 
     /// How long the output thread may wait for an event before `tick`.
     pub fn tick_interval(&self) -> Duration {
-        if self.bars.is_some() {
-            Duration::from_millis(500)
-        } else {
-            PLAIN_PROGRESS_EVERY
+        match (&self.bars, self.plain_every) {
+            (None, Some(every)) if !self.quiet => every
+                .saturating_sub(self.last_plain_progress.elapsed())
+                .max(Duration::from_millis(10)),
+            _ => Duration::from_millis(500),
         }
     }
 
-    /// Time passes with no event: CI logs still hear from a long run.
+    /// Called after every event and whenever `tick_interval` passes without one: CI logs
+    /// still hear from a long run, however busy or quiet the pipeline is.
     pub fn tick(&mut self) {
-        if self.bars.is_none()
-            && !self.quiet
-            && self.last_plain_progress.elapsed() >= PLAIN_PROGRESS_EVERY
-        {
+        let due = match self.plain_every {
+            Some(every) => self.last_plain_progress.elapsed() >= every,
+            None => false,
+        };
+        if self.bars.is_none() && !self.quiet && due {
             self.last_plain_progress = Instant::now();
             let total = if self.walk_done {
                 format!("{}", self.found_files)

@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 use crate::event::Event;
 use crate::settings::OutputSettings;
 
-pub use format::{bytes as format_bytes, file_line};
+pub use format::{bytes as format_bytes, file_line, summary_line};
 pub use human::Human;
 pub use json::{file_json, summary_json};
 
@@ -41,6 +41,7 @@ pub fn spawn(settings: OutputSettings, dry_run: bool, rx: Receiver<Event>) -> Jo
                 if last {
                     break;
                 }
+                human.tick();
             }
             human.close();
         })

@@ -1,0 +1,59 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[chief-upload] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'chief-upload'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'chief-upload'= {
+            cand --files-from 'Read more paths from FILE, one per line (''-'' = stdin)'
+            cand --include 'Upload only files matching GLOB (repeatable)'
+            cand --exclude 'Skip files and directories matching GLOB (repeatable)'
+            cand --project 'Project id [env: CHIEF_PROJECT_ID]'
+            cand --api-key-file 'Read the API token from FILE (''-'' = stdin) [env: CHIEF_API_KEY]'
+            cand --api-url 'Base URL of the Chief API [env: CHIEF_API_URL]'
+            cand --config 'Config file [env: CHIEF_CONFIG]'
+            cand --profile 'Config file profile [env: CHIEF_PROFILE]'
+            cand --color 'Colour on stderr: auto, always, never'
+            cand -j 'Concurrent file transfers [default: 8]'
+            cand --jobs 'Concurrent file transfers [default: 8]'
+            cand --retries 'Retries for a transient failure (network error, timeout, 408, 429, 5xx) of one request, with capped exponential backoff and jitter'
+            cand --timeout 'Give up on a connection that sends or receives nothing for SECS seconds'
+            cand --progress-interval 'When stderr is not a terminal (CI logs), print a progress line (files, bytes, rate, elapsed) every SECS seconds while the run goes on. 0 turns it off'
+            cand --completions 'Print a shell completion script to stdout'
+            cand --retry-base-ms 'First retry delay in milliseconds (doubles each attempt, capped). For tests and impatient networks'
+            cand --retry-max-delay 'Longest wait between retries, also the cap on a server''s Retry-After, in seconds'
+            cand -0 'With --files-from: paths are NUL-separated'
+            cand --null 'With --files-from: paths are NUL-separated'
+            cand -L 'Follow symlinked directories'
+            cand --follow 'Follow symlinked directories'
+            cand -n 'Show what would be uploaded; no network'
+            cand --dry-run 'Show what would be uploaded; no network'
+            cand --json 'NDJSON results on stdout'
+            cand -q 'Only errors and the summary'
+            cand --quiet 'Only errors and the summary'
+            cand -v 'Also print each request and retry'
+            cand --verbose 'Also print each request and retry'
+            cand --show-config 'Show effective settings and their sources'
+            cand --no-cache 'Do not use or update the hash cache (MD5s remembered by file identity and mtime)'
+            cand --man 'Print the man page (roff) to stdout'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+    ]
+    $completions[$command]
+}

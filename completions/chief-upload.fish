@@ -1,0 +1,33 @@
+complete -c chief-upload -l files-from -d 'Read more paths from FILE, one per line (\'-\' = stdin)' -r -F
+complete -c chief-upload -l include -d 'Upload only files matching GLOB (repeatable)' -r
+complete -c chief-upload -l exclude -d 'Skip files and directories matching GLOB (repeatable)' -r
+complete -c chief-upload -l project -d 'Project id [env: CHIEF_PROJECT_ID]' -r
+complete -c chief-upload -l api-key-file -d 'Read the API token from FILE (\'-\' = stdin) [env: CHIEF_API_KEY]' -r -F
+complete -c chief-upload -l api-url -d 'Base URL of the Chief API [env: CHIEF_API_URL]' -r
+complete -c chief-upload -l config -d 'Config file [env: CHIEF_CONFIG]' -r -F
+complete -c chief-upload -l profile -d 'Config file profile [env: CHIEF_PROFILE]' -r
+complete -c chief-upload -l color -d 'Colour on stderr: auto, always, never' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c chief-upload -s j -l jobs -d 'Concurrent file transfers [default: 8]' -r
+complete -c chief-upload -l retries -d 'Retries for a transient failure (network error, timeout, 408, 429, 5xx) of one request, with capped exponential backoff and jitter' -r
+complete -c chief-upload -l timeout -d 'Give up on a connection that sends or receives nothing for SECS seconds' -r
+complete -c chief-upload -l progress-interval -d 'When stderr is not a terminal (CI logs), print a progress line (files, bytes, rate, elapsed) every SECS seconds while the run goes on. 0 turns it off' -r
+complete -c chief-upload -l completions -d 'Print a shell completion script to stdout' -r -f -a "bash\t''
+elvish\t''
+fish\t''
+powershell\t''
+zsh\t''"
+complete -c chief-upload -l retry-base-ms -d 'First retry delay in milliseconds (doubles each attempt, capped). For tests and impatient networks' -r
+complete -c chief-upload -l retry-max-delay -d 'Longest wait between retries, also the cap on a server\'s Retry-After, in seconds' -r
+complete -c chief-upload -s 0 -l null -d 'With --files-from: paths are NUL-separated'
+complete -c chief-upload -s L -l follow -d 'Follow symlinked directories'
+complete -c chief-upload -s n -l dry-run -d 'Show what would be uploaded; no network'
+complete -c chief-upload -l json -d 'NDJSON results on stdout'
+complete -c chief-upload -s q -l quiet -d 'Only errors and the summary'
+complete -c chief-upload -s v -l verbose -d 'Also print each request and retry'
+complete -c chief-upload -l show-config -d 'Show effective settings and their sources'
+complete -c chief-upload -l no-cache -d 'Do not use or update the hash cache (MD5s remembered by file identity and mtime)'
+complete -c chief-upload -l man -d 'Print the man page (roff) to stdout'
+complete -c chief-upload -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c chief-upload -s V -l version -d 'Print version'
