@@ -18,7 +18,7 @@ pub const USER_AGENT: &str = concat!("chief-upload/", env!("CARGO_PKG_VERSION"))
 /// An API answer larger than this is not a valid answer.
 const MAX_BODY: usize = 1 << 20;
 
-/// Why a call to the API failed. `Auth` stops the whole run.
+/// Why a call to the API failed. `Auth` and `Redirect` stop the whole run.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("the API refused the credentials: {}", status_text(*.status, .code.as_deref(), .message.as_deref()))]
@@ -27,7 +27,7 @@ pub enum ApiError {
         code: Option<String>,
         message: Option<String>,
     },
-    #[error("the API answered {}", status_text(*.status, .code.as_deref(), .message.as_deref()))]
+    #[error("the API answered {}{}", status_text(*.status, .code.as_deref(), .message.as_deref()), after_attempts(*.attempts))]
     Status {
         status: u16,
         code: Option<String>,
@@ -40,6 +40,15 @@ pub enum ApiError {
     Transport { reason: String, attempts: u32 },
     #[error("unexpected answer from the API: {0}")]
     Invalid(String),
+}
+
+/// " (after 6 attempts)" when a transient failure was retried until the retries ran out.
+fn after_attempts(attempts: u32) -> String {
+    if attempts > 1 {
+        format!(" (after {attempts} attempts)")
+    } else {
+        String::new()
+    }
 }
 
 fn status_text(status: u16, code: Option<&str>, message: Option<&str>) -> String {
@@ -171,10 +180,11 @@ impl ApiClient {
                             .get(reqwest::header::LOCATION)
                             .and_then(|l| l.to_str().ok())
                             .map(|l| match self.endpoint.join(l) {
-                                Ok(u) => u
-                                    .host_str()
-                                    .map(str::to_string)
-                                    .unwrap_or_else(|| "?".into()),
+                                Ok(u) => match (u.host_str(), u.port()) {
+                                    (Some(h), Some(p)) => format!("{h}:{p}"),
+                                    (Some(h), None) => h.to_string(),
+                                    (None, _) => "?".into(),
+                                },
                                 Err(_) => "an invalid location".into(),
                             })
                             .unwrap_or_else(|| "no location".into());
@@ -553,6 +563,65 @@ mod tests {
         assert_eq!(
             parse_error_body(b"line1\n\x1b[2Jline2").1.as_deref(),
             Some("line1  [2Jline2")
+        );
+    }
+
+    #[test]
+    fn plain_http_upload_urls_only_to_loopback() {
+        let answer = |url: &str| {
+            format!(
+                r#"{{"asset_id":"{ID}","already_exists":false,"upload_url":"{url}","upload_method":"PUT"}}"#
+            )
+        };
+        for ok in [
+            "https://s.example.com/k?sig=1",
+            "http://127.0.0.1:9/k",
+            "http://localhost:9/k",
+            "http://[::1]:9/k",
+        ] {
+            assert!(parse_created(201, answer(ok).as_bytes()).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://s.example.com/k?sig=S3CR3T",
+            "http://192.168.1.10/k?sig=S3CR3T",
+            "http://localhost.example.com/k?sig=S3CR3T",
+            "ftp://s.example.com/k?sig=S3CR3T",
+        ] {
+            let err = parse_created(201, answer(bad).as_bytes())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("is refused"), "{bad}: {err}");
+            assert!(!err.contains("S3CR3T"), "{err}");
+        }
+    }
+
+    #[test]
+    fn transport_errors_never_show_the_url() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let err = rt
+            .block_on(
+                reqwest::Client::new()
+                    .put(format!("http://127.0.0.1:{port}/u?signature=S3CR3TS1G"))
+                    .send(),
+            )
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("S3CR3TS1G"),
+            "reqwest itself would leak it"
+        );
+        let shown = describe_reqwest_error(&err);
+        assert!(shown.starts_with("connection failed"), "{shown}");
+        assert!(
+            !shown.contains("S3CR3TS1G") && !shown.contains("://"),
+            "{shown}"
         );
     }
 

@@ -93,6 +93,12 @@ fn run_cli(cli: Cli, env: Env) -> anyhow::Result<Exit> {
     // A hash of a huge file may still be winding down; do not wait for it.
     runtime.shutdown_timeout(Duration::from_millis(200));
     let result = result?;
+    if let Some(redirect @ api::ApiError::Redirect { .. }) = result.auth_error {
+        return Err(UsageError::new(redirect.to_string())
+            .hint("check --api-url (or CHIEF_API_URL, or api_url in the config file): it must be the API's own address, not one that redirects")
+            .hint("chief-upload --show-config shows which settings are in effect")
+            .into());
+    }
     if let Some(auth) = result.auth_error {
         return Err(UsageError::new(auth.to_string())
             .hint(format!(

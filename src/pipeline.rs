@@ -41,7 +41,7 @@ const HASH_SHOW_MIN: u64 = 8 << 20;
 #[derive(Debug)]
 pub struct RunResult {
     pub summary: Summary,
-    /// The API refused the credentials: the run stopped (exit 2).
+    /// The API refused the credentials or answered a redirect: the run stopped (exit 2).
     pub auth_error: Option<ApiError>,
 }
 
@@ -516,7 +516,9 @@ async fn process(ctx: &Ctx, p: &Prepared) -> Option<FileReport> {
     loop {
         let created = match api.create(&p.filename, &p.mime, &p.md5_hex).await {
             Ok(c) => c,
-            Err(e @ ApiError::Auth { .. }) => {
+            // Refused credentials, or an API that sends us elsewhere: every later call
+            // would end the same way, so the run stops (exit 2).
+            Err(e @ (ApiError::Auth { .. } | ApiError::Redirect { .. })) => {
                 let mut slot = ctx.auth_error.lock().unwrap_or_else(|e| e.into_inner());
                 if slot.is_none() {
                     *slot = Some(e);
@@ -593,6 +595,11 @@ async fn process(ctx: &Ctx, p: &Prepared) -> Option<FileReport> {
                     delay: Duration::ZERO,
                     reason: "the upload URL expired; asking for a fresh one".into(),
                 });
+            }
+            Err(TransferError::Expired) => {
+                return Some(with_id(p.failed(format!(
+                    "the upload URL expired, also after {MAX_RENEWALS} fresh ones; check that the computer's clock is right"
+                ))))
             }
             Err(e) => return Some(with_id(p.failed(e.to_string()))),
         }

@@ -164,17 +164,21 @@ pub fn resolve(cli: &Cli, env: &Env, stdin_used: &mut bool) -> Result<Settings, 
         return Err(UsageError::new(format!("--jobs {jobs} is out of range"))
             .hint(format!("use a number from 1 to {MAX_JOBS}")));
     }
-    if !(cli.timeout.is_finite() && cli.timeout > 0.0) {
+    // `try_from`: a value too large for a Duration is an error, not a panic.
+    let Some(timeout) = Duration::try_from_secs_f64(cli.timeout)
+        .ok()
+        .filter(|d| !d.is_zero())
+    else {
         return Err(UsageError::new(format!(
             "--timeout {} must be a positive number of seconds",
             cli.timeout
         )));
-    }
-    if !(cli.retry_max_delay.is_finite() && cli.retry_max_delay >= 0.0) {
+    };
+    let Ok(retry_cap) = Duration::try_from_secs_f64(cli.retry_max_delay) else {
         return Err(UsageError::new(
             "--retry-max-delay must be a non-negative number of seconds",
         ));
-    }
+    };
     let mut warnings = Vec::new();
     let api = if cli.dry_run {
         None
@@ -200,9 +204,9 @@ pub fn resolve(cli: &Cli, env: &Env, stdin_used: &mut bool) -> Result<Settings, 
         retry: RetryPolicy {
             retries: cli.retries,
             base: Duration::from_millis(cli.retry_base_ms),
-            cap: Duration::from_secs_f64(cli.retry_max_delay),
+            cap: retry_cap,
         },
-        timeout: Duration::from_secs_f64(cli.timeout),
+        timeout,
         cache: !cli.no_cache,
         warnings,
     })
@@ -823,5 +827,59 @@ mod tests {
         .unwrap_err();
         assert!(err.message.contains("not valid TOML"), "{err}");
         assert!(!format!("{err:?}").contains("abcdefghijklmnop"), "{err:?}");
+    }
+
+    #[test]
+    fn out_of_range_durations_are_errors_not_panics() {
+        for args in [
+            ["--timeout", "1e300"],
+            ["--timeout", "0"],
+            ["--timeout", "NaN"],
+            ["--retry-max-delay", "1e300"],
+            ["--retry-max-delay", "inf"],
+        ] {
+            let c = cli(&[args[0], args[1], "--dry-run", "x"]);
+            let mut used = false;
+            let err = resolve(&c, &Env::default(), &mut used).unwrap_err();
+            assert!(err.message.contains(args[0]), "{err}");
+        }
+    }
+
+    /// Issue 4 item 12: no config file, however mangled, makes reading it panic, and a
+    /// parse error never quotes the token.
+    #[test]
+    fn config_parsing_never_panics_on_mangled_files() {
+        let token_body = "abcdefghijklmnopqrstuvwxyz012345";
+        let good = format!(
+            "# chief\napi_key = \"pat_{token_body}\"\nproject_id = 'project_aaaaaaaaaaaaaaaaaaaa'\napi_url = \"https://x.example\"\n[profiles.ci]\nproject_id = \"project_bbbbbbbbbbbbbbbbbbbb\"\napi_url = 7\n[profiles.x]\napi_key = [1]\n"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        let p = path.to_str().unwrap();
+        let plain = cli(&["--config", p, "x"]);
+        let ci = cli(&["--config", p, "--profile", "ci", "x"]);
+        let x = cli(&["--config", p, "--profile", "x", "x"]);
+        let check = |bytes: &[u8]| {
+            std::fs::write(&path, bytes).unwrap();
+            for c in [&plain, &ci, &x] {
+                let mut used = false;
+                match gather(c, &Env::default(), &mut used) {
+                    Ok(g) => {
+                        let _ = validate(&g);
+                        let _ = describe(&g);
+                    }
+                    Err(e) => assert!(!format!("{e:?}").contains(token_body), "{e:?}"),
+                }
+            }
+        };
+        let bytes = good.as_bytes();
+        for i in 0..bytes.len() {
+            check(&bytes[..i]);
+            for b in [b'"', b'\'', b'=', b'[', b']', b'\n', b'\\', b'#', 0xff, 0] {
+                let mut m = bytes.to_vec();
+                m[i] = b;
+                check(&m);
+            }
+        }
     }
 }

@@ -229,10 +229,11 @@ impl Uploader {
             }
             return Ok(());
         }
-        let secret = target.url.expose().query().unwrap_or("");
+        let secrets = query_secrets(target.url.expose());
+        let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
         let text = scrub(
             &String::from_utf8_lossy(&body.unwrap_or_default()),
-            &[secret],
+            &secrets,
         );
         let (code, message) = storage_error(&text);
         let shown = match (&code, &message) {
@@ -264,6 +265,24 @@ impl Uploader {
         };
         Err(fatal(format!("storage refused the upload: {shown}{hint}")))
     }
+}
+
+/// What a storage error body must not repeat: the signed URL's query, and each of its
+/// values (raw and decoded), since a server may quote only the signature.
+fn query_secrets(url: &reqwest::Url) -> Vec<String> {
+    let Some(query) = url.query() else {
+        return Vec::new();
+    };
+    let mut secrets = vec![query.to_string()];
+    for pair in query.split('&') {
+        if let Some((_, v)) = pair.split_once('=') {
+            secrets.push(v.to_string());
+        }
+    }
+    secrets.extend(url.query_pairs().map(|(_, v)| v.into_owned()));
+    // Longest first, so a value inside the query does not break the query's redaction.
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    secrets
 }
 
 fn fatal(msg: String) -> Attempt {
@@ -377,7 +396,7 @@ impl Activity {
             if idle >= limit {
                 return;
             }
-            tokio::time::sleep(limit - idle + Duration::from_millis(1)).await;
+            tokio::time::sleep((limit - idle).saturating_add(Duration::from_millis(1))).await;
         }
     }
 }
@@ -470,5 +489,44 @@ mod tests {
             Some(SystemTime::now() + Duration::from_secs(60))
         ));
         assert!(!is_expiry(500, None, Some("expired"), None));
+    }
+
+    #[test]
+    fn every_piece_of_the_query_is_a_secret() {
+        let u = reqwest::Url::parse(
+            "https://s.example/k?X-Amz-Signature=ab%2Fcd0123&expires=1795774500",
+        )
+        .unwrap();
+        let secrets = query_secrets(&u);
+        let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
+        let echoed =
+            "denied X-Amz-Signature=ab%2Fcd0123&expires=1795774500, sig ab%2Fcd0123 = ab/cd0123";
+        let shown = scrub(echoed, &refs);
+        assert!(
+            !shown.contains("cd0123") && !shown.contains("1795774500"),
+            "{shown}"
+        );
+        assert!(query_secrets(&reqwest::Url::parse("https://s.example/k").unwrap()).is_empty());
+    }
+
+    #[test]
+    fn storage_error_parsing_never_panics() {
+        let good = "<?xml version=\"1.0\"?><Error><Code>AccessDenied</Code><Message>Request has expired é</Message></Error>";
+        let json = r#"{"error":{"code":"ExpiredToken","message":"expired é"}}"#;
+        for text in [good, json] {
+            for (i, _) in text.char_indices() {
+                let _ = storage_error(&text[..i]);
+                for c in ['<', '>', '/', '"', '{', 'é', '\u{0}'] {
+                    let mut m = text.to_string();
+                    m.replace_range(
+                        i..i + text[i..].chars().next().unwrap().len_utf8(),
+                        &c.to_string(),
+                    );
+                    let (code, message) = storage_error(&m);
+                    let _ = is_expiry(403, code.as_deref(), message.as_deref(), None);
+                    let _ = etag_md5(&m);
+                }
+            }
+        }
     }
 }

@@ -51,6 +51,8 @@ pub struct Recorded {
     pub body_len: u64,
     /// What the fake answered; 0 if it dropped the connection (or has not answered yet).
     pub status: u16,
+    /// When the request's head arrived.
+    pub at: std::time::Instant,
 }
 
 impl Recorded {
@@ -87,6 +89,8 @@ pub struct Rule {
     pub filename: Option<String>,
     /// How many matching requests it applies to; `usize::MAX` = always.
     pub times: usize,
+    /// How many matching requests it lets pass untouched before it applies.
+    pub skip: usize,
     pub action: Action,
 }
 
@@ -96,6 +100,7 @@ impl Rule {
             target: Target::Api,
             filename: None,
             times,
+            skip: 0,
             action,
         }
     }
@@ -105,6 +110,7 @@ impl Rule {
             target: Target::Storage,
             filename: None,
             times,
+            skip: 0,
             action,
         }
     }
@@ -112,6 +118,13 @@ impl Rule {
     /// Restrict the rule to requests about `name`.
     pub fn for_file(mut self, name: &str) -> Rule {
         self.filename = Some(name.to_string());
+        self
+    }
+
+    /// Let the first `n` matching requests pass untouched (no later rule applies to them
+    /// either), then apply.
+    pub fn after(mut self, n: usize) -> Rule {
+        self.skip = n;
         self
     }
 
@@ -150,7 +163,87 @@ pub enum Action {
     /// Storage stores but answers an ETag that is a different hex md5. Consumed only by
     /// successful uploads.
     WrongEtag,
+    /// Hold the request (before its body is read) until the test calls
+    /// [`Gate::release`], then behave normally.
+    Gate(Gate),
 }
+
+/// A barrier a test controls: requests matching an `Action::Gate` rule wait at it until
+/// released; the test can wait until a number of requests have arrived.
+#[derive(Clone)]
+pub struct Gate(Arc<GateInner>);
+
+struct GateInner {
+    arrived: Mutex<usize>,
+    arrival: std::sync::Condvar,
+    open: tokio::sync::watch::Sender<bool>,
+}
+
+impl Gate {
+    pub fn new() -> Gate {
+        Gate(Arc::new(GateInner {
+            arrived: Mutex::new(0),
+            arrival: std::sync::Condvar::new(),
+            open: tokio::sync::watch::channel(false).0,
+        }))
+    }
+
+    /// Let every held request (and any later one) through.
+    pub fn release(&self) {
+        self.0.open.send_replace(true);
+    }
+
+    /// How many requests reached the gate so far.
+    pub fn arrived(&self) -> usize {
+        *lock(&self.0.arrived)
+    }
+
+    /// Blocks until `n` requests reached the gate; panics after `within`.
+    pub fn wait_arrived(&self, n: usize, within: Duration) {
+        let guard = lock(&self.0.arrived);
+        let (guard, timeout) = self
+            .0
+            .arrival
+            .wait_timeout_while(guard, within, |a| *a < n)
+            .unwrap_or_else(|e| e.into_inner());
+        assert!(
+            !timeout.timed_out(),
+            "fake chief: only {} of {n} requests reached the gate within {within:?}",
+            *guard
+        );
+    }
+
+    /// Server side: count the arrival, then wait for the release.
+    async fn pass(&self) {
+        {
+            let mut a = lock(&self.0.arrived);
+            *a += 1;
+            self.0.arrival.notify_all();
+        }
+        let mut open = self.0.open.subscribe();
+        let _ = open.wait_for(|o| *o).await;
+    }
+}
+
+impl Default for Gate {
+    fn default() -> Gate {
+        Gate::new()
+    }
+}
+
+impl std::fmt::Debug for Gate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Gate(arrived: {})", self.arrived())
+    }
+}
+
+impl PartialEq for Gate {
+    fn eq(&self, other: &Gate) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Gate {}
 
 impl Action {
     /// `Status` with the default body and no `Retry-After`.
@@ -172,6 +265,8 @@ impl Action {
     }
 
     /// `Status` with a custom body (sent as JSON if it starts with `{`, XML if with `<`).
+    /// In the body, `{api_key}` becomes the request's `X-API-Key`, `{query}` its query
+    /// string and `{signature}` the query's `signature` value (a server echoing secrets).
     pub fn status_body(status: u16, body: &str) -> Action {
         Action::Status {
             status,
@@ -189,6 +284,7 @@ impl Action {
                 | Action::ResetMidBody { .. }
                 | Action::Delay(_)
                 | Action::Stall
+                | Action::Gate(_)
         )
     }
 }
@@ -261,12 +357,24 @@ impl Shared {
         wanted: impl Fn(&Action) -> bool,
     ) -> Option<Action> {
         let mut inner = lock(&self.inner);
-        let pos = inner.rules.iter().position(|r| {
+        let matching = |r: &Rule| {
             r.target == target
                 && r.times > 0
                 && r.filename.as_deref().is_none_or(|f| Some(f) == filename)
                 && wanted(&r.action)
-        })?;
+        };
+        // A first matching rule still letting requests pass counts this one, and nothing
+        // applies.
+        if let Some(r) = inner.rules.iter_mut().find(|r| matching(r)) {
+            if r.skip > 0 {
+                r.skip -= 1;
+                return None;
+            }
+        }
+        let pos = inner
+            .rules
+            .iter()
+            .position(|r| matching(r) && r.skip == 0)?;
         let rule = &mut inner.rules[pos];
         let action = rule.action.clone();
         if rule.times != usize::MAX {

@@ -114,6 +114,7 @@ impl Rec {
                 json: None,
                 body_len: 0,
                 status: 0,
+                at: std::time::Instant::now(),
             };
             let mut records = lock(&shared.records);
             records.list.push(recorded);
@@ -213,6 +214,21 @@ fn injected(
     }
 }
 
+/// A custom error body that echoes what the client sent, as careless servers do.
+fn echo_secrets(body: &str, parts: &hyper::http::request::Parts) -> String {
+    let query = parts.uri.query().unwrap_or("");
+    let signature = query
+        .split('&')
+        .find_map(|p| p.strip_prefix("signature="))
+        .unwrap_or("");
+    body.replace(
+        "{api_key}",
+        header(&parts.headers, "x-api-key").unwrap_or(""),
+    )
+    .replace("{query}", query)
+    .replace("{signature}", signature)
+}
+
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
@@ -284,12 +300,19 @@ async fn api(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Droppe
                 status,
                 retry_after,
                 body,
-            } => return Ok(rec.answer(injected(&shared, Target::Api, status, retry_after, body))),
+            } => {
+                let body = body.map(|b| echo_secrets(&b, &parts));
+                return Ok(rec.answer(injected(&shared, Target::Api, status, retry_after, body)));
+            }
             Action::Reset | Action::ResetMidBody { .. } => return Err(Dropped),
             Action::Delay(d) => tokio::time::sleep(d).await,
             Action::Stall => {
                 rec.sync();
                 return std::future::pending().await;
+            }
+            Action::Gate(gate) => {
+                rec.sync();
+                gate.pass().await;
             }
             _ => unreachable!("only pre actions are taken here"),
         }
@@ -541,6 +564,7 @@ async fn storage(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Dr
                 body: text,
             } => {
                 drain(&mut body, &mut rec).await;
+                let text = text.map(|t| echo_secrets(&t, &parts));
                 let resp = injected(&shared, Target::Storage, status, retry_after, text);
                 return Ok(rec.answer(resp));
             }
@@ -553,6 +577,10 @@ async fn storage(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Dr
             Action::Stall => {
                 rec.sync();
                 return std::future::pending().await;
+            }
+            Action::Gate(gate) => {
+                rec.sync();
+                gate.pass().await;
             }
             _ => unreachable!("only pre actions are taken here"),
         }
