@@ -93,6 +93,13 @@ pub enum Created {
         asset_id: String,
         status: Option<String>,
     },
+    /// 201 with an `upload_method` this version cannot perform (the seed says new methods,
+    /// such as resumable multi-part uploads, may come); its other fields are not read.
+    Unsupported {
+        asset_id: String,
+        status: Option<String>,
+        method: String,
+    },
 }
 
 pub struct ApiClient {
@@ -398,6 +405,19 @@ pub fn parse_created(http_status: u16, body: &[u8]) -> Result<Created, ApiError>
     if already_exists {
         return Ok(Created::Exists { asset_id, status });
     }
+    // The method first: a future method may come with fields of its own instead of a URL.
+    let method = match o.get("upload_method") {
+        Some(Value::String(s)) if !s.is_empty() => clean(s),
+        Some(_) => return bad("upload_method is not a string".into()),
+        None => return bad("upload_method is missing from a new upload".into()),
+    };
+    if !method.eq_ignore_ascii_case("PUT") {
+        return Ok(Created::Unsupported {
+            asset_id,
+            status,
+            method,
+        });
+    }
     let url = match o.get("upload_url") {
         Some(Value::String(s)) => match reqwest::Url::parse(s) {
             Ok(u) => u,
@@ -412,11 +432,6 @@ pub fn parse_created(http_status: u16, body: &[u8]) -> Result<Created, ApiError>
             redact_parsed(&url)
         ));
     }
-    let method = match o.get("upload_method") {
-        Some(Value::String(s)) if !s.is_empty() => clean(s),
-        Some(_) => return bad("upload_method is not a string".into()),
-        None => return bad("upload_method is missing from a new upload".into()),
-    };
     let headers = match o.get("upload_headers") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Object(h)) => string_pairs(h).map_err(|k| {
@@ -499,6 +514,21 @@ mod tests {
     }
 
     #[test]
+    fn a_future_upload_method_needs_no_url_to_be_reported() {
+        let body = format!(
+            r#"{{"asset_id":"{ID}","already_exists":false,"status":"uploaded","upload_method":"RESUMABLE","parts":[{{"n":1}}]}}"#
+        );
+        match parse_created(201, body.as_bytes()).unwrap() {
+            Created::Unsupported {
+                method, asset_id, ..
+            } => {
+                assert_eq!((method.as_str(), asset_id.as_str()), ("RESUMABLE", ID))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn malformed_answers_are_clear_errors() {
         for (body, want) in [
             ("not json", "not JSON"),
@@ -515,6 +545,10 @@ mod tests {
             ),
             (
                 &format!(r#"{{"asset_id":"{ID}","already_exists":false}}"#),
+                "upload_method is missing",
+            ),
+            (
+                &format!(r#"{{"asset_id":"{ID}","already_exists":false,"upload_method":"PUT"}}"#),
                 "upload_url is missing",
             ),
             (

@@ -34,6 +34,8 @@ pub const EXPIRY_MARGIN: Duration = Duration::from_secs(30);
 const MAX_RENEWALS: u32 = 3;
 /// Hashing progress is reported in steps of this many bytes.
 const HASH_REPORT_STEP: u64 = 1 << 20;
+/// At most this many files wait at once for another file with the same content.
+const MAX_FOLLOWERS: usize = 1024;
 /// Files smaller than this are not shown as separate hashing tasks.
 const HASH_SHOW_MIN: u64 = 8 << 20;
 
@@ -85,6 +87,25 @@ enum Claim {
 }
 
 impl Ctx {
+    fn new(
+        api: Option<ApiClient>,
+        uploader: Option<Uploader>,
+        reporter: Reporter,
+        cancel: CancellationToken,
+    ) -> Ctx {
+        Ctx {
+            api,
+            uploader,
+            reporter,
+            cancel,
+            tally: Mutex::new(Summary::default()),
+            found: AtomicU64::new(0),
+            next_id: AtomicU64::new(0),
+            in_run: Mutex::new(HashMap::new()),
+            auth_error: Mutex::new(None),
+        }
+    }
+
     fn id(&self) -> TaskId {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
@@ -118,15 +139,14 @@ impl Ctx {
         Claim::Leader
     }
 
-    /// The leader's result reaches its followers; a failure frees the content for another try.
+    /// The leader's result reaches the followers waiting now, and the content is forgotten:
+    /// memory holds only contents in flight. A later file with the same content asks the
+    /// API, which answers with the stored asset (a dedup hit, no upload); after a failure
+    /// it tries again.
     fn settle(&self, md5: Md5Sum, result: Result<Shared, ()>) {
         let mut map = self.in_run.lock().unwrap_or_else(|e| e.into_inner());
-        let failed = result.is_err();
-        if let Some(tx) = map.get(&md5) {
+        if let Some(tx) = map.remove(&md5) {
             tx.send_replace(Some(result));
-        }
-        if failed {
-            map.remove(&md5);
         }
     }
 }
@@ -202,26 +222,20 @@ pub async fn run(
         ),
         _ => (None, None),
     };
-    let cache = if settings.cache {
-        tokio::task::spawn_blocking(HashCache::open_default)
-            .await
-            .ok()
-            .flatten()
-            .map(Arc::new)
+    let cache = if let Some(path) = settings.cache.clone() {
+        // A cache that cannot be opened never stops an upload: the run hashes everything.
+        match tokio::task::spawn_blocking(move || HashCache::open(&path)).await {
+            Ok(Ok(c)) => Some(Arc::new(c)),
+            Ok(Err(e)) => {
+                reporter.warn(format!("hash cache unavailable, hashing every file: {e:#}"));
+                None
+            }
+            Err(_) => None,
+        }
     } else {
         None
     };
-    let ctx = Arc::new(Ctx {
-        api,
-        uploader,
-        reporter: reporter.clone(),
-        cancel: cancel.clone(),
-        tally: Mutex::new(Summary::default()),
-        found: AtomicU64::new(0),
-        next_id: AtomicU64::new(0),
-        in_run: Mutex::new(HashMap::new()),
-        auth_error: Mutex::new(None),
-    });
+    let ctx = Arc::new(Ctx::new(api, uploader, reporter.clone(), cancel.clone()));
 
     // Stage 1: walk.
     let (walk_tx, walk_rx) = mpsc::channel::<WalkItem>(1024);
@@ -286,6 +300,14 @@ pub async fn run(
     })
 }
 
+/// The next item of a stage's input, or `None` when it is over or the run is stopping.
+async fn recv_or_cancel<T>(rx: &mut mpsc::Receiver<T>, cancel: &CancellationToken) -> Option<T> {
+    tokio::select! {
+        item = rx.recv() => item,
+        () = cancel.cancelled() => None,
+    }
+}
+
 async fn hash_stage(
     ctx: Arc<Ctx>,
     mut rx: mpsc::Receiver<WalkItem>,
@@ -298,11 +320,9 @@ async fn hash_stage(
     let permits = Arc::new(Semaphore::new(cores));
     let tracker = TaskTracker::new();
     loop {
-        let item = tokio::select! {
-            item = rx.recv() => item,
-            () = ctx.cancel.cancelled() => None,
+        let Some(item) = recv_or_cancel(&mut rx, &ctx.cancel).await else {
+            break;
         };
-        let Some(item) = item else { break };
         let file = match item {
             WalkItem::File(f) => f,
             WalkItem::Failed { display, error } => {
@@ -314,10 +334,18 @@ async fn hash_stage(
                 continue;
             }
         };
+        // A place in the upload queue first, then a core: hashing runs ahead of the
+        // uploads by at most the queue's length, so memory stays bounded.
+        let reserved = tokio::select! {
+            r = tx.clone().reserve_owned() => r,
+            () = ctx.cancel.cancelled() => break,
+        };
+        let Ok(slot) = reserved else { break };
         let Ok(permit) = permits.clone().acquire_owned().await else {
             break;
         };
-        let (ctx, tx, cache) = (ctx.clone(), tx.clone(), cache.clone());
+        let (ctx, cache) = (ctx.clone(), cache.clone());
+        let display = file.display.clone();
         tracker.spawn(async move {
             let prep = {
                 let ctx = ctx.clone();
@@ -326,12 +354,13 @@ async fn hash_stage(
             drop(permit);
             match prep {
                 Ok(Ok(p)) => {
-                    let _ = tx.send(p).await;
+                    slot.send(p);
                 }
                 Ok(Err(report)) => ctx.finish(*report),
-                Err(join) => ctx
-                    .reporter
-                    .warn(format!("internal error while hashing: {join}")),
+                Err(join) => ctx.finish(failed_report(
+                    display,
+                    format!("internal error while hashing: {join}"),
+                )),
             }
         });
     }
@@ -418,13 +447,12 @@ fn prepare(
 
 async fn upload_stage(ctx: Arc<Ctx>, settings: Arc<Settings>, mut rx: mpsc::Receiver<Prepared>) {
     let permits = Arc::new(Semaphore::new(settings.jobs));
+    let waiting = Arc::new(Semaphore::new(MAX_FOLLOWERS));
     let tracker = TaskTracker::new();
     loop {
-        let item = tokio::select! {
-            item = rx.recv() => item,
-            () = ctx.cancel.cancelled() => None,
+        let Some(p) = recv_or_cancel(&mut rx, &ctx.cancel).await else {
+            break;
         };
-        let Some(p) = item else { break };
         if settings.dry_run {
             ctx.finish(p.report(Outcome::Planned));
             continue;
@@ -443,8 +471,16 @@ async fn upload_stage(ctx: Arc<Ctx>, settings: Arc<Settings>, mut rx: mpsc::Rece
                 });
             }
             Claim::Follower(rx) => {
+                let acquired = tokio::select! {
+                    p = waiting.clone().acquire_owned() => p,
+                    () = ctx.cancel.cancelled() => break,
+                };
+                let Ok(wait_permit) = acquired else { break };
                 let permits = permits.clone();
-                tracker.spawn(async move { follow(&ctx2, p, rx, permits).await });
+                tracker.spawn(async move {
+                    follow(&ctx2, p, rx, permits).await;
+                    drop(wait_permit);
+                });
             }
         }
     }
@@ -542,6 +578,20 @@ async fn process(ctx: &Ctx, p: &Prepared) -> Option<FileReport> {
                     ..p.report(Outcome::Skipped)
                 });
             }
+            Created::Unsupported {
+                asset_id,
+                status,
+                method,
+            } => {
+                return Some(FileReport {
+                    asset_id: Some(asset_id),
+                    status,
+                    ..p.failed(format!(
+                        "unsupported upload method {}; a newer chief-upload may support it",
+                        method.escape_debug()
+                    ))
+                });
+            }
             Created::Upload {
                 asset_id,
                 status,
@@ -553,14 +603,16 @@ async fn process(ctx: &Ctx, p: &Prepared) -> Option<FileReport> {
             status: status.clone(),
             ..r
         };
-        if !target.method.eq_ignore_ascii_case("PUT") {
-            return Some(with_id(p.failed(format!(
-                "unsupported upload method {}; a newer chief-upload may support it",
-                target.method.escape_debug()
-            ))));
-        }
         if let Some(exp) = target.expires_at {
-            if exp < SystemTime::now() + EXPIRY_MARGIN && renewals < MAX_RENEWALS {
+            if exp < SystemTime::now() + EXPIRY_MARGIN {
+                // Never start a transfer with a URL about to expire.
+                if renewals >= MAX_RENEWALS {
+                    return Some(with_id(p.failed(format!(
+                        "the upload URLs the API issues are expired or expire within {} s ({} tried); check that the computer's clock is right",
+                        EXPIRY_MARGIN.as_secs(),
+                        renewals + 1
+                    ))));
+                }
                 renewals += 1;
                 ctx.reporter.emit(Event::Retry {
                     what: format!("POST /v1/assets for {}", p.filename),
@@ -602,6 +654,75 @@ async fn process(ctx: &Ctx, p: &Prepared) -> Option<FileReport> {
                 ))))
             }
             Err(e) => return Some(with_id(p.failed(e.to_string()))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn walked(path: &Path) -> WalkedFile {
+        WalkedFile {
+            path: path.to_path_buf(),
+            display: path.display().to_string(),
+            size: 5,
+        }
+    }
+
+    #[test]
+    fn a_file_gone_between_walk_and_hash_fails_alone() {
+        let (reporter, _events) = Reporter::channel();
+        let ctx = Ctx::new(None, None, reporter, CancellationToken::new());
+        let dir = tempfile::tempdir().unwrap();
+        let here = dir.path().join("here.txt");
+        std::fs::write(&here, "hello").unwrap();
+        let gone = dir.path().join("gone.txt");
+        let Err(report) = prepare(&ctx, walked(&gone), None) else {
+            panic!("a failure")
+        };
+        assert_eq!(report.outcome, Outcome::Failed);
+        assert_eq!(
+            report.error.as_deref(),
+            Some("cannot open: no such file or directory")
+        );
+        let Ok(ok) = prepare(&ctx, walked(&here), None) else {
+            panic!("hashed")
+        };
+        assert_eq!(ok.md5_hex, "5d41402abc4b2a76b9719d911017c592");
+        assert_eq!((ok.mime.as_str(), ok.size), ("text/plain", 5));
+    }
+
+    #[test]
+    fn cache_hits_skip_reading() {
+        let (reporter, _events) = Reporter::channel();
+        let ctx = Ctx::new(None, None, reporter, CancellationToken::new());
+        let dir = tempfile::tempdir().unwrap();
+        let cache = HashCache::open(&dir.path().join("cache.sqlite")).unwrap();
+        let now_ns = |later: Duration| {
+            (std::time::SystemTime::now() + later)
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as i64
+        };
+        // A miss is hashed (and recorded, though a file this fresh is "racy": cache.rs's
+        // tests cover when entries are trusted).
+        let f = dir.path().join("a.txt");
+        std::fs::write(&f, "hello").unwrap();
+        let first = prepare(&ctx, walked(&f), Some(&cache)).ok().unwrap();
+        assert_eq!(first.md5_hex, "5d41402abc4b2a76b9719d911017c592");
+
+        // A hit is not read: a planted entry for a file changed long ago (its ctime too,
+        // which a test cannot set) comes back instead of the real digest.
+        let old = Path::new("/bin/sh");
+        if let Ok(meta) = std::fs::metadata(old) {
+            let key = FileKey::from_metadata(&meta);
+            let planted = [7u8; 16];
+            cache.put_at(&key, planted, now_ns(Duration::ZERO));
+            cache.flush();
+            let hit = prepare(&ctx, walked(old), Some(&cache)).ok().unwrap();
+            assert_eq!(hit.md5, planted);
+            assert_eq!(hit.size, meta.len());
         }
     }
 }

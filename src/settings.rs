@@ -124,7 +124,8 @@ pub struct Settings {
     pub retry: RetryPolicy,
     /// Idle timeout of a connection (connect, or no bytes moving).
     pub timeout: Duration,
-    pub cache: bool,
+    /// The hash cache's file; `None` with `--no-cache` (or no known cache directory).
+    pub cache: Option<PathBuf>,
     /// Things to tell the user once output is set up (e.g. config file permissions).
     pub warnings: Vec<String>,
 }
@@ -207,7 +208,11 @@ pub fn resolve(cli: &Cli, env: &Env, stdin_used: &mut bool) -> Result<Settings, 
             cap: retry_cap,
         },
         timeout,
-        cache: !cli.no_cache,
+        cache: if cli.no_cache {
+            None
+        } else {
+            default_cache_path(env)
+        },
         warnings,
     })
 }
@@ -375,7 +380,7 @@ pub fn validate(g: &Gathered) -> Result<ApiSettings, UsageError> {
     let base_url = check_api_url(&g.api_url.value).map_err(|why| {
         UsageError::new(format!(
             "the API URL '{}' from {} is not usable: {why}",
-            g.api_url.value.escape_debug(),
+            shown_url(&g.api_url.value),
             g.api_url.source
         ))
         .hint(format!("pass --api-url https://HOST or set {ENV_API_URL}"))
@@ -439,6 +444,18 @@ pub fn check_transport(url: &reqwest::Url) -> Result<(), String> {
     }
 }
 
+/// A URL as it may be shown: without a user name or password, which may be secrets.
+fn shown_url(raw: &str) -> String {
+    match reqwest::Url::parse(raw.trim()) {
+        Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            format!("{u} (user info removed)")
+        }
+        _ => raw.escape_debug().to_string(),
+    }
+}
+
 pub fn is_loopback(url: &reqwest::Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
@@ -446,6 +463,28 @@ pub fn is_loopback(url: &reqwest::Url) -> bool {
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
         None => false,
     }
+}
+
+/// `$XDG_CACHE_HOME/chief/hashes.sqlite` (`~/.cache/chief/…`) on Linux; the platform
+/// cache directory elsewhere.
+fn default_cache_path(env: &Env) -> Option<PathBuf> {
+    if cfg!(target_os = "linux") {
+        if let Some(x) = env
+            .get_os("XDG_CACHE_HOME")
+            .filter(|x| Path::new(x).is_absolute())
+        {
+            return Some(Path::new(x).join("chief").join("hashes.sqlite"));
+        }
+        if let Some(h) = env.get_os("HOME") {
+            return Some(
+                Path::new(h)
+                    .join(".cache")
+                    .join("chief")
+                    .join("hashes.sqlite"),
+            );
+        }
+    }
+    crate::cache::HashCache::default_path()
 }
 
 fn default_config_path(env: &Env) -> Option<PathBuf> {
@@ -718,7 +757,7 @@ pub fn describe(g: &Gathered) -> String {
     }
     let url = match check_api_url(&g.api_url.value) {
         Ok(_) => g.api_url.value.clone(),
-        Err(why) => format!("{} (invalid: {why})", g.api_url.value.escape_debug()),
+        Err(why) => format!("{} (invalid: {why})", shown_url(&g.api_url.value)),
     };
     line("api_url", url, g.api_url.source.to_string());
     out
@@ -731,6 +770,41 @@ mod tests {
 
     fn cli(args: &[&str]) -> Cli {
         Cli::parse_from(std::iter::once("chief-upload").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn url_passwords_are_never_shown() {
+        let g = Gathered {
+            config_path: Sourced {
+                value: None,
+                source: Source::Default,
+            },
+            profile: None,
+            api_key: None,
+            project: None,
+            api_url: Sourced {
+                value: "https://me:hunter2@api.example.com".into(),
+                source: Source::Default,
+            },
+            warnings: vec![],
+        };
+        assert!(!describe(&g).contains("hunter2"), "{}", describe(&g));
+        let g = Gathered {
+            api_key: Some(Sourced {
+                value: "pat_abcdefghijklmnopqrstuvwxyz012345".into(),
+                source: Source::Default,
+            }),
+            project: Some(Sourced {
+                value: "project_aaaaaaaaaaaaaaaaaaaa".into(),
+                source: Source::Default,
+            }),
+            ..g
+        };
+        let err = validate(&g).unwrap_err();
+        assert!(
+            err.message.contains("user name or password") && !err.message.contains("hunter2"),
+            "{err}"
+        );
     }
 
     #[test]

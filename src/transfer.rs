@@ -250,7 +250,9 @@ impl Uploader {
         ) {
             return Err(Attempt::Fatal(TransferError::Expired));
         }
-        if is_transient(status) {
+        // Any 5xx but 501 (which means "not supported", e.g. a chunked body) is worth
+        // another try for storage (API.md §2), as are 408 and 429.
+        if is_transient(status) || (status >= 500 && status != 501) {
             return Err(Attempt::Retry {
                 reason: format!("storage answered {shown}"),
                 retry_after,

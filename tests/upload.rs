@@ -555,3 +555,29 @@ fn dry_run_needs_no_credentials_and_sends_nothing() {
         .all(|f| f["outcome"] == "planned" && f["md5"].as_str().unwrap().len() == 32));
     assert_eq!(summary(&lines)["planned"], 2);
 }
+
+#[test]
+fn when_the_first_copy_fails_another_copy_takes_over() {
+    let fake = FakeChief::start();
+    let env = TestEnv::new();
+    for i in 0..3 {
+        env.file(&format!("copy{i}.bin"), vec![9u8; 50_000]);
+    }
+    // The first POST (whichever copy leads) is refused; nothing else is.
+    fake.inject(Rule::api(1, Action::status(422)));
+    let out = env.cmd_for(&fake).args(["--json", "."]).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let files = files_by_path(&json_lines(&out.stdout));
+    let count = |o: &str| files.values().filter(|f| f["outcome"] == o).count();
+    assert_eq!(
+        (count("failed"), count("uploaded"), count("skipped")),
+        (1, 1, 1),
+        "{files:#?}"
+    );
+    assert_eq!(fake.storage_requests().len(), 1, "the content is sent once");
+}
