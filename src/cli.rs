@@ -80,8 +80,9 @@ pub struct Cli {
     /// Upload only files whose walked relative path matches GLOB. Repeatable.
     ///
     /// Patterns are matched against the path relative to the PATH argument it was found
-    /// under (for a file given directly: its name). `*` also matches `/`, so `*.png`
-    /// matches at any depth; `**` is accepted too.
+    /// under (for a file given directly or listed in --files-from: the path as given,
+    /// without a leading `./`). `*` also matches `/`, so `*.png` matches at any depth;
+    /// `**` is accepted too.
     #[arg(
         long,
         value_name = "GLOB",

@@ -160,12 +160,8 @@ fn terminal_bars_draw_then_leave_only_lines_and_the_summary() {
         .find(|f| f.contains("uploading [") && f.contains("/3 files") && f.contains("ETA"))
         .unwrap_or_else(|| panic!("an overall bar with bytes, files and ETA: {drawn:?}"));
     assert!(overall.contains("MiB"), "{overall}");
-    assert!(
-        frames
-            .iter()
-            .any(|f| f.contains("hashing") && f.contains("./big.bin") && f.contains("/12.00 MiB")),
-        "a hashing bar for the big file: {drawn:?}"
-    );
+    // (The hashing bar is proven in report::human's unit test: a 12 MiB hash is over
+    // before a frame is certain to be drawn.)
     assert!(
         frames.iter().any(|f| f.contains("uploading ./big.bin")
             && f.contains("/12.00 MiB")

@@ -58,7 +58,25 @@ pub fn file_line(r: &FileReport) -> String {
             t
         }
     };
-    format!("{:<8} {}  {}  {}", r.outcome.as_str(), r.path, size, tail)
+    let line = format!("{:<8} {}  {}  {}", r.outcome.as_str(), r.path, size, tail);
+    printable(&line).into_owned()
+}
+
+/// Text from outside (a file name, a server's message) made safe for one line of a
+/// terminal: control characters (ESC, newline, …) are shown escaped, never sent raw.
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// "1 file", "3 files".
@@ -110,6 +128,15 @@ pub fn summary_line(s: &Summary, dry_run: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_never_reach_the_terminal_raw() {
+        assert_eq!(printable("plain ü name"), "plain ü name");
+        assert_eq!(
+            printable("evil\u{1b}[2Jname\nfake line"),
+            "evil\\u{1b}[2Jname\\nfake line"
+        );
+    }
 
     #[test]
     fn sizes() {

@@ -74,12 +74,18 @@ impl Styles {
 
 impl Human {
     pub fn new(settings: &OutputSettings, dry_run: bool) -> Human {
+        // A test-mode switch may pretend stderr is a terminal; then draw regardless.
+        Human::with_term(settings, dry_run, Box::new(console::Term::stderr()))
+    }
+
+    /// Bars (when `settings.bars`) are drawn on `term`.
+    pub fn with_term(
+        settings: &OutputSettings,
+        dry_run: bool,
+        term: Box<dyn indicatif::TermLike>,
+    ) -> Human {
         let bars = settings.bars.then(|| {
-            // A test-mode switch may pretend stderr is a terminal; then draw regardless.
-            let target = ProgressDrawTarget::term_like_with_hz(
-                Box::new(console::Term::stderr()),
-                BAR_REFRESH_HZ,
-            );
+            let target = ProgressDrawTarget::term_like_with_hz(term, BAR_REFRESH_HZ);
             let multi = MultiProgress::with_draw_target(target);
             let overall = multi.add(ProgressBar::new(0));
             let template = if settings.color {
@@ -275,7 +281,11 @@ impl Human {
             }
             Event::Warning(text) => {
                 if !self.quiet {
-                    let line = format!("{} {text}", self.styles.warn.apply_to("warning:"));
+                    let line = format!(
+                        "{} {}",
+                        self.styles.warn.apply_to("warning:"),
+                        format::printable(&text)
+                    );
                     self.say(&line);
                 }
             }
@@ -327,5 +337,102 @@ impl Human {
             b.overall.finish_and_clear();
             let _ = b.multi.clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// A terminal that keeps everything drawn on it.
+    #[derive(Clone, Debug, Default)]
+    struct Screen(Arc<Mutex<String>>);
+
+    impl indicatif::TermLike for Screen {
+        fn width(&self) -> u16 {
+            100
+        }
+        fn move_cursor_up(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_down(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_right(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_left(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn write_line(&self, s: &str) -> std::io::Result<()> {
+            self.0.lock().unwrap().push_str(&format!("{s}\n"));
+            Ok(())
+        }
+        fn write_str(&self, s: &str) -> std::io::Result<()> {
+            self.0.lock().unwrap().push_str(s);
+            Ok(())
+        }
+        fn clear_line(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn flush(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn big_hashes_and_transfers_get_their_own_bars() {
+        let screen = Screen::default();
+        let settings = OutputSettings {
+            json: false,
+            quiet: false,
+            verbose: 0,
+            color: false,
+            bars: true,
+            progress_every: None,
+        };
+        let mut h = Human::with_term(&settings, false, Box::new(screen.clone()));
+        let drawn = || screen.0.lock().unwrap().clone();
+        h.event(Event::Found { size: 100 << 20 });
+        h.event(Event::HashStart {
+            id: 1,
+            path: "./big.bin".into(),
+            size: 100 << 20,
+        });
+        h.event(Event::HashProgress {
+            id: 1,
+            bytes: 50 << 20,
+        });
+        let text = drawn();
+        assert!(
+            text.lines().any(|l| l.contains("hashing")
+                && l.contains("./big.bin")
+                && l.contains("50.00 MiB/100.00 MiB")),
+            "a hashing bar: {text}"
+        );
+        h.event(Event::HashEnd { id: 1 });
+        h.event(Event::TransferStart {
+            id: 2,
+            path: "./big.bin".into(),
+            size: 100 << 20,
+        });
+        h.event(Event::TransferProgress {
+            id: 2,
+            bytes: 10 << 20,
+        });
+        let text = drawn();
+        assert!(
+            text.lines().any(|l| l.contains("uploading")
+                && l.contains("./big.bin")
+                && l.contains("10.00 MiB/100.00 MiB")),
+            "a transfer bar: {text}"
+        );
+        assert!(
+            text.lines()
+                .any(|l| l.contains("uploading [") && l.contains("0/1… files")),
+            "the overall bar: {text}"
+        );
+        h.close();
     }
 }
