@@ -1,5 +1,6 @@
 //! A full upload round trip with no Chief account: starts the fake Chief server in this
-//! process, points chief-upload at it, uploads, then shows what the server stored.
+//! process, points chief-upload at it, uploads, shows what the server stored, then runs
+//! the same upload again to show that content already there is skipped.
 //!
 //! ```sh
 //! cargo run --example demo                    # uploads a small generated sample tree
@@ -40,8 +41,11 @@ fn main() -> ExitCode {
         .filter(|(k, _)| !k.to_string_lossy().starts_with("CHIEF_"))
         .collect();
     vars.extend(server.env().into_iter().map(|(k, v)| (k.into(), v.into())));
-    let argv = std::iter::once(OsString::from("chief-upload")).chain(args.iter().cloned());
-    let code = chief_upload::run(argv, Env::from_pairs(vars));
+    let run = || {
+        let argv = std::iter::once(OsString::from("chief-upload")).chain(args.iter().cloned());
+        chief_upload::run(argv, Env::from_pairs(vars.clone()))
+    };
+    let code = run();
 
     let assets = server.assets(fake::PROJECT);
     eprintln!(
@@ -55,7 +59,18 @@ fn main() -> ExitCode {
             a.asset_id, a.size, a.mime_type, a.filename, a.md5
         );
     }
-    eprintln!("demo: run it again and every file is skipped: the content is already there.");
+    eprintln!("\ndemo: the same upload again (the content is already there):");
+    let puts_before = server.storage_requests().len();
+    let again = run();
+    eprintln!(
+        "demo: the second run sent {} upload(s).",
+        server.storage_requests().len() - puts_before
+    );
+    let code = if code == ExitCode::SUCCESS {
+        again
+    } else {
+        code
+    };
     drop(sample);
     code
 }
