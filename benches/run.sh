@@ -1,0 +1,380 @@
+#!/usr/bin/env bash
+# Benchmark runner for chief-upload (issue 5, "Fast at every scale"). Not part of CI's
+# default path.
+#
+#   benches/run.sh            full run (about 10 minutes on 2 cores, plus the build; needs ~9 GiB in $TMPDIR)
+#   benches/run.sh --smoke    tiny corpora, one run each: checks that every scenario works
+#                             (about 10 s, plus the release build if it is not up to date);
+#                             exits non-zero only if a scenario fails, not on ratios
+#
+# Environment:
+#   BENCH_SCALE=0.25   scale every corpus (default 1; --smoke uses 0.01)
+#   BENCH_RUNS=5       alternated runs per measurement (default 3; --smoke uses 1)
+#   BENCH_SEQ_N=1000   files the sequential shell loop uploads (its time is extrapolated)
+#   BENCH_DIR=/path    where corpora go, kept and reused by the next run at the same scale
+#                      (default: a new dir under ${TMPDIR:-/tmp}, deleted at the end
+#                      unless BENCH_KEEP=1)
+#   CHIEF_BIN=/path    measure this chief-upload binary instead of the fresh build (A/B)
+#
+# It builds release, generates the corpora, starts the fake server from
+# examples/fake_chief.rs (127.0.0.1 only; a fresh one before every upload run, since the
+# fake dedups content), runs chief-upload and each baseline alternately, and prints a
+# table of medians, ratios and peak RSS. Times are wall-clock, page cache warm.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+SMOKE=0
+for arg in "$@"; do
+    case "$arg" in
+        --smoke) SMOKE=1 ;;
+        -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+        *) echo "usage: benches/run.sh [--smoke]" >&2; exit 2 ;;
+    esac
+done
+if [ "$SMOKE" = 1 ]; then
+    SCALE=${BENCH_SCALE:-0.01}
+    RUNS=${BENCH_RUNS:-1}
+else
+    SCALE=${BENCH_SCALE:-1}
+    RUNS=${BENCH_RUNS:-3}
+fi
+
+say() { printf "[%3ds] %s\n" "$SECONDS" "$*" >&2; }
+die() { say "run.sh: $*"; exit 1; }
+# N scaled, at least $2.
+scaled() { awk -v n="$1" -v s="$SCALE" -v m="$2" 'BEGIN { v = int(n * s + 0.5); print (v < m ? m : v) }'; }
+
+for tool in curl md5sum python3 awk split xargs; do
+    command -v "$tool" >/dev/null || die "needs $tool"
+done
+if [ ! -x /usr/bin/time ]; then
+    say "run.sh: /usr/bin/time is missing (peak RSS); installing it: apt-get install -y time"
+    if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+        apt-get install -y time >/dev/null || die "could not install time; install it and rerun"
+    else
+        die "install GNU time (apt-get install -y time) and rerun"
+    fi
+fi
+
+# ---- build ---------------------------------------------------------------------------
+say "== building release (cargo build --release)"
+cargo build --release --quiet --bin chief-upload --example fake_chief
+TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+# A copy, so that builds by others during the run do not swap the binary under it.
+# CHIEF_BIN=/path/to/chief-upload measures another build (an A/B comparison).
+mkdir -p "${TMPDIR:-/tmp}"
+BIN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/chief-bench-bin.XXXXXX")
+cp "${CHIEF_BIN:-$TARGET_DIR/release/chief-upload}" "$BIN_DIR/chief-upload"
+cp "$TARGET_DIR/release/examples/fake_chief" "$BIN_DIR/fake_chief"
+CHIEF=$BIN_DIR/chief-upload
+FAKE=$BIN_DIR/fake_chief
+[ -x "$CHIEF" ] && [ -x "$FAKE" ] || die "release binaries not found under $TARGET_DIR"
+
+# ---- sizes ---------------------------------------------------------------------------
+BIG_MB=$(scaled 1024 4)        # one big file (hashing, end to end)
+TREE_N=$(scaled 2000 8)        # x 1 MiB (parallel hashing, hash cache)
+SMALL_N=$(scaled 10000 50)     # x 4 KiB (per-file overhead)
+SEQ_N=${BENCH_SEQ_N:-$(scaled 1000 20)}
+[ "$SEQ_N" -gt "$SMALL_N" ] && SEQ_N=$SMALL_N
+OV_N=$(scaled 128 4)           # x 4 MiB (overlap of hashing and uploading)
+MANY_N=$(scaled 100000 500)    # x 1 KiB in ONE directory (memory, scale)
+HUGE_MB=$(scaled 4096 8)       # one huge file (memory)
+DEEP_FANOUT=2                  # 10-level-deep tree: 2^10 leaf dirs, one 1 KiB file per dir
+
+W=${BENCH_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/chief-bench.XXXXXX")}
+mkdir -p "$W"
+FAKE_PID=
+cleanup() {
+    [ -n "$FAKE_PID" ] && kill "$FAKE_PID" 2>/dev/null || true
+    rm -rf "$BIN_DIR"
+    if [ "${BENCH_KEEP:-0}" != 1 ] && [ -z "${BENCH_DIR:-}" ]; then rm -rf "$W"; fi
+}
+trap cleanup EXIT
+need_kb=$(( (BIG_MB + TREE_N + SMALL_N * 4 / 1024 + OV_N * 4 + MANY_N * 4 / 1024 + HUGE_MB + 200) * 1024 ))
+free_kb=$(df -Pk "$W" | awk 'NR == 2 { print $4 }')
+[ "$free_kb" -gt "$need_kb" ] || die "needs $((need_kb / 1024)) MiB free in $W, has $((free_kb / 1024)) MiB"
+
+# ---- corpora -------------------------------------------------------------------------
+say "== corpora in $W (scale $SCALE)"
+C=$W/corpus
+gen_split() { # dir count bytes-each
+    mkdir -p "$1"
+    head -c $(( $2 * $3 )) /dev/urandom | (cd "$1" && split -a 6 -d -b "$3" --additional-suffix=.bin - f)
+}
+if [ "$(cat "$C/.done" 2>/dev/null)" != "$SCALE" ]; then
+    rm -rf "$C"; mkdir -p "$C/big" "$C/huge"
+    head -c $((BIG_MB << 20)) /dev/urandom > "$C/big/big.bin"
+    head -c $((HUGE_MB << 20)) /dev/urandom > "$C/huge/huge.bin"
+    gen_split "$C/tree" "$TREE_N" $((1 << 20))
+    gen_split "$C/small" "$SMALL_N" 4096
+    gen_split "$C/overlap" "$OV_N" $((4 << 20))
+    gen_split "$C/many" "$MANY_N" 1024
+    mkdir -p "$C/small-seq"
+    ls "$C/small" | awk -v n="$SEQ_N" 'NR <= n' | (cd "$C/small" && xargs -I{} ln {} "$C/small-seq/{}")
+    python3 - "$C/deep" "$DEEP_FANOUT" <<'EOF'
+import os, sys
+root, fan = sys.argv[1], int(sys.argv[2])
+def mk(d, depth):
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "f.bin"), "wb") as f:
+        f.write(os.urandom(1024))
+    if depth < 10:
+        for i in range(fan):
+            mk(os.path.join(d, f"d{i}"), depth + 1)
+mk(root, 0)
+EOF
+    # Older than the hash cache's racy window (2 s), like any file not just written.
+    find "$C" -type f -print0 | xargs -0 touch -d '1 hour ago'
+    echo "$SCALE" > "$C/.done"
+fi
+DEEP_N=$(find "$C/deep" -type f | wc -l)
+
+# ---- helpers -------------------------------------------------------------------------
+R=$W/results
+rm -rf "$R"; mkdir -p "$R"
+export XDG_CONFIG_HOME=$W/config   # no user config file leaks in
+mkdir -p "$XDG_CONFIG_HOME"
+unset CHIEF_CONFIG CHIEF_API_URL CHIEF_API_KEY CHIEF_PROJECT_ID CHIEF_PROFILE 2>/dev/null || true
+export XDG_CACHE_HOME=$W/cache-unused
+
+start_fake() {
+    stop_fake
+    rm -f "$W/fake.env"; : > "$W/fake.env.new"
+    "$FAKE" --no-record > "$W/fake.env.new" 2> "$W/fake.log" &
+    FAKE_PID=$!
+    local i=0
+    until [ "$(wc -l < "$W/fake.env.new")" -ge 3 ]; do
+        i=$((i + 1)); [ "$i" -lt 100 ] || die "fake server did not start: $(cat "$W/fake.log")"
+        sleep 0.05
+    done
+    set -a; . "$W/fake.env.new"; set +a
+    case "$CHIEF_API_URL" in http://127.0.0.1:*) ;; *) die "fake server not on loopback: $CHIEF_API_URL" ;; esac
+}
+stop_fake() {
+    if [ -n "$FAKE_PID" ]; then kill "$FAKE_PID" 2>/dev/null || true; wait "$FAKE_PID" 2>/dev/null || true; FAKE_PID=; fi
+}
+
+now_ns() { date +%s%N; }
+# measure LABEL CMD...: appends wall seconds to $R/LABEL.t and peak RSS (KiB) to $R/LABEL.rss;
+# stdout of CMD goes to $R/LABEL.out (the last run's), stderr to $R/LABEL.err.
+measure() {
+    local label=$1; shift
+    local t0 t1 rc=0
+    t0=$(now_ns)
+    /usr/bin/time -f '%M %U %S' -o "$R/$label.rss1" "$@" > "$R/$label.out" 2> "$R/$label.err" || rc=$?
+    t1=$(now_ns)
+    [ "$rc" = 0 ] || die "$label failed (exit $rc): $(tail -5 "$R/$label.err")"
+    awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", (b - a) / 1e9 }' >> "$R/$label.t"
+    tail -1 "$R/$label.rss1" | awk '{ print $1 }' >> "$R/$label.rss"
+    tail -1 "$R/$label.rss1" | awk '{ print $2 + $3 }' >> "$R/$label.cpu"
+    if [ -n "$FAKE_PID" ]; then fake_cpu >> "$R/$label.fcpu"; fi
+}
+# CPU seconds the fake server has used so far (it is fresh before every upload run).
+fake_cpu() { awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); print ($12 + $13) / hz }' "/proc/$FAKE_PID/stat"; }
+median() { sort -n "$R/$1.t" | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+maxrss_mib() { sort -n "$R/$1.rss" | tail -1 | awk '{ printf "%.1f", $1 / 1024 }'; }
+warm() { find "$@" -type f -print0 | xargs -0 cat > /dev/null; }
+# Counts from the --json summary line in $R/LABEL.out.
+summary_field() { python3 -c 'import json,sys
+for line in open(sys.argv[1]):
+    d = json.loads(line)
+    if d.get("event") == "summary": print(d.get(sys.argv[2], 0))' "$R/$1.out" "$2"; }
+check_uploaded() { # label expected
+    local got; got=$(summary_field "$1" uploaded)
+    [ "$got" = "$2" ] || die "$1: uploaded $got files, expected $2 (failed: $(summary_field "$1" failed))"
+}
+
+chief() { "$CHIEF" "$@"; }
+export -f chief 2>/dev/null || true
+export CHIEF
+# The baseline of one file: md5sum, POST /v1/assets with curl, PUT the body with curl -T
+# and the signed upload_headers (as tests/fake_server.rs does the flow).
+cat > "$W/curl_one.sh" <<'EOF'
+#!/usr/bin/env bash
+set -euo pipefail
+f=$1
+sum=$(md5sum < "$f"); sum=${sum%% *}
+name=${f##*/}
+resp=$(curl -sS --fail-with-body -X POST "$CHIEF_API_URL/v1/assets" \
+    -H "X-API-Key: $CHIEF_API_KEY" -H "X-Project-Id: $CHIEF_PROJECT_ID" \
+    -H 'Content-Type: application/json' \
+    --data "{\"filename\":\"$name\",\"mime_type\":\"application/octet-stream\",\"md5\":\"$sum\"}")
+[[ $resp =~ \"already_exists\":true ]] && exit 0
+[[ $resp =~ \"upload_url\":\"([^\"]*)\" ]] || { echo "no upload_url: $resp" >&2; exit 1; }
+url=${BASH_REMATCH[1]}
+[[ $resp =~ \"upload_headers\":\{([^\}]*)\} ]] || { echo "no upload_headers: $resp" >&2; exit 1; }
+hdrs=()
+rest=${BASH_REMATCH[1]}
+while [[ $rest =~ ^,?\"([^\"]*)\":\"([^\"]*)\"(.*)$ ]]; do
+    hdrs+=(-H "${BASH_REMATCH[1]}: ${BASH_REMATCH[2]}")
+    rest=${BASH_REMATCH[3]}
+done
+curl -sS --fail-with-body -o /dev/null -H 'Expect:' "${hdrs[@]}" -T "$f" "$url"
+EOF
+chmod +x "$W/curl_one.sh"
+CURL_ONE=$W/curl_one.sh
+seq_loop() { for f in "$1"/*; do "$CURL_ONE" "$f"; done; }
+par_xargs() { find "$1" -type f -print0 | xargs -0 -n1 -P16 "$CURL_ONE"; }
+export -f seq_loop par_xargs
+export CURL_ONE
+
+# First upload vs walk end. The --json lines are timestamped as they arrive. The walk
+# cannot end before all but the two bounded queues' worth of files (walk->hash 1024,
+# hash->upload 1024; pipeline.rs) have reached the upload stage, which takes at most
+# `jobs` (8) + 1 beyond the files already finished: so the walk ends after the file line
+# number n - 2100 at the earliest. A first upload before that time started before the walk ended.
+cat > "$W/stamp.py" <<'PY'
+import json, sys, time
+t0 = float(sys.argv[1]); first = None; stamps = []
+out = open(sys.argv[2], "w")
+for line in sys.stdin:
+    d = json.loads(line)
+    if d.get("event") == "file":
+        stamps.append(time.time() - t0)
+        if first is None and d.get("outcome") == "uploaded":
+            first = stamps[-1]
+    out.write(line)
+bound = stamps[len(stamps) - 2100] if len(stamps) > 2100 else -1
+with open(sys.argv[3], "w") as f:
+    f.write("%.3f %.3f %d\n" % (first if first is not None else -1, bound, len(stamps)))
+PY
+
+# ---- measurements ---------------------------------------------------------------------
+say "== machine: $(nproc) cores; load: $(uptime | sed 's/.*load average: //')"
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+
+say "== 1a hashing one ${BIG_MB} MiB file (x$RUNS, alternated)"
+warm "$C/big"
+for _ in $(seq "$RUNS"); do
+    measure hash1_md5sum md5sum "$C/big/big.bin"
+    measure hash1_chief "$CHIEF" --dry-run --no-cache --json "$C/big/big.bin"
+done
+diff <(cut -c1-32 "$R/hash1_md5sum.out") <(python3 -c 'import json,sys
+for l in open(sys.argv[1]):
+    d = json.loads(l)
+    if d["event"] == "file": print(d["md5"])' "$R/hash1_chief.out") >/dev/null || die "chief-upload and md5sum disagree on the digest"
+
+say "== 1b hashing ${TREE_N} x 1 MiB"
+warm "$C/tree"
+for _ in $(seq "$RUNS"); do
+    measure tree_md5sum bash -c 'cd "$1" && md5sum -- *' _ "$C/tree"
+    # What this machine gives two independent processes: the ceiling of any parallel hasher.
+    measure tree_md5sum_par bash -c 'cd "$1" && printf "%s\0" * | xargs -0 -P "$2" -n "$3" md5sum' _ "$C/tree" "$(nproc)" $(( (TREE_N + $(nproc) - 1) / $(nproc) ))
+    measure tree_chief "$CHIEF" --dry-run --no-cache -q "$C/tree"
+done
+
+say "== 2 end to end, one ${BIG_MB} MiB file"
+for _ in $(seq "$RUNS"); do
+    start_fake; measure e2e_curl "$CURL_ONE" "$C/big/big.bin"
+    start_fake; measure e2e_chief "$CHIEF" --no-cache --json "$C/big/big.bin"
+    check_uploaded e2e_chief 1
+done
+stop_fake
+
+say "== 3 end to end, ${SMALL_N} x 4 KiB (sequential loop on ${SEQ_N} of them)"
+warm "$C/small"
+for i in $(seq "$RUNS"); do
+    start_fake; measure small_xargs bash -c 'par_xargs "$1"' _ "$C/small"
+    start_fake; measure small_seq bash -c 'seq_loop "$1"' _ "$C/small-seq"
+    rm -rf "$W/cache-small"
+    start_fake; XDG_CACHE_HOME=$W/cache-small measure small_chief "$CHIEF" --json "$C/small"
+    check_uploaded small_chief "$SMALL_N"
+done
+stop_fake
+
+say "== 4 overlap, ${OV_N} x 4 MiB"
+warm "$C/overlap"
+rm -rf "$W/cache-ov"
+XDG_CACHE_HOME=$W/cache-ov "$CHIEF" --dry-run -q "$C/overlap" 2>/dev/null # fills the cache: upload-only runs
+for _ in $(seq "$RUNS"); do
+    stop_fake; measure ov_hash "$CHIEF" --dry-run --no-cache -q "$C/overlap"
+    start_fake; XDG_CACHE_HOME=$W/cache-ov measure ov_upload "$CHIEF" --json "$C/overlap"
+    check_uploaded ov_upload "$OV_N"
+    start_fake; measure ov_both "$CHIEF" --no-cache --json "$C/overlap"
+    check_uploaded ov_both "$OV_N"
+done
+stop_fake
+
+say "== 5 memory: one ${HUGE_MB} MiB file, ${MANY_N} x 1 KiB in one directory; 7: 10-level tree"
+start_fake; measure huge_chief "$CHIEF" --no-cache --json "$C/huge/huge.bin"
+check_uploaded huge_chief 1
+rm -rf "$W/cache-many"
+warm "$C/many"
+start_fake
+t0=$(date +%s.%N)
+XDG_CACHE_HOME=$W/cache-many measure many_chief bash -c \
+    '"$1" --json "$2" | python3 "$3" "$4" "$5" "$6"' _ "$CHIEF" "$C/many" "$W/stamp.py" "$t0" "$R/many_chief.json" "$R/many_first"
+# The RSS above is the largest process of the pipeline, i.e. chief-upload (python is smaller).
+cp "$R/many_chief.json" "$R/many_chief.out"
+check_uploaded many_chief "$MANY_N"
+start_fake; measure deep_chief "$CHIEF" --no-cache --json "$C/deep"
+check_uploaded deep_chief "$DEEP_N"
+stop_fake
+
+say "== 6 hash cache over ${TREE_N} x 1 MiB (unchanged, older than the racy window)"
+warm "$C/tree"
+for _ in $(seq "$RUNS"); do
+    rm -rf "$W/cache-c"
+    measure cache_nocache "$CHIEF" --dry-run --no-cache -q "$C/tree"
+    XDG_CACHE_HOME=$W/cache-c measure cache_first "$CHIEF" --dry-run -q "$C/tree"
+    XDG_CACHE_HOME=$W/cache-c measure cache_second "$CHIEF" --dry-run -q "$C/tree"
+done
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# ---- table ---------------------------------------------------------------------------
+RESULTS=$R python3 - "$SMOKE" "$RUNS" "$SCALE" "$SMALL_N" "$SEQ_N" "$LOAD_BEFORE" "$LOAD_AFTER" \
+    "$BIG_MB" "$TREE_N" "$OV_N" "$MANY_N" "$HUGE_MB" "$DEEP_N" "$(nproc)" <<'EOF'
+import os, statistics, sys
+(smoke, runs, scale, small_n, seq_n, load0, load1, big, tree, ov, many, huge, deep, cores) = sys.argv[1:]
+smoke = smoke == "1"; small_n = int(small_n); seq_n = int(seq_n)
+R = os.environ["RESULTS"]
+def times(l): return [float(x) for x in open(f"{R}/{l}.t").read().split()]
+def med(l): return statistics.median(times(l))
+def rss(l): return max(int(x) for x in open(f"{R}/{l}.rss").read().split()) / 1024
+rows = []; fails = []
+def row(name, ours, base, ratio, goal, ok, rss_mib=None):
+    met = "-" if smoke else "yes" if ok else "NO"
+    rows.append((name, ours, base, ratio, goal, met, "" if rss_mib is None else f"{rss_mib:.1f}"))
+    if not ok: fails.append(name)
+s = lambda x: f"{x:.2f} s"
+h1, m1 = med("hash1_chief"), med("hash1_md5sum")
+row(f"1a hash 1 x {big} MiB (--dry-run --no-cache) vs md5sum", s(h1), s(m1), f"{h1/m1:.2f}x", "<= 1.05x", h1/m1 <= 1.05, rss("hash1_chief"))
+ht, mt = med("tree_chief"), med("tree_md5sum")
+row(f"1b hash {tree} x 1 MiB vs sequential md5sum", s(ht), s(mt), f"{ht/mt:.2f}x", "<= 0.55x", ht/mt <= 0.55, rss("tree_chief"))
+mp = med("tree_md5sum_par")
+row(f"   (reference: {cores} md5sum processes in parallel on the same tree)", s(ht), s(mp), f"{ht/mt:.2f}x vs {mp/mt:.2f}x", "machine's ceiling", True)
+e, ec = med("e2e_chief"), med("e2e_curl")
+row(f"2 upload 1 x {big} MiB vs md5sum + curl POST + curl -T PUT", s(e), s(ec), f"{e/ec:.2f}x", "<= 1.10x", e/ec <= 1.10, rss("e2e_chief"))
+sc, sx = med("small_chief"), med("small_xargs")
+seq = med("small_seq") * small_n / seq_n
+row(f"3a upload {small_n} x 4 KiB (defaults) vs xargs -P16 curl", s(sc), s(sx), f"{sc/sx:.2f}x", "<= 1.00x", sc <= sx, rss("small_chief"))
+extra = "" if seq_n == small_n else f" (loop timed on {seq_n}, x{small_n/seq_n:g})"
+row(f"3b upload {small_n} x 4 KiB vs sequential curl loop{extra}", s(sc), s(seq), f"{seq/sc:.1f}x faster", ">= 10x faster", seq/sc >= 10)
+oh, ou, ob = med("ov_hash"), med("ov_upload"), med("ov_both")
+row(f"4 overlap {ov} x 4 MiB: full run vs hash-only {oh:.2f} s + upload-only {ou:.2f} s", s(ob), s(oh + ou), f"{ob/(oh+ou):.2f}x", "<= 0.70x", ob/(oh+ou) <= 0.70, rss("ov_both"))
+def cpu(l, f="cpu"): return statistics.median(float(x) for x in open(f"{R}/{l}.{f}").read().split())
+busy = (cpu("ov_both") + cpu("ov_both", "fcpu")) / int(cores)
+row(f"   (CPU floor: (chief {cpu('ov_both'):.2f} + fake server {cpu('ov_both', 'fcpu'):.2f} CPU s) / {cores} cores)", s(ob), s(busy), f"{busy/(oh+ou):.2f}x", "floor of 4", True)
+r = rss("huge_chief")
+row(f"5a peak RSS uploading 1 x {huge} MiB", s(med("huge_chief")), "", f"{r:.1f} MiB", "<= 32 MiB", r <= 32, r)
+r = rss("many_chief")
+row(f"5b peak RSS uploading {many} x 1 KiB (one directory)", s(med("many_chief")), "", f"{r:.1f} MiB", "<= 64 MiB", r <= 64, r)
+c0, c1, c2 = med("cache_nocache"), med("cache_first"), med("cache_second")
+row(f"6 hash cache, {tree} x 1 MiB: 2nd run vs 1st (cold cache {c1:.2f} s)", s(c2), s(c0), f"{100*c2/c0:.1f}%", "< 5%", c2/c0 < 0.05, rss("cache_second"))
+first, bound, n = open(f"{R}/many_first").read().split()
+first, bound = float(first), float(bound)
+row(f"7a {many} files in one dir: first upload done vs earliest walk end", f"{first:.2f} s", f"{bound:.2f} s" if bound >= 0 else "n/a", f"{n} files", "first < walk end", smoke or 0 <= first < bound)
+row(f"7b 10-level-deep tree ({deep} files, 2^10 leaf dirs)", s(med("deep_chief")), "", "all uploaded", "works", True)
+
+hdr = ("target", "chief-upload", "baseline", "ratio", "goal", "met", "peak RSS MiB")
+w = [max(len(str(r[i])) for r in rows + [hdr]) for i in range(len(hdr))]
+line = lambda r: "| " + " | ".join(str(c).ljust(w[i]) for i, c in enumerate(r)) + " |"
+print(f"chief-upload benchmarks: {cores} cores, scale {scale}, median of {runs} alternated run(s); load avg before {load0}, after {load1}")
+print(line(hdr)); print("|" + "|".join("-" * (x + 2) for x in w) + "|")
+for r in rows: print(line(r))
+if smoke:
+    print("smoke mode: every scenario ran and uploaded what it should; ratios at this scale mean nothing")
+elif fails:
+    print("targets not met: " + "; ".join(fails))
+EOF
