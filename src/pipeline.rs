@@ -310,19 +310,53 @@ async fn recv_or_cancel<T>(rx: &mut mpsc::Receiver<T>, cancel: &CancellationToke
 
 async fn hash_stage(
     ctx: Arc<Ctx>,
-    mut rx: mpsc::Receiver<WalkItem>,
+    rx: mpsc::Receiver<WalkItem>,
     tx: mpsc::Sender<Prepared>,
     cache: Option<Arc<HashCache>>,
 ) {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
-    let permits = Arc::new(Semaphore::new(cores));
-    let tracker = TaskTracker::new();
-    loop {
-        let Some(item) = recv_or_cancel(&mut rx, &ctx.cancel).await else {
+    // One long-lived blocking worker per core takes files straight from the walk's queue
+    // and puts them straight into the upload queue: no per-file hand-off between async
+    // tasks and blocking threads, which left the cores idle about a fifth of the time on
+    // 2,000 x 1 MiB (benches/run.sh). The upload queue is bounded, so hashing runs
+    // ahead of the uploads by at most its length (plus one file per worker).
+    let rx = Arc::new(Mutex::new(rx));
+    let workers: Vec<_> = (0..cores)
+        .map(|_| {
+            let (ctx, rx, tx, cache) = (ctx.clone(), rx.clone(), tx.clone(), cache.clone());
+            tokio::task::spawn_blocking(move || hash_worker(&ctx, &rx, &tx, cache.as_deref()))
+        })
+        .collect();
+    drop((rx, tx));
+    // After Ctrl-C a worker may wait on a walk blocked reading a --files-from pipe:
+    // do not wait for it (the runtime's shutdown leaves it behind).
+    tokio::select! {
+        results = futures_util::future::join_all(workers) => {
+            for join in results.into_iter().filter_map(Result::err) {
+                ctx.reporter.warn(format!("internal error in a hashing thread: {join}"));
+            }
+        }
+        () = ctx.cancel.cancelled() => {}
+    }
+}
+
+/// The loop of one hashing thread (blocking): until the walk ends, the uploads stop
+/// taking files, or the run is cancelled.
+fn hash_worker(
+    ctx: &Ctx,
+    rx: &Mutex<mpsc::Receiver<WalkItem>>,
+    tx: &mpsc::Sender<Prepared>,
+    cache: Option<&HashCache>,
+) {
+    while !ctx.cancel.is_cancelled() {
+        // The walk ends (closing its queue) promptly on cancel, so this wait does too.
+        let item = rx.lock().unwrap_or_else(|e| e.into_inner()).blocking_recv();
+        let Some(item) = item else { break };
+        if ctx.cancel.is_cancelled() {
             break;
-        };
+        }
         let file = match item {
             WalkItem::File(f) => f,
             WalkItem::Failed { display, error } => {
@@ -334,38 +368,26 @@ async fn hash_stage(
                 continue;
             }
         };
-        // A place in the upload queue first, then a core: hashing runs ahead of the
-        // uploads by at most the queue's length, so memory stays bounded.
-        let reserved = tokio::select! {
-            r = tx.clone().reserve_owned() => r,
-            () = ctx.cancel.cancelled() => break,
-        };
-        let Ok(slot) = reserved else { break };
-        let Ok(permit) = permits.clone().acquire_owned().await else {
-            break;
-        };
-        let (ctx, cache) = (ctx.clone(), cache.clone());
         let display = file.display.clone();
-        tracker.spawn(async move {
-            let prep = {
-                let ctx = ctx.clone();
-                tokio::task::spawn_blocking(move || prepare(&ctx, file, cache.as_deref())).await
-            };
-            drop(permit);
-            match prep {
-                Ok(Ok(p)) => {
-                    slot.send(p);
+        let prep =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| prepare(ctx, file, cache)));
+        if ctx.cancel.is_cancelled() {
+            // Stopped mid-hash: the file was not attempted.
+            break;
+        }
+        match prep {
+            Ok(Ok(p)) => {
+                if tx.blocking_send(p).is_err() {
+                    break;
                 }
-                Ok(Err(report)) => ctx.finish(*report),
-                Err(join) => ctx.finish(failed_report(
-                    display,
-                    format!("internal error while hashing: {join}"),
-                )),
             }
-        });
+            Ok(Err(report)) => ctx.finish(*report),
+            Err(_) => ctx.finish(failed_report(
+                display,
+                "internal error while hashing".into(),
+            )),
+        }
     }
-    tracker.close();
-    tracker.wait().await;
 }
 
 /// Opens, identifies, hashes (or finds in the cache) and types one file. Blocking.

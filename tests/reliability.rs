@@ -50,6 +50,10 @@ fn error(files: &BTreeMap<String, Value>, path: &str) -> String {
 /// The binary as a child process (for tests that act while it runs), with the same
 /// isolated environment as `TestEnv::cmd_for`.
 fn spawn(env: &TestEnv, fake: &FakeChief, args: &[&str]) -> Child {
+    spawn_with_stdin(env, fake, args, Stdio::null())
+}
+
+fn spawn_with_stdin(env: &TestEnv, fake: &FakeChief, args: &[&str], stdin: Stdio) -> Child {
     StdCommand::new(assert_cmd::cargo::cargo_bin("chief-upload"))
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -60,7 +64,7 @@ fn spawn(env: &TestEnv, fake: &FakeChief, args: &[&str]) -> Child {
         .current_dir(env.root())
         .args(["--retry-base-ms", "5"])
         .args(args)
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -488,6 +492,35 @@ fn ctrl_c_stops_promptly_with_a_summary_and_exit_130() {
     );
     assert!(fake.assets(PROJECT).is_empty());
     assert_eq!(gate.arrived(), 1, "nothing new started after Ctrl-C");
+}
+
+/// A `--files-from -` list still open (a producer that has not finished) does not keep
+/// an interrupted run alive.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_ends_a_run_whose_files_from_pipe_is_still_open() {
+    use std::io::Write;
+    let fake = FakeChief::start();
+    let env = TestEnv::new();
+    env.file("a.bin", vec![1u8; 10_000]);
+    let gate = Gate::new();
+    fake.inject(Rule::storage(1, Action::Gate(gate.clone())).always());
+    let mut child = spawn_with_stdin(&env, &fake, &["--files-from", "-"], Stdio::piped());
+    let mut list = child.stdin.take().unwrap();
+    list.write_all(b"a.bin\n").unwrap();
+    list.flush().unwrap();
+    gate.wait_arrived(1, PROMPT);
+    let kill = StdCommand::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let (out, _) = finish(child, PROMPT);
+    gate.release();
+    drop(list);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(err.contains("Interrupted."), "{err}");
 }
 
 // ---------------------------------------------------------------------------------------
