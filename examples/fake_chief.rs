@@ -15,7 +15,9 @@
 //!
 //! Options: `--api-port N`, `--storage-port N` (default: ephemeral), `--url-ttl SECS`
 //! (lifetime of upload URLs, default 900), `--no-record` (keep no request log: for long
-//! benchmarks).
+//! benchmarks), `--link-mbps N` (emulate a link: each upload body is received at most
+//! N MB/s, paced by sleeping), `--no-verify` (trust the signed Content-MD5 instead of
+//! computing it: the CPU of a remote storage is not this machine's).
 
 #[path = "../tests/fake/mod.rs"]
 mod fake;
@@ -24,7 +26,7 @@ use std::io::Write;
 use std::time::Duration;
 
 fn usage() -> ! {
-    eprintln!("usage: fake_chief [--api-port N] [--storage-port N] [--url-ttl SECS] [--no-record]");
+    eprintln!("usage: fake_chief [--api-port N] [--storage-port N] [--url-ttl SECS] [--no-record] [--link-mbps MB_PER_S] [--no-verify]");
     std::process::exit(2);
 }
 
@@ -33,6 +35,8 @@ fn main() {
     let mut storage_port = 0u16;
     let mut url_ttl = None;
     let mut record = true;
+    let mut link_mbps: Option<f64> = None;
+    let mut verify = true;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| -> String {
@@ -52,6 +56,14 @@ fn main() {
                 ))
             }
             "--no-record" => record = false,
+            "--link-mbps" => {
+                link_mbps = Some(
+                    value("--link-mbps")
+                        .parse::<f64>()
+                        .unwrap_or_else(|_| usage()),
+                )
+            }
+            "--no-verify" => verify = false,
             "-h" | "--help" => usage(),
             other => {
                 eprintln!("fake_chief: unknown argument {other}");
@@ -67,6 +79,12 @@ fn main() {
         }
     };
     chief.set_recording(record);
+    if link_mbps.is_some() || !verify {
+        chief.set_storage_link(Some(fake::Link {
+            bytes_per_sec: link_mbps.map_or(u64::MAX, |m| (m * 1e6) as u64),
+            verify,
+        }));
+    }
     if let Some(ttl) = url_ttl {
         chief.set_url_ttl(ttl);
     }

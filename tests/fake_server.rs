@@ -792,3 +792,26 @@ fn start_on_fixed_ports_and_sync_use() {
     chief.clear_requests();
     assert!(chief.requests().is_empty());
 }
+
+/// The benchmark link: bodies arrive no faster than the rate, and without verification
+/// the storage stores the signed MD5 (a remote server's CPU is not ours).
+#[tokio::test]
+async fn emulated_link_paces_and_can_skip_verification() {
+    let chief = FakeChief::start();
+    chief.set_storage_link(Some(fake::Link {
+        bytes_per_sec: 4_000_000,
+        verify: false,
+    }));
+    let content = vec![5u8; 1_000_000];
+    let answer = create(&chief, "paced.bin", &content).await;
+    let started = std::time::Instant::now();
+    let (status, _, etag) = put_answer(&answer, &content).await;
+    assert_eq!(status, 200);
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(240),
+        "1 MB at 4 MB/s takes at least a quarter second: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(etag, Some(format!("\"{}\"", md5_hex(&content))));
+    assert_eq!(chief.assets(fake::PROJECT)[0].md5, md5_hex(&content));
+}

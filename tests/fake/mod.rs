@@ -325,6 +325,17 @@ struct Inner {
     rules: Vec<Rule>,
     url_ttl: Duration,
     redirect: Option<String>,
+    link: Option<Link>,
+}
+
+/// An emulated network link to the storage, for benchmarks: each upload's body is
+/// received no faster than `bytes_per_sec` (paced by sleeping, so it costs no CPU).
+/// With `verify: false` the storage trusts the signed Content-MD5 instead of computing
+/// the MD5 itself, as a remote server would on its own CPU, not this machine's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Link {
+    pub bytes_per_sec: u64,
+    pub verify: bool,
 }
 
 struct Shared {
@@ -350,6 +361,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
+    fn link(&self) -> Option<Link> {
+        lock(&self.inner).link
+    }
+
     fn take_rule(
         &self,
         target: Target,
@@ -453,6 +468,7 @@ impl FakeChief {
                 rules: Vec::new(),
                 url_ttl: DEFAULT_URL_TTL,
                 redirect: None,
+                link: None,
             }),
             records: Mutex::new(Records::default()),
             recording: AtomicBool::new(true),
@@ -644,6 +660,11 @@ impl FakeChief {
 
     pub fn stop_redirect(&self) {
         lock(&self.shared.inner).redirect = None;
+    }
+
+    /// Emulate a network link to the storage (benchmarks); `None`: loopback speed.
+    pub fn set_storage_link(&self, link: Option<Link>) {
+        lock(&self.shared.inner).link = link;
     }
 }
 

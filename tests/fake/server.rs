@@ -593,16 +593,33 @@ async fn storage(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Dr
         }
         Ok(content_length) => {
             let upload = upload.expect("checked");
+            let link = shared.link();
+            let verify = link.is_none_or(|l| l.verify);
+            let started = std::time::Instant::now();
             let mut hasher = Md5::new();
             while let Some(frame) = body.frame().await {
                 // The client went away mid-body: nothing to answer.
                 let frame = frame.map_err(|_| Dropped)?;
                 if let Ok(data) = frame.into_data() {
-                    hasher.update(&data);
+                    if verify {
+                        hasher.update(&data);
+                    }
                     rec.body_len += data.len() as u64;
+                    if let Some(l) = link {
+                        let due = Duration::from_secs_f64(
+                            rec.body_len as f64 / l.bytes_per_sec.max(1) as f64,
+                        );
+                        if let Some(wait) = due.checked_sub(started.elapsed()) {
+                            tokio::time::sleep(wait).await;
+                        }
+                    }
                 }
             }
-            let md5 = hex(&hasher.finalize());
+            let md5 = if verify {
+                hex(&hasher.finalize())
+            } else {
+                upload.md5.clone().unwrap_or_default()
+            };
             if rec.body_len != content_length {
                 let msg = "The number of bytes received does not match Content-Length.";
                 return Ok(rec.answer(s3_error(400, "BadDigest", msg, &shared)));
