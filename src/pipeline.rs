@@ -571,6 +571,14 @@ async fn process(ctx: &Ctx, p: &Prepared) -> Option<FileReport> {
         return Some(p.failed("internal error: no API client"));
     };
     let mut renewals = 0;
+    let renewing = |attempt: u32, why: &str| {
+        ctx.reporter.emit(Event::Retry {
+            what: format!("POST /v1/assets for {}", p.filename),
+            attempt,
+            delay: Duration::ZERO,
+            reason: format!("{why}; asking for a fresh one"),
+        })
+    };
     loop {
         let created = match api.create(&p.filename, &p.mime, &p.md5_hex).await {
             Ok(c) => c,
@@ -636,12 +644,7 @@ async fn process(ctx: &Ctx, p: &Prepared) -> Option<FileReport> {
                     ))));
                 }
                 renewals += 1;
-                ctx.reporter.emit(Event::Retry {
-                    what: format!("POST /v1/assets for {}", p.filename),
-                    attempt: renewals,
-                    delay: Duration::ZERO,
-                    reason: "the upload URL expires too soon; asking for a fresh one".into(),
-                });
+                renewing(renewals, "the upload URL expires too soon");
                 continue;
             }
         }
@@ -663,12 +666,7 @@ async fn process(ctx: &Ctx, p: &Prepared) -> Option<FileReport> {
             Ok(()) => return Some(with_id(p.report(Outcome::Uploaded))),
             Err(TransferError::Expired) if renewals < MAX_RENEWALS => {
                 renewals += 1;
-                ctx.reporter.emit(Event::Retry {
-                    what: format!("POST /v1/assets for {}", p.filename),
-                    attempt: renewals,
-                    delay: Duration::ZERO,
-                    reason: "the upload URL expired; asking for a fresh one".into(),
-                });
+                renewing(renewals, "the upload URL expired");
             }
             Err(TransferError::Expired) => {
                 return Some(with_id(p.failed(format!(
