@@ -167,6 +167,29 @@ fn hash_filled(
     })
 }
 
+/// Opens a file to read, refusing anything that is not a regular file by now (a FIFO
+/// swapped in after the walk would otherwise block the open, or the read, forever).
+pub fn open_regular(path: &std::path::Path) -> io::Result<(File, std::fs::Metadata)> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        // Opening a FIFO without O_NONBLOCK waits for a writer; on a regular file the
+        // flag changes nothing.
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "no longer a regular file",
+        ));
+    }
+    Ok((file, meta))
+}
+
 pub fn to_hex(md5: &Md5Sum) -> String {
     hex::encode(md5)
 }
@@ -190,6 +213,22 @@ pub fn read_head(mut file: &File) -> io::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn only_regular_files_open_and_a_fifo_does_not_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if made.map(|s| s.success()).unwrap_or(false) {
+            let err = open_regular(&fifo).unwrap_err();
+            assert_eq!(err.to_string(), "no longer a regular file");
+        }
+        assert!(open_regular(dir.path()).is_err(), "a directory is refused");
+        let f = dir.path().join("f");
+        std::fs::write(&f, "x").unwrap();
+        assert_eq!(open_regular(&f).unwrap().1.len(), 1);
+    }
 
     #[test]
     fn known_digests() {

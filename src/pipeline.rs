@@ -402,11 +402,8 @@ fn prepare(
             ..failed_report(file.display.clone(), why)
         })
     };
-    let f = std::fs::File::open(&file.path)
+    let (f, meta) = hash::open_regular(&file.path)
         .map_err(|e| fail(&file, format!("cannot open: {}", walk::io_reason(&e))))?;
-    let meta = f
-        .metadata()
-        .map_err(|e| fail(&file, format!("cannot read metadata: {e}")))?;
     let key = FileKey::from_metadata(&meta);
     let cached = cache.and_then(|c| c.get(&key));
     let (md5, head) = match cached {

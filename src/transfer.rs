@@ -139,13 +139,12 @@ impl Uploader {
         sent: &Arc<AtomicU64>,
         attempt: u32,
     ) -> Result<(), Attempt> {
-        let file = tokio::fs::File::open(src.path)
+        let path = src.path.to_path_buf();
+        let (file, meta) = tokio::task::spawn_blocking(move || crate::hash::open_regular(&path))
             .await
+            .map_err(|e| fatal(format!("cannot open: {e}")))?
             .map_err(|e| fatal(format!("cannot open: {}", crate::walk::io_reason(&e))))?;
-        let meta = file
-            .metadata()
-            .await
-            .map_err(|e| fatal(format!("cannot read metadata: {e}")))?;
+        let file = tokio::fs::File::from_std(file);
         if FileKey::from_metadata(&meta) != src.key {
             return Err(fatal(changed()));
         }
