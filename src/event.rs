@@ -129,16 +129,21 @@ pub enum Event {
     Summary(Summary),
 }
 
+/// Events waiting for the output thread, at most.
+const EVENT_QUEUE: usize = 8192;
+
 /// Cheap, cloneable handle the pipeline reports through.
 #[derive(Clone, Debug)]
 pub struct Reporter {
-    tx: mpsc::Sender<Event>,
+    tx: mpsc::SyncSender<Event>,
 }
 
 impl Reporter {
     /// The sending half for the pipeline, and the receiving half for the output thread.
+    /// The queue is bounded: if the output stalls (a `--json` reader that stops
+    /// reading), the pipeline waits for it instead of piling events up in memory.
     pub fn channel() -> (Reporter, mpsc::Receiver<Event>) {
-        let (tx, rx) = mpsc::channel();
+        let (tx, rx) = mpsc::sync_channel(EVENT_QUEUE);
         (Reporter { tx }, rx)
     }
 
