@@ -9,7 +9,7 @@
 //!
 //! The pipeline never prints: everything goes out as `Event`s.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -244,12 +244,22 @@ pub async fn run(
         let cancel = cancel.clone();
         let ctx = ctx.clone();
         tokio::task::spawn_blocking(move || {
+            let mut seen: HashSet<(u64, u64)> = HashSet::new();
             walk::walk(&settings.walk, &filter, None, &mut |item| {
                 if cancel.is_cancelled() {
                     return false;
                 }
                 match &item {
                     WalkItem::File(f) => {
+                        // Each file gets exactly one outcome, however often it is reached.
+                        // (16 bytes a file: 1.6 MB for 100,000 files.)
+                        if f.identity.is_some_and(|id| !seen.insert(id)) {
+                            ctx.reporter.warn(format!(
+                                "skipped {}: the same file was reached before (given twice, or a hard link)",
+                                f.display
+                            ));
+                            return true;
+                        }
                         ctx.found.fetch_add(1, Ordering::Relaxed);
                         ctx.reporter.emit(Event::Found { size: f.size });
                     }
@@ -684,6 +694,7 @@ mod tests {
             path: path.to_path_buf(),
             display: path.display().to_string(),
             size: 5,
+            identity: None,
         }
     }
 

@@ -24,6 +24,22 @@ pub struct WalkedFile {
     pub display: String,
     /// Size when seen by the walk.
     pub size: u64,
+    /// Device and inode (unix; `None` elsewhere): the same file reached twice (roots that
+    /// overlap, a path listed twice, a hard link) has the same identity.
+    pub identity: Option<(u64, u64)>,
+}
+
+fn identity(m: &Metadata) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Some((m.dev(), m.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = m;
+        None
+    }
 }
 
 #[derive(Debug)]
@@ -216,6 +232,7 @@ fn walk_root(
             path: root.to_path_buf(),
             display: display(root),
             size: meta.len(),
+            identity: identity(&meta),
         }));
     }
     if !meta.is_dir() {
@@ -287,6 +304,7 @@ fn walk_root(
                     path: entry.path().to_path_buf(),
                     display: display(entry.path()),
                     size: m.len(),
+                    identity: identity(&m),
                 }),
                 Err(e) => WalkItem::Failed {
                     display: display(entry.path()),
@@ -303,6 +321,7 @@ fn walk_root(
                         path: entry.path().to_path_buf(),
                         display: display(entry.path()),
                         size: m.len(),
+                        identity: identity(&m),
                     })
                 }
                 Ok(m) if m.is_dir() => {

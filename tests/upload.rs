@@ -581,3 +581,36 @@ fn when_the_first_copy_fails_another_copy_takes_over() {
     );
     assert_eq!(fake.storage_requests().len(), 1, "the content is sent once");
 }
+
+#[test]
+fn a_file_reached_twice_gets_one_outcome() {
+    let fake = FakeChief::start();
+    let env = TestEnv::new();
+    env.file("assets/a/y.png", "y");
+    env.file("assets/z.txt", "z");
+    std::fs::write(env.dir.path().join("list"), "assets/a/y.png\n").unwrap();
+    let list = env.dir.path().join("list");
+    let out = env
+        .cmd_for(&fake)
+        .args([
+            "--json",
+            "assets",
+            "assets/a",
+            "assets/a/y.png",
+            "--files-from",
+        ])
+        .arg(&list)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let files = files_by_path(&json_lines(&out.stdout));
+    assert_eq!(files.len(), 2, "{files:#?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("reached before").count(), 3, "{err}");
+    assert_eq!(fake.api_requests().len(), 2);
+}

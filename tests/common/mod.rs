@@ -86,13 +86,29 @@ pub fn json_lines(stdout: &[u8]) -> Vec<Value> {
         .collect()
 }
 
-/// The `"event":"file"` lines, keyed by path.
+/// The `"event":"file"` lines, keyed by path. Every file has exactly one line, and the
+/// summary counts them all.
 pub fn files_by_path(lines: &[Value]) -> std::collections::BTreeMap<String, Value> {
-    lines
-        .iter()
-        .filter(|l| l["event"] == "file")
-        .map(|l| (l["path"].as_str().unwrap().to_string(), l.clone()))
-        .collect()
+    let mut files = std::collections::BTreeMap::new();
+    for l in lines.iter().filter(|l| l["event"] == "file") {
+        let path = l["path"].as_str().unwrap().to_string();
+        assert!(
+            files.insert(path.clone(), l.clone()).is_none(),
+            "two outcomes for {path}"
+        );
+    }
+    if let Some(s) = lines.last().filter(|l| l["event"] == "summary") {
+        let counted: u64 = ["uploaded", "skipped", "failed", "planned"]
+            .iter()
+            .map(|k| s[*k].as_u64().unwrap_or(0))
+            .sum();
+        assert_eq!(
+            counted,
+            files.len() as u64,
+            "the summary counts every file line: {s}"
+        );
+    }
+    files
 }
 
 pub fn summary(lines: &[Value]) -> Value {
