@@ -131,7 +131,7 @@ pub struct Settings {
 }
 
 /// The raw settings before validation, each with its source: what `--show-config` shows.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Gathered {
     pub config_path: Sourced<Option<PathBuf>>,
     pub profile: Option<Sourced<String>>,
@@ -367,7 +367,7 @@ pub fn validate(g: &Gathered) -> Result<ApiSettings, UsageError> {
             check_project_id(&p.value).map_err(|why| {
                 UsageError::new(format!(
                     "the project id '{}' from {} is not valid: {why}",
-                    p.value.escape_debug(),
+                    shown_value(&p.value),
                     p.source
                 ))
                 .hint(
@@ -452,7 +452,20 @@ fn shown_url(raw: &str) -> String {
             let _ = u.set_password(None);
             format!("{u} (user info removed)")
         }
-        _ => raw.escape_debug().to_string(),
+        Ok(_) => raw.escape_debug().to_string(),
+        // Unparsable: anything before an `@` may be a password.
+        Err(_) if raw.contains('@') => "<an unparsable URL with user info>".to_string(),
+        Err(_) => shown_value(raw),
+    }
+}
+
+/// A setting's value as it may be shown: a token put in the wrong setting (it happens
+/// when secrets are swapped in CI) is shown redacted, like the token itself.
+fn shown_value(raw: &str) -> String {
+    match ApiKey::parse(raw) {
+        Ok(key) => format!("{} (looks like an API token)", key.redacted()),
+        Err(_) if raw.trim().starts_with("pat_") => "pat_… (looks like an API token)".into(),
+        Err(_) => raw.escape_debug().to_string(),
     }
 }
 
@@ -749,7 +762,7 @@ pub fn describe(g: &Gathered) -> String {
         Some(p) => {
             let shown = match check_project_id(&p.value) {
                 Ok(()) => p.value.clone(),
-                Err(why) => format!("{} (invalid: {why})", p.value.escape_debug()),
+                Err(why) => format!("{} (invalid: {why})", shown_value(&p.value)),
             };
             line("project_id", shown, p.source.to_string())
         }

@@ -228,13 +228,7 @@ impl Uploader {
             }
             return Ok(());
         }
-        let secrets = query_secrets(target.url.expose());
-        let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
-        let text = scrub(
-            &String::from_utf8_lossy(&body.unwrap_or_default()),
-            &secrets,
-        );
-        let (code, message) = storage_error(&text);
+        let (code, message) = storage_refusal(&body.unwrap_or_default(), target.url.expose());
         let shown = match (&code, &message) {
             (Some(c), Some(m)) => format!("HTTP {status} {c}: {m}"),
             (Some(c), None) => format!("HTTP {status} {c}"),
@@ -270,6 +264,19 @@ impl Uploader {
 
 /// What a storage error body must not repeat: the signed URL's query, and each of its
 /// values (raw and decoded), since a server may quote only the signature.
+/// The storage's error code and message, with every secret of the signed URL removed,
+/// before and after decoding (a JSON body can hide a secret behind escapes).
+fn storage_refusal(body: &[u8], url: &reqwest::Url) -> (Option<String>, Option<String>) {
+    let secrets = query_secrets(url);
+    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    let text = scrub(&String::from_utf8_lossy(body), &secrets);
+    let (code, message) = storage_error(&text);
+    (
+        code.map(|c| scrub(&c, &secrets)),
+        message.map(|m| scrub(&m, &secrets)),
+    )
+}
+
 fn query_secrets(url: &reqwest::Url) -> Vec<String> {
     let Some(query) = url.query() else {
         return Vec::new();
@@ -454,6 +461,15 @@ fn file_body(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escaped_secrets_in_json_error_bodies_are_removed_too() {
+        let url = reqwest::Url::parse("https://s.example/k?sig=abcdef123456&x=1").unwrap();
+        let body = br#"{"error":{"code":"AccessDenied","message":"bad sig \u0061bcdef123456"}}"#;
+        let (code, message) = storage_refusal(body, &url);
+        assert_eq!(code.as_deref(), Some("AccessDenied"));
+        assert_eq!(message.as_deref(), Some("bad sig [redacted]"));
+    }
 
     #[test]
     fn etags_and_storage_errors() {
