@@ -111,7 +111,8 @@ fn run_cli(cli: Cli, env: Env) -> anyhow::Result<Exit> {
     let s = &result.summary;
     Ok(if s.interrupted {
         Exit::Interrupted
-    } else if s.failed > 0 {
+    } else if s.failed > 0 || s.not_attempted > 0 {
+        // (A file left without an outcome is no success.)
         Exit::Failures
     } else {
         Exit::Success

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use futures_util::FutureExt;
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -520,7 +521,10 @@ async fn upload_stage(ctx: Arc<Ctx>, settings: Arc<Settings>, mut rx: mpsc::Rece
 /// Uploads a file whose content no other file of this run carries (or carried and failed).
 async fn lead(ctx: &Ctx, p: Prepared) {
     let result = tokio::select! {
-        r = process(ctx, &p) => r,
+        // A bug that panics fails this file (and frees its followers), not the run.
+        r = std::panic::AssertUnwindSafe(process(ctx, &p)).catch_unwind() => {
+            r.unwrap_or_else(|_| Some(p.failed("internal error while uploading")))
+        }
         () = ctx.cancel.cancelled() => None,
     };
     match result {
@@ -740,17 +744,15 @@ mod tests {
         let first = prepare(&ctx, walked(&f), Some(&cache)).ok().unwrap();
         assert_eq!(first.md5_hex, "5d41402abc4b2a76b9719d911017c592");
 
-        // A hit is not read: a planted entry for a file changed long ago (its ctime too,
-        // which a test cannot set) comes back instead of the real digest.
-        let old = Path::new("/bin/sh");
-        if let Ok(meta) = std::fs::metadata(old) {
-            let key = FileKey::from_metadata(&meta);
-            let planted = [7u8; 16];
-            cache.put_at(&key, planted, now_ns(Duration::ZERO));
-            cache.flush();
-            let hit = prepare(&ctx, walked(old), Some(&cache)).ok().unwrap();
-            assert_eq!(hit.md5, planted);
-            assert_eq!(hit.size, meta.len());
-        }
+        // A hit is not read: a planted entry comes back instead of the real digest. It is
+        // recorded as late as the cache accepts (2 s ahead of now), so that the file,
+        // changed just before now, is outside the racy window.
+        let key = FileKey::from_metadata(&std::fs::metadata(&f).unwrap());
+        let planted = [7u8; 16];
+        cache.put_at(&key, planted, now_ns(Duration::from_secs(2)) - 1);
+        cache.flush();
+        let hit = prepare(&ctx, walked(&f), Some(&cache)).ok().unwrap();
+        assert_eq!(hit.md5, planted);
+        assert_eq!(hit.size, 5);
     }
 }

@@ -147,8 +147,9 @@ fn retry_after_is_honoured_and_capped() {
         assert_eq!(code, Some(0), "{value}: {err}");
         let gap = retry_gap(&fake);
         assert!(gap >= at_least, "Retry-After {value:?} honoured: {gap:?}");
+        let limit = Duration::from_secs(cap.parse::<u64>().unwrap() + 5);
         assert!(
-            gap < Duration::from_secs(60),
+            gap < limit,
             "Retry-After {value:?} capped at {cap} s: {gap:?}"
         );
     }

@@ -121,6 +121,9 @@ pub fn summary_line(s: &Summary, dry_run: bool) -> String {
             "Interrupted. {line}; {} found were not attempted",
             files(s.not_attempted)
         );
+    } else if s.not_attempted > 0 {
+        // The run stopped early (credentials refused): say what was left undone.
+        line = format!("{line}; {} not attempted", files(s.not_attempted));
     }
     line
 }

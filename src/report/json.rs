@@ -48,7 +48,7 @@ pub fn summary_json(s: &Summary, dry_run: bool) -> String {
         elapsed_seconds: (s.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
         planned: dry_run.then_some(s.planned),
         interrupted: s.interrupted.then_some(true),
-        not_attempted: s.interrupted.then_some(s.not_attempted),
+        not_attempted: (s.not_attempted > 0).then_some(s.not_attempted),
     };
     serde_json::to_string(&line).unwrap_or_default()
 }
