@@ -34,7 +34,7 @@ Examples:
     chief-upload --json ./dist > upload-results.ndjson
 
   # Only images, skipping a scratch folder, from a list made by find
-  find assets -name '*.png' -print0 | chief-upload -0 --files-from - --exclude 'tmp/**'
+  find assets -name '*.png' -print0 | chief-upload -0 --files-from - --exclude '**/tmp/**'
 
 Exit status: 0 all uploaded or already present, 1 some file failed,
 2 usage/configuration error or credentials refused, 130 interrupted.";
