@@ -36,16 +36,52 @@ pub struct Hashed {
     pub head: Vec<u8>,
 }
 
+/// What both read loops accumulate: the digest, the length and the first bytes.
+struct Running {
+    hasher: Md5,
+    size: u64,
+    head: Vec<u8>,
+}
+
+impl Running {
+    fn new() -> Running {
+        Running {
+            hasher: Md5::new(),
+            size: 0,
+            head: Vec::new(),
+        }
+    }
+
+    fn absorb(&mut self, chunk: &[u8]) {
+        if self.head.len() < HEAD_LEN {
+            let take = (HEAD_LEN - self.head.len()).min(chunk.len());
+            self.head.extend_from_slice(&chunk[..take]);
+        }
+        self.hasher.update(chunk);
+        self.size += chunk.len() as u64;
+    }
+
+    fn finish(self) -> Hashed {
+        Hashed {
+            md5: self.hasher.finalize().into(),
+            size: self.size,
+            head: self.head,
+        }
+    }
+}
+
+fn stopped() -> io::Error {
+    io::Error::new(io::ErrorKind::Interrupted, "stopped")
+}
+
 /// Hashes everything `file` yields, calling `progress` with each chunk's length; a
 /// `false` from it stops early with an `Interrupted` error (Ctrl-C).
 pub fn md5_reader(
     mut file: impl Read,
     progress: &mut dyn FnMut(u64) -> bool,
 ) -> io::Result<Hashed> {
-    let mut hasher = Md5::new();
+    let mut run = Running::new();
     let mut buf = vec![0u8; READ_BUF];
-    let mut size = 0u64;
-    let mut head = Vec::new();
     loop {
         let n = match file.read(&mut buf) {
             Ok(0) => break,
@@ -53,21 +89,12 @@ pub fn md5_reader(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        if head.len() < HEAD_LEN {
-            let take = (HEAD_LEN - head.len()).min(n);
-            head.extend_from_slice(&buf[..take]);
-        }
-        hasher.update(&buf[..n]);
-        size += n as u64;
+        run.absorb(&buf[..n]);
         if !progress(n as u64) {
-            return Err(io::Error::new(io::ErrorKind::Interrupted, "stopped"));
+            return Err(stopped());
         }
     }
-    Ok(Hashed {
-        md5: hasher.finalize().into(),
-        size,
-        head,
-    })
+    Ok(run.finish())
 }
 
 pub fn md5_file(file: &File, progress: &mut dyn FnMut(u64) -> bool) -> io::Result<Hashed> {
@@ -137,9 +164,7 @@ fn hash_filled(
     free: SyncSender<Vec<u8>>,
     progress: &mut dyn FnMut(u64) -> bool,
 ) -> io::Result<Hashed> {
-    let mut hasher = Md5::new();
-    let mut size = 0u64;
-    let mut head = Vec::new();
+    let mut run = Running::new();
     loop {
         let (buf, n) = match full.recv() {
             Ok(r) => r?,
@@ -148,23 +173,14 @@ fn hash_filled(
         if n == 0 {
             break;
         }
-        if head.len() < HEAD_LEN {
-            let take = (HEAD_LEN - head.len()).min(n);
-            head.extend_from_slice(&buf[..take]);
-        }
-        hasher.update(&buf[..n]);
-        size += n as u64;
+        run.absorb(&buf[..n]);
         // The buffer goes back before the callback, so the reader is never idle for it.
         let _ = free.send(buf);
         if !progress(n as u64) {
-            return Err(io::Error::new(io::ErrorKind::Interrupted, "stopped"));
+            return Err(stopped());
         }
     }
-    Ok(Hashed {
-        md5: hasher.finalize().into(),
-        size,
-        head,
-    })
+    Ok(run.finish())
 }
 
 /// Opens a file to read, refusing anything that is not a regular file by now (a FIFO
