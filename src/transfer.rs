@@ -421,39 +421,41 @@ fn file_body(
     struct State {
         file: tokio::io::Take<tokio::fs::File>,
         remaining: u64,
+        reporter: Reporter,
+        sent: Arc<AtomicU64>,
+        activity: Arc<Activity>,
     }
     let state = State {
         file: file.take(size),
         remaining: size,
+        reporter,
+        sent,
+        activity,
     };
-    let stream = futures_util::stream::try_unfold(state, move |mut st| {
-        let reporter = reporter.clone();
-        let sent = sent.clone();
-        let activity = activity.clone();
-        async move {
-            if st.remaining == 0 {
-                return Ok(None);
-            }
-            let want = (st.remaining as usize).min(CHUNK);
-            let mut buf = BytesMut::with_capacity(want);
-            while buf.len() < want {
-                if st.file.read_buf(&mut buf).await? == 0 {
-                    break;
-                }
-            }
-            if buf.is_empty() {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "the file is shorter than when it was hashed",
-                ));
-            }
-            let n = buf.len() as u64;
-            st.remaining -= n;
-            sent.fetch_add(n, Ordering::Relaxed);
-            activity.touch();
-            reporter.emit(Event::TransferProgress { id, bytes: n });
-            Ok::<_, std::io::Error>(Some((buf.freeze(), st)))
+    // The state moves from chunk to chunk: nothing is cloned per chunk.
+    let stream = futures_util::stream::try_unfold(state, move |mut st| async move {
+        if st.remaining == 0 {
+            return Ok(None);
         }
+        let want = (st.remaining as usize).min(CHUNK);
+        let mut buf = BytesMut::with_capacity(want);
+        while buf.len() < want {
+            if st.file.read_buf(&mut buf).await? == 0 {
+                break;
+            }
+        }
+        if buf.is_empty() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the file is shorter than when it was hashed",
+            ));
+        }
+        let n = buf.len() as u64;
+        st.remaining -= n;
+        st.sent.fetch_add(n, Ordering::Relaxed);
+        st.activity.touch();
+        st.reporter.emit(Event::TransferProgress { id, bytes: n });
+        Ok::<_, std::io::Error>(Some((buf.freeze(), st)))
     });
     reqwest::Body::wrap_stream(stream)
 }
