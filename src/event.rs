@@ -58,6 +58,8 @@ pub struct Summary {
     /// `--dry-run`: bytes of the planned files.
     pub bytes_planned: u64,
     pub elapsed: Duration,
+    /// Files left out by a filter or because they belong to another shard.
+    pub excluded: u64,
     /// Ctrl-C stopped the run.
     pub interrupted: bool,
     /// Files found but never finished because the run stopped early.

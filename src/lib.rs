@@ -15,6 +15,7 @@ pub mod report;
 pub mod retry;
 pub mod secret;
 pub mod settings;
+pub mod shard;
 pub mod transfer;
 pub mod walk;
 

@@ -116,6 +116,9 @@ pub fn summary_line(s: &Summary, dry_run: bool) -> String {
             s.failed,
         )
     };
+    if s.excluded > 0 {
+        line = format!("{line}; {} excluded", files(s.excluded));
+    }
     if s.interrupted {
         line = format!(
             "Interrupted. {line}; {} found were not attempted",

@@ -30,12 +30,12 @@ struct SummaryLine {
     failed: u64,
     bytes_uploaded: u64,
     elapsed_seconds: f64,
+    excluded: u64,
+    not_attempted: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     planned: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     interrupted: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    not_attempted: Option<u64>,
 }
 
 pub fn summary_json(s: &Summary, dry_run: bool) -> String {
@@ -46,22 +46,27 @@ pub fn summary_json(s: &Summary, dry_run: bool) -> String {
         failed: s.failed,
         bytes_uploaded: s.bytes_uploaded,
         elapsed_seconds: (s.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+        excluded: s.excluded,
+        not_attempted: s.not_attempted,
         planned: dry_run.then_some(s.planned),
         interrupted: s.interrupted.then_some(true),
-        not_attempted: (s.not_attempted > 0).then_some(s.not_attempted),
     };
     serde_json::to_string(&line).unwrap_or_default()
 }
 
+/// Where JSON lines go: stdout (`--json`) or the `--report` file. Each line is flushed as
+/// it is written, so a reader (or a run killed by a second signal) has every finished file.
 pub struct JsonOut {
-    out: Option<io::Stdout>,
+    out: Option<Box<dyn Write + Send>>,
 }
 
 impl JsonOut {
     pub fn stdout() -> JsonOut {
-        JsonOut {
-            out: Some(io::stdout()),
-        }
+        JsonOut::new(Box::new(io::stdout()))
+    }
+
+    pub fn new(out: Box<dyn Write + Send>) -> JsonOut {
+        JsonOut { out: Some(out) }
     }
 
     pub fn event(&mut self, event: &Event, dry_run: bool) {
@@ -70,12 +75,12 @@ impl JsonOut {
             Event::Summary(s) => summary_json(s, dry_run),
             _ => return,
         };
+        self.line(&line);
+    }
+
+    pub fn line(&mut self, line: &str) {
         if let Some(out) = self.out.as_mut() {
-            let mut lock = out.lock();
-            if writeln!(lock, "{line}")
-                .and_then(|()| lock.flush())
-                .is_err()
-            {
+            if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
                 // Broken pipe: the reader has what it wanted; the run goes on.
                 self.out = None;
             }
@@ -117,7 +122,7 @@ mod tests {
         };
         assert_eq!(
             summary_json(&s, false),
-            r#"{"event":"summary","uploaded":1,"skipped":2,"failed":3,"bytes_uploaded":4,"elapsed_seconds":1.5}"#
+            r#"{"event":"summary","uploaded":1,"skipped":2,"failed":3,"bytes_uploaded":4,"elapsed_seconds":1.5,"excluded":0,"not_attempted":0}"#
         );
     }
 }

@@ -4,6 +4,7 @@
 //! `--json`, and for humans on stderr either live bars (a terminal) or plain lines (CI).
 
 mod format;
+mod github;
 mod human;
 mod json;
 
