@@ -7,6 +7,7 @@
 //! * `source.rs`: where a value came from, and the one precedence rule.
 //! * `file.rs`: the TOML config file and its profiles; `key_file.rs`: `--api-key-file`.
 //! * `validate.rs`: the local checks of the token, project id and API URL.
+//! * `units.rs`: the SIZE, RATE and DURATION value forms.
 //! * `show.rs`: the `--show-config` view.
 //!
 //! A new setting: a `Key` below (its flag, variable and config key, added to
@@ -18,6 +19,7 @@ mod file;
 mod key_file;
 mod show;
 mod source;
+mod units;
 mod validate;
 
 use std::io::IsTerminal;

@@ -4,6 +4,7 @@
 use clap::Parser;
 
 use super::file::ConfigFile;
+use super::units::{Rate, Size};
 use super::validate::check_api_url;
 use super::*;
 
@@ -290,4 +291,167 @@ fn the_cache_lives_in_the_platform_cache_directory_unless_turned_off() {
     );
     let s = resolve_with(&cli(&["--dry-run", "--no-cache", "x"]), &env, &mut used).unwrap();
     assert_eq!(s.cache, None);
+}
+
+// Settings no flag uses yet, to prove the typed machinery the next ones will use.
+const MAX_SIZE: Key<Size> = Key::new("--max-size", None, "max_size");
+const BWLIMIT: Key<Rate> = Key::new("--bwlimit", Some("CHIEF_BWLIMIT"), "bwlimit");
+const MAX_OUTAGE: Key<Duration> = Key::new("--max-outage", Some("CHIEF_MAX_OUTAGE"), "max_outage");
+
+#[test]
+fn typed_settings_take_a_toml_integer_or_a_string() {
+    let (dir, file) = config(
+        "max_size = 1024\nbwlimit = \"20M\"\nmax_outage = 90\n\
+         [profiles.ci]\nmax_size = \"2G\"\nbwlimit = 0\nmax_outage = \"5m\"\n",
+    );
+    let env = Env::default();
+    let top = layers(&env, &file, None);
+    assert_eq!(
+        top.pick(&MAX_SIZE, None).unwrap().unwrap().value,
+        Size(1024)
+    );
+    assert_eq!(
+        top.pick(&BWLIMIT, None).unwrap().unwrap().value,
+        Rate(std::num::NonZeroU64::new(20 << 20))
+    );
+    assert_eq!(
+        top.pick(&MAX_OUTAGE, None).unwrap().unwrap().value,
+        Duration::from_secs(90),
+        "an integer counts seconds"
+    );
+    let ci = layers(&env, &file, Some("ci"));
+    let size = ci.pick(&MAX_SIZE, None).unwrap().unwrap();
+    assert_eq!(size.value, Size(2 << 30));
+    assert_eq!(
+        size.source.to_string(),
+        format!("config {} (profiles.ci.max_size)", file_path(&dir))
+    );
+    assert_eq!(ci.pick(&BWLIMIT, None).unwrap().unwrap().value, Rate(None));
+    assert_eq!(
+        ci.pick(&MAX_OUTAGE, None).unwrap().unwrap().value,
+        Duration::from_secs(300)
+    );
+}
+
+fn file_path(dir: &tempfile::TempDir) -> String {
+    dir.path().join("c.toml").display().to_string()
+}
+
+#[test]
+fn typed_settings_follow_the_one_precedence() {
+    let (_dir, file) =
+        config("bwlimit = \"1M\"\n[profiles.ci]\nbwlimit = \"2M\"\n[profiles.other]\n");
+    let mib = |n: u64| Rate(std::num::NonZeroU64::new(n << 20));
+    let none = Env::default();
+    let env = Env::from_pairs([("CHIEF_BWLIMIT", "3M")]);
+
+    let picked = layers(&env, &file, Some("ci"))
+        .pick(&BWLIMIT, Some("4M"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (picked.value, picked.source),
+        (mib(4), Source::Flag("--bwlimit"))
+    );
+    let picked = layers(&env, &file, Some("ci"))
+        .pick(&BWLIMIT, None)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (picked.value, picked.source),
+        (mib(3), Source::Env("CHIEF_BWLIMIT"))
+    );
+    let picked = layers(&none, &file, Some("ci"))
+        .pick(&BWLIMIT, None)
+        .unwrap()
+        .unwrap();
+    assert_eq!(picked.value, mib(2), "the profile");
+    let picked = layers(&none, &file, Some("other"))
+        .pick(&BWLIMIT, None)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        picked.value,
+        mib(1),
+        "a profile without the key inherits the top level"
+    );
+
+    // Nothing sets it: the default.
+    let (_dir, empty) = config("");
+    let l = layers(&none, &empty, None);
+    assert!(l.pick(&BWLIMIT, None).unwrap().is_none());
+    let picked = l
+        .pick_or(&MAX_OUTAGE, None, Duration::from_secs(300))
+        .unwrap();
+    assert_eq!(
+        (picked.value, picked.source),
+        (Duration::from_secs(300), Source::Default)
+    );
+    let no_file = Layers {
+        env: &none,
+        file: None,
+        profile: None,
+    };
+    assert!(no_file.pick(&MAX_SIZE, None).unwrap().is_none());
+}
+
+#[test]
+fn bad_typed_values_quote_the_value_name_the_source_and_show_a_valid_one() {
+    let env = Env::from_pairs([("CHIEF_MAX_OUTAGE", "5M")]);
+    let (_dir, file) = config("max_size = \"2X\"\nbwlimit = -1\nmax_outage = 1.5\n");
+    let l = layers(&env, &file, None);
+
+    let err = l.pick(&BWLIMIT, Some("20 mbit")).unwrap_err();
+    assert_eq!(
+        err.message,
+        "the rate '20 mbit' from flag --bwlimit is not valid: unknown unit 'mbit'; use K, M or G"
+    );
+    assert!(err.hints[0].contains("e.g. 20M"), "{err:?}");
+
+    let err = l.pick(&MAX_OUTAGE, None).unwrap_err();
+    assert_eq!(
+        err.message,
+        "the duration '5M' from environment CHIEF_MAX_OUTAGE is not valid: unknown unit 'M'; use s, m, h or d"
+    );
+    assert!(err.hints[0].contains("e.g. 5m"), "{err:?}");
+
+    let err = l.pick(&MAX_SIZE, None).unwrap_err();
+    assert!(
+        err.message.starts_with("the size '2X' from config ") && err.message.contains("(max_size)"),
+        "{err}"
+    );
+    assert!(err.hints[0].contains("e.g. 2G"), "{err:?}");
+
+    let err = l.pick(&BWLIMIT, None).unwrap_err();
+    assert!(
+        err.message.starts_with("the rate '-1' from config")
+            && err.message.ends_with("it is negative"),
+        "{err}"
+    );
+
+    // Neither an integer nor a string.
+    let no_env = Env::default();
+    let err = layers(&no_env, &file, None)
+        .pick(&MAX_OUTAGE, None)
+        .unwrap_err();
+    assert!(
+        err.message.ends_with(
+            "max_outage must be a duration (an integer, or a string such as \"5m\"), found a float"
+        ),
+        "{err}"
+    );
+    assert_eq!(err.hints, ["write it as max_outage = \"5m\""]);
+}
+
+#[test]
+fn a_bad_value_that_is_a_token_is_not_echoed() {
+    let env = Env::from_pairs([("CHIEF_BWLIMIT", KEY)]);
+    let no_file = Layers {
+        env: &env,
+        file: None,
+        profile: None,
+    };
+    let err = no_file.pick(&BWLIMIT, None).unwrap_err();
+    assert!(!format!("{err:?}").contains(&KEY[4..]), "{err:?}");
+    assert!(err.message.contains("looks like an API token"), "{err}");
 }
