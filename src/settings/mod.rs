@@ -19,7 +19,7 @@ mod file;
 mod key_file;
 mod show;
 mod source;
-mod units;
+pub(crate) mod units;
 mod validate;
 
 use std::io::IsTerminal;
