@@ -25,7 +25,7 @@ Register-ArgumentCompleter -Native -CommandName 'chief-upload' -ScriptBlock {
             [CompletionResult]::new('--include', '--include', [CompletionResultType]::ParameterName, 'Upload only files matching GLOB (repeatable)')
             [CompletionResult]::new('--exclude', '--exclude', [CompletionResultType]::ParameterName, 'Skip files and directories matching GLOB (repeatable)')
             [CompletionResult]::new('--project', '--project', [CompletionResultType]::ParameterName, 'Project id [env: CHIEF_PROJECT_ID]')
-            [CompletionResult]::new('--api-key-file', '--api-key-file', [CompletionResultType]::ParameterName, 'Read the API token from FILE (''-'' = stdin) [env: CHIEF_API_KEY]')
+            [CompletionResult]::new('--api-key-file', '--api-key-file', [CompletionResultType]::ParameterName, 'Read the API token from FILE (''-'' = stdin) [or CHIEF_API_KEY=TOKEN]')
             [CompletionResult]::new('--api-url', '--api-url', [CompletionResultType]::ParameterName, 'Base URL of the Chief API [env: CHIEF_API_URL]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [env: CHIEF_CONFIG]')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Config file profile [env: CHIEF_PROFILE]')

@@ -22,7 +22,7 @@ set edit:completion:arg-completer[chief-upload] = {|@words|
             cand --include 'Upload only files matching GLOB (repeatable)'
             cand --exclude 'Skip files and directories matching GLOB (repeatable)'
             cand --project 'Project id [env: CHIEF_PROJECT_ID]'
-            cand --api-key-file 'Read the API token from FILE (''-'' = stdin) [env: CHIEF_API_KEY]'
+            cand --api-key-file 'Read the API token from FILE (''-'' = stdin) [or CHIEF_API_KEY=TOKEN]'
             cand --api-url 'Base URL of the Chief API [env: CHIEF_API_URL]'
             cand --config 'Config file [env: CHIEF_CONFIG]'
             cand --profile 'Config file profile [env: CHIEF_PROFILE]'

@@ -2,7 +2,7 @@ complete -c chief-upload -l files-from -d 'Read more paths from FILE, one per li
 complete -c chief-upload -l include -d 'Upload only files matching GLOB (repeatable)' -r
 complete -c chief-upload -l exclude -d 'Skip files and directories matching GLOB (repeatable)' -r
 complete -c chief-upload -l project -d 'Project id [env: CHIEF_PROJECT_ID]' -r
-complete -c chief-upload -l api-key-file -d 'Read the API token from FILE (\'-\' = stdin) [env: CHIEF_API_KEY]' -r -F
+complete -c chief-upload -l api-key-file -d 'Read the API token from FILE (\'-\' = stdin) [or CHIEF_API_KEY=TOKEN]' -r -F
 complete -c chief-upload -l api-url -d 'Base URL of the Chief API [env: CHIEF_API_URL]' -r
 complete -c chief-upload -l config -d 'Config file [env: CHIEF_CONFIG]' -r -F
 complete -c chief-upload -l profile -d 'Config file profile [env: CHIEF_PROFILE]' -r

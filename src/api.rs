@@ -123,7 +123,7 @@ impl ApiClient {
         let mut key = HeaderValue::from_str(api.key.expose())?;
         key.set_sensitive(true);
         headers.insert("x-api-key", key);
-        headers.insert("x-project-id", HeaderValue::from_str(&api.project)?);
+        headers.insert("x-project-id", HeaderValue::from_str(api.project.as_str())?);
         let http = reqwest::Client::builder()
             .user_agent(USER_AGENT)
             .default_headers(headers)

@@ -259,25 +259,6 @@ impl From<rusqlite::Error> for OpenError {
 }
 
 impl HashCache {
-    /// The default location: `<platform cache dir>/hashes.sqlite` for the
-    /// `chief` project (e.g. `~/.cache/chief/hashes.sqlite` on Linux).
-    pub fn default_path() -> Option<PathBuf> {
-        let dirs = directories::ProjectDirs::from("", "", "chief")?;
-        Some(dirs.cache_dir().join("hashes.sqlite"))
-    }
-
-    /// Opens the cache at [`HashCache::default_path`]. Any failure (no home
-    /// directory, unwritable cache dir, database locked for too long, ...)
-    /// yields `None`: the caller then runs without a cache. Never panics.
-    pub fn open_default() -> Option<HashCache> {
-        std::panic::catch_unwind(|| {
-            let path = Self::default_path()?;
-            Self::open(&path).ok()
-        })
-        .ok()
-        .flatten()
-    }
-
     /// Opens (creating parent directories and the database as needed) the
     /// cache at `path`. A corrupt or foreign file is moved aside to
     /// `<path>.corrupt` and a fresh cache created in its place; that is not an

@@ -5,7 +5,7 @@
 //! * Rare options are `hide_short_help = true`: out of `-h`, still in `--help`.
 //! * Side actions are flags, not subcommands, so that a folder named `completions` stays
 //!   uploadable (SPEC.md).
-//! * Nothing here reads the environment or the config file: `settings.rs` resolves that once.
+//! * Nothing here reads the environment or the config file: `settings/` resolves that once.
 
 use std::path::PathBuf;
 
@@ -115,14 +115,17 @@ pub struct Cli {
     )]
     pub project: Option<String>,
 
-    /// Read the API token from FILE (`-` reads standard input). The token is never taken
-    /// as a command-line value: every user on the machine can read a process's arguments.
-    /// The file must not be readable by group or others (chmod 600).
+    /// Read the API token from FILE (`-` reads standard input).
+    ///
+    /// The token is never taken as a command-line value: every user on the machine can read
+    /// a process's arguments. The file must not be readable by group or others (chmod 600).
+    /// Without this flag the token comes from CHIEF_API_KEY, which holds the token itself
+    /// (not a path), or from api_key in the config file.
     #[arg(
         long,
         value_name = "FILE",
         help_heading = CHIEF,
-        help = "Read the API token from FILE ('-' = stdin) [env: CHIEF_API_KEY]"
+        help = "Read the API token from FILE ('-' = stdin) [or CHIEF_API_KEY=TOKEN]"
     )]
     pub api_key_file: Option<PathBuf>,
 

@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::Cli;
 use crate::event::Reporter;
 use crate::exit::{exit_for, Exit, UsageError};
-use crate::settings::Env;
+use crate::settings::{Env, Mode, OutputSettings};
 
 /// Runs chief-upload with these arguments (the first is the program name) and this
 /// environment, and returns the exit status.
@@ -43,8 +43,11 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: Env) -> ExitCode {
             return ExitCode::from(e.exit_code().clamp(0, 255) as u8);
         }
     };
-    let color = settings::output_settings(&cli, &env).color;
-    match run_cli(cli, env) {
+    // Decided first, so that every error, one in the other settings too, is shown in the
+    // colours asked for.
+    let output = settings::output_settings(&cli, &env);
+    let color = output.color;
+    match run_cli(cli, env, output) {
         Ok(exit) => exit.into(),
         Err(err) => {
             report::print_error(&err, color);
@@ -53,7 +56,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>, env: Env) -> ExitCode {
     }
 }
 
-fn run_cli(cli: Cli, env: Env) -> anyhow::Result<Exit> {
+fn run_cli(cli: Cli, env: Env, output: OutputSettings) -> anyhow::Result<Exit> {
     if let Some(shell) = cli.completions {
         // A closed stdout (`| head`) is not an error.
         let _ = std::io::stdout().write_all(&cli::completion_script(shell));
@@ -67,23 +70,25 @@ fn run_cli(cli: Cli, env: Env) -> anyhow::Result<Exit> {
     if cli.show_config {
         let gathered = settings::gather(&cli, &env, &mut stdin_used)?;
         for w in &gathered.warnings {
-            report::print_warning(w, settings::output_settings(&cli, &env).color);
+            report::print_warning(w, output.color);
         }
         let _ = std::io::stdout().write_all(settings::describe(&gathered).as_bytes());
         return Ok(Exit::Success);
     }
-    let settings = settings::resolve(&cli, &env, &mut stdin_used)?;
-    // Globs are checked before anything starts.
-    walk::Filter::new(&settings.walk.include, &settings.walk.exclude)?;
+    let settings = settings::resolve(&cli, &env, output, &mut stdin_used)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     let (reporter, events) = Reporter::channel();
-    let output = report::spawn(settings.output.clone(), settings.dry_run, events);
+    let output = report::spawn(settings.output.clone(), settings.mode.is_dry_run(), events);
     for w in &settings.warnings {
         reporter.warn(w.clone());
     }
-    let project = settings.api.as_ref().map(|a| a.project.clone());
+    // For the hint when the credentials are refused, which only an upload has.
+    let project = match &settings.mode {
+        Mode::Upload(api) => api.project.to_string(),
+        Mode::DryRun => String::new(),
+    };
     let cancel = CancellationToken::new();
     let result = runtime.block_on(async {
         tokio::spawn(watch_ctrl_c(cancel.clone(), reporter.clone()));
@@ -103,8 +108,7 @@ fn run_cli(cli: Cli, env: Env) -> anyhow::Result<Exit> {
     if let Some(auth) = result.auth_error {
         return Err(UsageError::new(auth.to_string())
             .hint(format!(
-                "check the token (CHIEF_API_KEY, --api-key-file or api_key in the config file) and that it has access to project {}",
-                project.unwrap_or_default()
+                "check the token (CHIEF_API_KEY, --api-key-file or api_key in the config file) and that it has access to project {project}"
             ))
             .hint("chief-upload --show-config shows which settings are in effect")
             .into());

@@ -25,9 +25,9 @@ use crate::cache::{FileKey, HashCache};
 use crate::event::{Event, FileReport, Outcome, Reporter, Summary, TaskId};
 use crate::hash::{self, Md5Sum};
 use crate::media;
-use crate::settings::Settings;
+use crate::settings::{Mode, Settings};
 use crate::transfer::{self, TransferError, Uploader};
-use crate::walk::{self, Filter, WalkItem, WalkedFile};
+use crate::walk::{self, WalkItem, WalkedFile};
 
 /// A signed URL must stay valid at least this long when its transfer starts.
 pub const EXPIRY_MARGIN: Duration = Duration::from_secs(30);
@@ -59,9 +59,13 @@ struct Prepared {
     key: FileKey,
 }
 
+/// What an upload talks to. A dry run has none, and never reaches the code that needs it.
+struct Remote {
+    api: ApiClient,
+    uploader: Uploader,
+}
+
 struct Ctx {
-    api: Option<ApiClient>,
-    uploader: Option<Uploader>,
     reporter: Reporter,
     cancel: CancellationToken,
     tally: Mutex<Summary>,
@@ -88,15 +92,8 @@ enum Claim {
 }
 
 impl Ctx {
-    fn new(
-        api: Option<ApiClient>,
-        uploader: Option<Uploader>,
-        reporter: Reporter,
-        cancel: CancellationToken,
-    ) -> Ctx {
+    fn new(reporter: Reporter, cancel: CancellationToken) -> Ctx {
         Ctx {
-            api,
-            uploader,
             reporter,
             cancel,
             tally: Mutex::new(Summary::default()),
@@ -204,24 +201,23 @@ pub async fn run(
     cancel: CancellationToken,
 ) -> anyhow::Result<RunResult> {
     let started = Instant::now();
-    let filter = Filter::new(&settings.walk.include, &settings.walk.exclude)?;
-    let (api, uploader) = match &settings.api {
-        Some(api) if !settings.dry_run => (
-            Some(ApiClient::new(
+    let remote = match &settings.mode {
+        Mode::DryRun => None,
+        Mode::Upload(api) => Some(Arc::new(Remote {
+            api: ApiClient::new(
                 api,
                 settings.retry.clone(),
                 settings.timeout,
                 settings.jobs,
                 reporter.clone(),
-            )?),
-            Some(Uploader::new(
+            )?,
+            uploader: Uploader::new(
                 settings.retry.clone(),
                 settings.timeout,
                 settings.jobs,
                 reporter.clone(),
-            )?),
-        ),
-        _ => (None, None),
+            )?,
+        })),
     };
     let cache = if let Some(path) = settings.cache.clone() {
         // A cache that cannot be opened never stops an upload: the run hashes everything.
@@ -236,7 +232,7 @@ pub async fn run(
     } else {
         None
     };
-    let ctx = Arc::new(Ctx::new(api, uploader, reporter.clone(), cancel.clone()));
+    let ctx = Arc::new(Ctx::new(reporter.clone(), cancel.clone()));
 
     // Stage 1: walk.
     let (walk_tx, walk_rx) = mpsc::channel::<WalkItem>(1024);
@@ -246,7 +242,7 @@ pub async fn run(
         let ctx = ctx.clone();
         tokio::task::spawn_blocking(move || {
             let mut seen: HashSet<(u64, u64)> = HashSet::new();
-            walk::walk(&settings.walk, &filter, None, &mut |item| {
+            walk::walk(&settings.walk, &settings.filter, None, &mut |item| {
                 if cancel.is_cancelled() {
                     return false;
                 }
@@ -281,8 +277,11 @@ pub async fn run(
     let (hashed_tx, hashed_rx) = mpsc::channel::<Prepared>(1024);
     let hasher = tokio::spawn(hash_stage(ctx.clone(), walk_rx, hashed_tx, cache.clone()));
 
-    // Stage 3: create and upload, `jobs` at a time.
-    let uploads = tokio::spawn(upload_stage(ctx.clone(), settings.clone(), hashed_rx));
+    // Stage 3: create and upload, `jobs` at a time; a dry run only reports the plan.
+    let uploads = match remote {
+        Some(remote) => tokio::spawn(upload_stage(ctx.clone(), remote, settings.jobs, hashed_rx)),
+        None => tokio::spawn(plan_stage(ctx.clone(), hashed_rx)),
+    };
 
     let _ = hasher.await;
     let _ = uploads.await;
@@ -475,19 +474,27 @@ fn prepare(
     })
 }
 
-async fn upload_stage(ctx: Arc<Ctx>, settings: Arc<Settings>, mut rx: mpsc::Receiver<Prepared>) {
-    let permits = Arc::new(Semaphore::new(settings.jobs));
+/// A dry run's last stage: each hashed file is what would be sent.
+async fn plan_stage(ctx: Arc<Ctx>, mut rx: mpsc::Receiver<Prepared>) {
+    while let Some(p) = recv_or_cancel(&mut rx, &ctx.cancel).await {
+        ctx.finish(p.report(Outcome::Planned));
+    }
+}
+
+async fn upload_stage(
+    ctx: Arc<Ctx>,
+    remote: Arc<Remote>,
+    jobs: usize,
+    mut rx: mpsc::Receiver<Prepared>,
+) {
+    let permits = Arc::new(Semaphore::new(jobs));
     let waiting = Arc::new(Semaphore::new(MAX_FOLLOWERS));
     let tracker = TaskTracker::new();
     loop {
         let Some(p) = recv_or_cancel(&mut rx, &ctx.cancel).await else {
             break;
         };
-        if settings.dry_run {
-            ctx.finish(p.report(Outcome::Planned));
-            continue;
-        }
-        let ctx2 = ctx.clone();
+        let (ctx2, remote2) = (ctx.clone(), remote.clone());
         match ctx.claim(p.md5) {
             Claim::Leader => {
                 let acquired = tokio::select! {
@@ -496,7 +503,7 @@ async fn upload_stage(ctx: Arc<Ctx>, settings: Arc<Settings>, mut rx: mpsc::Rece
                 };
                 let Ok(permit) = acquired else { break };
                 tracker.spawn(async move {
-                    lead(&ctx2, p).await;
+                    lead(&ctx2, &remote2, p).await;
                     drop(permit);
                 });
             }
@@ -508,7 +515,7 @@ async fn upload_stage(ctx: Arc<Ctx>, settings: Arc<Settings>, mut rx: mpsc::Rece
                 let Ok(wait_permit) = acquired else { break };
                 let permits = permits.clone();
                 tracker.spawn(async move {
-                    follow(&ctx2, p, rx, permits).await;
+                    follow(&ctx2, &remote2, p, rx, permits).await;
                     drop(wait_permit);
                 });
             }
@@ -519,10 +526,10 @@ async fn upload_stage(ctx: Arc<Ctx>, settings: Arc<Settings>, mut rx: mpsc::Rece
 }
 
 /// Uploads a file whose content no other file of this run carries (or carried and failed).
-async fn lead(ctx: &Ctx, p: Prepared) {
+async fn lead(ctx: &Ctx, remote: &Remote, p: Prepared) {
     let result = tokio::select! {
         // A bug that panics fails this file (and frees its followers), not the run.
-        r = std::panic::AssertUnwindSafe(process(ctx, &p)).catch_unwind() => {
+        r = std::panic::AssertUnwindSafe(process(ctx, remote, &p)).catch_unwind() => {
             r.unwrap_or_else(|_| Some(p.failed("internal error while uploading")))
         }
         () = ctx.cancel.cancelled() => None,
@@ -545,7 +552,13 @@ async fn lead(ctx: &Ctx, p: Prepared) {
 }
 
 /// Waits for the leader of this content; reports its asset, or takes over if it failed.
-async fn follow(ctx: &Ctx, p: Prepared, mut rx: watch::Receiver<Settled>, permits: Arc<Semaphore>) {
+async fn follow(
+    ctx: &Ctx,
+    remote: &Remote,
+    p: Prepared,
+    mut rx: watch::Receiver<Settled>,
+    permits: Arc<Semaphore>,
+) {
     loop {
         let settled = tokio::select! {
             r = rx.wait_for(Option::is_some) => r.ok().and_then(|v| v.clone()),
@@ -568,7 +581,7 @@ async fn follow(ctx: &Ctx, p: Prepared, mut rx: watch::Receiver<Settled>, permit
                     let Ok(_permit) = permits.acquire_owned().await else {
                         return;
                     };
-                    lead(ctx, p).await;
+                    lead(ctx, remote, p).await;
                     return;
                 }
             },
@@ -577,10 +590,8 @@ async fn follow(ctx: &Ctx, p: Prepared, mut rx: watch::Receiver<Settled>, permit
 }
 
 /// POST, then PUT when needed. `None` means the run is stopping (credentials refused).
-async fn process(ctx: &Ctx, p: &Prepared) -> Option<FileReport> {
-    let (Some(api), Some(uploader)) = (&ctx.api, &ctx.uploader) else {
-        return Some(p.failed("internal error: no API client"));
-    };
+async fn process(ctx: &Ctx, remote: &Remote, p: &Prepared) -> Option<FileReport> {
+    let Remote { api, uploader } = remote;
     let mut renewals = 0;
     let renewing = |attempt: u32, why: &str| {
         ctx.reporter.emit(Event::Retry {
@@ -705,7 +716,7 @@ mod tests {
     #[test]
     fn a_file_gone_between_walk_and_hash_fails_alone() {
         let (reporter, _events) = Reporter::channel();
-        let ctx = Ctx::new(None, None, reporter, CancellationToken::new());
+        let ctx = Ctx::new(reporter, CancellationToken::new());
         let dir = tempfile::tempdir().unwrap();
         let here = dir.path().join("here.txt");
         std::fs::write(&here, "hello").unwrap();
@@ -728,7 +739,7 @@ mod tests {
     #[test]
     fn cache_hits_skip_reading() {
         let (reporter, _events) = Reporter::channel();
-        let ctx = Ctx::new(None, None, reporter, CancellationToken::new());
+        let ctx = Ctx::new(reporter, CancellationToken::new());
         let dir = tempfile::tempdir().unwrap();
         let cache = HashCache::open(&dir.path().join("cache.sqlite")).unwrap();
         let now_ns = |later: Duration| {

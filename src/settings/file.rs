@@ -1,0 +1,188 @@
+//! The TOML config file: top-level keys, and `[profiles.NAME]` tables that override them.
+
+use std::path::{Path, PathBuf};
+
+use super::source::{invalid, SettingValue, Source, Sourced};
+use crate::exit::UsageError;
+
+pub(crate) struct ConfigFile {
+    path: PathBuf,
+    table: toml::Table,
+}
+
+impl ConfigFile {
+    /// Reads and parses the file. A missing file is `None` unless the user named it
+    /// (`explicit`). Keys not in `known` and loose permissions are warnings.
+    pub(crate) fn load(
+        path: &Path,
+        explicit: bool,
+        known: &[&str],
+        warnings: &mut Vec<String>,
+    ) -> Result<Option<ConfigFile>, UsageError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => return Ok(None),
+            Err(e) => {
+                return Err(UsageError::new(format!(
+                    "cannot read config file {}: {e}",
+                    path.display()
+                ))
+                .hint("check --config / CHIEF_CONFIG"))
+            }
+        };
+        if let Ok(meta) = std::fs::metadata(path) {
+            if let Some(mode) = loose_mode(&meta) {
+                warnings.push(format!(
+                    "config file {} is readable by group or others (mode {mode:03o}) and may hold your token; run: chmod 600 {}",
+                    path.display(),
+                    path.display()
+                ));
+            }
+        }
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            // toml's message quotes the offending line, which may be the token: keep only
+            // the first line of the message and the position.
+            let first = e
+                .message()
+                .lines()
+                .next()
+                .unwrap_or("syntax error")
+                .to_string();
+            let at = e
+                .span()
+                .map(|s| format!(" at byte {}", s.start))
+                .unwrap_or_default();
+            UsageError::new(format!(
+                "config file {} is not valid TOML: {first}{at}",
+                path.display()
+            ))
+        })?;
+        for (k, v) in &table {
+            if k == "profiles" {
+                let Some(profiles) = v.as_table() else {
+                    return Err(UsageError::new(format!(
+                        "config file {}: `profiles` must be a table of [profiles.NAME] tables",
+                        path.display()
+                    )));
+                };
+                for (name, p) in profiles {
+                    let Some(p) = p.as_table() else {
+                        return Err(UsageError::new(format!(
+                            "config file {}: profiles.{name} must be a table",
+                            path.display()
+                        )));
+                    };
+                    for pk in p.keys().filter(|pk| !known.contains(&pk.as_str())) {
+                        warnings.push(format!(
+                            "config file {}: unknown key profiles.{name}.{pk} ignored (known: {})",
+                            path.display(),
+                            known.join(", ")
+                        ));
+                    }
+                }
+            } else if !known.contains(&k.as_str()) {
+                warnings.push(format!(
+                    "config file {}: unknown key {k} ignored (known: {}, profiles)",
+                    path.display(),
+                    known.join(", ")
+                ));
+            }
+        }
+        Ok(Some(ConfigFile {
+            path: path.to_path_buf(),
+            table,
+        }))
+    }
+
+    /// `key` from the profile's table when a profile is selected and sets it, else from
+    /// the top level. A selected profile the file does not have is an error.
+    pub(crate) fn lookup<T: SettingValue>(
+        &self,
+        key: &str,
+        profile: Option<&str>,
+    ) -> Result<Option<Sourced<T>>, UsageError> {
+        if let Some(name) = profile {
+            let p = self
+                .table
+                .get("profiles")
+                .and_then(|p| p.as_table())
+                .and_then(|p| p.get(name))
+                .and_then(|p| p.as_table())
+                .ok_or_else(|| {
+                    let known: Vec<String> = self
+                        .table
+                        .get("profiles")
+                        .and_then(|p| p.as_table())
+                        .map(|p| p.keys().cloned().collect())
+                        .unwrap_or_default();
+                    UsageError::new(format!(
+                        "profile '{name}' is not in config file {}",
+                        self.path.display()
+                    ))
+                    .hint(if known.is_empty() {
+                        "the file has no [profiles.NAME] tables".to_string()
+                    } else {
+                        format!("profiles there: {}", known.join(", "))
+                    })
+                })?;
+            if let Some(v) = self.value(p.get(key), &format!("profiles.{name}.{key}"))? {
+                return Ok(Some(v));
+            }
+        }
+        self.value(self.table.get(key), key)
+    }
+
+    /// One TOML value as a `T`: a string is read as on the command line; an integer only
+    /// where `T` accepts one.
+    fn value<T: SettingValue>(
+        &self,
+        v: Option<&toml::Value>,
+        key: &str,
+    ) -> Result<Option<Sourced<T>>, UsageError> {
+        let Some(v) = v else { return Ok(None) };
+        let source = Source::File {
+            path: self.path.clone(),
+            key: key.to_string(),
+        };
+        let (raw, parsed) = match v {
+            toml::Value::String(s) => (s.clone(), T::parse(s)),
+            toml::Value::Integer(n) if T::INTEGER => (n.to_string(), T::from_integer(*n)),
+            other => {
+                let wanted = if T::INTEGER {
+                    format!(
+                        "a {} (an integer, or a string such as \"{}\")",
+                        T::KIND,
+                        T::EXAMPLE
+                    )
+                } else {
+                    format!("a {}", T::KIND)
+                };
+                return Err(UsageError::new(format!(
+                    "config file {}: {key} must be {wanted}, found a {}",
+                    self.path.display(),
+                    other.type_str()
+                ))
+                .hint(format!("write it as {key} = \"{}\"", T::EXAMPLE)));
+            }
+        };
+        match parsed {
+            Ok(value) => Ok(Some(Sourced { value, source })),
+            Err(why) => Err(invalid::<T>(&raw, &source, &why)),
+        }
+    }
+}
+
+/// The permission bits that let group or others read a regular file, if any.
+pub(super) fn loose_mode(meta: &std::fs::Metadata) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        (meta.is_file() && mode & 0o077 != 0).then_some(mode)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        None
+    }
+}

@@ -1,0 +1,314 @@
+//! Resolves the command line, the environment and the config file into one `Settings`,
+//! once: every decision the run depends on (upload or dry run, the compiled filter, the
+//! output) is made here, and nothing downstream derives it again. Nothing else in the
+//! program reads the environment.
+//!
+//! * `env.rs`: the environment snapshot and the platform paths (config file, hash cache).
+//! * `source.rs`: where a value came from, and the one precedence rule.
+//! * `file.rs`: the TOML config file and its profiles; `key_file.rs`: `--api-key-file`.
+//! * `validate.rs`: the local checks of the token, project id and API URL.
+//! * `units.rs`: the SIZE, RATE and DURATION value forms.
+//! * `show.rs`: the `--show-config` view.
+//!
+//! A new setting: a `Key` below (its flag, variable and config key, added to
+//! `CONFIG_KEYS`), a `String` field in `Cli`, and one `Layers::pick` (or `pick_or`) whose
+//! type says how the value is read.
+
+mod env;
+mod file;
+mod key_file;
+mod show;
+mod source;
+pub(crate) mod units;
+mod validate;
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::cli::{Cli, ColorChoice};
+use crate::exit::UsageError;
+use crate::retry::RetryPolicy;
+use crate::secret::ApiKey;
+use crate::walk::Filter;
+
+pub use env::Env;
+pub(crate) use show::describe;
+pub(crate) use source::{Key, Layers, Source, Sourced};
+pub(crate) use validate::{check_transport, validate, ProjectId};
+
+use file::ConfigFile;
+use key_file::read_key_file;
+
+/// Where the API lives when nothing says otherwise. The public reference page names no
+/// base URL; override it with `--api-url`, `CHIEF_API_URL` or `api_url` in the config file.
+pub(crate) const DEFAULT_API_URL: &str = "https://api.chief.app";
+pub(crate) const DEFAULT_JOBS: usize = 8;
+const MAX_JOBS: usize = 256;
+
+pub(crate) const ENV_API_KEY: &str = "CHIEF_API_KEY";
+pub(crate) const ENV_PROJECT: &str = "CHIEF_PROJECT_ID";
+pub(crate) const ENV_API_URL: &str = "CHIEF_API_URL";
+pub(crate) const ENV_CONFIG: &str = "CHIEF_CONFIG";
+pub(crate) const ENV_PROFILE: &str = "CHIEF_PROFILE";
+/// Test-mode switch: draw progress bars although stderr is not a terminal.
+pub(crate) const ENV_PRETEND_TERM: &str = "CHIEF_UPLOAD_PRETEND_TERM";
+
+/// The token: `--api-key-file` gives the file's text (the flag never takes the token).
+pub(crate) const API_KEY: Key<String> = Key::new("--api-key-file", Some(ENV_API_KEY), "api_key");
+pub(crate) const PROJECT: Key<String> = Key::new("--project", Some(ENV_PROJECT), "project_id");
+pub(crate) const API_URL: Key<String> = Key::new("--api-url", Some(ENV_API_URL), "api_url");
+/// The keys a config file may set; any other is warned about.
+pub(crate) const CONFIG_KEYS: [&str; 3] = [API_KEY.file, PROJECT.file, API_URL.file];
+
+/// Everything the run does, decided.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub(crate) walk: WalkSettings,
+    /// `--include`/`--exclude`, compiled.
+    pub(crate) filter: Filter,
+    pub(crate) jobs: usize,
+    pub(crate) mode: Mode,
+    pub(crate) output: OutputSettings,
+    pub(crate) retry: RetryPolicy,
+    /// Idle timeout of a connection (connect, or no bytes moving).
+    pub(crate) timeout: Duration,
+    /// The hash cache's file; `None` with `--no-cache` (or no known cache directory).
+    pub(crate) cache: Option<PathBuf>,
+    /// Things to tell the user once output is set up (e.g. config file permissions).
+    pub(crate) warnings: Vec<String>,
+}
+
+/// What the run does with the files it hashes.
+#[derive(Clone, Debug)]
+pub(crate) enum Mode {
+    /// `--dry-run`: report what would be uploaded; no network, no credentials.
+    DryRun,
+    /// Upload with these credentials.
+    Upload(ApiSettings),
+}
+
+impl Mode {
+    pub(crate) fn is_dry_run(&self) -> bool {
+        matches!(self, Mode::DryRun)
+    }
+}
+
+/// The connection to the API: everything a network call needs, validated.
+#[derive(Clone, Debug)]
+pub struct ApiSettings {
+    pub(crate) key: ApiKey,
+    pub(crate) project: ProjectId,
+    pub(crate) base_url: reqwest::Url,
+}
+
+#[derive(Clone, Debug)]
+pub struct OutputSettings {
+    pub json: bool,
+    pub quiet: bool,
+    pub verbose: u8,
+    /// ANSI colours on stderr.
+    pub color: bool,
+    /// Live progress bars on stderr (a terminal, not quiet).
+    pub bars: bool,
+    /// Without bars: how often a plain progress line is printed (`None`: never).
+    pub progress_every: Option<Duration>,
+}
+
+#[derive(Clone, Debug)]
+pub struct WalkSettings {
+    pub paths: Vec<PathBuf>,
+    pub files_from: Option<PathBuf>,
+    pub null: bool,
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+    pub follow: bool,
+}
+
+/// The connection settings before validation, each with its source: what `--show-config`
+/// shows.
+#[derive(Clone, Debug)]
+pub(crate) struct Gathered {
+    pub(crate) config_path: Sourced<Option<PathBuf>>,
+    pub(crate) profile: Option<Sourced<String>>,
+    pub(crate) api_key: Option<Sourced<String>>,
+    pub(crate) project: Option<Sourced<String>>,
+    pub(crate) api_url: Sourced<String>,
+    pub(crate) warnings: Vec<String>,
+}
+
+/// Decides everything else from the command line and the environment. The output settings
+/// are decided first (`output_settings`), so that even an error from here is shown in the
+/// right colours; they are passed in to be kept.
+pub(crate) fn resolve(
+    cli: &Cli,
+    env: &Env,
+    output: OutputSettings,
+    stdin_used: &mut bool,
+) -> Result<Settings, UsageError> {
+    let walk = WalkSettings {
+        paths: cli.paths.clone(),
+        files_from: cli.files_from.clone(),
+        null: cli.null,
+        include: cli.include.clone(),
+        exclude: cli.exclude.clone(),
+        follow: cli.follow,
+    };
+    if walk.paths.is_empty() && walk.files_from.is_none() {
+        return Err(UsageError::new("no PATH to upload was given")
+            .hint("usage: chief-upload [OPTIONS] <PATH>...  (see chief-upload --help)"));
+    }
+    if cli.null && cli.files_from.is_none() {
+        return Err(UsageError::new("-0/--null only applies to --files-from")
+            .hint("add --files-from FILE (or - for stdin)"));
+    }
+    let jobs = cli.jobs.unwrap_or(DEFAULT_JOBS);
+    if jobs == 0 || jobs > MAX_JOBS {
+        return Err(UsageError::new(format!("--jobs {jobs} is out of range"))
+            .hint(format!("use a number from 1 to {MAX_JOBS}")));
+    }
+    // `try_from`: a value too large for a Duration is an error, not a panic.
+    let Some(timeout) = Duration::try_from_secs_f64(cli.timeout)
+        .ok()
+        .filter(|d| !d.is_zero())
+    else {
+        return Err(UsageError::new(format!(
+            "--timeout {} must be a positive number of seconds",
+            cli.timeout
+        )));
+    };
+    let Ok(retry_cap) = Duration::try_from_secs_f64(cli.retry_max_delay) else {
+        return Err(UsageError::new(
+            "--retry-max-delay must be a non-negative number of seconds",
+        ));
+    };
+    let mut warnings = Vec::new();
+    let mode = if cli.dry_run {
+        Mode::DryRun
+    } else {
+        if cli.files_from.as_deref() == Some(Path::new("-"))
+            && cli.api_key_file.as_deref() == Some(Path::new("-"))
+        {
+            return Err(UsageError::new(
+                "--files-from - and --api-key-file - cannot both read standard input",
+            )
+            .hint("pass the token through CHIEF_API_KEY or a file instead"));
+        }
+        let g = gather(cli, env, stdin_used)?;
+        warnings.extend(g.warnings.iter().cloned());
+        Mode::Upload(validate(&g)?)
+    };
+    let filter = Filter::new(&walk.include, &walk.exclude)?;
+    Ok(Settings {
+        walk,
+        filter,
+        jobs,
+        mode,
+        output,
+        retry: RetryPolicy {
+            retries: cli.retries,
+            base: Duration::from_millis(cli.retry_base_ms),
+            cap: retry_cap,
+        },
+        timeout,
+        cache: if cli.no_cache { None } else { env.cache_path() },
+        warnings,
+    })
+}
+
+/// How the run talks to the user: decided before anything else, so that every error,
+/// including one in the other settings, is shown the same way.
+pub(crate) fn output_settings(cli: &Cli, env: &Env) -> OutputSettings {
+    let term = env.get(ENV_PRETEND_TERM).is_some()
+        || (std::io::stderr().is_terminal() && env.get("TERM").as_deref() != Some("dumb"));
+    let color = match cli.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => term && env.get("NO_COLOR").is_none(),
+    };
+    OutputSettings {
+        json: cli.json,
+        quiet: cli.quiet,
+        verbose: cli.verbose,
+        color,
+        bars: term && !cli.quiet,
+        progress_every: Duration::try_from_secs_f64(cli.progress_interval)
+            .ok()
+            .filter(|d| !d.is_zero()),
+    }
+}
+
+/// Reads the connection settings from flags, environment and config file, without
+/// validating them.
+pub(crate) fn gather(cli: &Cli, env: &Env, stdin_used: &mut bool) -> Result<Gathered, UsageError> {
+    let config_path = if let Some(p) = &cli.config {
+        Sourced {
+            value: Some(p.clone()),
+            source: Source::Flag("--config"),
+        }
+    } else if let Some(p) = env.get_os(ENV_CONFIG) {
+        Sourced {
+            value: Some(PathBuf::from(p)),
+            source: Source::Env(ENV_CONFIG),
+        }
+    } else {
+        Sourced {
+            value: env.config_path(),
+            source: Source::Default,
+        }
+    };
+    let profile = if let Some(p) = &cli.profile {
+        Some(Sourced {
+            value: p.clone(),
+            source: Source::Flag("--profile"),
+        })
+    } else {
+        env.get(ENV_PROFILE).map(|p| Sourced {
+            value: p,
+            source: Source::Env(ENV_PROFILE),
+        })
+    };
+    let mut warnings = Vec::new();
+    let explicit = config_path.source != Source::Default;
+    let file = match &config_path.value {
+        Some(path) => ConfigFile::load(path, explicit, &CONFIG_KEYS, &mut warnings)?,
+        None => None,
+    };
+    if let (Some(p), None) = (&profile, &file) {
+        return Err(UsageError::new(format!(
+            "profile '{}' ({}) was asked for, but there is no config file{}",
+            p.value,
+            p.source,
+            config_path
+                .value
+                .as_ref()
+                .map(|c| format!(" at {}", c.display()))
+                .unwrap_or_default()
+        ))
+        .hint("create the file with a [profiles.NAME] table, or unset the profile"));
+    }
+    let layers = Layers {
+        env,
+        file: file.as_ref(),
+        profile: profile.as_ref().map(|p| p.value.as_str()),
+    };
+
+    let key_text = match &cli.api_key_file {
+        Some(path) => Some(read_key_file(path, stdin_used)?),
+        None => None,
+    };
+    let api_key = layers.pick(&API_KEY, key_text.as_deref())?;
+    let project = layers.pick(&PROJECT, cli.project.as_deref())?;
+    let api_url = layers.pick_or(&API_URL, cli.api_url.as_deref(), DEFAULT_API_URL.into())?;
+    Ok(Gathered {
+        config_path,
+        profile,
+        api_key,
+        project,
+        api_url,
+        warnings,
+    })
+}
+
+#[cfg(test)]
+mod tests;

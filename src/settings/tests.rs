@@ -1,0 +1,457 @@
+//! The settings' unit tests: resolution, precedence, the config file, validation, and the
+//! `--show-config` view.
+
+use clap::Parser;
+
+use super::file::ConfigFile;
+use super::units::{Rate, Size};
+use super::validate::check_api_url;
+use super::*;
+
+fn cli(args: &[&str]) -> Cli {
+    Cli::parse_from(std::iter::once("chief-upload").chain(args.iter().copied()))
+}
+
+fn resolve_with(cli: &Cli, env: &Env, stdin_used: &mut bool) -> Result<Settings, UsageError> {
+    resolve(cli, env, output_settings(cli, env), stdin_used)
+}
+
+#[test]
+fn url_passwords_are_never_shown() {
+    let g = Gathered {
+        config_path: Sourced {
+            value: None,
+            source: Source::Default,
+        },
+        profile: None,
+        api_key: None,
+        project: None,
+        api_url: Sourced {
+            value: "https://me:hunter2@api.example.com".into(),
+            source: Source::Default,
+        },
+        warnings: vec![],
+    };
+    assert!(!describe(&g).contains("hunter2"), "{}", describe(&g));
+    let g = Gathered {
+        api_key: Some(Sourced {
+            value: "pat_abcdefghijklmnopqrstuvwxyz012345".into(),
+            source: Source::Default,
+        }),
+        project: Some(Sourced {
+            value: "project_aaaaaaaaaaaaaaaaaaaa".into(),
+            source: Source::Default,
+        }),
+        ..g
+    };
+    let err = validate(&g).unwrap_err();
+    assert!(
+        err.message.contains("user name or password") && !err.message.contains("hunter2"),
+        "{err}"
+    );
+}
+
+#[test]
+fn project_ids() {
+    assert!(ProjectId::parse("project_0123456789abcdefghij").is_ok());
+    assert!(ProjectId::parse("project_0123456789ABCDEFGHIJ").is_err());
+    assert!(ProjectId::parse("project_0123").is_err());
+    assert!(ProjectId::parse("proj_0123456789abcdefghij").is_err());
+}
+
+#[test]
+fn http_only_to_loopback() {
+    assert!(check_api_url("https://api.example.com").is_ok());
+    assert!(check_api_url("http://127.0.0.1:8080").is_ok());
+    assert!(check_api_url("http://127.1.2.3").is_ok());
+    assert!(check_api_url("http://[::1]:9").is_ok());
+    assert!(check_api_url("http://localhost:9").is_ok());
+    assert!(check_api_url("http://api.example.com").is_err());
+    assert!(check_api_url("http://10.0.0.1").is_err());
+    assert!(check_api_url("ftp://x").is_err());
+    assert!(check_api_url("https://u:p@x").is_err());
+}
+
+#[test]
+fn profiles_override_top_level_and_flags_override_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(
+        &path,
+        "project_id = \"project_aaaaaaaaaaaaaaaaaaaa\"\napi_url = \"https://top.example\"\n[profiles.ci]\nproject_id = \"project_bbbbbbbbbbbbbbbbbbbb\"\n",
+    )
+    .unwrap();
+    let p = path.to_str().unwrap();
+    let env = Env::default();
+    let mut used = false;
+    let g = gather(&cli(&["--config", p, "x"]), &env, &mut used).unwrap();
+    assert_eq!(g.project.unwrap().value, "project_aaaaaaaaaaaaaaaaaaaa");
+    let g = gather(
+        &cli(&["--config", p, "--profile", "ci", "x"]),
+        &env,
+        &mut used,
+    )
+    .unwrap();
+    assert_eq!(
+        g.project.as_ref().unwrap().value,
+        "project_bbbbbbbbbbbbbbbbbbbb"
+    );
+    assert_eq!(
+        g.api_url.value, "https://top.example",
+        "profiles inherit top-level keys"
+    );
+    let env = Env::from_pairs([(ENV_PROJECT, "project_cccccccccccccccccccc")]);
+    let g = gather(
+        &cli(&["--config", p, "--profile", "ci", "x"]),
+        &env,
+        &mut used,
+    )
+    .unwrap();
+    assert_eq!(g.project.as_ref().unwrap().source, Source::Env(ENV_PROJECT));
+    let g = gather(
+        &cli(&[
+            "--config",
+            p,
+            "--project",
+            "project_dddddddddddddddddddd",
+            "x",
+        ]),
+        &env,
+        &mut used,
+    )
+    .unwrap();
+    assert_eq!(g.project.unwrap().value, "project_dddddddddddddddddddd");
+    let err = gather(
+        &cli(&["--config", p, "--profile", "nope", "x"]),
+        &Env::default(),
+        &mut used,
+    )
+    .unwrap_err();
+    assert!(err.message.contains("'nope'"), "{err}");
+    assert!(err.hints[0].contains("ci"));
+}
+
+#[test]
+fn toml_errors_do_not_quote_the_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, "api_key = pat_abcdefghijklmnopqrstuvwxyz012345\n").unwrap();
+    let mut used = false;
+    let err = gather(
+        &cli(&["--config", path.to_str().unwrap(), "x"]),
+        &Env::default(),
+        &mut used,
+    )
+    .unwrap_err();
+    assert!(err.message.contains("not valid TOML"), "{err}");
+    assert!(!format!("{err:?}").contains("abcdefghijklmnop"), "{err:?}");
+}
+
+#[test]
+fn out_of_range_durations_are_errors_not_panics() {
+    for args in [
+        ["--timeout", "1e300"],
+        ["--timeout", "0"],
+        ["--timeout", "NaN"],
+        ["--retry-max-delay", "1e300"],
+        ["--retry-max-delay", "inf"],
+    ] {
+        let c = cli(&[args[0], args[1], "--dry-run", "x"]);
+        let mut used = false;
+        let err = resolve_with(&c, &Env::default(), &mut used).unwrap_err();
+        assert!(err.message.contains(args[0]), "{err}");
+    }
+}
+
+/// No config file, however mangled, makes reading it panic, and a parse error never
+/// quotes the token.
+#[test]
+fn config_parsing_never_panics_on_mangled_files() {
+    let token_body = "abcdefghijklmnopqrstuvwxyz012345";
+    let good = format!(
+        "# chief\napi_key = \"pat_{token_body}\"\nproject_id = 'project_aaaaaaaaaaaaaaaaaaaa'\napi_url = \"https://x.example\"\n[profiles.ci]\nproject_id = \"project_bbbbbbbbbbbbbbbbbbbb\"\napi_url = 7\n[profiles.x]\napi_key = [1]\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    let p = path.to_str().unwrap();
+    let plain = cli(&["--config", p, "x"]);
+    let ci = cli(&["--config", p, "--profile", "ci", "x"]);
+    let x = cli(&["--config", p, "--profile", "x", "x"]);
+    let check = |bytes: &[u8]| {
+        std::fs::write(&path, bytes).unwrap();
+        for c in [&plain, &ci, &x] {
+            let mut used = false;
+            match gather(c, &Env::default(), &mut used) {
+                Ok(g) => {
+                    let _ = validate(&g);
+                    let _ = describe(&g);
+                }
+                Err(e) => assert!(!format!("{e:?}").contains(token_body), "{e:?}"),
+            }
+        }
+    };
+    let bytes = good.as_bytes();
+    for i in 0..bytes.len() {
+        check(&bytes[..i]);
+        for b in [b'"', b'\'', b'=', b'[', b']', b'\n', b'\\', b'#', 0xff, 0] {
+            let mut m = bytes.to_vec();
+            m[i] = b;
+            check(&m);
+        }
+    }
+}
+
+const KEY: &str = "pat_abcdefghijklmnopqrstuvwxyz012345";
+const PROJECT_A: &str = "project_aaaaaaaaaaaaaaaaaaaa";
+
+/// A config file with `text`, loaded; the directory lives as long as the file is used.
+fn config(text: &str) -> (tempfile::TempDir, ConfigFile) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, text).unwrap();
+    let file = ConfigFile::load(&path, true, &CONFIG_KEYS, &mut vec![])
+        .unwrap()
+        .unwrap();
+    (dir, file)
+}
+
+fn layers<'a>(env: &'a Env, file: &'a ConfigFile, profile: Option<&'a str>) -> Layers<'a> {
+    Layers {
+        env,
+        file: Some(file),
+        profile,
+    }
+}
+
+#[test]
+fn strings_in_the_config_file_must_be_strings() {
+    let (_dir, file) = config("project_id = 7\n");
+    let env = Env::default();
+    let err = layers(&env, &file, None).pick(&PROJECT, None).unwrap_err();
+    assert!(
+        err.message
+            .ends_with("project_id must be a string, found a integer"),
+        "{err}"
+    );
+    assert_eq!(err.hints, ["write it as project_id = \"...\""]);
+}
+
+#[test]
+fn the_mode_is_a_dry_run_or_an_upload_with_checked_credentials() {
+    let mut used = false;
+    let s = resolve_with(&cli(&["--dry-run", "x"]), &Env::default(), &mut used).unwrap();
+    assert!(matches!(s.mode, Mode::DryRun) && s.mode.is_dry_run());
+
+    let dir = tempfile::tempdir().unwrap();
+    let env = Env::from_pairs([
+        ("CHIEF_API_KEY", KEY),
+        ("CHIEF_PROJECT_ID", PROJECT_A),
+        ("HOME", dir.path().to_str().unwrap()),
+    ]);
+    let s = resolve_with(&cli(&["x"]), &env, &mut used).unwrap();
+    let Mode::Upload(api) = &s.mode else {
+        panic!("an upload: {:?}", s.mode)
+    };
+    assert_eq!(api.project.as_str(), PROJECT_A);
+    assert_eq!(api.key.expose(), KEY);
+    assert_eq!(api.base_url.as_str(), "https://api.chief.app/");
+    assert!(!s.mode.is_dry_run());
+}
+
+#[test]
+fn the_filter_is_compiled_once_in_the_settings() {
+    let mut used = false;
+    let c = cli(&["--dry-run", "--include", "*.png", "--exclude", "tmp/", "x"]);
+    let s = resolve_with(&c, &Env::default(), &mut used).unwrap();
+    assert!(s.filter.wants_file("a/b.png"));
+    assert!(!s.filter.wants_file("a/b.jpg"));
+    assert!(!s.filter.wants_dir("tmp"));
+
+    let err = resolve_with(
+        &cli(&["--dry-run", "--include", "[", "x"]),
+        &Env::default(),
+        &mut used,
+    )
+    .unwrap_err();
+    assert!(
+        err.message.contains("invalid --include pattern '['"),
+        "{err}"
+    );
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn the_cache_lives_in_the_platform_cache_directory_unless_turned_off() {
+    let env = Env::from_pairs([("XDG_CACHE_HOME", "/xdg/cache")]);
+    let mut used = false;
+    let s = resolve_with(&cli(&["--dry-run", "x"]), &env, &mut used).unwrap();
+    assert_eq!(
+        s.cache,
+        Some(PathBuf::from("/xdg/cache/chief/hashes.sqlite"))
+    );
+    let s = resolve_with(&cli(&["--dry-run", "--no-cache", "x"]), &env, &mut used).unwrap();
+    assert_eq!(s.cache, None);
+}
+
+// Settings no flag uses yet, to prove the typed machinery the next ones will use.
+const MAX_SIZE: Key<Size> = Key::new("--max-size", None, "max_size");
+const BWLIMIT: Key<Rate> = Key::new("--bwlimit", Some("CHIEF_BWLIMIT"), "bwlimit");
+const MAX_OUTAGE: Key<Duration> = Key::new("--max-outage", Some("CHIEF_MAX_OUTAGE"), "max_outage");
+
+#[test]
+fn typed_settings_take_a_toml_integer_or_a_string() {
+    let (dir, file) = config(
+        "max_size = 1024\nbwlimit = \"20M\"\nmax_outage = 90\n\
+         [profiles.ci]\nmax_size = \"2G\"\nbwlimit = 0\nmax_outage = \"5m\"\n",
+    );
+    let env = Env::default();
+    let top = layers(&env, &file, None);
+    assert_eq!(
+        top.pick(&MAX_SIZE, None).unwrap().unwrap().value,
+        Size(1024)
+    );
+    assert_eq!(
+        top.pick(&BWLIMIT, None).unwrap().unwrap().value,
+        Rate(std::num::NonZeroU64::new(20 << 20))
+    );
+    assert_eq!(
+        top.pick(&MAX_OUTAGE, None).unwrap().unwrap().value,
+        Duration::from_secs(90),
+        "an integer counts seconds"
+    );
+    let ci = layers(&env, &file, Some("ci"));
+    let size = ci.pick(&MAX_SIZE, None).unwrap().unwrap();
+    assert_eq!(size.value, Size(2 << 30));
+    assert_eq!(
+        size.source.to_string(),
+        format!("config {} (profiles.ci.max_size)", file_path(&dir))
+    );
+    assert_eq!(ci.pick(&BWLIMIT, None).unwrap().unwrap().value, Rate(None));
+    assert_eq!(
+        ci.pick(&MAX_OUTAGE, None).unwrap().unwrap().value,
+        Duration::from_secs(300)
+    );
+}
+
+fn file_path(dir: &tempfile::TempDir) -> String {
+    dir.path().join("c.toml").display().to_string()
+}
+
+#[test]
+fn typed_settings_follow_the_one_precedence() {
+    let (_dir, file) =
+        config("bwlimit = \"1M\"\n[profiles.ci]\nbwlimit = \"2M\"\n[profiles.other]\n");
+    let mib = |n: u64| Rate(std::num::NonZeroU64::new(n << 20));
+    let none = Env::default();
+    let env = Env::from_pairs([("CHIEF_BWLIMIT", "3M")]);
+
+    let picked = layers(&env, &file, Some("ci"))
+        .pick(&BWLIMIT, Some("4M"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (picked.value, picked.source),
+        (mib(4), Source::Flag("--bwlimit"))
+    );
+    let picked = layers(&env, &file, Some("ci"))
+        .pick(&BWLIMIT, None)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (picked.value, picked.source),
+        (mib(3), Source::Env("CHIEF_BWLIMIT"))
+    );
+    let picked = layers(&none, &file, Some("ci"))
+        .pick(&BWLIMIT, None)
+        .unwrap()
+        .unwrap();
+    assert_eq!(picked.value, mib(2), "the profile");
+    let picked = layers(&none, &file, Some("other"))
+        .pick(&BWLIMIT, None)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        picked.value,
+        mib(1),
+        "a profile without the key inherits the top level"
+    );
+
+    // Nothing sets it: the default.
+    let (_dir, empty) = config("");
+    let l = layers(&none, &empty, None);
+    assert!(l.pick(&BWLIMIT, None).unwrap().is_none());
+    let picked = l
+        .pick_or(&MAX_OUTAGE, None, Duration::from_secs(300))
+        .unwrap();
+    assert_eq!(
+        (picked.value, picked.source),
+        (Duration::from_secs(300), Source::Default)
+    );
+    let no_file = Layers {
+        env: &none,
+        file: None,
+        profile: None,
+    };
+    assert!(no_file.pick(&MAX_SIZE, None).unwrap().is_none());
+}
+
+#[test]
+fn bad_typed_values_quote_the_value_name_the_source_and_show_a_valid_one() {
+    let env = Env::from_pairs([("CHIEF_MAX_OUTAGE", "5M")]);
+    let (_dir, file) = config("max_size = \"2X\"\nbwlimit = -1\nmax_outage = 1.5\n");
+    let l = layers(&env, &file, None);
+
+    let err = l.pick(&BWLIMIT, Some("20 mbit")).unwrap_err();
+    assert_eq!(
+        err.message,
+        "the rate '20 mbit' from flag --bwlimit is not valid: unknown unit 'mbit'; use K, M or G"
+    );
+    assert!(err.hints[0].contains("e.g. 20M"), "{err:?}");
+
+    let err = l.pick(&MAX_OUTAGE, None).unwrap_err();
+    assert_eq!(
+        err.message,
+        "the duration '5M' from environment CHIEF_MAX_OUTAGE is not valid: unknown unit 'M'; use s, m, h or d"
+    );
+    assert!(err.hints[0].contains("e.g. 5m"), "{err:?}");
+
+    let err = l.pick(&MAX_SIZE, None).unwrap_err();
+    assert!(
+        err.message.starts_with("the size '2X' from config ") && err.message.contains("(max_size)"),
+        "{err}"
+    );
+    assert!(err.hints[0].contains("e.g. 2G"), "{err:?}");
+
+    let err = l.pick(&BWLIMIT, None).unwrap_err();
+    assert!(
+        err.message.starts_with("the rate '-1' from config")
+            && err.message.ends_with("it is negative"),
+        "{err}"
+    );
+
+    // Neither an integer nor a string.
+    let no_env = Env::default();
+    let err = layers(&no_env, &file, None)
+        .pick(&MAX_OUTAGE, None)
+        .unwrap_err();
+    assert!(
+        err.message.ends_with(
+            "max_outage must be a duration (an integer, or a string such as \"5m\"), found a float"
+        ),
+        "{err}"
+    );
+    assert_eq!(err.hints, ["write it as max_outage = \"5m\""]);
+}
+
+#[test]
+fn a_bad_value_that_is_a_token_is_not_echoed() {
+    let env = Env::from_pairs([("CHIEF_BWLIMIT", KEY)]);
+    let no_file = Layers {
+        env: &env,
+        file: None,
+        profile: None,
+    };
+    let err = no_file.pick(&BWLIMIT, None).unwrap_err();
+    assert!(!format!("{err:?}").contains(&KEY[4..]), "{err:?}");
+    assert!(err.message.contains("looks like an API token"), "{err}");
+}
