@@ -11,8 +11,12 @@ pub enum Exit {
     Failures = 1,
     /// Usage or configuration error, or the API refused the credentials.
     Usage = 2,
-    /// Ctrl-C.
+    /// Ctrl-C (SIGINT).
     Interrupted = 130,
+    /// SIGTERM, as CI runners, `docker stop` and Kubernetes send.
+    Terminated = 143,
+    /// SIGHUP.
+    HangUp = 129,
 }
 
 impl From<Exit> for ExitCode {
