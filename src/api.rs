@@ -3,14 +3,16 @@
 //! The token travels only to the configured API origin: this client follows no redirect
 //! (a 3xx is an error naming the target host) and sends no `Referer`.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
 
-use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
-use reqwest::StatusCode;
-use serde_json::{json, Map, Value};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::{Method, StatusCode};
+use serde::Deserialize;
+use serde_json::{json, Value};
 
 use crate::event::{Event, Reporter};
-use crate::retry::{parse_retry_after, parse_rfc3339, RetryPolicy};
+use crate::retry::{parse_retry_after, RetryPolicy};
 use crate::secret::{redact_parsed, SignedUrl};
 use crate::settings::{check_transport, ApiSettings};
 
@@ -73,8 +75,9 @@ fn status_text(status: u16, code: Option<&str>, message: Option<&str>) -> String
 #[derive(Clone, Debug)]
 pub struct UploadTarget {
     pub url: SignedUrl,
-    pub method: String,
-    /// To apply verbatim, in the server's order.
+    /// The method the API named; only methods this version performs get this far.
+    pub method: Method,
+    /// To apply verbatim; each is a valid header name and value.
     pub headers: Vec<(String, String)>,
     pub expires_at: Option<SystemTime>,
 }
@@ -362,54 +365,45 @@ fn clean(s: &str) -> String {
         .to_string()
 }
 
-pub fn is_asset_id(s: &str) -> bool {
-    s.strip_prefix("asset_").is_some_and(|r| {
-        r.len() == 20
-            && r.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-    })
+/// What every 2xx answer carries. Unknown fields are ignored, and any `status` is taken.
+#[derive(Deserialize)]
+struct Answer {
+    asset_id: String,
+    already_exists: bool,
+    status: Option<String>,
+    upload_method: Option<String>,
+}
+
+/// The fields of a new `PUT` upload, read only once the method is known: another method
+/// may shape them differently.
+#[derive(Deserialize)]
+struct PutAnswer {
+    upload_url: Option<String>,
+    upload_headers: Option<BTreeMap<String, String>>,
+    expires_at: Option<String>,
 }
 
 /// Reads a 2xx answer. Unknown fields and unknown `status` values are accepted; missing or
 /// mistyped required fields are not.
 pub fn parse_created(http_status: u16, body: &[u8]) -> Result<Created, ApiError> {
-    let bad = |m: String| Err(ApiError::Invalid(format!("{m} (HTTP {http_status})")));
-    let v: Value = match serde_json::from_slice(body) {
-        Ok(v) => v,
-        Err(e) => return bad(format!("the body is not JSON ({e})")),
-    };
-    let Some(o) = v.as_object() else {
-        return bad("the body is not a JSON object".into());
-    };
-    let asset_id = match o.get("asset_id") {
-        Some(Value::String(s)) if is_asset_id(s) => s.clone(),
-        Some(Value::String(s)) => {
-            return bad(format!(
-                "asset_id '{}' is not asset_ followed by 20 letters or digits",
-                clean(s).chars().take(60).collect::<String>()
-            ))
-        }
-        Some(_) => return bad("asset_id is not a string".into()),
-        None => return bad("asset_id is missing".into()),
-    };
-    let already_exists = match o.get("already_exists") {
-        Some(Value::Bool(b)) => *b,
-        Some(_) => return bad("already_exists is not a boolean".into()),
-        None => return bad("already_exists is missing".into()),
-    };
-    let status = match o.get("status") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(clean(s)),
-        Some(_) => return bad("status is not a string".into()),
-    };
-    if already_exists {
+    let bad = |m: String| ApiError::Invalid(format!("{m} (HTTP {http_status})"));
+    let answer: Answer = decode(body).map_err(bad)?;
+    if !is_asset_id(&answer.asset_id) {
+        return Err(bad(format!(
+            "asset_id '{}' is not asset_ followed by 20 letters or digits",
+            clean(&answer.asset_id).chars().take(60).collect::<String>()
+        )));
+    }
+    let asset_id = answer.asset_id;
+    let status = answer.status.as_deref().map(clean);
+    if answer.already_exists {
         return Ok(Created::Exists { asset_id, status });
     }
     // The method first: a future method may come with fields of its own instead of a URL.
-    let method = match o.get("upload_method") {
-        Some(Value::String(s)) if !s.is_empty() => clean(s),
-        Some(_) => return bad("upload_method is not a string".into()),
-        None => return bad("upload_method is missing from a new upload".into()),
+    let method = match answer.upload_method.as_deref().map(clean) {
+        Some(m) if !m.is_empty() => m,
+        Some(_) => return Err(bad("upload_method is empty".into())),
+        None => return Err(bad("upload_method is missing from a new upload".into())),
     };
     if !method.eq_ignore_ascii_case("PUT") {
         return Ok(Created::Unsupported {
@@ -418,61 +412,106 @@ pub fn parse_created(http_status: u16, body: &[u8]) -> Result<Created, ApiError>
             method,
         });
     }
-    let url = match o.get("upload_url") {
-        Some(Value::String(s)) => match reqwest::Url::parse(s) {
-            Ok(u) => u,
-            Err(_) => return bad("upload_url is not a valid URL".into()),
-        },
-        Some(_) => return bad("upload_url is not a string".into()),
-        None => return bad("upload_url is missing from a new upload".into()),
-    };
-    if let Err(why) = check_transport(&url) {
-        return bad(format!(
-            "upload_url {} is refused: {why}",
-            redact_parsed(&url)
-        ));
-    }
-    let headers = match o.get("upload_headers") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Object(h)) => string_pairs(h).map_err(|k| {
-            ApiError::Invalid(format!(
-                "upload_headers.{k} is not a string (HTTP {http_status})"
-            ))
-        })?,
-        Some(_) => return bad("upload_headers is not an object".into()),
-    };
-    let expires_at = match o.get("expires_at") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => match parse_rfc3339(s) {
-            Some(t) => Some(t),
-            None => {
-                return bad(format!(
-                    "expires_at '{}' is not an RFC 3339 date-time",
-                    clean(s).chars().take(40).collect::<String>()
-                ))
-            }
-        },
-        Some(_) => return bad("expires_at is not a string".into()),
-    };
+    let target = decode(body).and_then(put_target).map_err(bad)?;
     Ok(Created::Upload {
         asset_id,
         status,
-        target: UploadTarget {
-            url: SignedUrl::new(url),
-            method,
-            headers,
-            expires_at,
-        },
+        target,
     })
 }
 
-fn string_pairs(h: &Map<String, Value>) -> Result<Vec<(String, String)>, String> {
-    h.iter()
-        .map(|(k, v)| match v {
-            Value::String(s) => Ok((k.clone(), s.clone())),
-            _ => Err(clean(k)),
-        })
-        .collect()
+/// Checks the fields of a `PUT` upload.
+fn put_target(answer: PutAnswer) -> Result<UploadTarget, String> {
+    let url = answer
+        .upload_url
+        .ok_or("upload_url is missing from a new upload")?;
+    let url = reqwest::Url::parse(&url).map_err(|_| "upload_url is not a valid URL")?;
+    check_transport(&url)
+        .map_err(|why| format!("upload_url {} is refused: {why}", redact_parsed(&url)))?;
+    let headers = answer.upload_headers.unwrap_or_default();
+    for (name, value) in &headers {
+        let n = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+            format!(
+                "upload_headers: invalid header name '{}'",
+                name.escape_debug()
+            )
+        })?;
+        HeaderValue::from_str(value)
+            .map_err(|_| format!("upload_headers: invalid value for header {n}"))?;
+    }
+    let expires_at = match answer.expires_at {
+        None => None,
+        Some(s) => Some(parse_rfc3339(&s).ok_or_else(|| {
+            format!(
+                "expires_at '{}' is not an RFC 3339 date-time",
+                clean(&s).chars().take(40).collect::<String>()
+            )
+        })?),
+    };
+    Ok(UploadTarget {
+        url: SignedUrl::new(url),
+        method: Method::PUT,
+        headers: headers.into_iter().collect(),
+        expires_at,
+    })
+}
+
+/// Decodes a JSON object, or says in a few words which field is wrong and how.
+fn decode<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    // Checked first because a derived struct would also accept an array of its fields.
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        return Err(
+            match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+                Ok(_) => "the body is not a JSON object".into(),
+                Err(e) => format!("the body is not JSON ({e})"),
+            },
+        );
+    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        field_error(&path, e.inner())
+    })?;
+    de.end()
+        .map_err(|e| format!("the body is not JSON ({e})"))?;
+    Ok(value)
+}
+
+/// "asset_id is missing", "already_exists is not a boolean", "upload_headers.a is not a
+/// string": serde's words for a missing field or a wrong type, said of the field.
+fn field_error(path: &str, e: &serde_json::Error) -> String {
+    if !e.is_data() {
+        return format!("the body is not JSON ({e})");
+    }
+    let text = e.to_string();
+    let text = text
+        .strip_suffix(&format!(" at line {} column {}", e.line(), e.column()))
+        .unwrap_or(&text);
+    if let Some(field) = text
+        .strip_prefix("missing field `")
+        .and_then(|t| t.strip_suffix('`'))
+    {
+        return format!("{field} is missing");
+    }
+    match text.split_once(", expected ") {
+        Some((_, expected)) => format!("{path} is not {expected}"),
+        None => format!("{path}: {text}"),
+    }
+}
+
+fn is_asset_id(s: &str) -> bool {
+    s.strip_prefix("asset_").is_some_and(|r| {
+        r.len() == 20
+            && r.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    })
+}
+
+/// An RFC 3339 date-time (`2026-11-27T10:00:00Z`, `…T10:00:00.5+01:00`) as an instant.
+fn parse_rfc3339(s: &str) -> Option<SystemTime> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(SystemTime::from)
 }
 
 #[cfg(test)]
@@ -657,6 +696,74 @@ mod tests {
             !shown.contains("S3CR3TS1G") && !shown.contains("://"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn upload_headers_must_be_headers_http_can_carry() {
+        for (headers, want) in [
+            (r#"{"bad name":"x"}"#, "invalid header name 'bad name'"),
+            (
+                r#"{"X-Meta":"SECRET\nline"}"#,
+                "invalid value for header x-meta",
+            ),
+        ] {
+            let body = format!(
+                r#"{{"asset_id":"{ID}","already_exists":false,"upload_url":"https://x/y","upload_method":"PUT","upload_headers":{headers}}}"#
+            );
+            let err = parse_created(201, body.as_bytes()).unwrap_err().to_string();
+            assert!(err.contains(want), "{err}");
+            assert!(!err.contains("SECRET"), "values are not shown: {err}");
+        }
+    }
+
+    #[test]
+    fn fields_of_another_upload_method_may_have_any_shape() {
+        let body = format!(
+            r#"{{"asset_id":"{ID}","already_exists":false,"upload_method":"RESUMABLE","upload_url":{{"parts":3}},"upload_headers":[1]}}"#
+        );
+        assert!(matches!(
+            parse_created(201, body.as_bytes()),
+            Ok(Created::Unsupported { .. })
+        ));
+    }
+
+    #[test]
+    fn rfc3339_instants() {
+        use std::time::UNIX_EPOCH;
+        let t = |s| parse_rfc3339(s).map(|t| t.duration_since(UNIX_EPOCH).unwrap().as_secs_f64());
+        assert_eq!(t("1970-01-01T00:00:00Z"), Some(0.0));
+        assert_eq!(t("2026-11-27T10:15:00Z"), Some(1_795_774_500.0));
+        assert_eq!(t("2026-11-27T11:15:00+01:00"), Some(1_795_774_500.0));
+        assert_eq!(t("2026-11-27T10:15:00.250Z"), Some(1_795_774_500.25));
+        assert_eq!(t("2024-02-29T00:00:00Z"), Some(1_709_164_800.0));
+        assert_eq!(t("2026-11-27T10:00:00.5+01:00"), Some(1_795_770_000.5));
+        for bad in [
+            "",
+            "2026-11-27",
+            "2026-13-01T00:00:00Z",
+            "2023-02-29T00:00:00Z",
+            "2026-11-27T10:15:00",
+            "2026-11-27T10:15:00.Z",
+            "2026-11-27T10:15:00+1:00",
+            "２０２６-11-27T10:15:00Z",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn rfc3339_never_panics_on_any_prefix_or_byte_change() {
+        let good = "2026-11-27T10:15:00.123456789+05:30";
+        for i in 0..=good.len() {
+            let _ = parse_rfc3339(&good[..i]);
+        }
+        for i in 0..good.len() {
+            for c in ['x', '9', '-', ':', 'é', '.', '+', 'Z', '\u{0}'] {
+                let mut s: Vec<char> = good.chars().collect();
+                s[i] = c;
+                let _ = parse_rfc3339(&s.into_iter().collect::<String>());
+            }
+        }
     }
 
     #[test]

@@ -87,7 +87,7 @@ impl Uploader {
         src: &Source<'_>,
         id: TaskId,
     ) -> Result<(), TransferError> {
-        let method = reqwest::Method::PUT;
+        let method = target.method.clone();
         let headers = build_headers(target, src.size)?;
         let mut attempt = 0u32;
         loop {
