@@ -6,23 +6,22 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE, LOCATION};
 use reqwest::{Method, StatusCode};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
 use crate::event::{Event, Reporter};
-use crate::retry::{parse_retry_after, RetryPolicy};
-use crate::secret::{redact_parsed, SignedUrl};
-use crate::settings::{check_transport, ApiSettings};
-
-pub const USER_AGENT: &str = concat!("chief-upload/", env!("CARGO_PKG_VERSION"));
-/// An API answer larger than this is not a valid answer.
-const MAX_BODY: usize = 1 << 20;
+use crate::http::{
+    self, check_transport, clean, describe_reqwest_error, is_transient, parse_error_body,
+    read_limited, Failure, Retrier, RetryPolicy,
+};
+use crate::secret::{redact_parsed, ApiKey, SignedUrl};
+use crate::settings::ApiSettings;
 
 /// Why a call to the API failed. `Auth` and `Redirect` stop the whole run.
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     #[error("the API refused the credentials: {}", status_text(*.status, .code.as_deref(), .message.as_deref()))]
     Auth {
         status: u16,
@@ -73,18 +72,18 @@ fn status_text(status: u16, code: Option<&str>, message: Option<&str>) -> String
 
 /// Where and how to send the bytes of a new asset.
 #[derive(Clone, Debug)]
-pub struct UploadTarget {
-    pub url: SignedUrl,
+pub(crate) struct UploadTarget {
+    pub(crate) url: SignedUrl,
     /// The method the API named; only methods this version performs get this far.
-    pub method: Method,
+    pub(crate) method: Method,
     /// To apply verbatim; each is a valid header name and value.
-    pub headers: Vec<(String, String)>,
-    pub expires_at: Option<SystemTime>,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) expires_at: Option<SystemTime>,
 }
 
 /// The two shapes of a successful answer.
 #[derive(Clone, Debug)]
-pub enum Created {
+pub(crate) enum Created {
     /// 201: a new asset, waiting for its bytes.
     Upload {
         asset_id: String,
@@ -105,17 +104,25 @@ pub enum Created {
     },
 }
 
-pub struct ApiClient {
+pub(crate) struct ApiClient {
     http: reqwest::Client,
     endpoint: reqwest::Url,
-    policy: RetryPolicy,
+    retrier: Retrier,
     reporter: Reporter,
     /// Kept only to scrub it from anything a server echoes back.
-    key: crate::secret::ApiKey,
+    key: ApiKey,
+}
+
+/// The body of `POST /v1/assets`.
+#[derive(Serialize)]
+struct CreateRequest<'a> {
+    filename: &'a str,
+    md5: &'a str,
+    mime_type: &'a str,
 }
 
 impl ApiClient {
-    pub fn new(
+    pub(crate) fn new(
         api: &ApiSettings,
         policy: RetryPolicy,
         timeout: Duration,
@@ -127,144 +134,114 @@ impl ApiClient {
         key.set_sensitive(true);
         headers.insert("x-api-key", key);
         headers.insert("x-project-id", HeaderValue::from_str(&api.project)?);
-        let http = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
+        let http = http::client_builder(timeout, jobs)
             .default_headers(headers)
-            .redirect(reqwest::redirect::Policy::none())
-            .referer(false)
-            .connect_timeout(timeout)
             .timeout(timeout)
-            .pool_max_idle_per_host(jobs)
-            .tcp_nodelay(true)
             .build()?;
         let base = api.base_url.as_str().trim_end_matches('/');
         let endpoint = reqwest::Url::parse(&format!("{base}/v1/assets"))?;
         Ok(ApiClient {
             http,
             endpoint,
-            policy,
+            retrier: Retrier::new(policy, reporter.clone()),
             reporter,
             key: api.key.clone(),
         })
     }
 
     /// `POST /v1/assets`, retrying transient failures.
-    pub async fn create(
+    pub(crate) async fn create(
         &self,
         filename: &str,
         mime_type: &str,
         md5_hex: &str,
     ) -> Result<Created, ApiError> {
-        let body = serde_json::to_vec(
-            &json!({ "filename": filename, "mime_type": mime_type, "md5": md5_hex }),
-        )
+        let body = serde_json::to_vec(&CreateRequest {
+            filename,
+            md5: md5_hex,
+            mime_type,
+        })
         .map_err(|e| ApiError::Invalid(e.to_string()))?;
+        let body = Bytes::from(body);
         let target = redact_parsed(&self.endpoint);
-        let mut attempt = 0u32;
-        loop {
-            attempt += 1;
-            let started = Instant::now();
-            let sent = self
-                .http
-                .post(self.endpoint.clone())
-                .header(CONTENT_TYPE, "application/json")
-                .body(body.clone())
-                .send()
-                .await;
-            let (retry_reason, retry_after) = match sent {
-                Err(e) => {
-                    self.log(&target, None, started, attempt);
-                    (describe_reqwest_error(&e), None)
-                }
-                Ok(resp) => {
-                    let status = resp.status();
-                    self.log(&target, Some(status.as_u16()), started, attempt);
-                    let retry_after = resp
-                        .headers()
-                        .get(RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| parse_retry_after(v, SystemTime::now()));
-                    if status.is_redirection() {
-                        let target = resp
-                            .headers()
-                            .get(reqwest::header::LOCATION)
-                            .and_then(|l| l.to_str().ok())
-                            .map(|l| match self.endpoint.join(l) {
-                                Ok(u) => match (u.host_str(), u.port()) {
-                                    (Some(h), Some(p)) => format!("{h}:{p}"),
-                                    (Some(h), None) => h.to_string(),
-                                    (None, _) => "?".into(),
-                                },
-                                Err(_) => "an invalid location".into(),
-                            })
-                            .unwrap_or_else(|| "no location".into());
-                        return Err(ApiError::Redirect {
-                            status: status.as_u16(),
-                            target,
-                        });
-                    }
-                    let body = match read_limited(resp).await {
-                        Ok(b) => b,
-                        Err(e) => {
-                            if attempt <= self.policy.retries {
-                                self.retry_later(attempt, None, &e).await;
-                                continue;
-                            }
-                            return Err(ApiError::Transport {
-                                reason: e,
-                                attempts: attempt,
-                            });
-                        }
-                    };
-                    if status.is_success() {
-                        return parse_created(status.as_u16(), &body);
-                    }
-                    let (code, message) = parse_error_body(&body);
-                    let scrub = |t: Option<String>| {
-                        t.map(|t| crate::secret::scrub(&t, &[self.key.expose()]))
-                    };
-                    let (code, message) = (scrub(code), scrub(message));
-                    let s = status.as_u16();
-                    if s == 401 || s == 403 {
-                        return Err(ApiError::Auth {
-                            status: s,
-                            code,
-                            message,
-                        });
-                    }
-                    if !is_transient(s) || attempt > self.policy.retries {
-                        return Err(ApiError::Status {
-                            status: s,
-                            code,
-                            message,
-                            attempts: attempt,
-                        });
-                    }
-                    (
-                        status_text(s, code.as_deref(), message.as_deref()),
-                        retry_after,
-                    )
-                }
-            };
-            if attempt > self.policy.retries {
-                return Err(ApiError::Transport {
-                    reason: retry_reason,
-                    attempts: attempt,
-                });
-            }
-            self.retry_later(attempt, retry_after, &retry_reason).await;
-        }
+        self.retrier
+            .run(
+                || "POST /v1/assets".to_string(),
+                |attempt| self.attempt(&body, &target, attempt),
+            )
+            .await
     }
 
-    async fn retry_later(&self, attempt: u32, retry_after: Option<Duration>, reason: &str) {
-        let delay = self.policy.delay(attempt, retry_after);
-        self.reporter.emit(Event::Retry {
-            what: "POST /v1/assets".into(),
-            attempt,
-            delay,
-            reason: reason.to_string(),
-        });
-        tokio::time::sleep(delay).await;
+    /// One `POST`: its answer, or how it failed.
+    async fn attempt(
+        &self,
+        body: &Bytes,
+        target: &str,
+        attempt: u32,
+    ) -> Result<Created, Failure<ApiError>> {
+        let unreachable = |reason: String| {
+            Failure::transient(
+                ApiError::Transport {
+                    reason: reason.clone(),
+                    attempts: attempt,
+                },
+                reason,
+            )
+        };
+        let started = Instant::now();
+        let sent = self
+            .http
+            .post(self.endpoint.clone())
+            .header(CONTENT_TYPE, "application/json")
+            .body(body.clone())
+            .send()
+            .await;
+        let resp = match sent {
+            Ok(resp) => resp,
+            Err(e) => {
+                self.log(target, None, started, attempt);
+                return Err(unreachable(describe_reqwest_error(&e)));
+            }
+        };
+        let status = resp.status();
+        self.log(target, Some(status.as_u16()), started, attempt);
+        if status.is_redirection() {
+            return Err(Failure::Final(ApiError::Redirect {
+                status: status.as_u16(),
+                target: redirect_target(&self.endpoint, resp.headers()),
+            }));
+        }
+        let retry_after = http::retry_after(resp.headers());
+        let body = read_limited(resp).await.map_err(unreachable)?;
+        if status.is_success() {
+            return parse_created(status.as_u16(), &body).map_err(Failure::Final);
+        }
+        let (code, message) = parse_error_body(&body);
+        let scrub = |t: Option<String>| t.map(|t| crate::secret::scrub(&t, &[self.key.expose()]));
+        let (code, message) = (scrub(code), scrub(message));
+        let s = status.as_u16();
+        if s == 401 || s == 403 {
+            return Err(Failure::Final(ApiError::Auth {
+                status: s,
+                code,
+                message,
+            }));
+        }
+        let reason = status_text(s, code.as_deref(), message.as_deref());
+        let error = ApiError::Status {
+            status: s,
+            code,
+            message,
+            attempts: attempt,
+        };
+        if !is_transient(s) {
+            return Err(Failure::Final(error));
+        }
+        Err(Failure::Transient {
+            error,
+            reason,
+            retry_after,
+        })
     }
 
     fn log(&self, target: &str, status: Option<u16>, started: Instant, attempt: u32) {
@@ -278,91 +255,20 @@ impl ApiClient {
     }
 }
 
-/// 408, 429 and the 5xx that mean "try again" (API.md).
-pub fn is_transient(status: u16) -> bool {
-    matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
-}
-
-/// Reads a response body, refusing more than MAX_BODY bytes.
-pub async fn read_limited(mut resp: reqwest::Response) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    loop {
-        match resp.chunk().await {
-            Ok(Some(c)) => {
-                if out.len() + c.len() > MAX_BODY {
-                    return Err(format!("answer larger than {} KiB", MAX_BODY / 1024));
-                }
-                out.extend_from_slice(&c);
-            }
-            Ok(None) => return Ok(out),
-            Err(e) => return Err(describe_reqwest_error(&e)),
-        }
-    }
-}
-
-/// A reqwest error in words, without the URL (a signed URL's query is a secret) but with
-/// the underlying cause ("connection refused", "operation timed out").
-pub fn describe_reqwest_error(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "connection failed"
-    } else if e.is_body() || e.is_request() {
-        "connection error"
-    } else if e.is_decode() {
-        "could not read the answer"
-    } else {
-        "request failed"
-    };
-    // The innermost cause says what happened ("Connection refused"); the outer layers
-    // only repeat it, and reqwest's own text would print the URL.
-    let mut inner = None;
-    let mut src = std::error::Error::source(e);
-    while let Some(s) = src {
-        let text = s.to_string();
-        if !text.is_empty() && !text.contains("://") {
-            inner = Some(text);
-        }
-        src = s.source();
-    }
-    match inner {
-        Some(t) => {
-            let t = t
-                .find(" (os error")
-                .map(|i| t[..i].to_string())
-                .unwrap_or(t);
-            format!("{kind}: {t}")
-        }
-        None => kind.to_string(),
-    }
-}
-
-/// `{"code","message"}` or `{"error":{"code","message"}}`; otherwise the start of the body.
-pub fn parse_error_body(body: &[u8]) -> (Option<String>, Option<String>) {
-    if let Ok(Value::Object(o)) = serde_json::from_slice::<Value>(body) {
-        let inner = match o.get("error") {
-            Some(Value::Object(e)) => e,
-            _ => &o,
-        };
-        let s = |k: &str| inner.get(k).and_then(Value::as_str).map(clean);
-        let (code, message) = (s("code"), s("message"));
-        if code.is_some() || message.is_some() {
-            return (code, message);
-        }
-    }
-    let text = String::from_utf8_lossy(body);
-    let snippet: String = text.chars().take(200).collect();
-    let snippet = clean(&snippet);
-    (None, (!snippet.is_empty()).then_some(snippet))
-}
-
-/// One line of printable text: a server's words must not move the cursor or add lines.
-fn clean(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect::<String>()
-        .trim()
-        .to_string()
+/// Where a redirect points, as host and port only.
+fn redirect_target(endpoint: &reqwest::Url, headers: &HeaderMap) -> String {
+    headers
+        .get(LOCATION)
+        .and_then(|l| l.to_str().ok())
+        .map(|l| match endpoint.join(l) {
+            Ok(u) => match (u.host_str(), u.port()) {
+                (Some(h), Some(p)) => format!("{h}:{p}"),
+                (Some(h), None) => h.to_string(),
+                (None, _) => "?".into(),
+            },
+            Err(_) => "an invalid location".into(),
+        })
+        .unwrap_or_else(|| "no location".into())
 }
 
 /// What every 2xx answer carries. Unknown fields are ignored, and any `status` is taken.
@@ -385,7 +291,7 @@ struct PutAnswer {
 
 /// Reads a 2xx answer. Unknown fields and unknown `status` values are accepted; missing or
 /// mistyped required fields are not.
-pub fn parse_created(http_status: u16, body: &[u8]) -> Result<Created, ApiError> {
+pub(crate) fn parse_created(http_status: u16, body: &[u8]) -> Result<Created, ApiError> {
     let bad = |m: String| ApiError::Invalid(format!("{m} (HTTP {http_status})"));
     let answer: Answer = decode(body).map_err(bad)?;
     if !is_asset_id(&answer.asset_id) {
@@ -430,14 +336,7 @@ fn put_target(answer: PutAnswer) -> Result<UploadTarget, String> {
         .map_err(|why| format!("upload_url {} is refused: {why}", redact_parsed(&url)))?;
     let headers = answer.upload_headers.unwrap_or_default();
     for (name, value) in &headers {
-        let n = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-            format!(
-                "upload_headers: invalid header name '{}'",
-                name.escape_debug()
-            )
-        })?;
-        HeaderValue::from_str(value)
-            .map_err(|_| format!("upload_headers: invalid value for header {n}"))?;
+        http::header(name, value).map_err(|why| format!("upload_headers: {why}"))?;
     }
     let expires_at = match answer.expires_at {
         None => None,
@@ -616,30 +515,6 @@ mod tests {
     }
 
     #[test]
-    fn error_bodies() {
-        assert_eq!(
-            parse_error_body(
-                br#"{"code":"publicapi.tenancy.project.missing","message":"bad project"}"#
-            ),
-            (
-                Some("publicapi.tenancy.project.missing".into()),
-                Some("bad project".into())
-            )
-        );
-        assert_eq!(
-            parse_error_body(br#"{"error":{"code":"x","message":"y"}}"#),
-            (Some("x".into()), Some("y".into()))
-        );
-        let long = "e".repeat(500);
-        let (c, m) = parse_error_body(long.as_bytes());
-        assert_eq!((c, m.map(|m| m.len())), (None, Some(200)));
-        assert_eq!(
-            parse_error_body(b"line1\n\x1b[2Jline2").1.as_deref(),
-            Some("line1  [2Jline2")
-        );
-    }
-
-    #[test]
     fn plain_http_upload_urls_only_to_loopback() {
         let answer = |url: &str| {
             format!(
@@ -666,36 +541,6 @@ mod tests {
             assert!(err.contains("is refused"), "{bad}: {err}");
             assert!(!err.contains("S3CR3T"), "{err}");
         }
-    }
-
-    #[test]
-    fn transport_errors_never_show_the_url() {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let err = rt
-            .block_on(
-                reqwest::Client::new()
-                    .put(format!("http://127.0.0.1:{port}/u?signature=S3CR3TS1G"))
-                    .send(),
-            )
-            .unwrap_err();
-        assert!(
-            err.to_string().contains("S3CR3TS1G"),
-            "reqwest itself would leak it"
-        );
-        let shown = describe_reqwest_error(&err);
-        assert!(shown.starts_with("connection failed"), "{shown}");
-        assert!(
-            !shown.contains("S3CR3TS1G") && !shown.contains("://"),
-            "{shown}"
-        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use crate::cli::{Cli, ColorChoice};
 use crate::exit::UsageError;
-use crate::retry::RetryPolicy;
+use crate::http::{check_transport, RetryPolicy};
 use crate::secret::ApiKey;
 
 /// Where the API lives when nothing says otherwise. The public reference page names no
@@ -121,7 +121,7 @@ pub struct Settings {
     /// `None` with `--dry-run`.
     pub api: Option<ApiSettings>,
     pub output: OutputSettings,
-    pub retry: RetryPolicy,
+    pub(crate) retry: RetryPolicy,
     /// Idle timeout of a connection (connect, or no bytes moving).
     pub timeout: Duration,
     /// The hash cache's file; `None` with `--no-cache` (or no known cache directory).
@@ -434,16 +434,6 @@ pub fn check_api_url(raw: &str) -> Result<reqwest::Url, String> {
     Ok(url)
 }
 
-/// The scheme rule shared by the API URL and signed upload URLs.
-pub fn check_transport(url: &reqwest::Url) -> Result<(), String> {
-    match url.scheme() {
-        "https" => Ok(()),
-        "http" if is_loopback(url) => Ok(()),
-        "http" => Err("plain http is only allowed to loopback addresses (127.0.0.0/8, ::1, localhost); use https".into()),
-        other => Err(format!("unsupported scheme '{other}'; use https")),
-    }
-}
-
 /// A URL as it may be shown: without a user name or password, which may be secrets.
 fn shown_url(raw: &str) -> String {
     match reqwest::Url::parse(raw.trim()) {
@@ -466,15 +456,6 @@ fn shown_value(raw: &str) -> String {
         Ok(key) => format!("{} (looks like an API token)", key.redacted()),
         Err(_) if raw.trim().starts_with("pat_") => "pat_… (looks like an API token)".into(),
         Err(_) => raw.escape_debug().to_string(),
-    }
-}
-
-pub fn is_loopback(url: &reqwest::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
     }
 }
 
