@@ -13,7 +13,7 @@ pub(crate) mod http;
 pub mod media;
 pub(crate) mod pipeline;
 pub mod report;
-pub mod secret;
+pub(crate) mod secret;
 pub mod settings;
 pub(crate) mod transfer;
 pub mod walk;

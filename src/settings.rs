@@ -85,7 +85,7 @@ pub struct Sourced<T> {
 /// The connection to the API: everything a network call needs, validated.
 #[derive(Clone, Debug)]
 pub struct ApiSettings {
-    pub key: ApiKey,
+    pub(crate) key: ApiKey,
     pub project: String,
     pub base_url: reqwest::Url,
 }
