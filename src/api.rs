@@ -3,24 +3,25 @@
 //! The token travels only to the configured API origin: this client follows no redirect
 //! (a 3xx is an error naming the target host) and sends no `Referer`.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime};
 
-use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
-use reqwest::StatusCode;
-use serde_json::{json, Map, Value};
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE, LOCATION};
+use reqwest::{Method, StatusCode};
+use serde::{Deserialize, Serialize};
 
 use crate::event::{Event, Reporter};
-use crate::retry::{parse_retry_after, parse_rfc3339, RetryPolicy};
-use crate::secret::{redact_parsed, SignedUrl};
-use crate::settings::{check_transport, ApiSettings};
-
-pub const USER_AGENT: &str = concat!("chief-upload/", env!("CARGO_PKG_VERSION"));
-/// An API answer larger than this is not a valid answer.
-const MAX_BODY: usize = 1 << 20;
+use crate::http::{
+    self, check_transport, clean, describe_reqwest_error, is_transient, parse_error_body,
+    read_limited, Failure, Retrier, RetryPolicy,
+};
+use crate::secret::{redact_parsed, ApiKey, SignedUrl};
+use crate::settings::ApiSettings;
 
 /// Why a call to the API failed. `Auth` and `Redirect` stop the whole run.
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     #[error("the API refused the credentials: {}", status_text(*.status, .code.as_deref(), .message.as_deref()))]
     Auth {
         status: u16,
@@ -71,17 +72,18 @@ fn status_text(status: u16, code: Option<&str>, message: Option<&str>) -> String
 
 /// Where and how to send the bytes of a new asset.
 #[derive(Clone, Debug)]
-pub struct UploadTarget {
-    pub url: SignedUrl,
-    pub method: String,
-    /// To apply verbatim, in the server's order.
-    pub headers: Vec<(String, String)>,
-    pub expires_at: Option<SystemTime>,
+pub(crate) struct UploadTarget {
+    pub(crate) url: SignedUrl,
+    /// The method the API named; only methods this version performs get this far.
+    pub(crate) method: Method,
+    /// To apply verbatim; each is a valid header name and value.
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) expires_at: Option<SystemTime>,
 }
 
 /// The two shapes of a successful answer.
 #[derive(Clone, Debug)]
-pub enum Created {
+pub(crate) enum Created {
     /// 201: a new asset, waiting for its bytes.
     Upload {
         asset_id: String,
@@ -102,17 +104,25 @@ pub enum Created {
     },
 }
 
-pub struct ApiClient {
+pub(crate) struct ApiClient {
     http: reqwest::Client,
     endpoint: reqwest::Url,
-    policy: RetryPolicy,
+    retrier: Retrier,
     reporter: Reporter,
     /// Kept only to scrub it from anything a server echoes back.
-    key: crate::secret::ApiKey,
+    key: ApiKey,
+}
+
+/// The body of `POST /v1/assets`.
+#[derive(Serialize)]
+struct CreateRequest<'a> {
+    filename: &'a str,
+    md5: &'a str,
+    mime_type: &'a str,
 }
 
 impl ApiClient {
-    pub fn new(
+    pub(crate) fn new(
         api: &ApiSettings,
         policy: RetryPolicy,
         timeout: Duration,
@@ -124,144 +134,114 @@ impl ApiClient {
         key.set_sensitive(true);
         headers.insert("x-api-key", key);
         headers.insert("x-project-id", HeaderValue::from_str(api.project.as_str())?);
-        let http = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
+        let http = http::client_builder(timeout, jobs)
             .default_headers(headers)
-            .redirect(reqwest::redirect::Policy::none())
-            .referer(false)
-            .connect_timeout(timeout)
             .timeout(timeout)
-            .pool_max_idle_per_host(jobs)
-            .tcp_nodelay(true)
             .build()?;
         let base = api.base_url.as_str().trim_end_matches('/');
         let endpoint = reqwest::Url::parse(&format!("{base}/v1/assets"))?;
         Ok(ApiClient {
             http,
             endpoint,
-            policy,
+            retrier: Retrier::new(policy, reporter.clone()),
             reporter,
             key: api.key.clone(),
         })
     }
 
     /// `POST /v1/assets`, retrying transient failures.
-    pub async fn create(
+    pub(crate) async fn create(
         &self,
         filename: &str,
         mime_type: &str,
         md5_hex: &str,
     ) -> Result<Created, ApiError> {
-        let body = serde_json::to_vec(
-            &json!({ "filename": filename, "mime_type": mime_type, "md5": md5_hex }),
-        )
+        let body = serde_json::to_vec(&CreateRequest {
+            filename,
+            md5: md5_hex,
+            mime_type,
+        })
         .map_err(|e| ApiError::Invalid(e.to_string()))?;
+        let body = Bytes::from(body);
         let target = redact_parsed(&self.endpoint);
-        let mut attempt = 0u32;
-        loop {
-            attempt += 1;
-            let started = Instant::now();
-            let sent = self
-                .http
-                .post(self.endpoint.clone())
-                .header(CONTENT_TYPE, "application/json")
-                .body(body.clone())
-                .send()
-                .await;
-            let (retry_reason, retry_after) = match sent {
-                Err(e) => {
-                    self.log(&target, None, started, attempt);
-                    (describe_reqwest_error(&e), None)
-                }
-                Ok(resp) => {
-                    let status = resp.status();
-                    self.log(&target, Some(status.as_u16()), started, attempt);
-                    let retry_after = resp
-                        .headers()
-                        .get(RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| parse_retry_after(v, SystemTime::now()));
-                    if status.is_redirection() {
-                        let target = resp
-                            .headers()
-                            .get(reqwest::header::LOCATION)
-                            .and_then(|l| l.to_str().ok())
-                            .map(|l| match self.endpoint.join(l) {
-                                Ok(u) => match (u.host_str(), u.port()) {
-                                    (Some(h), Some(p)) => format!("{h}:{p}"),
-                                    (Some(h), None) => h.to_string(),
-                                    (None, _) => "?".into(),
-                                },
-                                Err(_) => "an invalid location".into(),
-                            })
-                            .unwrap_or_else(|| "no location".into());
-                        return Err(ApiError::Redirect {
-                            status: status.as_u16(),
-                            target,
-                        });
-                    }
-                    let body = match read_limited(resp).await {
-                        Ok(b) => b,
-                        Err(e) => {
-                            if attempt <= self.policy.retries {
-                                self.retry_later(attempt, None, &e).await;
-                                continue;
-                            }
-                            return Err(ApiError::Transport {
-                                reason: e,
-                                attempts: attempt,
-                            });
-                        }
-                    };
-                    if status.is_success() {
-                        return parse_created(status.as_u16(), &body);
-                    }
-                    let (code, message) = parse_error_body(&body);
-                    let scrub = |t: Option<String>| {
-                        t.map(|t| crate::secret::scrub(&t, &[self.key.expose()]))
-                    };
-                    let (code, message) = (scrub(code), scrub(message));
-                    let s = status.as_u16();
-                    if s == 401 || s == 403 {
-                        return Err(ApiError::Auth {
-                            status: s,
-                            code,
-                            message,
-                        });
-                    }
-                    if !is_transient(s) || attempt > self.policy.retries {
-                        return Err(ApiError::Status {
-                            status: s,
-                            code,
-                            message,
-                            attempts: attempt,
-                        });
-                    }
-                    (
-                        status_text(s, code.as_deref(), message.as_deref()),
-                        retry_after,
-                    )
-                }
-            };
-            if attempt > self.policy.retries {
-                return Err(ApiError::Transport {
-                    reason: retry_reason,
-                    attempts: attempt,
-                });
-            }
-            self.retry_later(attempt, retry_after, &retry_reason).await;
-        }
+        self.retrier
+            .run(
+                || "POST /v1/assets".to_string(),
+                |attempt| self.attempt(&body, &target, attempt),
+            )
+            .await
     }
 
-    async fn retry_later(&self, attempt: u32, retry_after: Option<Duration>, reason: &str) {
-        let delay = self.policy.delay(attempt, retry_after);
-        self.reporter.emit(Event::Retry {
-            what: "POST /v1/assets".into(),
-            attempt,
-            delay,
-            reason: reason.to_string(),
-        });
-        tokio::time::sleep(delay).await;
+    /// One `POST`: its answer, or how it failed.
+    async fn attempt(
+        &self,
+        body: &Bytes,
+        target: &str,
+        attempt: u32,
+    ) -> Result<Created, Failure<ApiError>> {
+        let unreachable = |reason: String| {
+            Failure::transient(
+                ApiError::Transport {
+                    reason: reason.clone(),
+                    attempts: attempt,
+                },
+                reason,
+            )
+        };
+        let started = Instant::now();
+        let sent = self
+            .http
+            .post(self.endpoint.clone())
+            .header(CONTENT_TYPE, "application/json")
+            .body(body.clone())
+            .send()
+            .await;
+        let resp = match sent {
+            Ok(resp) => resp,
+            Err(e) => {
+                self.log(target, None, started, attempt);
+                return Err(unreachable(describe_reqwest_error(&e)));
+            }
+        };
+        let status = resp.status();
+        self.log(target, Some(status.as_u16()), started, attempt);
+        if status.is_redirection() {
+            return Err(Failure::Final(ApiError::Redirect {
+                status: status.as_u16(),
+                target: redirect_target(&self.endpoint, resp.headers()),
+            }));
+        }
+        let retry_after = http::retry_after(resp.headers());
+        let body = read_limited(resp).await.map_err(unreachable)?;
+        if status.is_success() {
+            return parse_created(status.as_u16(), &body).map_err(Failure::Final);
+        }
+        let (code, message) = parse_error_body(&body);
+        let scrub = |t: Option<String>| t.map(|t| crate::secret::scrub(&t, &[self.key.expose()]));
+        let (code, message) = (scrub(code), scrub(message));
+        let s = status.as_u16();
+        if s == 401 || s == 403 {
+            return Err(Failure::Final(ApiError::Auth {
+                status: s,
+                code,
+                message,
+            }));
+        }
+        let reason = status_text(s, code.as_deref(), message.as_deref());
+        let error = ApiError::Status {
+            status: s,
+            code,
+            message,
+            attempts: attempt,
+        };
+        if !is_transient(s) {
+            return Err(Failure::Final(error));
+        }
+        Err(Failure::Transient {
+            error,
+            reason,
+            retry_after,
+        })
     }
 
     fn log(&self, target: &str, status: Option<u16>, started: Instant, attempt: u32) {
@@ -275,141 +255,61 @@ impl ApiClient {
     }
 }
 
-/// 408, 429 and the 5xx that mean "try again" (API.md).
-pub fn is_transient(status: u16) -> bool {
-    matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
+/// Where a redirect points, as host and port only.
+fn redirect_target(endpoint: &reqwest::Url, headers: &HeaderMap) -> String {
+    headers
+        .get(LOCATION)
+        .and_then(|l| l.to_str().ok())
+        .map(|l| match endpoint.join(l) {
+            Ok(u) => match (u.host_str(), u.port()) {
+                (Some(h), Some(p)) => format!("{h}:{p}"),
+                (Some(h), None) => h.to_string(),
+                (None, _) => "?".into(),
+            },
+            Err(_) => "an invalid location".into(),
+        })
+        .unwrap_or_else(|| "no location".into())
 }
 
-/// Reads a response body, refusing more than MAX_BODY bytes.
-pub async fn read_limited(mut resp: reqwest::Response) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    loop {
-        match resp.chunk().await {
-            Ok(Some(c)) => {
-                if out.len() + c.len() > MAX_BODY {
-                    return Err(format!("answer larger than {} KiB", MAX_BODY / 1024));
-                }
-                out.extend_from_slice(&c);
-            }
-            Ok(None) => return Ok(out),
-            Err(e) => return Err(describe_reqwest_error(&e)),
-        }
-    }
+/// What every 2xx answer carries. Unknown fields are ignored, and any `status` is taken.
+#[derive(Deserialize)]
+struct Answer {
+    asset_id: String,
+    already_exists: bool,
+    status: Option<String>,
+    upload_method: Option<String>,
 }
 
-/// A reqwest error in words, without the URL (a signed URL's query is a secret) but with
-/// the underlying cause ("connection refused", "operation timed out").
-pub fn describe_reqwest_error(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "connection failed"
-    } else if e.is_body() || e.is_request() {
-        "connection error"
-    } else if e.is_decode() {
-        "could not read the answer"
-    } else {
-        "request failed"
-    };
-    // The innermost cause says what happened ("Connection refused"); the outer layers
-    // only repeat it, and reqwest's own text would print the URL.
-    let mut inner = None;
-    let mut src = std::error::Error::source(e);
-    while let Some(s) = src {
-        let text = s.to_string();
-        if !text.is_empty() && !text.contains("://") {
-            inner = Some(text);
-        }
-        src = s.source();
-    }
-    match inner {
-        Some(t) => {
-            let t = t
-                .find(" (os error")
-                .map(|i| t[..i].to_string())
-                .unwrap_or(t);
-            format!("{kind}: {t}")
-        }
-        None => kind.to_string(),
-    }
-}
-
-/// `{"code","message"}` or `{"error":{"code","message"}}`; otherwise the start of the body.
-pub fn parse_error_body(body: &[u8]) -> (Option<String>, Option<String>) {
-    if let Ok(Value::Object(o)) = serde_json::from_slice::<Value>(body) {
-        let inner = match o.get("error") {
-            Some(Value::Object(e)) => e,
-            _ => &o,
-        };
-        let s = |k: &str| inner.get(k).and_then(Value::as_str).map(clean);
-        let (code, message) = (s("code"), s("message"));
-        if code.is_some() || message.is_some() {
-            return (code, message);
-        }
-    }
-    let text = String::from_utf8_lossy(body);
-    let snippet: String = text.chars().take(200).collect();
-    let snippet = clean(&snippet);
-    (None, (!snippet.is_empty()).then_some(snippet))
-}
-
-/// One line of printable text: a server's words must not move the cursor or add lines.
-fn clean(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect::<String>()
-        .trim()
-        .to_string()
-}
-
-pub fn is_asset_id(s: &str) -> bool {
-    s.strip_prefix("asset_").is_some_and(|r| {
-        r.len() == 20
-            && r.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-    })
+/// The fields of a new `PUT` upload, read only once the method is known: another method
+/// may shape them differently.
+#[derive(Deserialize)]
+struct PutAnswer {
+    upload_url: Option<String>,
+    upload_headers: Option<BTreeMap<String, String>>,
+    expires_at: Option<String>,
 }
 
 /// Reads a 2xx answer. Unknown fields and unknown `status` values are accepted; missing or
 /// mistyped required fields are not.
-pub fn parse_created(http_status: u16, body: &[u8]) -> Result<Created, ApiError> {
-    let bad = |m: String| Err(ApiError::Invalid(format!("{m} (HTTP {http_status})")));
-    let v: Value = match serde_json::from_slice(body) {
-        Ok(v) => v,
-        Err(e) => return bad(format!("the body is not JSON ({e})")),
-    };
-    let Some(o) = v.as_object() else {
-        return bad("the body is not a JSON object".into());
-    };
-    let asset_id = match o.get("asset_id") {
-        Some(Value::String(s)) if is_asset_id(s) => s.clone(),
-        Some(Value::String(s)) => {
-            return bad(format!(
-                "asset_id '{}' is not asset_ followed by 20 letters or digits",
-                clean(s).chars().take(60).collect::<String>()
-            ))
-        }
-        Some(_) => return bad("asset_id is not a string".into()),
-        None => return bad("asset_id is missing".into()),
-    };
-    let already_exists = match o.get("already_exists") {
-        Some(Value::Bool(b)) => *b,
-        Some(_) => return bad("already_exists is not a boolean".into()),
-        None => return bad("already_exists is missing".into()),
-    };
-    let status = match o.get("status") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(clean(s)),
-        Some(_) => return bad("status is not a string".into()),
-    };
-    if already_exists {
+pub(crate) fn parse_created(http_status: u16, body: &[u8]) -> Result<Created, ApiError> {
+    let bad = |m: String| ApiError::Invalid(format!("{m} (HTTP {http_status})"));
+    let answer: Answer = decode(body).map_err(bad)?;
+    if !is_asset_id(&answer.asset_id) {
+        return Err(bad(format!(
+            "asset_id '{}' is not asset_ followed by 20 letters or digits",
+            clean(&answer.asset_id).chars().take(60).collect::<String>()
+        )));
+    }
+    let asset_id = answer.asset_id;
+    let status = answer.status.as_deref().map(clean);
+    if answer.already_exists {
         return Ok(Created::Exists { asset_id, status });
     }
     // The method first: a future method may come with fields of its own instead of a URL.
-    let method = match o.get("upload_method") {
-        Some(Value::String(s)) if !s.is_empty() => clean(s),
-        Some(_) => return bad("upload_method is not a string".into()),
-        None => return bad("upload_method is missing from a new upload".into()),
+    let method = match answer.upload_method.as_deref().map(clean) {
+        Some(m) if !m.is_empty() => m,
+        Some(_) => return Err(bad("upload_method is empty".into())),
+        None => return Err(bad("upload_method is missing from a new upload".into())),
     };
     if !method.eq_ignore_ascii_case("PUT") {
         return Ok(Created::Unsupported {
@@ -418,61 +318,99 @@ pub fn parse_created(http_status: u16, body: &[u8]) -> Result<Created, ApiError>
             method,
         });
     }
-    let url = match o.get("upload_url") {
-        Some(Value::String(s)) => match reqwest::Url::parse(s) {
-            Ok(u) => u,
-            Err(_) => return bad("upload_url is not a valid URL".into()),
-        },
-        Some(_) => return bad("upload_url is not a string".into()),
-        None => return bad("upload_url is missing from a new upload".into()),
-    };
-    if let Err(why) = check_transport(&url) {
-        return bad(format!(
-            "upload_url {} is refused: {why}",
-            redact_parsed(&url)
-        ));
-    }
-    let headers = match o.get("upload_headers") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Object(h)) => string_pairs(h).map_err(|k| {
-            ApiError::Invalid(format!(
-                "upload_headers.{k} is not a string (HTTP {http_status})"
-            ))
-        })?,
-        Some(_) => return bad("upload_headers is not an object".into()),
-    };
-    let expires_at = match o.get("expires_at") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => match parse_rfc3339(s) {
-            Some(t) => Some(t),
-            None => {
-                return bad(format!(
-                    "expires_at '{}' is not an RFC 3339 date-time",
-                    clean(s).chars().take(40).collect::<String>()
-                ))
-            }
-        },
-        Some(_) => return bad("expires_at is not a string".into()),
-    };
+    let target = decode(body).and_then(put_target).map_err(bad)?;
     Ok(Created::Upload {
         asset_id,
         status,
-        target: UploadTarget {
-            url: SignedUrl::new(url),
-            method,
-            headers,
-            expires_at,
-        },
+        target,
     })
 }
 
-fn string_pairs(h: &Map<String, Value>) -> Result<Vec<(String, String)>, String> {
-    h.iter()
-        .map(|(k, v)| match v {
-            Value::String(s) => Ok((k.clone(), s.clone())),
-            _ => Err(clean(k)),
-        })
-        .collect()
+/// Checks the fields of a `PUT` upload.
+fn put_target(answer: PutAnswer) -> Result<UploadTarget, String> {
+    let url = answer
+        .upload_url
+        .ok_or("upload_url is missing from a new upload")?;
+    let url = reqwest::Url::parse(&url).map_err(|_| "upload_url is not a valid URL")?;
+    check_transport(&url)
+        .map_err(|why| format!("upload_url {} is refused: {why}", redact_parsed(&url)))?;
+    let headers = answer.upload_headers.unwrap_or_default();
+    for (name, value) in &headers {
+        http::header(name, value).map_err(|why| format!("upload_headers: {why}"))?;
+    }
+    let expires_at = match answer.expires_at {
+        None => None,
+        Some(s) => Some(parse_rfc3339(&s).ok_or_else(|| {
+            format!(
+                "expires_at '{}' is not an RFC 3339 date-time",
+                clean(&s).chars().take(40).collect::<String>()
+            )
+        })?),
+    };
+    Ok(UploadTarget {
+        url: SignedUrl::new(url),
+        method: Method::PUT,
+        headers: headers.into_iter().collect(),
+        expires_at,
+    })
+}
+
+/// Decodes a JSON object, or says in a few words which field is wrong and how.
+fn decode<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    // Checked first because a derived struct would also accept an array of its fields.
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        return Err(
+            match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+                Ok(_) => "the body is not a JSON object".into(),
+                Err(e) => format!("the body is not JSON ({e})"),
+            },
+        );
+    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        field_error(&path, e.inner())
+    })?;
+    de.end()
+        .map_err(|e| format!("the body is not JSON ({e})"))?;
+    Ok(value)
+}
+
+/// "asset_id is missing", "already_exists is not a boolean", "upload_headers.a is not a
+/// string": serde's words for a missing field or a wrong type, said of the field.
+fn field_error(path: &str, e: &serde_json::Error) -> String {
+    if !e.is_data() {
+        return format!("the body is not JSON ({e})");
+    }
+    let text = e.to_string();
+    let text = text
+        .strip_suffix(&format!(" at line {} column {}", e.line(), e.column()))
+        .unwrap_or(&text);
+    if let Some(field) = text
+        .strip_prefix("missing field `")
+        .and_then(|t| t.strip_suffix('`'))
+    {
+        return format!("{field} is missing");
+    }
+    match text.split_once(", expected ") {
+        Some((_, expected)) => format!("{path} is not {expected}"),
+        None => format!("{path}: {text}"),
+    }
+}
+
+fn is_asset_id(s: &str) -> bool {
+    s.strip_prefix("asset_").is_some_and(|r| {
+        r.len() == 20
+            && r.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    })
+}
+
+/// An RFC 3339 date-time (`2026-11-27T10:00:00Z`, `…T10:00:00.5+01:00`) as an instant.
+fn parse_rfc3339(s: &str) -> Option<SystemTime> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(SystemTime::from)
 }
 
 #[cfg(test)]
@@ -577,30 +515,6 @@ mod tests {
     }
 
     #[test]
-    fn error_bodies() {
-        assert_eq!(
-            parse_error_body(
-                br#"{"code":"publicapi.tenancy.project.missing","message":"bad project"}"#
-            ),
-            (
-                Some("publicapi.tenancy.project.missing".into()),
-                Some("bad project".into())
-            )
-        );
-        assert_eq!(
-            parse_error_body(br#"{"error":{"code":"x","message":"y"}}"#),
-            (Some("x".into()), Some("y".into()))
-        );
-        let long = "e".repeat(500);
-        let (c, m) = parse_error_body(long.as_bytes());
-        assert_eq!((c, m.map(|m| m.len())), (None, Some(200)));
-        assert_eq!(
-            parse_error_body(b"line1\n\x1b[2Jline2").1.as_deref(),
-            Some("line1  [2Jline2")
-        );
-    }
-
-    #[test]
     fn plain_http_upload_urls_only_to_loopback() {
         let answer = |url: &str| {
             format!(
@@ -630,33 +544,71 @@ mod tests {
     }
 
     #[test]
-    fn transport_errors_never_show_the_url() {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let err = rt
-            .block_on(
-                reqwest::Client::new()
-                    .put(format!("http://127.0.0.1:{port}/u?signature=S3CR3TS1G"))
-                    .send(),
-            )
-            .unwrap_err();
-        assert!(
-            err.to_string().contains("S3CR3TS1G"),
-            "reqwest itself would leak it"
+    fn upload_headers_must_be_headers_http_can_carry() {
+        for (headers, want) in [
+            (r#"{"bad name":"x"}"#, "invalid header name 'bad name'"),
+            (
+                r#"{"X-Meta":"SECRET\nline"}"#,
+                "invalid value for header x-meta",
+            ),
+        ] {
+            let body = format!(
+                r#"{{"asset_id":"{ID}","already_exists":false,"upload_url":"https://x/y","upload_method":"PUT","upload_headers":{headers}}}"#
+            );
+            let err = parse_created(201, body.as_bytes()).unwrap_err().to_string();
+            assert!(err.contains(want), "{err}");
+            assert!(!err.contains("SECRET"), "values are not shown: {err}");
+        }
+    }
+
+    #[test]
+    fn fields_of_another_upload_method_may_have_any_shape() {
+        let body = format!(
+            r#"{{"asset_id":"{ID}","already_exists":false,"upload_method":"RESUMABLE","upload_url":{{"parts":3}},"upload_headers":[1]}}"#
         );
-        let shown = describe_reqwest_error(&err);
-        assert!(shown.starts_with("connection failed"), "{shown}");
-        assert!(
-            !shown.contains("S3CR3TS1G") && !shown.contains("://"),
-            "{shown}"
-        );
+        assert!(matches!(
+            parse_created(201, body.as_bytes()),
+            Ok(Created::Unsupported { .. })
+        ));
+    }
+
+    #[test]
+    fn rfc3339_instants() {
+        use std::time::UNIX_EPOCH;
+        let t = |s| parse_rfc3339(s).map(|t| t.duration_since(UNIX_EPOCH).unwrap().as_secs_f64());
+        assert_eq!(t("1970-01-01T00:00:00Z"), Some(0.0));
+        assert_eq!(t("2026-11-27T10:15:00Z"), Some(1_795_774_500.0));
+        assert_eq!(t("2026-11-27T11:15:00+01:00"), Some(1_795_774_500.0));
+        assert_eq!(t("2026-11-27T10:15:00.250Z"), Some(1_795_774_500.25));
+        assert_eq!(t("2024-02-29T00:00:00Z"), Some(1_709_164_800.0));
+        assert_eq!(t("2026-11-27T10:00:00.5+01:00"), Some(1_795_770_000.5));
+        for bad in [
+            "",
+            "2026-11-27",
+            "2026-13-01T00:00:00Z",
+            "2023-02-29T00:00:00Z",
+            "2026-11-27T10:15:00",
+            "2026-11-27T10:15:00.Z",
+            "2026-11-27T10:15:00+1:00",
+            "２０２６-11-27T10:15:00Z",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn rfc3339_never_panics_on_any_prefix_or_byte_change() {
+        let good = "2026-11-27T10:15:00.123456789+05:30";
+        for i in 0..=good.len() {
+            let _ = parse_rfc3339(&good[..i]);
+        }
+        for i in 0..good.len() {
+            for c in ['x', '9', '-', ':', 'é', '.', '+', 'Z', '\u{0}'] {
+                let mut s: Vec<char> = good.chars().collect();
+                s[i] = c;
+                let _ = parse_rfc3339(&s.into_iter().collect::<String>());
+            }
+        }
     }
 
     #[test]

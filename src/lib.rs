@@ -3,20 +3,20 @@
 //! `run` is the whole program; `main.rs` only hands it the process's arguments and
 //! environment. The modules are public so tests, benchmarks and the demo reach them.
 
-pub mod api;
+pub(crate) mod api;
 pub mod cache;
 pub mod cli;
 pub mod event;
 pub mod exit;
 pub mod hash;
+pub(crate) mod http;
 pub mod media;
-pub mod pipeline;
+pub(crate) mod pipeline;
 pub mod report;
-pub mod retry;
-pub mod secret;
+pub(crate) mod secret;
 pub mod settings;
 pub mod shard;
-pub mod transfer;
+pub(crate) mod transfer;
 pub mod walk;
 
 use std::ffi::OsString;

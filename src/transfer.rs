@@ -11,20 +11,22 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::BytesMut;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_LENGTH, ETAG, RETRY_AFTER};
+use reqwest::header::{HeaderMap, HeaderValue, CONTENT_LENGTH, ETAG};
 use tokio::io::AsyncReadExt;
 
-use crate::api::{describe_reqwest_error, is_transient, read_limited, UploadTarget, USER_AGENT};
+use crate::api::UploadTarget;
 use crate::cache::FileKey;
 use crate::event::{Event, Reporter, TaskId};
-use crate::retry::{parse_retry_after, RetryPolicy};
+use crate::http::{
+    self, describe_reqwest_error, is_transient_storage, read_limited, Failure, Retrier, RetryPolicy,
+};
 use crate::secret::scrub;
 
 /// Bytes read from the file per body chunk.
 const CHUNK: usize = 256 * 1024;
 
 #[derive(Debug, thiserror::Error)]
-pub enum TransferError {
+pub(crate) enum TransferError {
     /// The signed URL is no longer valid: ask the API for a new one.
     #[error("the upload URL expired")]
     Expired,
@@ -33,121 +35,100 @@ pub enum TransferError {
 }
 
 /// What is being sent: the file as it was hashed.
-pub struct Source<'a> {
-    pub path: &'a Path,
-    pub size: u64,
-    pub md5_hex: &'a str,
+pub(crate) struct Source<'a> {
+    pub(crate) path: &'a Path,
+    pub(crate) size: u64,
+    pub(crate) md5_hex: &'a str,
     /// Identity when hashed; a difference before or after sending means it changed.
-    pub key: FileKey,
+    pub(crate) key: FileKey,
 }
 
-pub struct Uploader {
+impl Source<'_> {
+    /// Opens the file for sending, if it is still the one that was hashed.
+    async fn open(&self) -> Result<tokio::fs::File, TransferError> {
+        let path = self.path.to_path_buf();
+        let (file, meta) = tokio::task::spawn_blocking(move || crate::hash::open_regular(&path))
+            .await
+            .map_err(|e| failed(format!("cannot open: {e}")))?
+            .map_err(|e| failed(format!("cannot open: {}", crate::walk::io_reason(&e))))?;
+        if FileKey::from_metadata(&meta) != self.key {
+            return Err(failed(changed()));
+        }
+        Ok(tokio::fs::File::from_std(file))
+    }
+
+    /// Whether the file is no longer the one that was hashed (or is gone).
+    async fn changed(&self) -> bool {
+        match tokio::fs::metadata(self.path).await {
+            Ok(m) => FileKey::from_metadata(&m) != self.key,
+            Err(_) => true,
+        }
+    }
+}
+
+pub(crate) struct Uploader {
     http: reqwest::Client,
-    policy: RetryPolicy,
+    retrier: Retrier,
     timeout: Duration,
     reporter: Reporter,
 }
 
-/// Why one attempt failed.
-enum Attempt {
-    Retry {
-        reason: String,
-        retry_after: Option<Duration>,
-    },
-    Fatal(TransferError),
-}
-
 impl Uploader {
-    pub fn new(
+    pub(crate) fn new(
         policy: RetryPolicy,
         timeout: Duration,
         jobs: usize,
         reporter: Reporter,
     ) -> anyhow::Result<Uploader> {
-        let http = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .redirect(reqwest::redirect::Policy::none())
-            .referer(false)
-            .connect_timeout(timeout)
-            .pool_max_idle_per_host(jobs)
-            .tcp_nodelay(true)
-            .build()?;
+        // No whole-request timeout: a big file takes long. `Activity` stops a stalled one.
+        let http = http::client_builder(timeout, jobs).build()?;
         Ok(Uploader {
             http,
-            policy,
+            retrier: Retrier::new(policy, reporter.clone()),
             timeout,
             reporter,
         })
     }
 
     /// Uploads `src` to `target`, retrying transient failures.
-    pub async fn upload(
+    pub(crate) async fn upload(
         &self,
         target: &UploadTarget,
         src: &Source<'_>,
         id: TaskId,
     ) -> Result<(), TransferError> {
-        let method = reqwest::Method::PUT;
         let headers = build_headers(target, src.size)?;
-        let mut attempt = 0u32;
-        loop {
-            attempt += 1;
-            let sent = Arc::new(AtomicU64::new(0));
-            let result = self
-                .attempt(&method, target, &headers, src, id, &sent, attempt)
-                .await;
-            let rolled = sent.load(Ordering::Relaxed);
-            match result {
-                Ok(()) => return Ok(()),
-                Err(Attempt::Fatal(e)) => {
-                    self.reporter
-                        .emit(Event::TransferRestart { id, sent: rolled });
-                    return Err(e);
+        let headers = &headers;
+        let what = || format!("{} {}", target.method, target.url);
+        self.retrier
+            .run(what, |attempt| async move {
+                let sent = Arc::new(AtomicU64::new(0));
+                let result = self.attempt(target, headers, src, id, &sent, attempt).await;
+                if result.is_err() {
+                    let sent = sent.load(Ordering::Relaxed);
+                    self.reporter.emit(Event::TransferRestart { id, sent });
                 }
-                Err(Attempt::Retry {
-                    reason,
-                    retry_after,
-                }) => {
-                    self.reporter
-                        .emit(Event::TransferRestart { id, sent: rolled });
-                    if attempt > self.policy.retries {
-                        return Err(TransferError::Failed(format!(
-                            "upload failed after {attempt} attempts: {reason}"
-                        )));
-                    }
-                    let delay = self.policy.delay(attempt, retry_after);
-                    self.reporter.emit(Event::Retry {
-                        what: format!("{} {}", method, target.url),
-                        attempt,
-                        delay,
-                        reason,
-                    });
-                    tokio::time::sleep(delay).await;
-                }
-            }
-        }
+                result
+            })
+            .await
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// One request with the whole body: done, or how it failed.
     async fn attempt(
         &self,
-        method: &reqwest::Method,
         target: &UploadTarget,
         headers: &HeaderMap,
         src: &Source<'_>,
         id: TaskId,
         sent: &Arc<AtomicU64>,
         attempt: u32,
-    ) -> Result<(), Attempt> {
-        let path = src.path.to_path_buf();
-        let (file, meta) = tokio::task::spawn_blocking(move || crate::hash::open_regular(&path))
-            .await
-            .map_err(|e| fatal(format!("cannot open: {e}")))?
-            .map_err(|e| fatal(format!("cannot open: {}", crate::walk::io_reason(&e))))?;
-        let file = tokio::fs::File::from_std(file);
-        if FileKey::from_metadata(&meta) != src.key {
-            return Err(fatal(changed()));
-        }
+    ) -> Result<(), Failure<TransferError>> {
+        let retry = |reason: String, retry_after: Option<Duration>| Failure::Transient {
+            error: failed(format!("upload failed after {attempt} attempts: {reason}")),
+            reason,
+            retry_after,
+        };
+        let file = src.open().await.map_err(Failure::Final)?;
         let started = Instant::now();
         let activity = Arc::new(Activity::new());
         let body = file_body(
@@ -160,7 +141,7 @@ impl Uploader {
         );
         let request = self
             .http
-            .request(method.clone(), target.url.expose().clone())
+            .request(target.method.clone(), target.url.expose().clone())
             .headers(headers.clone())
             .body(body);
         let send = async {
@@ -174,7 +155,7 @@ impl Uploader {
         };
         let log = |status: Option<u16>| {
             self.reporter.emit(Event::Request {
-                method: method.to_string(),
+                method: target.method.to_string(),
                 target: target.url.to_string(),
                 status,
                 elapsed: started.elapsed(),
@@ -184,21 +165,16 @@ impl Uploader {
         let resp = match outcome {
             None => {
                 log(None);
-                return Err(Attempt::Retry {
-                    reason: format!("no progress for {} s", self.timeout.as_secs_f64()),
-                    retry_after: None,
-                });
+                let reason = format!("no progress for {} s", self.timeout.as_secs_f64());
+                return Err(retry(reason, None));
             }
             Some(Err(e)) => {
                 log(None);
                 // A body that ended early means the file shrank under us.
-                if sent.load(Ordering::Relaxed) < src.size && file_changed(src).await {
-                    return Err(fatal(changed()));
+                if sent.load(Ordering::Relaxed) < src.size && src.changed().await {
+                    return Err(Failure::Final(failed(changed())));
                 }
-                return Err(Attempt::Retry {
-                    reason: describe_reqwest_error(&e),
-                    retry_after: None,
-                });
+                return Err(retry(describe_reqwest_error(&e), None));
             }
             Some(Ok(r)) => r,
         };
@@ -209,21 +185,17 @@ impl Uploader {
             .get(ETAG)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let retry_after = resp
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let retry_after = http::retry_after(resp.headers());
         let body = tokio::time::timeout(self.timeout, read_limited(resp))
             .await
             .unwrap_or_else(|_| Err("timed out reading the answer".into()));
         if (200..300).contains(&status) {
-            if file_changed(src).await {
-                return Err(fatal(changed()));
+            if src.changed().await {
+                return Err(Failure::Final(failed(changed())));
             }
             if let Some(tag) = etag.as_deref().and_then(etag_md5) {
                 if !tag.eq_ignore_ascii_case(src.md5_hex) {
-                    return Err(fatal(format!("storage reports MD5 {tag} but the file's is {}; the file may have changed, run again", src.md5_hex)));
+                    return Err(Failure::Final(failed(format!("storage reports MD5 {tag} but the file's is {}; the file may have changed, run again", src.md5_hex))));
                 }
             }
             return Ok(());
@@ -241,15 +213,10 @@ impl Uploader {
             message.as_deref(),
             target.expires_at,
         ) {
-            return Err(Attempt::Fatal(TransferError::Expired));
+            return Err(Failure::Final(TransferError::Expired));
         }
-        // Any 5xx but 501 (which means "not supported", e.g. a chunked body) is worth
-        // another try for storage (API.md §2), as are 408 and 429.
-        if is_transient(status) || (status >= 500 && status != 501) {
-            return Err(Attempt::Retry {
-                reason: format!("storage answered {shown}"),
-                retry_after,
-            });
+        if is_transient_storage(status) {
+            return Err(retry(format!("storage answered {shown}"), retry_after));
         }
         let hint = match code.as_deref() {
             Some("BadDigest") | Some("InvalidDigest") => {
@@ -258,12 +225,12 @@ impl Uploader {
             Some("SignatureDoesNotMatch") => "; the signed headers were not accepted",
             _ => "",
         };
-        Err(fatal(format!("storage refused the upload: {shown}{hint}")))
+        Err(Failure::Final(failed(format!(
+            "storage refused the upload: {shown}{hint}"
+        ))))
     }
 }
 
-/// What a storage error body must not repeat: the signed URL's query, and each of its
-/// values (raw and decoded), since a server may quote only the signature.
 /// The storage's error code and message, with every secret of the signed URL removed,
 /// before and after decoding (a JSON body can hide a secret behind escapes).
 fn storage_refusal(body: &[u8], url: &reqwest::Url) -> (Option<String>, Option<String>) {
@@ -277,6 +244,8 @@ fn storage_refusal(body: &[u8], url: &reqwest::Url) -> (Option<String>, Option<S
     )
 }
 
+/// What a storage error body must not repeat: the signed URL's query, and each of its
+/// values (raw and decoded), since a server may quote only the signature.
 fn query_secrets(url: &reqwest::Url) -> Vec<String> {
     let Some(query) = url.query() else {
         return Vec::new();
@@ -293,39 +262,23 @@ fn query_secrets(url: &reqwest::Url) -> Vec<String> {
     secrets
 }
 
-fn fatal(msg: String) -> Attempt {
-    Attempt::Fatal(TransferError::Failed(msg))
+fn failed(msg: String) -> TransferError {
+    TransferError::Failed(msg)
 }
 
 fn changed() -> String {
     "changed while uploading; run again".into()
 }
 
-async fn file_changed(src: &Source<'_>) -> bool {
-    match tokio::fs::metadata(src.path).await {
-        Ok(m) => FileKey::from_metadata(&m) != src.key,
-        Err(_) => true,
-    }
-}
-
 /// The signed headers, verbatim, plus `Content-Length`.
 fn build_headers(target: &UploadTarget, size: u64) -> Result<HeaderMap, TransferError> {
     let mut h = HeaderMap::new();
     for (name, value) in &target.headers {
-        let n = HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
-            TransferError::Failed(format!(
-                "the API sent an invalid upload header name '{}'",
-                name.escape_debug()
-            ))
-        })?;
-        let v = HeaderValue::from_str(value).map_err(|_| {
-            TransferError::Failed(format!(
-                "the API sent an invalid value for upload header {n}"
-            ))
-        })?;
+        let (n, v) =
+            http::header(name, value).map_err(|why| failed(format!("the API sent an {why}")))?;
         if n == CONTENT_LENGTH {
             if value.trim() != size.to_string() {
-                return Err(TransferError::Failed(format!("the API's upload headers say Content-Length {value}, but the file has {size} bytes")));
+                return Err(failed(format!("the API's upload headers say Content-Length {value}, but the file has {size} bytes")));
             }
             continue;
         }
@@ -357,8 +310,7 @@ fn storage_error(body: &str) -> (Option<String>, Option<String>) {
     if body.trim_start().starts_with('<') {
         return (tag("Code"), tag("Message"));
     }
-    let (code, message) = crate::api::parse_error_body(body.as_bytes());
-    (code, message)
+    http::parse_error_body(body.as_bytes())
 }
 
 /// Whether a storage refusal means "this URL has expired" (S3's 403 AccessDenied "Request has

@@ -28,14 +28,14 @@ use std::time::Duration;
 
 use crate::cli::{Cli, ColorChoice};
 use crate::exit::UsageError;
-use crate::retry::RetryPolicy;
+use crate::http::RetryPolicy;
 use crate::secret::ApiKey;
 use crate::walk::Filter;
 
 pub use env::Env;
 pub(crate) use show::describe;
 pub(crate) use source::{Key, Layers, Source, Sourced};
-pub(crate) use validate::{check_transport, validate, ProjectId};
+pub(crate) use validate::{validate, ProjectId};
 
 use file::ConfigFile;
 use key_file::read_key_file;

@@ -6,6 +6,7 @@ use std::fmt;
 
 use super::{ApiSettings, Gathered, ENV_API_KEY, ENV_API_URL, ENV_PROJECT};
 use crate::exit::UsageError;
+use crate::http::check_transport;
 use crate::secret::ApiKey;
 
 /// A project id of the form API.md fixes: `project_` + 20 lower-case letters or digits.
@@ -115,25 +116,6 @@ pub(crate) fn check_api_url(raw: &str) -> Result<reqwest::Url, String> {
         return Err("it must not carry a user name or password".into());
     }
     Ok(url)
-}
-
-/// The scheme rule shared by the API URL and signed upload URLs.
-pub(crate) fn check_transport(url: &reqwest::Url) -> Result<(), String> {
-    match url.scheme() {
-        "https" => Ok(()),
-        "http" if is_loopback(url) => Ok(()),
-        "http" => Err("plain http is only allowed to loopback addresses (127.0.0.0/8, ::1, localhost); use https".into()),
-        other => Err(format!("unsupported scheme '{other}'; use https")),
-    }
-}
-
-pub(crate) fn is_loopback(url: &reqwest::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    }
 }
 
 /// A URL as it may be shown: without a user name or password, which may be secrets.

@@ -1,0 +1,52 @@
+//! Building a client and its requests, and reading its answers.
+
+use std::time::Duration;
+
+use reqwest::header::{HeaderName, HeaderValue};
+
+use super::error::describe_reqwest_error;
+
+const USER_AGENT: &str = concat!("chief-upload/", env!("CARGO_PKG_VERSION"));
+
+/// An answer body larger than this is not a valid answer, from the API or from storage.
+const MAX_BODY: usize = 1 << 20;
+
+/// The settings every client of the run starts from: this user agent, no redirect followed
+/// (a token or signed URL goes nowhere it was not sent), no `Referer`, `timeout` to
+/// connect, and up to `pool` idle connections kept per host. A caller adds only what is
+/// its own (the API its credential headers and a whole-request timeout).
+pub(crate) fn client_builder(timeout: Duration, pool: usize) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .user_agent(USER_AGENT)
+        .redirect(reqwest::redirect::Policy::none())
+        .referer(false)
+        .connect_timeout(timeout)
+        .pool_max_idle_per_host(pool)
+        .tcp_nodelay(true)
+}
+
+/// One header as a peer dictated it (the API's `upload_headers`), if it is one HTTP can
+/// carry. The error names the header but never shows its value, which may be a secret.
+pub(crate) fn header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), String> {
+    let n = HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| format!("invalid header name '{}'", name.escape_debug()))?;
+    let v = HeaderValue::from_str(value).map_err(|_| format!("invalid value for header {n}"))?;
+    Ok((n, v))
+}
+
+/// Reads a response body, refusing more than MAX_BODY bytes.
+pub(crate) async fn read_limited(mut resp: reqwest::Response) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(c)) => {
+                if out.len() + c.len() > MAX_BODY {
+                    return Err(format!("answer larger than {} KiB", MAX_BODY / 1024));
+                }
+                out.extend_from_slice(&c);
+            }
+            Ok(None) => return Ok(out),
+            Err(e) => return Err(describe_reqwest_error(&e)),
+        }
+    }
+}
