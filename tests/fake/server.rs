@@ -272,6 +272,53 @@ async fn drain(body: &mut Incoming, rec: &mut Rec) {
     let _ = tokio::time::timeout(DRAIN_TIME, discard(body, rec, DRAIN_LIMIT)).await;
 }
 
+/// Carry out a fault decided when the request arrived, the same way on both listeners:
+/// `Ok(Some(answer))` answers instead, `Ok(None)` lets the request go on normally, and
+/// `Err(Dropped)` drops the connection. A body not read yet is drained before a status
+/// answer so the client reads the answer rather than a reset; the API has read its small
+/// body already, so there `ResetMidBody` is a plain reset.
+async fn fault(
+    shared: &Shared,
+    target: Target,
+    action: Action,
+    parts: &hyper::http::request::Parts,
+    body: &mut Incoming,
+    rec: &mut Rec,
+) -> Result<Option<Resp>, Dropped> {
+    match action {
+        Action::Status {
+            status,
+            retry_after,
+            body: text,
+        } => {
+            drain(body, rec).await;
+            let text = text.map(|t| echo_secrets(&t, parts));
+            Ok(Some(injected(shared, target, status, retry_after, text)))
+        }
+        Action::Reset => Err(Dropped),
+        Action::ResetMidBody { after } => {
+            let _ = discard(body, rec, after).await;
+            Err(Dropped)
+        }
+        Action::Delay(d) => {
+            tokio::time::sleep(d).await;
+            Ok(None)
+        }
+        Action::Stall => {
+            rec.sync();
+            std::future::pending().await
+        }
+        Action::Gate(gate) => {
+            rec.sync();
+            gate.pass().await;
+            Ok(None)
+        }
+        Action::UploadMethod(_) | Action::ExpiresIn(_) | Action::WrongEtag => {
+            unreachable!("only actions decided on arrival are taken here")
+        }
+    }
+}
+
 async fn api(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Dropped> {
     let mut rec = Rec::new(&shared, Target::Api, &req);
     let (parts, mut body) = req.into_parts();
@@ -295,26 +342,9 @@ async fn api(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Droppe
         .map(str::to_string);
 
     if let Some(action) = shared.take_rule(Target::Api, filename.as_deref(), Action::is_pre) {
-        match action {
-            Action::Status {
-                status,
-                retry_after,
-                body,
-            } => {
-                let body = body.map(|b| echo_secrets(&b, &parts));
-                return Ok(rec.answer(injected(&shared, Target::Api, status, retry_after, body)));
-            }
-            Action::Reset | Action::ResetMidBody { .. } => return Err(Dropped),
-            Action::Delay(d) => tokio::time::sleep(d).await,
-            Action::Stall => {
-                rec.sync();
-                return std::future::pending().await;
-            }
-            Action::Gate(gate) => {
-                rec.sync();
-                gate.pass().await;
-            }
-            _ => unreachable!("only pre actions are taken here"),
+        if let Some(resp) = fault(&shared, Target::Api, action, &parts, &mut body, &mut rec).await?
+        {
+            return Ok(rec.answer(resp));
         }
     }
 
@@ -557,32 +587,17 @@ async fn storage(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Dr
     let filename = upload.as_ref().map(|u| u.filename.as_str());
 
     if let Some(action) = shared.take_rule(Target::Storage, filename, Action::is_pre) {
-        match action {
-            Action::Status {
-                status,
-                retry_after,
-                body: text,
-            } => {
-                drain(&mut body, &mut rec).await;
-                let text = text.map(|t| echo_secrets(&t, &parts));
-                let resp = injected(&shared, Target::Storage, status, retry_after, text);
-                return Ok(rec.answer(resp));
-            }
-            Action::Reset => return Err(Dropped),
-            Action::ResetMidBody { after } => {
-                let _ = discard(&mut body, &mut rec, after).await;
-                return Err(Dropped);
-            }
-            Action::Delay(d) => tokio::time::sleep(d).await,
-            Action::Stall => {
-                rec.sync();
-                return std::future::pending().await;
-            }
-            Action::Gate(gate) => {
-                rec.sync();
-                gate.pass().await;
-            }
-            _ => unreachable!("only pre actions are taken here"),
+        if let Some(resp) = fault(
+            &shared,
+            Target::Storage,
+            action,
+            &parts,
+            &mut body,
+            &mut rec,
+        )
+        .await?
+        {
+            return Ok(rec.answer(resp));
         }
     }
 
