@@ -6,7 +6,8 @@ mod fake;
 use std::time::{Duration, Instant};
 
 use fake::{
-    md5_hex, Action, FakeChief, Rule, Target, OTHER_PROJECT, PROJECT, TOKEN, UNKNOWN_TOKEN,
+    md5_hex, Action, Cert, Chaos, FakeChief, Gate, InFlightLimit, Origins, Outage, OutageMode,
+    OutageWindow, Phase, Rule, Target, OTHER_PROJECT, PROJECT, TOKEN, UNKNOWN_TOKEN,
 };
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -814,4 +815,653 @@ async fn emulated_link_paces_and_can_skip_verification() {
     );
     assert_eq!(etag, Some(format!("\"{}\"", md5_hex(&content))));
     assert_eq!(chief.assets(fake::PROJECT)[0].md5, md5_hex(&content));
+}
+
+// ---- The emulated network -------------------------------------------------------------
+
+/// A client trusting the fake's private CA, reaching it directly.
+fn tls_client(chief: &FakeChief) -> reqwest::Client {
+    tls_builder(chief).no_proxy().build().unwrap()
+}
+
+fn tls_builder(chief: &FakeChief) -> reqwest::ClientBuilder {
+    let ca = reqwest::Certificate::from_pem(chief.ca_pem().unwrap().as_bytes()).unwrap();
+    reqwest::Client::builder()
+        .add_root_certificate(ca)
+        .redirect(reqwest::redirect::Policy::none())
+}
+
+/// A client that goes through `proxy` (and trusts the fake's CA when it has one).
+fn proxied_client(chief: &FakeChief, proxy: &str) -> reqwest::Client {
+    let builder = match chief.ca_pem() {
+        Some(_) => tls_builder(chief),
+        None => reqwest::Client::builder(),
+    };
+    builder
+        .proxy(reqwest::Proxy::all(proxy).unwrap())
+        .build()
+        .unwrap()
+}
+
+/// POST /v1/assets at `api_url` with valid credentials: (status, JSON, headers).
+async fn post_via(
+    client: &reqwest::Client,
+    api_url: &str,
+    body: &Value,
+) -> reqwest::Result<(u16, Value, reqwest::header::HeaderMap)> {
+    let resp = client
+        .post(format!("{api_url}/v1/assets"))
+        .header("x-api-key", TOKEN)
+        .header("x-project-id", PROJECT)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await?;
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let text = resp.text().await?;
+    let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    Ok((status, json, headers))
+}
+
+/// PUT `content` as a 201 answer says; the status.
+async fn put_via(client: &reqwest::Client, answer: &Value, content: &[u8]) -> reqwest::Result<u16> {
+    let mut req = client
+        .put(answer["upload_url"].as_str().unwrap())
+        .body(content.to_vec());
+    for (k, v) in upload_headers(answer) {
+        req = req.header(k, v);
+    }
+    let resp = req.send().await?;
+    let status = resp.status().as_u16();
+    resp.bytes().await?;
+    Ok(status)
+}
+
+/// Create and upload one file through `client`; panics unless both succeed.
+async fn upload_via(client: &reqwest::Client, chief: &FakeChief, name: &str, content: &[u8]) {
+    let (status, answer, _) = post_via(client, &chief.api_url(), &body_for(name, content))
+        .await
+        .unwrap();
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(put_via(client, &answer, content).await.unwrap(), 200);
+}
+
+/// The whole error chain, for matching a cause.
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(e) = source {
+        text.push_str(&format!(": {e:?}"));
+        source = e.source();
+    }
+    text
+}
+
+#[tokio::test]
+async fn https_on_both_origins_with_a_private_ca_counts_handshakes() {
+    let chief = FakeChief::builder().tls(Cert::Trusted).start().unwrap();
+    assert!(chief.api_url().starts_with("https://127.0.0.1:"));
+    assert!(chief.storage_url().starts_with("https://127.0.0.1:"));
+    assert!(chief
+        .ca_pem()
+        .unwrap()
+        .starts_with("-----BEGIN CERTIFICATE-----"));
+    let client = tls_client(&chief);
+    for i in 0..5 {
+        let content = format!("over tls {i}");
+        let (status, answer, _) = post_via(
+            &client,
+            &chief.api_url(),
+            &body_for("t.txt", content.as_bytes()),
+        )
+        .await
+        .unwrap();
+        assert_eq!(status, 201);
+        assert!(answer["upload_url"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{}/upload/", chief.storage_url())));
+        assert_eq!(
+            put_via(&client, &answer, content.as_bytes()).await.unwrap(),
+            200
+        );
+    }
+    assert_eq!(chief.assets(PROJECT).len(), 5);
+    for target in [Target::Api, Target::Storage] {
+        let stats = chief.stats(target);
+        assert_eq!(stats.requests, 5, "{target:?}");
+        // Kept-alive connections: a handshake per connection, far fewer than requests.
+        assert_eq!(stats.tls_handshakes, stats.connections, "{target:?}");
+        assert!(
+            (1..=2).contains(&stats.tls_handshakes),
+            "{target:?}: {stats:?}"
+        );
+        assert_eq!(stats.tls_failures, 0);
+    }
+
+    // The certificate names localhost too.
+    let by_name = chief.api_url().replace("127.0.0.1", "localhost");
+    let (status, _, _) = post_via(&client, &by_name, &body_for("n.txt", b"by name"))
+        .await
+        .unwrap();
+    assert_eq!(status, 201);
+
+    // A client without the CA refuses the certificate; no request arrives.
+    let before = chief.stats(Target::Api);
+    let err = post_via(&client_without_ca(), &chief.api_url(), &body_for("x", b"x"))
+        .await
+        .unwrap_err();
+    assert!(err.is_connect(), "{err}");
+    assert!(chain(&err).contains("UnknownIssuer"), "{}", chain(&err));
+    chief.wait_for(Duration::from_secs(10), |f| {
+        f.stats(Target::Api).tls_failures == before.tls_failures + 1
+    });
+    let after = chief.stats(Target::Api);
+    assert_eq!(after.requests, before.requests);
+    assert_eq!(after.tls_failures, before.tls_failures + 1);
+}
+
+fn client_without_ca() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+#[tokio::test]
+async fn bad_certificates_fail_the_handshake_even_with_the_ca_trusted() {
+    for (cert, cause) in [
+        (Cert::Untrusted, "UnknownIssuer"),
+        (Cert::Expired, "Expired"),
+        (Cert::WrongName, "NotValidForName"),
+    ] {
+        let chief = FakeChief::builder().tls(cert).start().unwrap();
+        let err = post_via(&tls_client(&chief), &chief.api_url(), &body_for("x", b"x"))
+            .await
+            .unwrap_err();
+        assert!(err.is_connect(), "{cert:?}: {err}");
+        assert!(chain(&err).contains(cause), "{cert:?}: {}", chain(&err));
+        chief.wait_for(Duration::from_secs(10), |f| {
+            f.stats(Target::Api).tls_failures == 1
+        });
+        let stats = chief.stats(Target::Api);
+        assert_eq!(
+            (stats.requests, stats.tls_handshakes, stats.tls_failures),
+            (0, 0, 1),
+            "{cert:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn tls_can_be_on_one_origin_only() {
+    let chief = FakeChief::builder()
+        .storage_tls(Some(Cert::Trusted))
+        .start()
+        .unwrap();
+    assert!(chief.api_url().starts_with("http://"));
+    assert!(chief.storage_url().starts_with("https://"));
+    upload_via(&tls_client(&chief), &chief, "mixed.txt", b"mixed").await;
+    assert_eq!(chief.stats(Target::Api).tls_handshakes, 0);
+    assert_eq!(chief.stats(Target::Storage).tls_handshakes, 1);
+}
+
+#[tokio::test]
+async fn connect_proxy_tunnels_both_origins_and_demands_credentials() {
+    let chief = FakeChief::builder()
+        .tls(Cert::Trusted)
+        .proxy_auth("alice", "s3cret")
+        .start()
+        .unwrap();
+    let url = chief.proxy_url().unwrap();
+    let addr = chief.proxy_addr().unwrap();
+    assert_eq!(url, format!("http://alice:s3cret@{addr}"));
+    let client = proxied_client(&chief, &url);
+    for i in 0..3 {
+        upload_via(
+            &client,
+            &chief,
+            "p.txt",
+            format!("tunnelled {i}").as_bytes(),
+        )
+        .await;
+    }
+    let tunnels = chief.proxy_tunnels();
+    assert_eq!(tunnels.len(), 2, "{tunnels:?}");
+    for target in [Target::Api, Target::Storage] {
+        // Every connection to the origin came through a tunnel.
+        let stats = chief.stats(target);
+        assert_eq!(tunnels[&chief.authority(target)] as u64, stats.connections);
+        assert_eq!(stats.tls_handshakes, stats.connections);
+    }
+    assert!(chief.proxy_forwards().is_empty());
+    assert!(chief
+        .requests()
+        .iter()
+        .all(|r| !r.has_header("proxy-authorization")));
+
+    // A wrong password or none: 407, and nothing reaches the origins.
+    let requests = chief.requests().len();
+    for bad in [
+        chief.proxy_url_with("alice", "wrong").unwrap(),
+        format!("http://{addr}"),
+    ] {
+        let err = post_via(
+            &proxied_client(&chief, &bad),
+            &chief.api_url(),
+            &body_for("x", b"x"),
+        )
+        .await
+        .unwrap_err();
+        assert!(!err.is_status(), "{err}");
+        let last = chief.proxy_events().pop().unwrap();
+        assert_eq!(
+            (last.method.as_str(), last.status, last.authority),
+            ("CONNECT", 407, chief.authority(Target::Api))
+        );
+    }
+    assert_eq!(chief.requests().len(), requests);
+}
+
+#[tokio::test]
+async fn proxy_forwards_plain_http_in_absolute_form() {
+    let chief = FakeChief::builder()
+        .proxy_auth("bob", "pw")
+        .start()
+        .unwrap();
+    let client = proxied_client(&chief, &chief.proxy_url().unwrap());
+    for i in 0..2 {
+        upload_via(
+            &client,
+            &chief,
+            "f.txt",
+            format!("forwarded {i}").as_bytes(),
+        )
+        .await;
+    }
+    let forwards = chief.proxy_forwards();
+    assert_eq!(forwards[&chief.authority(Target::Api)], 2, "{forwards:?}");
+    assert_eq!(
+        forwards[&chief.authority(Target::Storage)],
+        2,
+        "{forwards:?}"
+    );
+    assert!(chief.proxy_tunnels().is_empty());
+    // The proxy's credentials stop at the proxy (the storage would refuse them).
+    assert_eq!(chief.requests().len(), 4);
+    assert!(chief
+        .requests()
+        .iter()
+        .all(|r| !r.has_header("proxy-authorization")));
+
+    let bad = proxied_client(&chief, &chief.proxy_url_with("bob", "nope").unwrap());
+    let (status, _, headers) = post_via(&bad, &chief.api_url(), &body_for("x", b"x"))
+        .await
+        .unwrap();
+    assert_eq!(status, 407);
+    assert!(headers["proxy-authenticate"]
+        .to_str()
+        .unwrap()
+        .starts_with("Basic "));
+    assert_eq!(chief.requests().len(), 4);
+}
+
+#[test]
+fn outage_window_phases() {
+    let t0 = Instant::now();
+    let s = Duration::from_secs;
+    let outage = Outage::unavailable(Origins::Api, 2, Some(s(10)));
+    let mut w = OutageWindow::default();
+    let phases: Vec<Phase> = [0, 1, 2, 5, 11, 12, 13]
+        .into_iter()
+        .map(|t| w.on_request(&outage, t0 + s(t)))
+        .collect();
+    use Phase::*;
+    // Starts with the third request (at 2 s), so ends at 12 s.
+    assert_eq!(phases, [Before, Before, Begins, During, During, Over, Over]);
+
+    let endless = Outage::unavailable(Origins::Both, 0, None);
+    let mut w = OutageWindow::default();
+    assert_eq!(w.on_request(&endless, t0), Begins);
+    assert_eq!(w.on_request(&endless, t0 + s(1_000_000)), During);
+    assert!(w.is_active());
+    w.end();
+    assert_eq!(w.on_request(&endless, t0 + s(1_000_001)), Over);
+    assert!(Origins::Both.covers(Target::Storage) && !Origins::Api.covers(Target::Storage));
+}
+
+#[tokio::test]
+async fn outage_answers_503_after_n_requests_until_it_ends() {
+    let chief = FakeChief::builder()
+        .with_knobs(|k| {
+            k.outage = Some(Outage {
+                origins: Origins::Api,
+                after: 2,
+                duration: None,
+                mode: OutageMode::Status {
+                    status: 503,
+                    retry_after: Some("2".into()),
+                },
+            })
+        })
+        .start()
+        .unwrap();
+    let client = client();
+    let mut statuses = Vec::new();
+    let mut first = None;
+    for i in 0..6 {
+        let (status, json, headers) = post_via(
+            &client,
+            &chief.api_url(),
+            &body_for(&format!("o{i}"), format!("{i}").as_bytes()),
+        )
+        .await
+        .unwrap();
+        if status == 503 {
+            assert_eq!(headers["retry-after"], "2");
+            assert_eq!(json["code"], "publicapi.unavailable");
+        } else if first.is_none() {
+            first = Some(json);
+        }
+        statuses.push(status);
+    }
+    assert_eq!(statuses, [201, 201, 503, 503, 503, 503]);
+    assert!(chief.outage_active());
+    assert_eq!(chief.stats(Target::Api).outage_requests, 4);
+    // The storage is another origin: up.
+    assert_eq!(put_via(&client, &first.unwrap(), b"0").await.unwrap(), 200);
+    assert_eq!(chief.stats(Target::Storage).outage_requests, 0);
+
+    chief.end_outage();
+    assert!(!chief.outage_active());
+    let (status, _, _) = post_via(&client, &chief.api_url(), &body_for("after", b"after"))
+        .await
+        .unwrap();
+    assert_eq!(status, 201);
+    let stats = chief.stats(Target::Api);
+    assert_eq!((stats.outage_requests, stats.status(503)), (4, 4));
+}
+
+/// A window with a duration ends by itself: requests sent back to back see 503s, then
+/// success, and never a 503 again.
+#[tokio::test]
+async fn outage_window_ends_by_itself() {
+    let chief = FakeChief::builder()
+        .with_knobs(|k| {
+            k.outage = Some(Outage::unavailable(
+                Origins::Both,
+                0,
+                Some(Duration::from_millis(200)),
+            ))
+        })
+        .start()
+        .unwrap();
+    let client = client();
+    let body = body_for("w.txt", b"window");
+    let mut unavailable = 0u64;
+    loop {
+        let (status, _, _) = post_via(&client, &chief.api_url(), &body).await.unwrap();
+        match status {
+            503 => unavailable += 1,
+            201 => break,
+            other => panic!("unexpected {other}"),
+        }
+        assert!(unavailable < 1_000_000, "the outage never ended");
+    }
+    assert!(unavailable >= 1);
+    assert!(!chief.outage_active());
+    for _ in 0..3 {
+        assert_eq!(
+            post_via(&client, &chief.api_url(), &body).await.unwrap().0,
+            201
+        );
+    }
+    assert_eq!(chief.stats(Target::Api).outage_requests, unavailable);
+}
+
+#[tokio::test]
+async fn outage_can_reset_or_refuse_connections() {
+    // Reset: the head is read, the connection dropped without an answer.
+    let chief = FakeChief::builder()
+        .with_knobs(|k| {
+            k.outage =
+                Some(Outage::unavailable(Origins::Storage, 0, None).with_mode(OutageMode::Reset))
+        })
+        .start()
+        .unwrap();
+    let client = client();
+    let answer = create(&chief, "r.txt", b"reset").await;
+    let err = put_via(&client, &answer, b"reset").await.unwrap_err();
+    assert!(!err.is_status() && !err.is_connect(), "{err}");
+    assert_eq!(chief.stats(Target::Storage).outage_requests, 1);
+    chief.end_outage();
+    assert_eq!(put_via(&client, &answer, b"reset").await.unwrap(), 200);
+
+    // Refuse: after one request, both origins stop listening until the end.
+    let chief = FakeChief::builder()
+        .with_knobs(|k| {
+            k.outage =
+                Some(Outage::unavailable(Origins::Both, 1, None).with_mode(OutageMode::Refuse))
+        })
+        .start()
+        .unwrap();
+    let answer = create(&chief, "f.txt", b"refuse").await;
+    let err = post_via(&client, &chief.api_url(), &body_for("g.txt", b"g"))
+        .await
+        .unwrap_err();
+    assert!(!err.is_status(), "{err}");
+    for _ in 0..3 {
+        let err = post_via(&client, &chief.api_url(), &body_for("g.txt", b"g"))
+            .await
+            .unwrap_err();
+        assert!(err.is_connect(), "{}", chain(&err));
+        let err = put_via(&client, &answer, b"refuse").await.unwrap_err();
+        assert!(err.is_connect(), "{}", chain(&err));
+    }
+    let (api, storage) = (chief.stats(Target::Api), chief.stats(Target::Storage));
+    assert_eq!((api.requests, api.outage_requests), (2, 1));
+    assert_eq!((storage.requests, storage.connections), (0, 0));
+    chief.end_outage();
+    assert_eq!(put_via(&client, &answer, b"refuse").await.unwrap(), 200);
+    let (status, _, _) = post_via(&client, &chief.api_url(), &body_for("g.txt", b"g"))
+        .await
+        .unwrap();
+    assert_eq!(status, 201);
+}
+
+/// Latency is per origin and comes before the answer: a client that waits less than it
+/// gets no answer, the other origin answers at once.
+#[tokio::test]
+async fn latency_delays_each_origin_separately() {
+    let long = Duration::from_secs(60);
+    let chief = FakeChief::builder()
+        .with_knobs(|k| k.storage.latency = long)
+        .start()
+        .unwrap();
+    let patient = client();
+    let impatient = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let (status, answer, _) = post_via(&patient, &chief.api_url(), &body_for("l.txt", b"late"))
+        .await
+        .unwrap();
+    assert_eq!(status, 201);
+    let err = put_via(&impatient, &answer, b"late").await.unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    // It arrived, and is still waiting for its answer.
+    chief.wait_for(Duration::from_secs(10), |f| {
+        f.stats(Target::Storage).requests == 1
+    });
+    assert_eq!(chief.stats(Target::Storage).in_flight, 1);
+    assert!(chief.stats(Target::Storage).statuses.is_empty());
+
+    chief.update_knobs(|k| {
+        k.storage.latency = Duration::ZERO;
+        k.api.latency = long;
+    });
+    assert_eq!(put_via(&patient, &answer, b"late").await.unwrap(), 200);
+    let err = post_via(&impatient, &chief.api_url(), &body_for("m.txt", b"m"))
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+}
+
+#[tokio::test]
+async fn api_in_flight_limit_answers_429_with_retry_after() {
+    let chief = FakeChief::builder()
+        .with_knobs(|k| k.api.max_in_flight = Some(InFlightLimit::new(2, Some(1))))
+        .start()
+        .unwrap();
+    let gate = Gate::new();
+    chief.inject(Rule::api(2, Action::Gate(gate.clone())));
+    let api = chief.api_url();
+    let held: Vec<_> = (0..2)
+        .map(|i| {
+            let api = api.clone();
+            tokio::spawn(async move {
+                post_via(
+                    &client(),
+                    &api,
+                    &body_for(&format!("h{i}"), format!("h{i}").as_bytes()),
+                )
+                .await
+                .unwrap()
+                .0
+            })
+        })
+        .collect();
+    let waiter = gate.clone();
+    tokio::task::spawn_blocking(move || waiter.wait_arrived(2, Duration::from_secs(10)))
+        .await
+        .unwrap();
+
+    let (status, json, headers) = post_via(&client(), &api, &body_for("third", b"third"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (status, json["code"].as_str()),
+        (429, Some("publicapi.rate_limited"))
+    );
+    assert_eq!(headers["retry-after"], "1");
+    assert_eq!(chief.stats(Target::Api).throttled, 1);
+
+    gate.release();
+    for h in held {
+        assert_eq!(h.await.unwrap(), 201);
+    }
+    let (status, _, _) = post_via(&client(), &api, &body_for("third", b"third"))
+        .await
+        .unwrap();
+    assert_eq!(status, 201);
+    let stats = chief.stats(Target::Api);
+    assert_eq!(stats.throttled, 1);
+    assert_eq!((stats.status(201), stats.status(429)), (3, 1));
+    assert_eq!(stats.peak_in_flight, 3, "the refused one was in flight too");
+}
+
+#[tokio::test]
+async fn peak_in_flight_is_counted_per_listener() {
+    let chief = FakeChief::start();
+    let gate = Gate::new();
+    chief.inject(Rule::api(5, Action::Gate(gate.clone())));
+    let api = chief.api_url();
+    let held: Vec<_> = (0..5)
+        .map(|i| {
+            let api = api.clone();
+            tokio::spawn(async move {
+                post_via(
+                    &client(),
+                    &api,
+                    &body_for(&format!("p{i}"), format!("p{i}").as_bytes()),
+                )
+                .await
+                .unwrap()
+                .0
+            })
+        })
+        .collect();
+    let waiter = gate.clone();
+    tokio::task::spawn_blocking(move || waiter.wait_arrived(5, Duration::from_secs(10)))
+        .await
+        .unwrap();
+    let stats = chief.stats(Target::Api);
+    assert_eq!((stats.in_flight, stats.peak_in_flight), (5, 5));
+    assert_eq!(chief.stats(Target::Storage).peak_in_flight, 0);
+    gate.release();
+    for h in held {
+        assert_eq!(h.await.unwrap(), 201);
+    }
+    let stats = chief.stats(Target::Api);
+    assert_eq!((stats.in_flight, stats.peak_in_flight), (0, 5));
+    let series = chief.series(Target::Api);
+    assert_eq!(series.iter().map(|s| s.requests).sum::<u64>(), 5);
+    assert_eq!(series.iter().map(|s| s.peak_in_flight).max(), Some(5));
+    chief.reset_peak_in_flight(Target::Api);
+    assert_eq!(chief.stats(Target::Api).peak_in_flight, 0);
+}
+
+/// Four uploads at once through one shared link: together they never get more than the
+/// rate in any second (plus one chunk), where per-body pacing would give each the rate.
+#[tokio::test]
+async fn shared_link_caps_all_uploads_together() {
+    const RATE: u64 = 2_000_000;
+    const SIZE: usize = 1 << 20;
+    let chief = FakeChief::builder()
+        .with_knobs(|k| k.shared_link = Some(RATE))
+        .start()
+        .unwrap();
+    let mut uploads = Vec::new();
+    for i in 0..4u8 {
+        let content = vec![i; SIZE];
+        let answer = create(&chief, &format!("s{i}.bin"), &content).await;
+        uploads.push(tokio::spawn(async move {
+            put_via(&client(), &answer, &content).await.unwrap()
+        }));
+    }
+    for u in uploads {
+        assert_eq!(u.await.unwrap(), 200);
+    }
+    let stats = chief.stats(Target::Storage);
+    assert_eq!(stats.peak_in_flight, 4, "the uploads overlapped");
+    assert_eq!(stats.body_bytes, 4 * SIZE as u64);
+    let series = chief.series(Target::Storage);
+    assert_eq!(series.iter().map(|s| s.bytes).sum::<u64>(), 4 * SIZE as u64);
+    // hyper hands the body over in chunks of at most about 400 KiB.
+    let most = series.iter().map(|s| s.bytes).max().unwrap();
+    assert!(
+        most <= RATE + (512 << 10),
+        "{most} bytes in one second: {series:?}"
+    );
+}
+
+#[tokio::test]
+async fn chaos_fails_a_fraction_of_requests() {
+    let chief = FakeChief::builder()
+        .with_knobs(|k| k.api.chaos = Some(Chaos::new(0.15)))
+        .start()
+        .unwrap();
+    let client = client();
+    let (mut ok, mut errors, mut resets) = (0u64, 0u64, 0u64);
+    for i in 0..200 {
+        let body = body_for(&format!("c{i}"), format!("chaos {i}").as_bytes());
+        match post_via(&client, &chief.api_url(), &body).await {
+            Ok((201, _, _)) => ok += 1,
+            Ok((status, _, headers)) => {
+                assert!([500, 502, 503, 504].contains(&status), "{status}");
+                assert!(!headers.contains_key("retry-after"));
+                errors += 1;
+            }
+            Err(e) => {
+                assert!(!e.is_connect(), "{e}");
+                resets += 1;
+            }
+        }
+    }
+    let stats = chief.stats(Target::Api);
+    assert_eq!(stats.requests, 200);
+    assert_eq!(stats.chaos, errors + resets);
+    assert_eq!(ok, 200 - stats.chaos);
+    assert!((10..=50).contains(&stats.chaos), "{stats:?}");
+    assert!(errors > 0 && resets > 0, "{errors} 5xx, {resets} resets");
+    assert_eq!(chief.stats(Target::Storage).chaos, 0);
 }

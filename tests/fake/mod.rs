@@ -2,20 +2,42 @@
 //! storage it hands out, faithful to `shared/API.md`: it refuses what the real service
 //! refuses, records every request, and can inject faults.
 //!
-//! Two listeners on 127.0.0.1 (two origins): the API and the storage. Both run on one
-//! tokio runtime (2 workers) in a thread of their own, so `FakeChief::start()` works from
-//! sync and async tests alike. Dropping the `FakeChief` shuts everything down.
+//! Two listeners on 127.0.0.1 (two origins): the API and the storage, plain http or
+//! https with certificates made at start; optionally a third, an HTTP proxy. All run on
+//! one tokio runtime (2 workers) in a thread of their own, so `FakeChief::start()` works
+//! from sync and async tests alike. Dropping the `FakeChief` shuts everything down.
+//!
+//! Beside per-request faults ([`Rule`]), it emulates a network ([`Knobs`]: latency,
+//! bandwidth, pushback, outages, chaos) and counts what it saw per listener ([`Stats`],
+//! [`Second`]). `FakeChief::builder()` sets everything up in one place.
 #![allow(dead_code)]
 
+mod knobs;
+mod listen;
+mod proxy;
 mod server;
+mod tls;
 pub mod util;
 
-use std::collections::HashMap;
-use std::net::TcpListener as StdListener;
-use std::sync::atomic::AtomicBool;
+use std::collections::{BTreeMap, HashMap};
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+// Each test target uses a different part of the fake.
+#[allow(unused_imports)]
+pub use knobs::{
+    Chaos, InFlightLimit, Knobs, Link, OriginKnobs, Origins, Outage, OutageMode, OutageWindow,
+    Phase, Second, Stats,
+};
+#[allow(unused_imports)]
+pub use proxy::ProxyEvent;
+#[allow(unused_imports)]
+pub use tls::Cert;
+
+use knobs::{Counters, Pacer, Signal};
 
 /// A valid personal access token known to the fake; it may use [`PROJECT`].
 pub const TOKEN: &str = "pat_FakeChiefTok3n0123456789abcdWXYZ";
@@ -34,6 +56,15 @@ pub const DEFAULT_URL_TTL: Duration = Duration::from_secs(15 * 60);
 pub enum Target {
     Api,
     Storage,
+}
+
+impl Target {
+    fn index(self) -> usize {
+        match self {
+            Target::Api => 0,
+            Target::Storage => 1,
+        }
+    }
 }
 
 /// One request as the fake saw it (no bodies, only their sizes).
@@ -325,17 +356,13 @@ struct Inner {
     rules: Vec<Rule>,
     url_ttl: Duration,
     redirect: Option<String>,
-    link: Option<Link>,
 }
 
-/// An emulated network link to the storage, for benchmarks: each upload's body is
-/// received no faster than `bytes_per_sec` (paced by sleeping, so it costs no CPU).
-/// With `verify: false` the storage trusts the signed Content-MD5 instead of computing
-/// the MD5 itself, as a remote server would on its own CPU, not this machine's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Link {
-    pub bytes_per_sec: u64,
-    pub verify: bool,
+/// The outage window and a generation, so a timer of a replaced outage does nothing.
+#[derive(Default)]
+struct OutageState {
+    window: OutageWindow,
+    generation: u64,
 }
 
 struct Shared {
@@ -346,6 +373,15 @@ struct Shared {
     inner: Mutex<Inner>,
     records: Mutex<Records>,
     recording: AtomicBool,
+    knobs: Mutex<Knobs>,
+    outage: Mutex<OutageState>,
+    /// The shared link, when `Knobs::shared_link` is set.
+    pacer: Mutex<Option<Pacer>>,
+    chaos_draws: AtomicU64,
+    /// Indexed by `Target::index`.
+    counters: [Counters; 2],
+    controls: [listen::Control; 2],
+    signal: Arc<Signal>,
 }
 
 #[derive(Default)]
@@ -361,8 +397,28 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    fn link(&self) -> Option<Link> {
-        lock(&self.inner).link
+    fn knobs(&self) -> Knobs {
+        lock(&self.knobs).clone()
+    }
+
+    fn counters(&self, target: Target) -> &Counters {
+        &self.counters[target.index()]
+    }
+
+    fn control(&self, target: Target) -> &listen::Control {
+        &self.controls[target.index()]
+    }
+
+    /// Listen again on every listener an outage closed.
+    fn reopen_all(&self) {
+        for control in &self.controls {
+            if let Err(e) = control.reopen() {
+                eprintln!(
+                    "fake chief: cannot listen again on port {}: {e}",
+                    control.port
+                );
+            }
+        }
     }
 
     fn take_rule(
@@ -430,31 +486,174 @@ impl Shared {
     }
 }
 
-/// The running fake. Dropping it shuts both listeners and all connections down.
+/// Everything about a fake to start, in one place: ports, TLS, the proxy, and the
+/// initial [`Knobs`]. `FakeChief::builder()` makes one.
+#[derive(Debug, Clone)]
+pub struct Builder {
+    api_port: u16,
+    storage_port: u16,
+    api_tls: Option<Cert>,
+    storage_tls: Option<Cert>,
+    proxy: Option<Option<(String, String)>>,
+    knobs: Knobs,
+    record: bool,
+    url_ttl: Duration,
+}
+
+impl Builder {
+    /// Listen on these ports (0 = ephemeral, the default).
+    pub fn ports(mut self, api: u16, storage: u16) -> Builder {
+        self.api_port = api;
+        self.storage_port = storage;
+        self
+    }
+
+    /// https on both listeners, presenting a certificate of this kind; the fake's CA is
+    /// `FakeChief::ca_pem`.
+    pub fn tls(self, cert: Cert) -> Builder {
+        self.api_tls(Some(cert)).storage_tls(Some(cert))
+    }
+
+    /// https (`Some`) or plain http (`None`) on the API listener alone.
+    pub fn api_tls(mut self, cert: Option<Cert>) -> Builder {
+        self.api_tls = cert;
+        self
+    }
+
+    /// https (`Some`) or plain http (`None`) on the storage listener alone.
+    pub fn storage_tls(mut self, cert: Option<Cert>) -> Builder {
+        self.storage_tls = cert;
+        self
+    }
+
+    /// Start an HTTP proxy (CONNECT and absolute-form) that lets anyone through.
+    pub fn proxy(mut self) -> Builder {
+        self.proxy = Some(None);
+        self
+    }
+
+    /// Start an HTTP proxy that demands these Basic credentials.
+    pub fn proxy_auth(mut self, user: &str, password: &str) -> Builder {
+        self.proxy = Some(Some((user.to_string(), password.to_string())));
+        self
+    }
+
+    pub fn knobs(mut self, knobs: Knobs) -> Builder {
+        self.knobs = knobs;
+        self
+    }
+
+    /// Change the initial knobs in place, e.g. `.with_knobs(|k| k.api.latency = ms(50))`.
+    pub fn with_knobs(mut self, f: impl FnOnce(&mut Knobs)) -> Builder {
+        f(&mut self.knobs);
+        self
+    }
+
+    /// Keep a log of every request (default on; off for long benchmarks).
+    pub fn record(mut self, on: bool) -> Builder {
+        self.record = on;
+        self
+    }
+
+    /// Lifetime of the signed URLs issued (default 15 min).
+    pub fn url_ttl(mut self, ttl: Duration) -> Builder {
+        self.url_ttl = ttl;
+        self
+    }
+
+    pub fn start(self) -> std::io::Result<FakeChief> {
+        FakeChief::launch(self)
+    }
+}
+
+impl Default for Builder {
+    fn default() -> Builder {
+        Builder {
+            api_port: 0,
+            storage_port: 0,
+            api_tls: None,
+            storage_tls: None,
+            proxy: None,
+            knobs: Knobs::default(),
+            record: true,
+            url_ttl: DEFAULT_URL_TTL,
+        }
+    }
+}
+
+/// The running fake. Dropping it shuts every listener and connection down.
 pub struct FakeChief {
     shared: Arc<Shared>,
+    ca_pem: Option<String>,
+    proxy: Option<Arc<proxy::Proxy>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
 
+fn bind(port: u16) -> std::io::Result<StdListener> {
+    let listener = StdListener::bind(("127.0.0.1", port))?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
 impl FakeChief {
-    /// Start on ephemeral ports. Panics if it cannot bind.
+    /// Start on ephemeral ports, plain http. Panics if it cannot bind.
     pub fn start() -> FakeChief {
-        FakeChief::start_on(0, 0).expect("fake chief: bind 127.0.0.1")
+        FakeChief::builder()
+            .start()
+            .expect("fake chief: bind 127.0.0.1")
     }
 
     /// Start on the given ports (0 = ephemeral).
     pub fn start_on(api_port: u16, storage_port: u16) -> std::io::Result<FakeChief> {
-        let api = StdListener::bind(("127.0.0.1", api_port))?;
-        let storage = StdListener::bind(("127.0.0.1", storage_port))?;
-        api.set_nonblocking(true)?;
-        storage.set_nonblocking(true)?;
-        let api_url = format!("http://127.0.0.1:{}", api.local_addr()?.port());
-        let storage_url = format!("http://127.0.0.1:{}", storage.local_addr()?.port());
+        FakeChief::builder().ports(api_port, storage_port).start()
+    }
+
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    fn launch(b: Builder) -> std::io::Result<FakeChief> {
+        let api = bind(b.api_port)?;
+        let storage = bind(b.storage_port)?;
+        let proxy_listener = b.proxy.as_ref().map(|_| bind(0)).transpose()?;
+        let pki = if b.api_tls.is_some() || b.storage_tls.is_some() {
+            Some(tls::Pki::new()?)
+        } else {
+            None
+        };
+        let acceptor = |cert: Option<Cert>| -> std::io::Result<_> {
+            match (cert, &pki) {
+                (Some(cert), Some(pki)) => Ok(Some(tokio_rustls::TlsAcceptor::from(
+                    pki.server_config(cert)?,
+                ))),
+                _ => Ok(None),
+            }
+        };
+        let (api_tls, storage_tls) = (acceptor(b.api_tls)?, acceptor(b.storage_tls)?);
+        let url = |l: &StdListener, tls: bool| -> std::io::Result<String> {
+            let scheme = if tls { "https" } else { "http" };
+            Ok(format!("{scheme}://127.0.0.1:{}", l.local_addr()?.port()))
+        };
+        let api_url = url(&api, api_tls.is_some())?;
+        let storage_url = url(&storage, storage_tls.is_some())?;
+        let (api_control, api_commands) = listen::Control::new(api.local_addr()?.port());
+        let (storage_control, storage_commands) =
+            listen::Control::new(storage.local_addr()?.port());
+        let signal = Arc::new(Signal::default());
+        let proxy = match (&proxy_listener, b.proxy) {
+            (Some(l), Some(credentials)) => Some(Arc::new(proxy::Proxy::new(
+                l.local_addr()?,
+                credentials,
+                signal.clone(),
+            ))),
+            _ => None,
+        };
         let entropy = util::Entropy::new();
         let secret = entropy.bytes32("secret");
         let mut tokens = HashMap::new();
         tokens.insert(TOKEN.to_string(), vec![PROJECT.to_string()]);
+        let epoch = Instant::now();
         let shared = Arc::new(Shared {
             api_url,
             storage_url,
@@ -466,12 +665,21 @@ impl FakeChief {
                 asset_project: HashMap::new(),
                 uploads: HashMap::new(),
                 rules: Vec::new(),
-                url_ttl: DEFAULT_URL_TTL,
+                url_ttl: b.url_ttl,
                 redirect: None,
-                link: None,
             }),
             records: Mutex::new(Records::default()),
-            recording: AtomicBool::new(true),
+            recording: AtomicBool::new(b.record),
+            pacer: Mutex::new(b.knobs.shared_link.map(Pacer::new)),
+            knobs: Mutex::new(b.knobs),
+            outage: Mutex::new(OutageState::default()),
+            chaos_draws: AtomicU64::new(0),
+            counters: [
+                Counters::new(epoch, signal.clone()),
+                Counters::new(epoch, signal.clone()),
+            ],
+            controls: [api_control, storage_control],
+            signal: signal.clone(),
         });
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -481,6 +689,7 @@ impl FakeChief {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<std::io::Result<()>>();
         let task_shared = shared.clone();
+        let task_proxy = proxy.clone();
         let thread = std::thread::Builder::new()
             .name("fake-chief-main".into())
             .spawn(move || {
@@ -489,21 +698,31 @@ impl FakeChief {
                         Ok::<_, std::io::Error>((
                             tokio::net::TcpListener::from_std(api)?,
                             tokio::net::TcpListener::from_std(storage)?,
+                            proxy_listener
+                                .map(tokio::net::TcpListener::from_std)
+                                .transpose()?,
                         ))
                     })();
                     match listeners {
-                        Ok((api, storage)) => {
+                        Ok((api, storage, proxy_listener)) => {
                             let _ = ready_tx.send(Ok(()));
-                            tokio::spawn(server::accept_loop(
+                            tokio::spawn(listen::accept_loop(
                                 api,
                                 Target::Api,
                                 task_shared.clone(),
+                                api_commands,
+                                api_tls,
                             ));
-                            tokio::spawn(server::accept_loop(
+                            tokio::spawn(listen::accept_loop(
                                 storage,
                                 Target::Storage,
                                 task_shared,
+                                storage_commands,
+                                storage_tls,
                             ));
+                            if let (Some(l), Some(p)) = (proxy_listener, task_proxy) {
+                                tokio::spawn(proxy::accept_loop(l, p));
+                            }
                             let _ = rx.await;
                         }
                         Err(e) => {
@@ -516,6 +735,8 @@ impl FakeChief {
             })?;
         let mut fake = FakeChief {
             shared,
+            ca_pem: pki.map(|p| p.ca_pem().to_string()),
+            proxy,
             shutdown: Some(tx),
             thread: Some(thread),
         };
@@ -529,14 +750,133 @@ impl FakeChief {
         }
     }
 
-    /// `http://127.0.0.1:PORT`, no trailing slash.
+    /// `http://127.0.0.1:PORT` (`https://` with TLS), no trailing slash.
     pub fn api_url(&self) -> String {
         self.shared.api_url.clone()
     }
 
-    /// `http://127.0.0.1:PORT` of the storage origin, no trailing slash.
+    /// `http://127.0.0.1:PORT` of the storage origin (`https://` with TLS), no trailing
+    /// slash.
     pub fn storage_url(&self) -> String {
         self.shared.storage_url.clone()
+    }
+
+    /// `127.0.0.1:PORT` of a listener, as a proxy sees it asked for.
+    pub fn authority(&self, target: Target) -> String {
+        format!("127.0.0.1:{}", self.shared.control(target).port)
+    }
+
+    /// The PEM of the private CA that signed the listeners' certificates (with TLS on;
+    /// for a client's `--ca-cert` or `SSL_CERT_FILE`).
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
+    }
+
+    /// The proxy's URL, with the credentials it demands if any (`http://user:pass@...`).
+    pub fn proxy_url(&self) -> Option<String> {
+        self.proxy.as_ref().map(|p| p.url())
+    }
+
+    /// The proxy's URL with other credentials (e.g. a wrong password).
+    pub fn proxy_url_with(&self, user: &str, password: &str) -> Option<String> {
+        self.proxy.as_ref().map(|p| p.url_with(user, password))
+    }
+
+    pub fn proxy_addr(&self) -> Option<SocketAddr> {
+        self.proxy.as_ref().map(|p| p.addr)
+    }
+
+    /// Everything the proxy did, in order.
+    pub fn proxy_events(&self) -> Vec<ProxyEvent> {
+        self.proxy.as_ref().map(|p| p.events()).unwrap_or_default()
+    }
+
+    /// Tunnels made (CONNECT answered 200), per `host:port`.
+    pub fn proxy_tunnels(&self) -> BTreeMap<String, usize> {
+        self.proxy
+            .as_ref()
+            .map(|p| p.count(true))
+            .unwrap_or_default()
+    }
+
+    /// Plain-http requests forwarded to their target, per `host:port`.
+    pub fn proxy_forwards(&self) -> BTreeMap<String, usize> {
+        self.proxy
+            .as_ref()
+            .map(|p| p.count(false))
+            .unwrap_or_default()
+    }
+
+    /// What a listener counted since the start.
+    pub fn stats(&self, target: Target) -> Stats {
+        self.shared.counters(target).snapshot()
+    }
+
+    /// Block until `done(self)` holds, re-checked whenever the fake counts something
+    /// (a connection, handshake, request or proxy event); panics after `within`. For
+    /// what the fake sees after the client has moved on (a refused handshake, a
+    /// dropped connection). It runs on the fake's own threads, so an async test may
+    /// call it as long as `done` does not wait on the test's own tasks.
+    pub fn wait_for(&self, within: Duration, done: impl Fn(&FakeChief) -> bool) {
+        assert!(
+            self.shared.signal.wait(within, || done(self)),
+            "fake chief: the awaited condition did not hold within {within:?}"
+        );
+    }
+
+    /// A listener's life second by second since the start (requests, body bytes, peak
+    /// in flight), up to the current second.
+    pub fn series(&self, target: Target) -> Vec<Second> {
+        self.shared.counters(target).series()
+    }
+
+    /// Start counting `Stats::peak_in_flight` afresh from the current level.
+    pub fn reset_peak_in_flight(&self, target: Target) {
+        self.shared.counters(target).reset_peak();
+    }
+
+    /// The knobs in force.
+    pub fn knobs(&self) -> Knobs {
+        self.shared.knobs()
+    }
+
+    pub fn set_knobs(&self, knobs: Knobs) {
+        self.update_knobs(|k| *k = knobs);
+    }
+
+    /// Change knobs while the fake runs; requests arriving afterwards see the change. A
+    /// different `outage` starts a new window (and ends a refusing one); a different
+    /// `shared_link` starts an idle link.
+    pub fn update_knobs(&self, f: impl FnOnce(&mut Knobs)) {
+        let mut knobs = lock(&self.shared.knobs);
+        let before = knobs.clone();
+        f(&mut knobs);
+        if knobs.shared_link != before.shared_link {
+            *lock(&self.shared.pacer) = knobs.shared_link.map(Pacer::new);
+        }
+        let new_outage = knobs.outage != before.outage;
+        if new_outage {
+            let mut outage = lock(&self.shared.outage);
+            outage.window = OutageWindow::default();
+            outage.generation += 1;
+        }
+        drop(knobs);
+        if new_outage {
+            self.shared.reopen_all();
+        }
+    }
+
+    /// End the outage now (an endless one, or before its time); listeners closed by a
+    /// refusing outage listen again before this returns.
+    pub fn end_outage(&self) {
+        lock(&self.shared.outage).window.end();
+        self.shared.reopen_all();
+    }
+
+    /// Is an outage going on (started and not over)? An outage with a duration is found
+    /// over by the first request after its end.
+    pub fn outage_active(&self) -> bool {
+        lock(&self.shared.outage).window.is_active()
     }
 
     /// `CHIEF_API_URL`, `CHIEF_API_KEY` and `CHIEF_PROJECT_ID` for this fake, e.g. for
@@ -664,7 +1004,7 @@ impl FakeChief {
 
     /// Emulate a network link to the storage (benchmarks); `None`: loopback speed.
     pub fn set_storage_link(&self, link: Option<Link>) {
-        lock(&self.shared.inner).link = link;
+        self.update_knobs(|k| k.link = link);
     }
 }
 

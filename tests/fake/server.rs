@@ -1,8 +1,10 @@
-//! The two listeners: the API (`POST /v1/assets`) and the signed-URL storage.
+//! The two services: the API (`POST /v1/assets`) and the signed-URL storage, behind a
+//! front door that emulates the network (outage, pushback, chaos, latency) and applies
+//! the test's fault rules.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -15,6 +17,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use md5::{Digest, Md5};
 use serde_json::{json, Value};
 
+use super::knobs::{Counters, InFlightLimit, Outage, OutageMode, Phase};
 use super::util::{self, base64, hex, is_id, is_lower_hex, now_millis};
 use super::{lock, md5_hex, Action, Recorded, Shared, StoredAsset, Target, Upload};
 
@@ -39,61 +42,54 @@ impl std::fmt::Display for Dropped {
 
 impl std::error::Error for Dropped {}
 
-pub(super) async fn accept_loop(
-    listener: tokio::net::TcpListener,
-    target: Target,
-    shared: Arc<Shared>,
-) {
-    loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
-            Err(_) => {
-                // e.g. too many open files: back off instead of spinning.
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
+/// Serve HTTP/1.1 on one accepted connection (plain or TLS) until it closes.
+pub(super) async fn serve<IO>(io: IO, target: Target, shared: Arc<Shared>)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |req| {
         let shared = shared.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |req| {
-                let shared = shared.clone();
-                async move {
-                    match target {
-                        Target::Api => api(shared, req).await,
-                        Target::Storage => storage(shared, req).await,
-                    }
-                }
-            });
-            let _ = http1::Builder::new()
-                .keep_alive(true)
-                .timer(TokioTimer::new())
-                // Idle keep-alive connections stay open: no spurious closes in tests.
-                .header_read_timeout(None)
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
+        async move {
+            match target {
+                Target::Api => api(shared, req).await,
+                Target::Storage => storage(shared, req).await,
+            }
+        }
+    });
+    let _ = http1::Builder::new()
+        .keep_alive(true)
+        .timer(TokioTimer::new())
+        // Idle keep-alive connections stay open: no spurious closes in tests.
+        .header_read_timeout(None)
+        .serve_connection(TokioIo::new(io), service)
+        .await;
 }
 
 /// The record of one request; written back to the shared list when the request ends
-/// (answered, dropped, or abandoned by the client).
+/// (answered, dropped, or abandoned by the client). It also counts the request in flight
+/// at its listener for as long as it lives.
 struct Rec {
     shared: Arc<Shared>,
+    target: Target,
     slot: Option<(u64, usize)>,
     body_len: u64,
     status: u16,
     json: Option<Value>,
+    /// Holds a slot of the in-flight limit.
+    admitted: bool,
 }
 
 impl Rec {
     fn new(shared: &Arc<Shared>, target: Target, req: &Request<Incoming>) -> Rec {
+        shared.counters(target).enter();
         let mut rec = Rec {
             shared: shared.clone(),
+            target,
             slot: None,
             body_len: 0,
             status: 0,
             json: None,
+            admitted: false,
         };
         if shared.recording.load(Ordering::Relaxed) {
             let recorded = Recorded {
@@ -145,11 +141,36 @@ impl Rec {
         self.sync();
         resp
     }
+
+    fn counters(&self) -> &Counters {
+        self.shared.counters(self.target)
+    }
+
+    /// `n` body bytes arrived now.
+    fn received(&mut self, n: u64) {
+        self.received_at(n, Instant::now());
+    }
+
+    /// `n` body bytes arrived, delivered by a paced link at `at`.
+    fn received_at(&mut self, n: u64, at: Instant) {
+        self.body_len += n;
+        self.counters().received(n, at);
+    }
+
+    /// Take a slot of the in-flight limit; false if all `max` are taken.
+    fn admit(&mut self, max: usize) -> bool {
+        self.admitted = self.counters().admit(max);
+        self.admitted
+    }
 }
 
 impl Drop for Rec {
     fn drop(&mut self) {
         self.sync();
+        if self.admitted {
+            self.counters().release();
+        }
+        self.counters().leave(self.status);
     }
 }
 
@@ -178,12 +199,27 @@ fn api_error(status: u16, code: &str, message: &str) -> Resp {
     json_response(status, &json!({ "code": code, "message": message }))
 }
 
-fn s3_error(status: u16, code: &str, message: &str, shared: &Shared) -> Resp {
+fn s3_xml(code: &str, message: &str, shared: &Shared) -> String {
     let request_id = shared.entropy.token("req", b"0123456789ABCDEF", 16);
-    let body = format!(
+    format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message><RequestId>{request_id}</RequestId></Error>"
-    );
-    response(status, Some("application/xml"), body)
+    )
+}
+
+fn s3_error(status: u16, code: &str, message: &str, shared: &Shared) -> Resp {
+    response(
+        status,
+        Some("application/xml"),
+        s3_xml(code, message, shared),
+    )
+}
+
+/// An error body in the origin's own shape.
+fn error_body(shared: &Shared, target: Target, api_code: &str, s3_code: &str, msg: &str) -> String {
+    match target {
+        Target::Api => json!({ "code": api_code, "message": msg }).to_string(),
+        Target::Storage => s3_xml(s3_code, msg, shared),
+    }
 }
 
 fn injected(
@@ -242,7 +278,7 @@ async fn read_limited(
     let mut buf = Vec::new();
     while let Some(frame) = body.frame().await {
         if let Ok(data) = frame?.into_data() {
-            rec.body_len += data.len() as u64;
+            rec.received(data.len() as u64);
             if buf.len() + data.len() > limit {
                 return Ok(None);
             }
@@ -259,7 +295,7 @@ async fn discard(body: &mut Incoming, rec: &mut Rec, limit: u64) -> Result<(), h
             None => break,
             Some(frame) => {
                 if let Ok(data) = frame?.into_data() {
-                    rec.body_len += data.len() as u64;
+                    rec.received(data.len() as u64);
                 }
             }
         }
@@ -270,6 +306,195 @@ async fn discard(body: &mut Incoming, rec: &mut Rec, limit: u64) -> Result<(), h
 /// Drain a refused request's body (bounded) so the answer reaches the client.
 async fn drain(body: &mut Incoming, rec: &mut Rec) {
     let _ = tokio::time::timeout(DRAIN_TIME, discard(body, rec, DRAIN_LIMIT)).await;
+}
+
+/// What the front door knows of a request: its head, and which file it is about.
+struct Arrival<'a> {
+    target: Target,
+    filename: Option<&'a str>,
+    parts: &'a hyper::http::request::Parts,
+}
+
+/// The network in front of both services, decided on arrival in this order: an outage,
+/// the in-flight limit, chaos, the test's rules; then the origin's latency (not before a
+/// dropped connection); then the fault, if any (see `fault`).
+async fn front_door(
+    shared: &Arc<Shared>,
+    arrival: Arrival<'_>,
+    body: &mut Incoming,
+    rec: &mut Rec,
+) -> Result<Option<Resp>, Dropped> {
+    let target = arrival.target;
+    let knobs = shared.knobs();
+    let origin = knobs.origin(target);
+    let counters = shared.counters(target);
+    let mut action = outage(shared, target, knobs.outage.as_ref()).await;
+    if let (None, Some(limit)) = (&action, origin.max_in_flight) {
+        if !rec.admit(limit.max) {
+            counters.bump(&counters.throttled);
+            action = Some(pushback(shared, target, limit));
+        }
+    }
+    if let (None, Some(chaos)) = (&action, origin.chaos) {
+        let n = shared.chaos_draws.fetch_add(1, Ordering::Relaxed);
+        if let Some(hit) = chaos.draw(n) {
+            counters.bump(&counters.chaos);
+            action = Some(hit.map_or(Action::Reset, Action::status));
+        }
+    }
+    if action.is_none() {
+        action = shared.take_rule(target, arrival.filename, Action::is_pre);
+    }
+    let drops = matches!(action, Some(Action::Reset | Action::ResetMidBody { .. }));
+    if !origin.latency.is_zero() && !drops {
+        rec.sync();
+        tokio::time::sleep(origin.latency).await;
+    }
+    match action {
+        Some(action) => fault(shared, target, action, arrival.parts, body, rec).await,
+        None => Ok(None),
+    }
+}
+
+/// The 429 of the in-flight limit, in the origin's error shape.
+fn pushback(shared: &Shared, target: Target, limit: InFlightLimit) -> Action {
+    let msg = "too many requests in flight; retry later";
+    Action::Status {
+        status: 429,
+        retry_after: limit.retry_after.map(|s| s.to_string()),
+        body: Some(error_body(
+            shared,
+            target,
+            "publicapi.rate_limited",
+            "SlowDown",
+            msg,
+        )),
+    }
+}
+
+/// What an outage covering `target` does to a request now, if anything.
+async fn outage(shared: &Arc<Shared>, target: Target, outage: Option<&Outage>) -> Option<Action> {
+    let outage = outage.filter(|o| o.origins.covers(target))?;
+    let (phase, generation) = {
+        let mut state = lock(&shared.outage);
+        let phase = state.window.on_request(outage, Instant::now());
+        (phase, state.generation)
+    };
+    if matches!(phase, Phase::Before | Phase::Over) {
+        return None;
+    }
+    let counters = shared.counters(target);
+    counters.bump(&counters.outage_requests);
+    Some(match &outage.mode {
+        OutageMode::Status {
+            status,
+            retry_after,
+        } => {
+            let msg = "service unavailable";
+            let body = error_body(
+                shared,
+                target,
+                "publicapi.unavailable",
+                "ServiceUnavailable",
+                msg,
+            );
+            Action::Status {
+                status: *status,
+                retry_after: retry_after.clone(),
+                body: Some(body),
+            }
+        }
+        OutageMode::Reset => Action::Reset,
+        OutageMode::Refuse => {
+            if phase == Phase::Begins {
+                refuse(shared, outage, generation).await;
+            }
+            Action::Reset
+        }
+    })
+}
+
+/// Close the covered listeners, cut their connections, and (for a window with an end)
+/// listen again when it ends. Runs in a task of its own, since cutting the connections
+/// cuts the caller's too; the caller waits only until the listeners are closed, so its
+/// client cannot reconnect once it sees its connection drop.
+async fn refuse(shared: &Arc<Shared>, outage: &Outage, generation: u64) {
+    let targets: Vec<Target> = [Target::Api, Target::Storage]
+        .into_iter()
+        .filter(|&t| outage.origins.covers(t))
+        .collect();
+    let duration = outage.duration;
+    let shared = shared.clone();
+    let (closed_tx, closed) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        for &t in &targets {
+            shared.control(t).close().await;
+        }
+        let _ = closed_tx.send(());
+        for &t in &targets {
+            shared.control(t).cut();
+        }
+        let Some(duration) = duration else {
+            return;
+        };
+        tokio::time::sleep(duration).await;
+        {
+            let mut state = lock(&shared.outage);
+            if state.generation != generation {
+                return;
+            }
+            state.window.end();
+        }
+        let _ = tokio::task::spawn_blocking(move || shared.reopen_all()).await;
+    });
+    let _ = closed.await;
+}
+
+/// Carry out a fault decided when the request arrived, the same way on both listeners:
+/// `Ok(Some(answer))` answers instead, `Ok(None)` lets the request go on normally, and
+/// `Err(Dropped)` drops the connection. A body not read yet is drained before a status
+/// answer so the client reads the answer rather than a reset; the API has read its small
+/// body already, so there `ResetMidBody` is a plain reset.
+async fn fault(
+    shared: &Shared,
+    target: Target,
+    action: Action,
+    parts: &hyper::http::request::Parts,
+    body: &mut Incoming,
+    rec: &mut Rec,
+) -> Result<Option<Resp>, Dropped> {
+    match action {
+        Action::Status {
+            status,
+            retry_after,
+            body: text,
+        } => {
+            drain(body, rec).await;
+            let text = text.map(|t| echo_secrets(&t, parts));
+            Ok(Some(injected(shared, target, status, retry_after, text)))
+        }
+        Action::Reset => Err(Dropped),
+        Action::ResetMidBody { after } => {
+            let _ = discard(body, rec, after).await;
+            Err(Dropped)
+        }
+        Action::Delay(d) => {
+            tokio::time::sleep(d).await;
+            Ok(None)
+        }
+        Action::Stall => {
+            rec.sync();
+            std::future::pending().await
+        }
+        Action::Gate(gate) => {
+            rec.sync();
+            gate.pass().await;
+            Ok(None)
+        }
+        Action::UploadMethod(_) | Action::ExpiresIn(_) | Action::WrongEtag => {
+            unreachable!("only actions decided on arrival are taken here")
+        }
+    }
 }
 
 async fn api(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Dropped> {
@@ -294,28 +519,13 @@ async fn api(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Droppe
         .and_then(Value::as_str)
         .map(str::to_string);
 
-    if let Some(action) = shared.take_rule(Target::Api, filename.as_deref(), Action::is_pre) {
-        match action {
-            Action::Status {
-                status,
-                retry_after,
-                body,
-            } => {
-                let body = body.map(|b| echo_secrets(&b, &parts));
-                return Ok(rec.answer(injected(&shared, Target::Api, status, retry_after, body)));
-            }
-            Action::Reset | Action::ResetMidBody { .. } => return Err(Dropped),
-            Action::Delay(d) => tokio::time::sleep(d).await,
-            Action::Stall => {
-                rec.sync();
-                return std::future::pending().await;
-            }
-            Action::Gate(gate) => {
-                rec.sync();
-                gate.pass().await;
-            }
-            _ => unreachable!("only pre actions are taken here"),
-        }
+    let arrival = Arrival {
+        target: Target::Api,
+        filename: filename.as_deref(),
+        parts: &parts,
+    };
+    if let Some(resp) = front_door(&shared, arrival, &mut body, &mut rec).await? {
+        return Ok(rec.answer(resp));
     }
 
     let redirect = lock(&shared.inner).redirect.clone();
@@ -556,34 +766,13 @@ async fn storage(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Dr
         .and_then(|id| lock(&shared.inner).uploads.get(id).cloned());
     let filename = upload.as_ref().map(|u| u.filename.as_str());
 
-    if let Some(action) = shared.take_rule(Target::Storage, filename, Action::is_pre) {
-        match action {
-            Action::Status {
-                status,
-                retry_after,
-                body: text,
-            } => {
-                drain(&mut body, &mut rec).await;
-                let text = text.map(|t| echo_secrets(&t, &parts));
-                let resp = injected(&shared, Target::Storage, status, retry_after, text);
-                return Ok(rec.answer(resp));
-            }
-            Action::Reset => return Err(Dropped),
-            Action::ResetMidBody { after } => {
-                let _ = discard(&mut body, &mut rec, after).await;
-                return Err(Dropped);
-            }
-            Action::Delay(d) => tokio::time::sleep(d).await,
-            Action::Stall => {
-                rec.sync();
-                return std::future::pending().await;
-            }
-            Action::Gate(gate) => {
-                rec.sync();
-                gate.pass().await;
-            }
-            _ => unreachable!("only pre actions are taken here"),
-        }
+    let arrival = Arrival {
+        target: Target::Storage,
+        filename,
+        parts: &parts,
+    };
+    if let Some(resp) = front_door(&shared, arrival, &mut body, &mut rec).await? {
+        return Ok(rec.answer(resp));
     }
 
     match check_upload(&shared, &parts, upload.as_ref()) {
@@ -593,9 +782,10 @@ async fn storage(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Dr
         }
         Ok(content_length) => {
             let upload = upload.expect("checked");
-            let link = shared.link();
+            let knobs = shared.knobs();
+            let link = knobs.link;
             let verify = link.is_none_or(|l| l.verify);
-            let started = std::time::Instant::now();
+            let started = Instant::now();
             let mut hasher = Md5::new();
             while let Some(frame) = body.frame().await {
                 // The client went away mid-body: nothing to answer.
@@ -604,14 +794,27 @@ async fn storage(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Dr
                     if verify {
                         hasher.update(&data);
                     }
-                    rec.body_len += data.len() as u64;
+                    let n = data.len() as u64;
                     if let Some(l) = link {
                         let due = Duration::from_secs_f64(
-                            rec.body_len as f64 / l.bytes_per_sec.max(1) as f64,
+                            (rec.body_len + n) as f64 / l.bytes_per_sec.max(1) as f64,
                         );
                         if let Some(wait) = due.checked_sub(started.elapsed()) {
                             tokio::time::sleep(wait).await;
                         }
+                    }
+                    let delivered = match knobs.shared_link {
+                        Some(_) => lock(&shared.pacer)
+                            .as_mut()
+                            .map(|p| p.reserve(n, Instant::now())),
+                        None => None,
+                    };
+                    match delivered {
+                        Some(at) => {
+                            tokio::time::sleep_until(at.into()).await;
+                            rec.received_at(n, at);
+                        }
+                        None => rec.received(n),
                     }
                 }
             }
