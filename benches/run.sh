@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmark runner for chief-upload (issue 5, "Fast at every scale"). Not part of CI's
+# Benchmark runner for chief-upload. Not part of CI's
 # default path.
 #
 #   benches/run.sh            full run (about 12 minutes on 2 cores, plus the build; needs ~8 GiB in $TMPDIR)

@@ -1,4 +1,4 @@
-//! Issue 4, "Survive faults, lose nothing, leak nothing": every fault the fake can inject,
+//! Survive faults, lose nothing, leak nothing: every fault the fake can inject,
 //! survived by the real binary; every secret kept out of its output. Deterministic: the
 //! fake counts and injects; tests wait on events (a gate, a request arriving), never on
 //! a guessed amount of time.

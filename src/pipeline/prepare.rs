@@ -62,9 +62,9 @@ pub(super) async fn hash_stage(
         .unwrap_or(2);
     // One long-lived blocking worker per core takes files straight from the walk's queue
     // and puts them straight into the upload queue: no per-file hand-off between async
-    // tasks and blocking threads, which left the cores idle about a fifth of the time on
-    // 2,000 x 1 MiB (benches/run.sh). The upload queue is bounded, so hashing runs
-    // ahead of the uploads by at most its length (plus one file per worker).
+    // tasks and blocking threads, which would leave cores idle between files. The upload
+    // queue is bounded, so hashing runs ahead of the uploads by at most its length (plus
+    // one file per worker).
     let rx = Arc::new(Mutex::new(rx));
     let workers: Vec<_> = (0..cores)
         .map(|_| {
