@@ -76,8 +76,8 @@ impl Proxy {
         lock(&self.events).clone()
     }
 
-    /// Successful events of `method` ("CONNECT", or any other for forwarded requests)
-    /// counted per `host:port`.
+    /// Tunnels made (`connect`) or requests forwarded (not `connect`), per `host:port`;
+    /// refusals (407) and unreachable targets (502) are not counted.
     pub fn count(&self, connect: bool) -> BTreeMap<String, usize> {
         let mut out = BTreeMap::new();
         for e in lock(&self.events).iter() {

@@ -20,19 +20,6 @@ pub enum Cert {
     WrongName,
 }
 
-impl Cert {
-    /// `trusted`, `untrusted`, `expired` or `wrong-name`.
-    pub fn parse(s: &str) -> Option<Cert> {
-        Some(match s {
-            "trusted" => Cert::Trusted,
-            "untrusted" => Cert::Untrusted,
-            "expired" => Cert::Expired,
-            "wrong-name" => Cert::WrongName,
-            _ => return None,
-        })
-    }
-}
-
 /// The fake's private CA and a second one no client trusts.
 pub(super) struct Pki {
     ca_pem: String,
