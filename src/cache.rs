@@ -448,11 +448,6 @@ impl HashCache {
         self.errors.load(Ordering::Relaxed)
     }
 
-    /// Where this cache lives.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock cannot leave the connection in a bad
         // state (an open transaction is rolled back when dropped), so a

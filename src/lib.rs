@@ -1,23 +1,24 @@
 //! chief-upload: uploads files to the Chief assets API.
 //!
 //! `run` is the whole program; `main.rs` only hands it the process's arguments and
-//! environment. The modules are public so tests, benchmarks and the demo reach them.
+//! environment. Only what the tests and the demo use is public: the CLI definition (for
+//! the generated files), the event and report shapes (for snapshots) and `settings::Env`.
 
 pub(crate) mod api;
-pub mod cache;
+pub(crate) mod cache;
 pub mod cli;
 pub mod event;
-pub mod exit;
-pub mod hash;
+pub(crate) mod exit;
+pub(crate) mod hash;
 pub(crate) mod http;
-pub mod media;
+pub(crate) mod media;
 pub(crate) mod pipeline;
 pub mod report;
 pub(crate) mod secret;
 pub mod settings;
-pub mod shard;
+pub(crate) mod shard;
 pub(crate) mod transfer;
-pub mod walk;
+pub(crate) mod walk;
 
 use std::ffi::OsString;
 use std::io::Write;
