@@ -213,6 +213,10 @@ impl Output {
                 return;
             }
         }
+        self.human.event(Event::Warning(
+            "signalled again: leaving now; files still in flight are counted as not attempted"
+                .into(),
+        ));
         let summary = Summary {
             elapsed: self.started.elapsed(),
             interrupted: true,
