@@ -8,19 +8,14 @@ mod fake;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command as StdCommand, Output, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use chief_upload::shard::shard_of;
 use common::{files_by_path, json_lines, summary, TestEnv};
-use fake::{Action, FakeChief, Gate, Rule, PROJECT};
+use fake::{Action, FakeChief, Rule, PROJECT};
 use serde_json::Value;
-
-/// Generous upper bound for anything that should happen "at once".
-const PROMPT: Duration = Duration::from_secs(20);
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -66,24 +61,9 @@ fn finish(mut child: Child, within: Duration) -> Output {
     }
 }
 
-fn kill(child: &Child, signal: &str) {
-    let status = StdCommand::new("kill")
-        .args([&format!("-{signal}"), &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success(), "kill -{signal}");
-}
-
 /// The JSON lines of a report file.
 fn report_lines(path: &Path) -> Vec<Value> {
     json_lines(&std::fs::read(path).unwrap())
-}
-
-/// Six files of distinct content.
-fn six_files(env: &TestEnv) {
-    for i in 0..6 {
-        env.file(&format!("f{i}.bin"), vec![i as u8; 50_000]);
-    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -169,156 +149,180 @@ fn a_report_that_cannot_be_created_stops_the_run_before_any_request() {
 // Signals
 // ---------------------------------------------------------------------------------------
 
-/// Two files uploaded, the third held at the storage, then `signal`: the run stops with
-/// `code`, its summary on stderr, in the report (after every finished file's line) and in
-/// the GitHub step outputs.
-fn stopped_by(signal: &str, code: i32) {
-    let fake = FakeChief::start();
-    let env = TestEnv::new();
-    six_files(&env);
-    let gate = Gate::new();
-    fake.inject(
-        Rule::storage(1, Action::Gate(gate.clone()))
-            .after(2)
-            .always(),
-    );
-    let report = env.dir.path().join("report.ndjson");
-    let outputs = env.dir.path().join("github-output");
-    let child = spawn(
-        &env,
-        &fake,
-        &[
-            ("GITHUB_ACTIONS", OsStr::new("true")),
-            ("GITHUB_OUTPUT", outputs.as_os_str()),
-        ],
-        &[
-            "-j",
-            "1",
-            "--json",
-            "--report",
-            report.to_str().unwrap(),
-            ".",
-        ],
-    );
-    gate.wait_arrived(1, PROMPT);
-    kill(&child, signal);
-    let out = finish(child, PROMPT);
-    gate.release();
-    let err = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(code), "{err}");
-    assert!(
-        err.contains(&format!("(SIG{signal}): stopping transfers")),
-        "{err}"
-    );
-    assert!(
-        err.contains("Interrupted. Uploaded 2 files")
-            && err.contains("4 files found were not attempted"),
-        "summary on stderr: {err}"
-    );
-    let lines = report_lines(&report);
-    assert_eq!(text(&std::fs::read(&report).unwrap()), text(&out.stdout));
-    let files = files_by_path(&lines);
-    assert_eq!(files.len(), 2, "every finished file's line: {lines:?}");
-    assert!(files.values().all(|f| f["outcome"] == "uploaded"));
-    let s = summary(&lines);
-    assert_eq!(
-        (&s["uploaded"], &s["not_attempted"], &s["interrupted"]),
-        (&2.into(), &4.into(), &true.into()),
-        "{s}"
-    );
-    let outputs = std::fs::read_to_string(&outputs).unwrap();
-    assert!(
-        outputs.contains("uploaded=2\n") && outputs.contains("failed=0\n"),
-        "{outputs}"
-    );
-    assert_eq!(fake.assets(PROJECT).len(), 2);
-}
-
 #[cfg(unix)]
-#[test]
-fn sigterm_stops_the_run_with_143_a_summary_and_the_whole_report() {
-    stopped_by("TERM", 143);
-}
+mod signals {
+    use super::*;
+    use std::io::{BufRead, BufReader};
+    use std::sync::mpsc;
 
-#[cfg(unix)]
-#[test]
-fn sighup_stops_the_run_with_129_a_summary_and_the_whole_report() {
-    stopped_by("HUP", 129);
-}
+    use fake::Gate;
 
-/// A second signal while the first one's wind-down is held up ends the process at once,
-/// with the first signal's status, the summary on stderr and in the report.
-///
-/// The first signal aborts every transfer, so a stalled server cannot hold the run after
-/// it; what can is the hash cache, written last, when another process holds its write
-/// lock (it waits up to 5 s for it). The test holds that lock; the stderr line of the
-/// second signal's way out tells the two endings apart, without a stopwatch.
-#[cfg(unix)]
-#[test]
-fn a_second_signal_ends_a_held_up_run_at_once_with_its_summary() {
-    let fake = FakeChief::start();
-    let env = TestEnv::new();
-    six_files(&env);
-    let gate = Gate::new();
-    fake.inject(
-        Rule::storage(1, Action::Gate(gate.clone()))
-            .after(1)
-            .always(),
-    );
-    let report = env.dir.path().join("report.ndjson");
-    let mut child = spawn(
-        &env,
-        &fake,
-        &[],
-        &["-j", "1", "--report", report.to_str().unwrap(), "."],
-    );
-    // stderr, line by line, as it comes.
-    let (tx, lines) = mpsc::channel::<String>();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let reader = std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            let _ = tx.send(line);
+    /// Generous upper bound for anything that should happen "at once".
+    const PROMPT: Duration = Duration::from_secs(20);
+
+    fn kill(child: &Child, signal: &str) {
+        let status = StdCommand::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{signal}");
+    }
+
+    /// Six files of distinct content.
+    fn six_files(env: &TestEnv) {
+        for i in 0..6 {
+            env.file(&format!("f{i}.bin"), vec![i as u8; 50_000]);
         }
-    });
-    let wait_for = |what: &str| loop {
-        let line = lines
-            .recv_timeout(PROMPT)
-            .unwrap_or_else(|_| panic!("no stderr line with {what:?}"));
-        if line.contains(what) {
-            return;
-        }
-    };
-    gate.wait_arrived(1, PROMPT);
-    // The run has opened its cache; hold the write lock.
-    let cache = env.dir.path().join("cache/chief/hashes.sqlite");
-    let lock = rusqlite::Connection::open(&cache).unwrap();
-    lock.busy_timeout(PROMPT).unwrap();
-    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+    }
 
-    kill(&child, "TERM");
-    wait_for("(SIGTERM): stopping transfers");
-    kill(&child, "TERM");
-    let out = finish(child, PROMPT);
-    let mut rest: Vec<String> = Vec::new();
-    reader.join().unwrap();
-    rest.extend(lines.try_iter());
-    drop(lock);
-    gate.release();
-    let err = rest.join("\n");
-    assert_eq!(out.status.code(), Some(143), "{err}");
-    assert!(err.contains("signalled again: leaving now"), "{err}");
-    assert!(
-        err.contains("Interrupted. Uploaded 1 file") && err.contains("5 files found"),
-        "{err}"
-    );
-    let lines = report_lines(&report);
-    assert_eq!(files_by_path(&lines).len(), 1, "{lines:?}");
-    let s = summary(&lines);
-    assert_eq!(
-        (&s["uploaded"], &s["not_attempted"], &s["interrupted"]),
-        (&1.into(), &5.into(), &true.into()),
-        "{s}"
-    );
+    /// Two files uploaded, the third held at the storage, then `signal`: the run stops with
+    /// `code`, its summary on stderr, in the report (after every finished file's line) and in
+    /// the GitHub step outputs.
+    fn stopped_by(signal: &str, code: i32) {
+        let fake = FakeChief::start();
+        let env = TestEnv::new();
+        six_files(&env);
+        let gate = Gate::new();
+        fake.inject(
+            Rule::storage(1, Action::Gate(gate.clone()))
+                .after(2)
+                .always(),
+        );
+        let report = env.dir.path().join("report.ndjson");
+        let outputs = env.dir.path().join("github-output");
+        let child = spawn(
+            &env,
+            &fake,
+            &[
+                ("GITHUB_ACTIONS", OsStr::new("true")),
+                ("GITHUB_OUTPUT", outputs.as_os_str()),
+            ],
+            &[
+                "-j",
+                "1",
+                "--json",
+                "--report",
+                report.to_str().unwrap(),
+                ".",
+            ],
+        );
+        gate.wait_arrived(1, PROMPT);
+        kill(&child, signal);
+        let out = finish(child, PROMPT);
+        gate.release();
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{err}");
+        assert!(
+            err.contains(&format!("(SIG{signal}): stopping transfers")),
+            "{err}"
+        );
+        assert!(
+            err.contains("Interrupted. Uploaded 2 files")
+                && err.contains("4 files found were not attempted"),
+            "summary on stderr: {err}"
+        );
+        let lines = report_lines(&report);
+        assert_eq!(text(&std::fs::read(&report).unwrap()), text(&out.stdout));
+        let files = files_by_path(&lines);
+        assert_eq!(files.len(), 2, "every finished file's line: {lines:?}");
+        assert!(files.values().all(|f| f["outcome"] == "uploaded"));
+        let s = summary(&lines);
+        assert_eq!(
+            (&s["uploaded"], &s["not_attempted"], &s["interrupted"]),
+            (&2.into(), &4.into(), &true.into()),
+            "{s}"
+        );
+        let outputs = std::fs::read_to_string(&outputs).unwrap();
+        assert!(
+            outputs.contains("uploaded=2\n") && outputs.contains("failed=0\n"),
+            "{outputs}"
+        );
+        assert_eq!(fake.assets(PROJECT).len(), 2);
+    }
+
+    #[test]
+    fn sigterm_stops_the_run_with_143_a_summary_and_the_whole_report() {
+        stopped_by("TERM", 143);
+    }
+
+    #[test]
+    fn sighup_stops_the_run_with_129_a_summary_and_the_whole_report() {
+        stopped_by("HUP", 129);
+    }
+
+    /// A second signal while the first one's wind-down is held up ends the process at once,
+    /// with the first signal's status, the summary on stderr and in the report.
+    ///
+    /// The first signal aborts every transfer, so a stalled server cannot hold the run after
+    /// it; what can is the hash cache, written last, when another process holds its write
+    /// lock (it waits up to 5 s for it). The test holds that lock; the stderr line of the
+    /// second signal's way out tells the two endings apart, without a stopwatch.
+    #[test]
+    fn a_second_signal_ends_a_held_up_run_at_once_with_its_summary() {
+        let fake = FakeChief::start();
+        let env = TestEnv::new();
+        six_files(&env);
+        let gate = Gate::new();
+        fake.inject(
+            Rule::storage(1, Action::Gate(gate.clone()))
+                .after(1)
+                .always(),
+        );
+        let report = env.dir.path().join("report.ndjson");
+        let mut child = spawn(
+            &env,
+            &fake,
+            &[],
+            &["-j", "1", "--report", report.to_str().unwrap(), "."],
+        );
+        // stderr, line by line, as it comes.
+        let (tx, lines) = mpsc::channel::<String>();
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        let reader = std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let wait_for = |what: &str| loop {
+            let line = lines
+                .recv_timeout(PROMPT)
+                .unwrap_or_else(|_| panic!("no stderr line with {what:?}"));
+            if line.contains(what) {
+                return;
+            }
+        };
+        gate.wait_arrived(1, PROMPT);
+        // The run has opened its cache; hold the write lock.
+        let cache = env.dir.path().join("cache/chief/hashes.sqlite");
+        let lock = rusqlite::Connection::open(&cache).unwrap();
+        lock.busy_timeout(PROMPT).unwrap();
+        lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+
+        kill(&child, "TERM");
+        wait_for("(SIGTERM): stopping transfers");
+        kill(&child, "TERM");
+        let out = finish(child, PROMPT);
+        let mut rest: Vec<String> = Vec::new();
+        reader.join().unwrap();
+        rest.extend(lines.try_iter());
+        drop(lock);
+        gate.release();
+        let err = rest.join("\n");
+        assert_eq!(out.status.code(), Some(143), "{err}");
+        assert!(err.contains("signalled again: leaving now"), "{err}");
+        assert!(
+            err.contains("Interrupted. Uploaded 1 file") && err.contains("5 files found"),
+            "{err}"
+        );
+        let lines = report_lines(&report);
+        assert_eq!(files_by_path(&lines).len(), 1, "{lines:?}");
+        let s = summary(&lines);
+        assert_eq!(
+            (&s["uploaded"], &s["not_attempted"], &s["interrupted"]),
+            (&1.into(), &5.into(), &true.into()),
+            "{s}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------
