@@ -23,7 +23,7 @@ _chief__upload() {
 
     case "${cmd}" in
         chief__upload)
-            opts="-0 -L -n -q -v -j -h -V --files-from --null --include --exclude --follow --project --api-key-file --api-url --config --profile --dry-run --json --quiet --verbose --color --show-config --jobs --retries --timeout --no-cache --progress-interval --completions --man --retry-base-ms --retry-max-delay --help --version"
+            opts="-0 -L -n -q -v -j -h -V --files-from --null --include --exclude --follow --shard --if-no-files --project --api-key-file --api-url --config --profile --dry-run --json --report --ci --quiet --verbose --color --show-config --jobs --retries --timeout --no-cache --progress-interval --completions --man --retry-base-ms --retry-max-delay --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -39,6 +39,14 @@ _chief__upload() {
                     ;;
                 --exclude)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --shard)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --if-no-files)
+                    COMPREPLY=($(compgen -W "warn error ignore" -- "${cur}"))
                     return 0
                     ;;
                 --project)
@@ -59,6 +67,14 @@ _chief__upload() {
                     ;;
                 --profile)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --report)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ci)
+                    COMPREPLY=($(compgen -W "auto github off" -- "${cur}"))
                     return 0
                     ;;
                 --color)

@@ -1,11 +1,19 @@
 complete -c chief-upload -l files-from -d 'Read more paths from FILE, one per line (\'-\' = stdin)' -r -F
 complete -c chief-upload -l include -d 'Upload only files matching GLOB (repeatable)' -r
 complete -c chief-upload -l exclude -d 'Skip files and directories matching GLOB (repeatable)' -r
+complete -c chief-upload -l shard -d 'Take only shard K of N of the files [env: CHIEF_SHARD]' -r
+complete -c chief-upload -l if-no-files -d 'When no file is found: warn, error (exit 1) or ignore' -r -f -a "warn\t''
+error\t''
+ignore\t''"
 complete -c chief-upload -l project -d 'Project id [env: CHIEF_PROJECT_ID]' -r
 complete -c chief-upload -l api-key-file -d 'Read the API token from FILE (\'-\' = stdin) [or CHIEF_API_KEY=TOKEN]' -r -F
 complete -c chief-upload -l api-url -d 'Base URL of the Chief API [env: CHIEF_API_URL]' -r
 complete -c chief-upload -l config -d 'Config file [env: CHIEF_CONFIG]' -r -F
 complete -c chief-upload -l profile -d 'Config file profile [env: CHIEF_PROFILE]' -r
+complete -c chief-upload -l report -d 'Write the JSON lines to FILE as well' -r -F
+complete -c chief-upload -l ci -d 'CI integration: auto, github, off [env: CHIEF_CI]' -r -f -a "auto\t''
+github\t''
+off\t''"
 complete -c chief-upload -l color -d 'Colour on stderr: auto, always, never' -r -f -a "auto\t''
 always\t''
 never\t''"

@@ -33,11 +33,15 @@ Examples:
   CHIEF_API_KEY=\"$CHIEF_TOKEN\" CHIEF_PROJECT_ID=project_0123456789abcdefghij \\
     chief-upload --json ./dist > upload-results.ndjson
 
+  # One of four CI jobs sharing a big upload; a record of every file in a report
+  chief-upload --shard 2/4 --report upload-2.ndjson ./dist
+
   # Only images, skipping a scratch folder, from a list made by find
   find assets -name '*.png' -print0 | chief-upload -0 --files-from - --exclude '**/tmp/**'
 
-Exit status: 0 all uploaded or already present, 1 some file failed,
-2 usage/configuration error or credentials refused, 130 interrupted.";
+Exit status: 0 all uploaded or already present, 1 some file failed (or no file to
+upload with --if-no-files error), 2 usage/configuration error or credentials refused,
+130 interrupted (Ctrl-C, SIGINT), 143 terminated (SIGTERM), 129 hang-up (SIGHUP).";
 
 /// Upload files to the Chief assets API.
 ///
@@ -106,6 +110,34 @@ pub struct Cli {
     #[arg(short = 'L', long, help_heading = INPUT, help = "Follow symlinked directories")]
     pub follow: bool,
 
+    /// Take only the files of shard K of N, so that N runs (CI jobs, machines) with the
+    /// same arguments and K = 1..N share the upload, each file handled by exactly one.
+    ///
+    /// A file's shard is FNV-1a-64 of its path (as in the --json lines, `/`-separated)
+    /// mod N, plus 1: fixed, so a re-run of a shard takes the same files. Files of other
+    /// shards count as excluded. Can also be set with CHIEF_SHARD.
+    #[arg(
+        long,
+        value_name = "K/N",
+        help_heading = INPUT,
+        help = "Take only shard K of N of the files [env: CHIEF_SHARD]"
+    )]
+    pub shard: Option<String>,
+
+    /// What to do when the PATHs hold no file to upload, after --include/--exclude (and
+    /// before --shard: a shard with no file of its own is fine).
+    ///
+    /// `warn` prints a warning and exits 0, `error` exits 1, `ignore` says nothing.
+    #[arg(
+        long,
+        value_name = "ACTION",
+        default_value = "warn",
+        hide_possible_values = true,
+        help_heading = INPUT,
+        help = "When no file is found: warn, error (exit 1) or ignore"
+    )]
+    pub if_no_files: IfNoFiles,
+
     /// Project id (`project_` + 20 lower-case letters or digits).
     #[arg(
         long = "project",
@@ -165,6 +197,35 @@ pub struct Cli {
     /// Write newline-delimited JSON results to stdout: one object per file, then a summary.
     #[arg(long, help_heading = OUTPUT, help = "NDJSON results on stdout")]
     pub json: bool,
+
+    /// Also write the --json lines to FILE, created (or truncated) before anything is
+    /// uploaded.
+    ///
+    /// Each file's line is written when the file finishes, the summary last, also when the
+    /// run is stopped by Ctrl-C, SIGTERM or SIGHUP. Output on stderr is unchanged.
+    #[arg(
+        long,
+        value_name = "FILE",
+        help_heading = OUTPUT,
+        help = "Write the JSON lines to FILE as well"
+    )]
+    pub report: Option<PathBuf>,
+
+    /// Talk to a CI system: auto (the default), github or off.
+    ///
+    /// `github`: an `::error` annotation for each failed file (at most 10), a job summary
+    /// appended to $GITHUB_STEP_SUMMARY, and the step outputs uploaded, skipped, failed
+    /// and bytes_uploaded appended to $GITHUB_OUTPUT. `auto` means github when
+    /// GITHUB_ACTIONS=true, as on GitHub's runners. Can also be set with CHIEF_CI.
+    #[arg(
+        long,
+        value_name = "CI",
+        value_parser = ["auto", "github", "off"],
+        hide_short_help = true,
+        help_heading = OUTPUT,
+        help = "CI integration: auto, github, off [env: CHIEF_CI]"
+    )]
+    pub ci: Option<String>,
 
     /// Print only errors and the summary.
     #[arg(
@@ -277,6 +338,14 @@ pub enum ColorChoice {
     Auto,
     Always,
     Never,
+}
+
+/// `--if-no-files`: what an upload with nothing to upload does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum IfNoFiles {
+    Warn,
+    Error,
+    Ignore,
 }
 
 pub fn command() -> clap::Command {

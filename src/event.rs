@@ -60,10 +60,35 @@ pub struct Summary {
     pub elapsed: Duration,
     /// Files left out by a filter or because they belong to another shard.
     pub excluded: u64,
-    /// Ctrl-C stopped the run.
+    /// A signal (Ctrl-C, SIGTERM, SIGHUP) stopped the run.
     pub interrupted: bool,
     /// Files found but never finished because the run stopped early.
     pub not_attempted: u64,
+}
+
+impl Summary {
+    /// Counts one file's outcome: the one rule, for the pipeline's totals and for the
+    /// summary the output writes when a second signal leaves no time for those.
+    pub fn count(&mut self, report: &FileReport) {
+        let size = report.size.unwrap_or(0);
+        match report.outcome {
+            Outcome::Uploaded => {
+                self.uploaded += 1;
+                self.bytes_uploaded += size;
+            }
+            Outcome::Skipped => self.skipped += 1,
+            Outcome::Failed => self.failed += 1,
+            Outcome::Planned => {
+                self.planned += 1;
+                self.bytes_planned += size;
+            }
+        }
+    }
+
+    /// Files that reached an outcome.
+    pub fn done(&self) -> u64 {
+        self.uploaded + self.skipped + self.failed + self.planned
+    }
 }
 
 /// One numbered unit of work (a hash or a transfer), for progress display.
@@ -75,6 +100,9 @@ pub enum Event {
     Found {
         size: u64,
     },
+    /// A file left out by a filter or because it belongs to another shard: it gets no
+    /// file line, only a count in the summary.
+    Excluded,
     /// The walk is over; totals are final.
     WalkDone,
     HashStart {

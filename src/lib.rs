@@ -2,7 +2,8 @@
 //!
 //! `run` is the whole program; `main.rs` only hands it the process's arguments and
 //! environment. Only what the tests and the demo use is public: the CLI definition (for
-//! the generated files), the event and report shapes (for snapshots) and `settings::Env`.
+//! the generated files), the event and report shapes (for snapshots), `settings::Env` and
+//! the shard function (fixed forever, so tests pin it).
 
 pub(crate) mod api;
 pub(crate) mod cache;
@@ -16,7 +17,8 @@ pub(crate) mod pipeline;
 pub mod report;
 pub(crate) mod secret;
 pub mod settings;
-pub(crate) mod shard;
+pub mod shard;
+pub(crate) mod signal;
 pub(crate) mod transfer;
 pub(crate) mod walk;
 
@@ -33,6 +35,7 @@ use crate::cli::Cli;
 use crate::event::Reporter;
 use crate::exit::{exit_for, Exit, UsageError};
 use crate::settings::{Env, Mode, OutputSettings};
+use crate::signal::{Signal, Stops};
 
 /// Runs chief-upload with these arguments (the first is the program name) and this
 /// environment, and returns the exit status.
@@ -77,11 +80,25 @@ fn run_cli(cli: Cli, env: Env, output: OutputSettings) -> anyhow::Result<Exit> {
         return Ok(Exit::Success);
     }
     let settings = settings::resolve(&cli, &env, output, &mut stdin_used)?;
+    let report_file = match &settings.report {
+        Some(path) => Some(report::ReportFile::create(path)?),
+        None => None,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    let stops = Stops::new();
     let (reporter, events) = Reporter::channel();
-    let output = report::spawn(settings.output.clone(), settings.mode.is_dry_run(), events);
+    let output = report::spawn(
+        report::Setup {
+            output: settings.output.clone(),
+            dry_run: settings.mode.is_dry_run(),
+            report: report_file,
+            ci: settings.ci.clone(),
+            stops: stops.clone(),
+        },
+        events,
+    );
     for w in &settings.warnings {
         reporter.warn(w.clone());
     }
@@ -92,7 +109,11 @@ fn run_cli(cli: Cli, env: Env, output: OutputSettings) -> anyhow::Result<Exit> {
     };
     let cancel = CancellationToken::new();
     let result = runtime.block_on(async {
-        tokio::spawn(watch_ctrl_c(cancel.clone(), reporter.clone()));
+        tokio::spawn(signal::watch(
+            cancel.clone(),
+            stops.clone(),
+            reporter.clone(),
+        ));
         pipeline::run(Arc::new(settings), reporter.clone(), cancel.clone()).await
     });
     drop(reporter);
@@ -115,24 +136,16 @@ fn run_cli(cli: Cli, env: Env, output: OutputSettings) -> anyhow::Result<Exit> {
             .into());
     }
     let s = &result.summary;
-    Ok(if s.interrupted {
-        Exit::Interrupted
-    } else if s.failed > 0 || s.not_attempted > 0 {
+    if s.interrupted {
+        return Ok(stops.first().map_or(Exit::Interrupted, Signal::exit));
+    }
+    if let Some(why) = result.no_files {
+        return Err(anyhow::anyhow!(why));
+    }
+    Ok(if s.failed > 0 || s.not_attempted > 0 {
         // (A file left without an outcome is no success.)
         Exit::Failures
     } else {
         Exit::Success
     })
-}
-
-/// First Ctrl-C: stop starting work, abort transfers, print the summary. Second: leave now.
-async fn watch_ctrl_c(cancel: CancellationToken, reporter: Reporter) {
-    if tokio::signal::ctrl_c().await.is_err() {
-        return;
-    }
-    cancel.cancel();
-    reporter.warn("interrupted: stopping transfers (Ctrl-C again to quit at once)");
-    if tokio::signal::ctrl_c().await.is_ok() {
-        std::process::exit(Exit::Interrupted as i32);
-    }
 }

@@ -6,6 +6,7 @@
 //! of the three ends the process within a second: the output thread writes the summary
 //! it has (every finished file's line is already written) and exits.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -76,10 +77,17 @@ impl Stops {
         Signal::from_code(self.now.load(Ordering::SeqCst)).map(Signal::exit)
     }
 
-    fn record(&self, s: Signal) -> bool {
+    /// Records the first signal (a later one changes nothing); whether it was the first.
+    pub(crate) fn record(&self, s: Signal) -> bool {
         self.first
             .compare_exchange(0, s.code(), Ordering::SeqCst, Ordering::SeqCst)
             .is_ok()
+    }
+
+    /// A second signal: leave now, with the first one's exit status.
+    pub(crate) fn record_second(&self, s: Signal) {
+        let code = self.first().unwrap_or(s);
+        self.now.store(code.code(), Ordering::SeqCst);
     }
 }
 
@@ -87,15 +95,28 @@ impl Stops {
 /// process leaves regardless.
 const LAST_WORDS: Duration = Duration::from_millis(800);
 
-/// Waits for signals for the whole run.
-pub async fn watch(cancel: CancellationToken, stops: Arc<Stops>, reporter: Reporter) {
-    let mut signals = match Signals::new() {
-        Ok(s) => s,
-        Err(e) => {
-            reporter.warn(format!("cannot watch for signals: {e}"));
-            return;
+/// Starts listening at once (from here on a signal no longer kills the process), and
+/// returns the task that waits for signals for the whole run. Call it inside the runtime.
+pub fn watch(
+    cancel: CancellationToken,
+    stops: Arc<Stops>,
+    reporter: Reporter,
+) -> impl Future<Output = ()> {
+    let signals = Signals::new();
+    async move {
+        match signals {
+            Ok(signals) => wait(signals, cancel, stops, reporter).await,
+            Err(e) => reporter.warn(format!("cannot watch for signals: {e}")),
         }
-    };
+    }
+}
+
+async fn wait(
+    mut signals: Signals,
+    cancel: CancellationToken,
+    stops: Arc<Stops>,
+    reporter: Reporter,
+) {
     let Some(first) = signals.next().await else {
         return;
     };
@@ -105,15 +126,15 @@ pub async fn watch(cancel: CancellationToken, stops: Arc<Stops>, reporter: Repor
         "{}: stopping transfers (send it again, or Ctrl-C, to quit at once)",
         first.name()
     ));
-    if signals.next().await.is_none() {
+    let Some(second) = signals.next().await else {
         return;
-    }
-    let code = stops.first().unwrap_or(first);
-    stops.now.store(code.code(), Ordering::SeqCst);
+    };
+    stops.record_second(second);
     // The output thread sees `leave_now` within its tick and exits after its summary; if
-    // it is stuck (a blocked terminal), leave anyway.
+    // it is stuck (a blocked terminal, a reader that stopped reading), leave anyway.
     tokio::time::sleep(LAST_WORDS).await;
-    std::process::exit(i32::from(code.code()));
+    let exit = stops.leave_now().unwrap_or(second.exit());
+    std::process::exit(exit as i32);
 }
 
 #[cfg(unix)]
@@ -154,6 +175,9 @@ impl Signals {
     }
 
     async fn next(&mut self) -> Option<Signal> {
-        tokio::signal::ctrl_c().await.ok().map(|()| Signal::Interrupt)
+        tokio::signal::ctrl_c()
+            .await
+            .ok()
+            .map(|()| Signal::Interrupt)
     }
 }

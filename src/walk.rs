@@ -55,6 +55,13 @@ pub enum WalkItem {
         display: String,
         why: String,
     },
+    /// A regular file a filter left out: no file line, counted as `excluded`. (A directory
+    /// pruned by `--exclude` is not walked, so the files inside it are not counted.)
+    Excluded {
+        /// Which file: the tests check what each filter leaves out.
+        #[cfg_attr(not(test), expect(dead_code))]
+        display: String,
+    },
 }
 
 /// `--include` / `--exclude`, compiled once.
@@ -226,7 +233,9 @@ fn walk_root(
     };
     if meta.is_file() {
         if !filter.wants_file(&rel_string(root)) {
-            return true;
+            return emit(WalkItem::Excluded {
+                display: display(root),
+            });
         }
         return emit(WalkItem::File(WalkedFile {
             path: root.to_path_buf(),
@@ -295,10 +304,12 @@ fn walk_root(
             .strip_prefix(root)
             .map(rel_string)
             .unwrap_or_default();
-        let item = if ft.is_file() {
-            if !filter.wants_file(&rel) {
-                continue;
-            }
+        let excluded = || WalkItem::Excluded {
+            display: display(entry.path()),
+        };
+        let item = if ft.is_file() && !filter.wants_file(&rel) {
+            excluded()
+        } else if ft.is_file() {
             match entry.metadata() {
                 Ok(m) => WalkItem::File(WalkedFile {
                     path: entry.path().to_path_buf(),
@@ -313,17 +324,13 @@ fn walk_root(
             }
         } else if ft.is_symlink() {
             match fs::metadata(entry.path()) {
-                Ok(m) if m.is_file() => {
-                    if !filter.wants_file(&rel) {
-                        continue;
-                    }
-                    WalkItem::File(WalkedFile {
-                        path: entry.path().to_path_buf(),
-                        display: display(entry.path()),
-                        size: m.len(),
-                        identity: identity(&m),
-                    })
-                }
+                Ok(m) if m.is_file() && !filter.wants_file(&rel) => excluded(),
+                Ok(m) if m.is_file() => WalkItem::File(WalkedFile {
+                    path: entry.path().to_path_buf(),
+                    display: display(entry.path()),
+                    size: m.len(),
+                    identity: identity(&m),
+                }),
                 Ok(m) if m.is_dir() => {
                     if !filter.wants_dir(&rel) {
                         continue;
@@ -401,13 +408,22 @@ pub fn io_reason(e: &io::Error) -> String {
 mod tests {
     use super::*;
 
+    /// Every item but the excluded files, sorted.
     fn collect(settings: &WalkSettings, filter: &Filter) -> Vec<String> {
+        collect_all(settings, filter)
+            .into_iter()
+            .filter(|i| !i.starts_with("excluded "))
+            .collect()
+    }
+
+    fn collect_all(settings: &WalkSettings, filter: &Filter) -> Vec<String> {
         let mut out = Vec::new();
         walk(settings, filter, None, &mut |item| {
             out.push(match item {
                 WalkItem::File(f) => format!("file {}", f.display),
                 WalkItem::Failed { display, .. } => format!("failed {display}"),
                 WalkItem::Skipped { display, .. } => format!("skipped {display}"),
+                WalkItem::Excluded { display } => format!("excluded {display}"),
             });
             true
         });
@@ -449,6 +465,37 @@ mod tests {
             .unwrap_err()
             .message
             .contains("'a['"));
+    }
+
+    /// Each file a glob leaves out is reported, to be counted; a pruned directory is not
+    /// entered, so its files are not.
+    #[test]
+    fn files_left_out_by_a_filter_are_reported_as_excluded() {
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path();
+        for f in ["a.png", "b.txt", "sub/c.txt", "tmp/d.png", "tmp/e.txt"] {
+            fs::create_dir_all(r.join(f).parent().unwrap()).unwrap();
+            fs::write(r.join(f), f).unwrap();
+        }
+        let f = Filter::new(&["*.png".into()], &["tmp".into()]).unwrap();
+        let got = collect_all(&settings(vec![r.to_path_buf()]), &f);
+        let p = |x: &str| r.join(x).display().to_string();
+        assert_eq!(
+            got,
+            vec![
+                format!("excluded {}", p("b.txt")),
+                format!("excluded {}", p("sub/c.txt")),
+                format!("file {}", p("a.png")),
+            ]
+        );
+        // A file given directly is filtered too.
+        let s = settings(vec![r.join("b.txt"), r.join("a.png")]);
+        let got = collect_all(&s, &Filter::new(&[], &["*/b.txt".into()]).unwrap());
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(
+            got[0].starts_with("excluded ") && got[0].ends_with("b.txt"),
+            "{got:?}"
+        );
     }
 
     #[cfg(unix)]

@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{ApiClient, ApiError};
 use crate::cache::HashCache;
+use crate::cli::IfNoFiles;
 use crate::event::{Event, FileReport, Outcome, Reporter, Summary, TaskId};
 use crate::settings::{Mode, Settings};
 use crate::transfer::Uploader;
@@ -42,6 +43,8 @@ pub struct RunResult {
     pub summary: Summary,
     /// The API refused the credentials or answered a redirect: the run stopped (exit 2).
     pub auth_error: Option<ApiError>,
+    /// `--if-no-files error` and there was no file: why the run fails (exit 1).
+    pub no_files: Option<String>,
 }
 
 struct Ctx {
@@ -49,6 +52,8 @@ struct Ctx {
     cancel: CancellationToken,
     tally: Mutex<Summary>,
     found: AtomicU64,
+    /// Files left out by a filter or another shard.
+    excluded: AtomicU64,
     next_id: AtomicU64,
     in_run: InRun,
     auth_error: Mutex<Option<ApiError>>,
@@ -61,6 +66,7 @@ impl Ctx {
             cancel,
             tally: Mutex::new(Summary::default()),
             found: AtomicU64::new(0),
+            excluded: AtomicU64::new(0),
             next_id: AtomicU64::new(0),
             in_run: InRun::default(),
             auth_error: Mutex::new(None),
@@ -73,22 +79,18 @@ impl Ctx {
 
     /// Every outcome goes through here: counted, then reported.
     fn finish(&self, report: FileReport) {
-        {
-            let mut t = self.tally.lock().unwrap_or_else(|e| e.into_inner());
-            match report.outcome {
-                Outcome::Uploaded => {
-                    t.uploaded += 1;
-                    t.bytes_uploaded += report.size.unwrap_or(0);
-                }
-                Outcome::Skipped => t.skipped += 1,
-                Outcome::Failed => t.failed += 1,
-                Outcome::Planned => {
-                    t.planned += 1;
-                    t.bytes_planned += report.size.unwrap_or(0);
-                }
-            }
-        }
+        self.tally
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .count(&report);
         self.reporter.emit(Event::File(report));
+    }
+
+    /// Every file left out goes through here, whatever left it out (a filter of the walk,
+    /// another shard): it gets no file line, only its count in the summary.
+    fn exclude(&self) {
+        self.excluded.fetch_add(1, Ordering::Relaxed);
+        self.reporter.emit(Event::Excluded);
     }
 }
 
@@ -162,12 +164,24 @@ pub async fn run(
         let ctx = ctx.clone();
         tokio::task::spawn_blocking(move || {
             let mut seen: HashSet<(u64, u64)> = HashSet::new();
+            // What `--if-no-files` judges: what the filters let through, before sharding
+            // (a shard with no file of its own is no mistake).
+            let mut candidates = 0u64;
             walk::walk(&settings.walk, &settings.filter, None, &mut |item| {
                 if cancel.is_cancelled() {
                     return false;
                 }
                 match &item {
+                    WalkItem::Excluded { .. } => {
+                        ctx.exclude();
+                        return true;
+                    }
                     WalkItem::File(f) => {
+                        candidates += 1;
+                        if settings.shard.is_some_and(|s| !s.holds(&f.display)) {
+                            ctx.exclude();
+                            return true;
+                        }
                         // Each file gets exactly one outcome, however often it is reached.
                         // (16 bytes a file: 1.6 MB for 100,000 files.)
                         if f.identity.is_some_and(|id| !seen.insert(id)) {
@@ -180,8 +194,11 @@ pub async fn run(
                         ctx.found.fetch_add(1, Ordering::Relaxed);
                         ctx.reporter.emit(Event::Found { size: f.size });
                     }
-                    // It gets an outcome too, so it counts among the files found.
+                    // It gets an outcome too, so it counts among the files found. It is
+                    // not sharded: a path that cannot be walked may hold files of every
+                    // shard, so every shard reports it.
                     WalkItem::Failed { .. } => {
+                        candidates += 1;
                         ctx.found.fetch_add(1, Ordering::Relaxed);
                         ctx.reporter.emit(Event::Found { size: 0 });
                     }
@@ -190,6 +207,7 @@ pub async fn run(
                 walk_tx.blocking_send(item).is_ok()
             });
             ctx.reporter.emit(Event::WalkDone);
+            candidates
         })
     };
 
@@ -205,10 +223,13 @@ pub async fn run(
 
     let _ = hasher.await;
     let _ = uploads.await;
-    // After Ctrl-C the walk may be blocked reading a --files-from pipe: leave it behind.
-    if !cancel.is_cancelled() {
-        let _ = walker.await;
-    }
+    // After Ctrl-C the walk may be blocked reading a --files-from pipe: leave it behind
+    // (and do not judge a walk that did not finish).
+    let candidates = if cancel.is_cancelled() {
+        None
+    } else {
+        walker.await.ok()
+    };
     if let Some(cache) = cache {
         let _ = tokio::task::spawn_blocking(move || cache.flush()).await;
     }
@@ -221,13 +242,35 @@ pub async fn run(
         .unwrap_or_else(|e| e.into_inner())
         .take();
     summary.interrupted = cancel.is_cancelled() && auth_error.is_none();
-    let done = summary.uploaded + summary.skipped + summary.failed + summary.planned;
-    summary.not_attempted = ctx.found.load(Ordering::Relaxed).saturating_sub(done);
+    summary.not_attempted = ctx
+        .found
+        .load(Ordering::Relaxed)
+        .saturating_sub(summary.done());
+    summary.excluded = ctx.excluded.load(Ordering::Relaxed);
+    let mut no_files = None;
+    if candidates == Some(0) {
+        let why = nothing_to_upload(summary.excluded);
+        match settings.if_no_files {
+            IfNoFiles::Warn => reporter.warn(why),
+            IfNoFiles::Error => no_files = Some(why),
+            IfNoFiles::Ignore => {}
+        }
+    }
     reporter.emit(Event::Summary(summary.clone()));
     Ok(RunResult {
         summary,
         auth_error,
+        no_files,
     })
+}
+
+/// What `--if-no-files` says when the PATHs hold no file to upload.
+fn nothing_to_upload(excluded: u64) -> String {
+    match excluded {
+        0 => "nothing to upload: the PATHs hold no file".into(),
+        1 => "nothing to upload: the only file found was left out by --include/--exclude".into(),
+        n => format!("nothing to upload: all {n} files found were left out by --include/--exclude"),
+    }
 }
 
 /// The next item of a stage's input, or `None` when it is over or the run is stopping.

@@ -110,6 +110,8 @@ fn hash_worker(
                 ctx.reporter.warn(format!("skipped {display}: {why}"));
                 continue;
             }
+            // Counted by the walk's callback, never queued.
+            WalkItem::Excluded { .. } => continue,
         };
         let display = file.display.clone();
         let prep =

@@ -152,6 +152,12 @@ impl Human {
         }
     }
 
+    /// Prints a line of another output (a CI's workflow command) as it is, above the
+    /// bars, also with `--quiet`.
+    pub fn raw_line(&self, line: &str) {
+        self.say(line);
+    }
+
     /// Prints a line above the bars (or plainly).
     fn say(&self, line: &str) {
         match &self.bars {
@@ -211,6 +217,7 @@ impl Human {
                 self.found_bytes += size;
                 self.refresh_overall();
             }
+            Event::Excluded => {}
             Event::WalkDone => {
                 self.walk_done = true;
                 self.refresh_overall();

@@ -54,8 +54,9 @@ pub fn summary_json(s: &Summary, dry_run: bool) -> String {
     serde_json::to_string(&line).unwrap_or_default()
 }
 
-/// Where JSON lines go: stdout (`--json`) or the `--report` file. Each line is flushed as
-/// it is written, so a reader (or a run killed by a second signal) has every finished file.
+/// Where JSON lines go: stdout (`--json`) or the `--report` file. Each line is written in
+/// one piece and flushed, so a reader (or a run killed by a second signal) has every
+/// finished file.
 pub struct JsonOut {
     out: Option<Box<dyn Write + Send>>,
 }
@@ -69,22 +70,28 @@ impl JsonOut {
         JsonOut { out: Some(out) }
     }
 
-    pub fn event(&mut self, event: &Event, dry_run: bool) {
+    /// Writes the event's line, if it has one. The first error stops this output (a
+    /// closed stdout: the reader has what it wanted) and is returned, once.
+    pub fn event(&mut self, event: &Event, dry_run: bool) -> io::Result<()> {
         let line = match event {
             Event::File(r) => file_json(r),
             Event::Summary(s) => summary_json(s, dry_run),
-            _ => return,
+            _ => return Ok(()),
         };
-        self.line(&line);
+        self.line(&line)
     }
 
-    pub fn line(&mut self, line: &str) {
-        if let Some(out) = self.out.as_mut() {
-            if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
-                // Broken pipe: the reader has what it wanted; the run goes on.
-                self.out = None;
-            }
+    pub fn line(&mut self, line: &str) -> io::Result<()> {
+        let Some(out) = self.out.as_mut() else {
+            return Ok(());
+        };
+        let written = out
+            .write_all(format!("{line}\n").as_bytes())
+            .and_then(|()| out.flush());
+        if written.is_err() {
+            self.out = None;
         }
+        written
     }
 }
 

@@ -9,11 +9,13 @@
 //! * `validate.rs`: the local checks of the token, project id and API URL.
 //! * `units.rs`: the SIZE, RATE and DURATION value forms.
 //! * `show.rs`: the `--show-config` view.
+//! * `ci.rs`: `--ci` and `--shard`, the settings of a CI job.
 //!
 //! A new setting: a `Key` below (its flag, variable and config key, added to
 //! `CONFIG_KEYS`), a `String` field in `Cli`, and one `Layers::pick` (or `pick_or`) whose
 //! type says how the value is read.
 
+mod ci;
 mod env;
 mod file;
 mod key_file;
@@ -26,12 +28,14 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::cli::{Cli, ColorChoice};
+use crate::cli::{Cli, ColorChoice, IfNoFiles};
 use crate::exit::UsageError;
 use crate::http::RetryPolicy;
 use crate::secret::ApiKey;
+use crate::shard::Shard;
 use crate::walk::Filter;
 
+pub use ci::Ci;
 pub use env::Env;
 pub(crate) use show::describe;
 pub(crate) use source::{Key, Layers, Source, Sourced};
@@ -67,9 +71,17 @@ pub struct Settings {
     pub(crate) walk: WalkSettings,
     /// `--include`/`--exclude`, compiled.
     pub(crate) filter: Filter,
+    /// `--shard K/N`: only the files of this shard; the others count as excluded.
+    pub(crate) shard: Option<Shard>,
+    /// What to do when, after the filters (before sharding), there is no file at all.
+    pub(crate) if_no_files: IfNoFiles,
     pub(crate) jobs: usize,
     pub(crate) mode: Mode,
     pub(crate) output: OutputSettings,
+    /// `--report FILE`: the JSON lines, also written there.
+    pub(crate) report: Option<PathBuf>,
+    /// The CI system told about the run (`--ci`, `CHIEF_CI`, `GITHUB_ACTIONS`).
+    pub(crate) ci: Ci,
     pub(crate) retry: RetryPolicy,
     /// Idle timeout of a connection (connect, or no bytes moving).
     pub(crate) timeout: Duration,
@@ -182,6 +194,8 @@ pub(crate) fn resolve(
             "--retry-max-delay must be a non-negative number of seconds",
         ));
     };
+    let shard = ci::shard(cli, env)?;
+    let ci = ci::ci(cli, env)?;
     let mut warnings = Vec::new();
     let mode = if cli.dry_run {
         Mode::DryRun
@@ -202,9 +216,13 @@ pub(crate) fn resolve(
     Ok(Settings {
         walk,
         filter,
+        shard,
+        if_no_files: cli.if_no_files,
         jobs,
         mode,
         output,
+        report: cli.report.clone(),
+        ci,
         retry: RetryPolicy {
             retries: cli.retries,
             base: Duration::from_millis(cli.retry_base_ms),

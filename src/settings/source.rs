@@ -71,7 +71,8 @@ impl SettingValue for String {
     }
 }
 
-/// One setting's names: the flag, the environment variable (if any), the config file key.
+/// One setting's names: the flag, the environment variable (if any), the config file key
+/// (empty: none).
 #[derive(Debug)]
 pub(crate) struct Key<T> {
     pub(crate) flag: &'static str,
@@ -92,6 +93,11 @@ impl<T> Key<T> {
             file,
             value: PhantomData,
         }
+    }
+
+    /// A setting the config file never sets: a flag and its environment variable.
+    pub(crate) const fn env_only(flag: &'static str, env: &'static str) -> Key<T> {
+        Key::new(flag, Some(env), "")
     }
 }
 
@@ -118,8 +124,8 @@ impl Layers<'_> {
             return parse_sourced(&raw, Source::Env(var)).map(Some);
         }
         match self.file {
-            Some(file) => file.lookup(key.file, self.profile),
-            None => Ok(None),
+            Some(file) if !key.file.is_empty() => file.lookup(key.file, self.profile),
+            _ => Ok(None),
         }
     }
 

@@ -7,6 +7,7 @@ use super::file::ConfigFile;
 use super::units::{Rate, Size};
 use super::validate::check_api_url;
 use super::*;
+use crate::report::GithubFiles;
 
 fn cli(args: &[&str]) -> Cli {
     Cli::parse_from(std::iter::once("chief-upload").chain(args.iter().copied()))
@@ -454,4 +455,69 @@ fn a_bad_value_that_is_a_token_is_not_echoed() {
     let err = no_file.pick(&BWLIMIT, None).unwrap_err();
     assert!(!format!("{err:?}").contains(&KEY[4..]), "{err:?}");
     assert!(err.message.contains("looks like an API token"), "{err}");
+}
+
+#[test]
+fn ci_is_github_on_github_actions_unless_turned_off() {
+    let dry = |args: &[&str], env: &Env| {
+        let mut a = vec!["--dry-run", "."];
+        a.extend_from_slice(args);
+        resolve_with(&cli(&a), env, &mut false)
+    };
+    let plain = Env::from_pairs([("HOME", "/h")]);
+    assert_eq!(dry(&[], &plain).unwrap().ci, Ci::Off);
+    let gha = Env::from_pairs([
+        ("GITHUB_ACTIONS", "true"),
+        ("GITHUB_STEP_SUMMARY", "/run/summary.md"),
+        ("GITHUB_OUTPUT", "/run/out"),
+    ]);
+    let files = GithubFiles {
+        step_summary: Some("/run/summary.md".into()),
+        output: Some("/run/out".into()),
+    };
+    assert_eq!(dry(&[], &gha).unwrap().ci, Ci::Github(files.clone()));
+    assert_eq!(dry(&["--ci", "off"], &gha).unwrap().ci, Ci::Off);
+    let off_by_env = Env::from_pairs([("GITHUB_ACTIONS", "true"), ("CHIEF_CI", "off")]);
+    assert_eq!(dry(&[], &off_by_env).unwrap().ci, Ci::Off);
+    // The flag wins over the variable.
+    let on_by_flag = dry(&["--ci", "github"], &off_by_env).unwrap().ci;
+    assert_eq!(on_by_flag, Ci::Github(GithubFiles::default()));
+    // Only GitHub's own value turns auto on.
+    let other = Env::from_pairs([("GITHUB_ACTIONS", "false")]);
+    assert_eq!(dry(&[], &other).unwrap().ci, Ci::Off);
+    let bad = dry(&[], &Env::from_pairs([("CHIEF_CI", "gitlab")])).unwrap_err();
+    assert!(
+        bad.message.contains("'gitlab'") && bad.message.contains("CHIEF_CI"),
+        "{bad}"
+    );
+}
+
+#[test]
+fn shards_come_from_the_flag_or_the_environment_and_are_checked() {
+    let dry = |args: &[&str], env: &Env| {
+        let mut a = vec!["--dry-run", "."];
+        a.extend_from_slice(args);
+        resolve_with(&cli(&a), env, &mut false)
+    };
+    let none = Env::default();
+    assert_eq!(dry(&[], &none).unwrap().shard, None);
+    let env = Env::from_pairs([("CHIEF_SHARD", "3/8")]);
+    let shard = |index, count| Some(Shard { index, count });
+    assert_eq!(dry(&[], &env).unwrap().shard, shard(3, 8));
+    assert_eq!(dry(&["--shard", "1/2"], &env).unwrap().shard, shard(1, 2));
+    let err = dry(&["--shard", "5/4"], &none).unwrap_err();
+    assert!(
+        err.message.contains("'5/4'") && err.message.contains("flag --shard"),
+        "{err}"
+    );
+    assert!(err.hints[0].contains("2/4"), "{err:?}");
+    let err = dry(&[], &Env::from_pairs([("CHIEF_SHARD", "0/4")])).unwrap_err();
+    assert!(err.message.contains("environment CHIEF_SHARD"), "{err}");
+    // No config file key: a config file's `shard` is an unknown key, never read.
+    let (_dir, file) = config("shard = \"1/2\"\n");
+    let l = layers(&none, &file, None);
+    assert!(l
+        .pick(&Key::<Shard>::env_only("--shard", "CHIEF_SHARD"), None)
+        .unwrap()
+        .is_none());
 }

@@ -1,0 +1,100 @@
+//! The settings a CI job needs (SPEC.md "Reports and CI", "Choosing files"): which CI
+//! system to talk to (`--ci`, `CHIEF_CI`), which part of the files this run takes
+//! (`--shard`, `CHIEF_SHARD`). `--report` and `--if-no-files` are plain flags.
+//!
+//! Neither `--ci` nor `--shard` has a config file key: the CI a job runs in and the part
+//! of the work it takes belong to the job, not to the machine's config file.
+
+use std::path::PathBuf;
+
+use super::env::Env;
+use super::source::{Key, Layers, SettingValue};
+use crate::cli::Cli;
+use crate::exit::UsageError;
+use crate::report::GithubFiles;
+use crate::shard::Shard;
+
+pub(crate) const ENV_CI: &str = "CHIEF_CI";
+pub(crate) const ENV_SHARD: &str = "CHIEF_SHARD";
+const CI: Key<CiChoice> = Key::env_only("--ci", ENV_CI);
+const SHARD: Key<Shard> = Key::env_only("--shard", ENV_SHARD);
+
+/// What `--ci` asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CiChoice {
+    /// GitHub Actions when `GITHUB_ACTIONS=true`, else none.
+    Auto,
+    Github,
+    Off,
+}
+
+impl SettingValue for CiChoice {
+    const KIND: &'static str = "CI mode";
+    const EXAMPLE: &'static str = "auto";
+    const HINT: &'static str =
+        "use auto, github or off (auto: github when GITHUB_ACTIONS=true, as in GitHub Actions)";
+
+    fn parse(raw: &str) -> Result<CiChoice, String> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(CiChoice::Auto),
+            "github" => Ok(CiChoice::Github),
+            "off" => Ok(CiChoice::Off),
+            _ => Err("it is not one of auto, github, off".into()),
+        }
+    }
+}
+
+impl SettingValue for Shard {
+    const KIND: &'static str = "shard";
+    const EXAMPLE: &'static str = "2/4";
+    const HINT: &'static str = Shard::HINT;
+
+    fn parse(raw: &str) -> Result<Shard, String> {
+        Shard::parse(raw)
+    }
+}
+
+/// The CI system the run reports to, besides its usual output.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ci {
+    Off,
+    /// GitHub Actions: `::error` workflow commands, and the job summary and step outputs
+    /// written to these files (when the runner names them).
+    Github(GithubFiles),
+}
+
+/// The layers `--ci` and `--shard` are read from: the flag and the environment.
+fn layers(env: &Env) -> Layers<'_> {
+    Layers {
+        env,
+        file: None,
+        profile: None,
+    }
+}
+
+/// `--ci`, then `CHIEF_CI`, then `auto`; `auto` is decided here, from `GITHUB_ACTIONS`.
+pub(crate) fn ci(cli: &Cli, env: &Env) -> Result<Ci, UsageError> {
+    let choice = layers(env).pick_or(&CI, cli.ci.as_deref(), CiChoice::Auto)?;
+    let github = match choice.value {
+        CiChoice::Github => true,
+        CiChoice::Off => false,
+        // GitHub sets it to exactly "true" on its runners.
+        CiChoice::Auto => env.get("GITHUB_ACTIONS").as_deref() == Some("true"),
+    };
+    Ok(if github {
+        let path = |var: &str| env.get_os(var).map(PathBuf::from);
+        Ci::Github(GithubFiles {
+            step_summary: path("GITHUB_STEP_SUMMARY"),
+            output: path("GITHUB_OUTPUT"),
+        })
+    } else {
+        Ci::Off
+    })
+}
+
+/// `--shard`, then `CHIEF_SHARD`; none: this run takes every file.
+pub(crate) fn shard(cli: &Cli, env: &Env) -> Result<Option<Shard>, UsageError> {
+    Ok(layers(env)
+        .pick(&SHARD, cli.shard.as_deref())?
+        .map(|s| s.value))
+}
