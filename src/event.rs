@@ -96,13 +96,17 @@ pub type TaskId = u64;
 
 #[derive(Debug)]
 pub enum Event {
-    /// The walk found a file of this size: the totals grow.
+    /// The walk found `files` more files, of `bytes` bytes together: the totals grow.
+    /// (Counted by the batch: one event per file would cost a thread wake-up per file.)
     Found {
-        size: u64,
+        files: u64,
+        bytes: u64,
     },
-    /// A file left out by a filter or because it belongs to another shard: it gets no
-    /// file line, only a count in the summary.
-    Excluded,
+    /// `files` more files left out by a filter or because they belong to another shard:
+    /// they get no file line, only a count in the summary.
+    Excluded {
+        files: u64,
+    },
     /// The walk is over; totals are final.
     WalkDone,
     HashStart {
@@ -155,6 +159,10 @@ pub enum Event {
     Warning(String),
     /// A file's final outcome.
     File(FileReport),
+    /// Events of one pipeline thread, in their order, sent together: a tree of small
+    /// files then costs the output thread one wake-up per batch, not one per file.
+    /// Never holds a `Summary`.
+    Batch(Vec<Event>),
     /// The run is over (always the last event).
     Summary(Summary),
 }

@@ -76,14 +76,36 @@ fn stopped() -> io::Error {
 
 /// Hashes everything `file` yields, calling `progress` with each chunk's length; a
 /// `false` from it stops early with an `Interrupted` error (Ctrl-C).
-pub fn md5_reader(
+#[cfg(test)]
+pub fn md5_reader(file: impl Read, progress: &mut dyn FnMut(u64) -> bool) -> io::Result<Hashed> {
+    md5_read(file, &mut ReadBuf::new(), progress)
+}
+
+/// The read buffer of one hashing thread, kept from file to file: a tree of small files
+/// then costs no allocation (and zeroing) of [`READ_BUF`] bytes per file.
+pub struct ReadBuf(Vec<u8>);
+
+impl ReadBuf {
+    pub fn new() -> ReadBuf {
+        ReadBuf(vec![0u8; READ_BUF])
+    }
+}
+
+impl Default for ReadBuf {
+    fn default() -> ReadBuf {
+        ReadBuf::new()
+    }
+}
+
+fn md5_read(
     mut file: impl Read,
+    buf: &mut ReadBuf,
     progress: &mut dyn FnMut(u64) -> bool,
 ) -> io::Result<Hashed> {
+    let buf = &mut buf.0[..];
     let mut run = Running::new();
-    let mut buf = vec![0u8; READ_BUF];
     loop {
-        let n = match file.read(&mut buf) {
+        let n = match file.read(buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -97,12 +119,19 @@ pub fn md5_reader(
     Ok(run.finish())
 }
 
-pub fn md5_file(file: &File, progress: &mut dyn FnMut(u64) -> bool) -> io::Result<Hashed> {
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+/// Hashes `file`, whose length the caller has just read from its metadata (`len` only
+/// picks how to read it: one more `fstat` per file is measurable on a tree of small
+/// files). Small files are read through `buf`.
+pub fn md5_file(
+    file: &File,
+    len: u64,
+    buf: &mut ReadBuf,
+    progress: &mut dyn FnMut(u64) -> bool,
+) -> io::Result<Hashed> {
     if len >= PIPELINE_MIN {
         md5_pipelined(file, PIPE_BUF, PIPE_BUFS, progress)
     } else {
-        md5_reader(file, progress)
+        md5_read(file, buf, progress)
     }
 }
 
@@ -378,10 +407,26 @@ mod tests {
             let mut f = tempfile::tempfile().unwrap();
             f.write_all(&data).unwrap();
             f.rewind().unwrap();
-            let out = md5_file(&f, &mut |_| true).unwrap();
+            let out = md5_file(&f, len as u64, &mut ReadBuf::new(), &mut |_| true).unwrap();
             assert_eq!(out.md5, one_shot(&data), "len {len}");
             assert_eq!(out.size, len as u64);
             assert_eq!(out.head, data[..len.min(HEAD_LEN)]);
+        }
+    }
+
+    #[test]
+    fn one_read_buffer_serves_many_files() {
+        use std::io::{Seek, Write};
+        // Longest first: what a file leaves in the buffer must not leak into the next.
+        let mut buf = ReadBuf::new();
+        for len in [READ_BUF * 2 + 5, READ_BUF, 100, 4, 0] {
+            let data = pattern(len);
+            let mut f = tempfile::tempfile().unwrap();
+            f.write_all(&data).unwrap();
+            f.rewind().unwrap();
+            let out = md5_file(&f, len as u64, &mut buf, &mut |_| true).unwrap();
+            assert_eq!(out.md5, one_shot(&data), "len {len}");
+            assert_eq!(out.size, len as u64);
         }
     }
 }

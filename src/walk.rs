@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 
+use crate::cache::FileKey;
 use crate::exit::UsageError;
 use crate::settings::WalkSettings;
 
@@ -27,6 +28,39 @@ pub struct WalkedFile {
     /// Device and inode (unix; `None` elsewhere): the same file reached twice (roots that
     /// overlap, a path listed twice, a hard link) has the same identity.
     pub identity: Option<(u64, u64)>,
+    /// The file's identity as the walk saw it, to look it up in the hash cache before it
+    /// is opened. Only a hint: the hashing stage trusts the key of the file it opened.
+    pub seen_as: FileKey,
+}
+
+impl WalkedFile {
+    fn new(path: &Path, m: &Metadata) -> WalkedFile {
+        WalkedFile {
+            path: path.to_path_buf(),
+            display: display(path),
+            size: m.len(),
+            identity: identity(m),
+            seen_as: FileKey::from_metadata(m),
+        }
+    }
+}
+
+/// Where the walk hands what it finds.
+pub trait Sink {
+    /// One item; `false` stops the walk (the run stopped).
+    fn item(&mut self, item: WalkItem) -> bool;
+    /// The walk may now wait a long time for its input (a `--files-from` list whose
+    /// writer is slow): whatever the sink holds back should go on now. `false` stops
+    /// the walk.
+    fn idle(&mut self) -> bool {
+        true
+    }
+}
+
+impl<F: FnMut(WalkItem) -> bool> Sink for F {
+    fn item(&mut self, item: WalkItem) -> bool {
+        self(item)
+    }
 }
 
 fn identity(m: &Metadata) -> Option<(u64, u64)> {
@@ -117,15 +151,15 @@ fn glob(flag: &str, pattern: &str) -> Result<Glob, UsageError> {
         })
 }
 
-/// Walks every root, calling `emit` for each item until it returns false (the run stopped).
+/// Walks every root, handing each item to `sink` until it says stop (the run stopped).
 pub fn walk(
     settings: &WalkSettings,
     filter: &Filter,
     stdin: Option<Box<dyn Read + Send>>,
-    emit: &mut dyn FnMut(WalkItem) -> bool,
+    sink: &mut dyn Sink,
 ) {
     for root in &settings.paths {
-        if !walk_root(root, settings.follow, filter, emit) {
+        if !walk_root(root, settings.follow, filter, sink) {
             return;
         }
     }
@@ -141,7 +175,7 @@ pub fn walk(
         match fs::File::open(list) {
             Ok(f) => Box::new(f),
             Err(e) => {
-                emit(WalkItem::Failed {
+                sink.item(WalkItem::Failed {
                     display: list.display().to_string(),
                     error: format!("cannot read --files-from list: {e}"),
                 });
@@ -154,11 +188,15 @@ pub fn walk(
     let mut buf = Vec::new();
     loop {
         buf.clear();
+        // The next line is not all read yet: reading on may wait for the list's writer.
+        if !reader.buffer().contains(&sep) && !sink.idle() {
+            return;
+        }
         match reader.read_until(sep, &mut buf) {
             Ok(0) => return,
             Ok(_) => {}
             Err(e) => {
-                emit(WalkItem::Failed {
+                sink.item(WalkItem::Failed {
                     display: list.display().to_string(),
                     error: format!("reading --files-from list: {e}"),
                 });
@@ -175,7 +213,7 @@ pub fn walk(
             continue;
         }
         let root = bytes_to_path(&buf);
-        if !walk_root(&root, settings.follow, filter, emit) {
+        if !walk_root(&root, settings.follow, filter, sink) {
             return;
         }
     }
@@ -211,12 +249,8 @@ fn rel_string(p: &Path) -> String {
     t.to_string()
 }
 
-fn walk_root(
-    root: &Path,
-    follow: bool,
-    filter: &Filter,
-    emit: &mut dyn FnMut(WalkItem) -> bool,
-) -> bool {
+fn walk_root(root: &Path, follow: bool, filter: &Filter, sink: &mut dyn Sink) -> bool {
+    let mut emit = |item| sink.item(item);
     let meta = match fs::metadata(root) {
         Ok(m) => m,
         Err(e) => {
@@ -237,12 +271,7 @@ fn walk_root(
                 display: display(root),
             });
         }
-        return emit(WalkItem::File(WalkedFile {
-            path: root.to_path_buf(),
-            display: display(root),
-            size: meta.len(),
-            identity: identity(&meta),
-        }));
+        return emit(WalkItem::File(WalkedFile::new(root, &meta)));
     }
     if !meta.is_dir() {
         return emit(WalkItem::Skipped {
@@ -311,12 +340,7 @@ fn walk_root(
             excluded()
         } else if ft.is_file() {
             match entry.metadata() {
-                Ok(m) => WalkItem::File(WalkedFile {
-                    path: entry.path().to_path_buf(),
-                    display: display(entry.path()),
-                    size: m.len(),
-                    identity: identity(&m),
-                }),
+                Ok(m) => WalkItem::File(WalkedFile::new(entry.path(), &m)),
                 Err(e) => WalkItem::Failed {
                     display: display(entry.path()),
                     error: e.to_string(),
@@ -325,12 +349,7 @@ fn walk_root(
         } else if ft.is_symlink() {
             match fs::metadata(entry.path()) {
                 Ok(m) if m.is_file() && !filter.wants_file(&rel) => excluded(),
-                Ok(m) if m.is_file() => WalkItem::File(WalkedFile {
-                    path: entry.path().to_path_buf(),
-                    display: display(entry.path()),
-                    size: m.len(),
-                    identity: identity(&m),
-                }),
+                Ok(m) if m.is_file() => WalkItem::File(WalkedFile::new(entry.path(), &m)),
                 Ok(m) if m.is_dir() => {
                     if !filter.wants_dir(&rel) {
                         continue;
@@ -552,5 +571,79 @@ mod tests {
             ..settings(vec![])
         };
         assert_eq!(collect(&s, &Filter::new(&[], &[]).unwrap()).len(), 2);
+    }
+
+    /// Before a read of a `--files-from` list that may wait for its writer, the sink is
+    /// told, with every line read so far already handed to it.
+    #[test]
+    fn the_sink_hears_before_the_walk_waits_for_its_list() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+
+        /// Gives one chunk per read, as a pipe does.
+        struct Chunks(Vec<Vec<u8>>, Arc<AtomicUsize>);
+        impl Read for Chunks {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                self.1.fetch_add(1, Ordering::SeqCst);
+                if self.0.is_empty() {
+                    return Ok(0);
+                }
+                let chunk = self.0.remove(0);
+                buf[..chunk.len()].copy_from_slice(&chunk);
+                Ok(chunk.len())
+            }
+        }
+        struct Probe(Vec<String>, Arc<AtomicUsize>);
+        impl Sink for Probe {
+            fn item(&mut self, item: WalkItem) -> bool {
+                let WalkItem::File(f) = item else {
+                    panic!("{item:?}")
+                };
+                let name = f.path.file_name().unwrap().to_string_lossy().into_owned();
+                self.0.push(format!("file {name}"));
+                true
+            }
+            fn idle(&mut self) -> bool {
+                self.0.push(format!(
+                    "idle after {} reads",
+                    self.1.load(Ordering::SeqCst)
+                ));
+                true
+            }
+        }
+
+        let d = tempfile::tempdir().unwrap();
+        let p = |name: &str| {
+            let path = d.path().join(name);
+            fs::write(&path, name).unwrap();
+            path.display().to_string()
+        };
+        let (a, b, c) = (p("a"), p("b"), p("c"));
+        let chunks = vec![
+            format!("{a}\n").into_bytes(),
+            // A line cut in two by the writer.
+            format!("{b}\n{c}").into_bytes(),
+            b"\n".to_vec(),
+        ];
+        let reads = Arc::new(AtomicUsize::new(0));
+        let s = WalkSettings {
+            files_from: Some(PathBuf::from("-")),
+            ..settings(vec![])
+        };
+        let mut probe = Probe(Vec::new(), reads.clone());
+        let list = Box::new(Chunks(chunks, reads));
+        walk(&s, &Filter::new(&[], &[]).unwrap(), Some(list), &mut probe);
+        assert_eq!(
+            probe.0,
+            [
+                "idle after 0 reads",
+                "file a",
+                "idle after 1 reads",
+                "file b",
+                "idle after 2 reads",
+                "file c",
+                "idle after 3 reads",
+            ]
+        );
     }
 }

@@ -1,9 +1,10 @@
 //! The run: walk -> hash -> create asset -> upload, as three overlapping stages with
 //! bounded queues between them, so memory stays flat whatever the number or size of files.
 //!
-//! * The walk runs on one blocking thread and streams files into a queue (`run`, here).
+//! * The walk runs on one blocking thread and streams files into a queue in small batches
+//!   (`run` and `Feed`, here).
 //! * Hashing runs on up to one blocking thread per core; it consults the hash cache first
-//!   (`prepare.rs`).
+//!   (`prepare.rs`). In a dry run it also settles each file's outcome.
 //! * Up to `jobs` files talk to the API and storage at once. Files with the same content
 //!   in one run are uploaded once: the first is the leader, the others wait for it and
 //!   report its asset (`dedup.rs`).
@@ -20,7 +21,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -34,8 +35,23 @@ use crate::transfer::Uploader;
 use crate::walk::{self, WalkItem};
 
 use dedup::{upload_stage, InRun};
-use prepare::{hash_stage, Prepared};
+use prepare::{hash_stage, Prepared, Then};
 use upload::Remote;
+
+/// The walk hands files to the hashing stage in batches of at most this many: one
+/// wake-up of a hashing thread for many small files, instead of one per file.
+const BATCH_FILES: usize = 128;
+/// A batch also ends with the file that brings it to this many bytes, so that no file
+/// waits in a batch behind a big one while another hashing thread has nothing to do.
+const BATCH_BYTES: u64 = 1 << 20;
+/// A batch not full after this long goes as it is (a slow disk, a slow list).
+const BATCH_AGE: Duration = Duration::from_millis(50);
+/// Batches waiting between the walk and the hashing stage, at most (with `BATCH_FILES`,
+/// the 1024 files the queue held when it held files).
+const WALK_QUEUE: usize = 8;
+/// A hashing thread hands over its file lines and warnings in batches of at most this
+/// many events.
+const OUTBOX_EVENTS: usize = 128;
 
 /// How the run ended, beyond the counts.
 #[derive(Debug)]
@@ -77,20 +93,80 @@ impl Ctx {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Every outcome goes through here: counted, then reported.
+    /// Every outcome goes through here (or through an `Outbox`, which settles many at
+    /// once): counted, then reported.
     fn finish(&self, report: FileReport) {
-        self.tally
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .count(&report);
-        self.reporter.emit(Event::File(report));
+        self.settle(vec![Event::File(report)]);
+    }
+
+    /// Counts the outcomes among `events` and reports them all. The tally stays locked
+    /// until they are sent, and the summary is sent under the same lock: an outcome is
+    /// either in both the summary and the output before it, or in neither.
+    fn settle(&self, mut events: Vec<Event>) {
+        let mut tally = self.tally.lock().unwrap_or_else(|e| e.into_inner());
+        for event in &events {
+            if let Event::File(report) = event {
+                tally.count(report);
+            }
+        }
+        match events.len() {
+            0 => {}
+            1 => self.reporter.emit(events.pop().expect("one event")),
+            _ => self.reporter.emit(Event::Batch(events)),
+        }
     }
 
     /// Every file left out goes through here, whatever left it out (a filter of the walk,
     /// another shard): it gets no file line, only its count in the summary.
-    fn exclude(&self) {
-        self.excluded.fetch_add(1, Ordering::Relaxed);
-        self.reporter.emit(Event::Excluded);
+    fn exclude(&self, files: u64) {
+        self.excluded.fetch_add(files, Ordering::Relaxed);
+        self.reporter.emit(Event::Excluded { files });
+    }
+}
+
+/// The outcomes and warnings of one blocking thread, settled in batches (`Ctx::settle`):
+/// one lock of the tally and one wake-up of the output thread for many small files.
+/// Its owner flushes it before anything that may take a while (waiting for input or for
+/// the upload queue, hashing a big file), so no line is held back; dropping it flushes.
+struct Outbox<'a> {
+    ctx: &'a Ctx,
+    events: Vec<Event>,
+}
+
+impl<'a> Outbox<'a> {
+    fn new(ctx: &'a Ctx) -> Outbox<'a> {
+        Outbox {
+            ctx,
+            events: Vec::new(),
+        }
+    }
+
+    fn finish(&mut self, report: FileReport) {
+        self.push(Event::File(report));
+    }
+
+    fn warn(&mut self, message: String) {
+        self.push(Event::Warning(message));
+    }
+
+    fn push(&mut self, event: Event) {
+        self.events.push(event);
+        if self.events.len() >= OUTBOX_EVENTS {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.events.is_empty() {
+            let events = std::mem::replace(&mut self.events, Vec::with_capacity(OUTBOX_EVENTS));
+            self.ctx.settle(events);
+        }
+    }
+}
+
+impl Drop for Outbox<'_> {
+    fn drop(&mut self) {
+        self.flush();
     }
 }
 
@@ -157,72 +233,35 @@ pub async fn run(
     let ctx = Arc::new(Ctx::new(reporter.clone(), cancel.clone()));
 
     // Stage 1: walk.
-    let (walk_tx, walk_rx) = mpsc::channel::<WalkItem>(1024);
+    let (walk_tx, walk_rx) = mpsc::channel::<Vec<WalkItem>>(WALK_QUEUE);
     let walker = {
         let settings = settings.clone();
-        let cancel = cancel.clone();
         let ctx = ctx.clone();
         tokio::task::spawn_blocking(move || {
-            let mut seen: HashSet<(u64, u64)> = HashSet::new();
-            // What `--if-no-files` judges: what the filters let through, before sharding
-            // (a shard with no file of its own is no mistake).
-            let mut candidates = 0u64;
-            walk::walk(&settings.walk, &settings.filter, None, &mut |item| {
-                if cancel.is_cancelled() {
-                    return false;
-                }
-                match &item {
-                    WalkItem::Excluded { .. } => {
-                        ctx.exclude();
-                        return true;
-                    }
-                    WalkItem::File(f) => {
-                        candidates += 1;
-                        if settings.shard.is_some_and(|s| !s.holds(&f.display)) {
-                            ctx.exclude();
-                            return true;
-                        }
-                        // Each file gets exactly one outcome, however often it is reached.
-                        // (16 bytes a file: 1.6 MB for 100,000 files.)
-                        if f.identity.is_some_and(|id| !seen.insert(id)) {
-                            ctx.reporter.warn(format!(
-                                "skipped {}: the same file was reached before (given twice, or a hard link)",
-                                f.display
-                            ));
-                            return true;
-                        }
-                        ctx.found.fetch_add(1, Ordering::Relaxed);
-                        ctx.reporter.emit(Event::Found { size: f.size });
-                    }
-                    // It gets an outcome too, so it counts among the files found. It is
-                    // not sharded: a path that cannot be walked may hold files of every
-                    // shard, so every shard reports it.
-                    WalkItem::Failed { .. } => {
-                        candidates += 1;
-                        ctx.found.fetch_add(1, Ordering::Relaxed);
-                        ctx.reporter.emit(Event::Found { size: 0 });
-                    }
-                    WalkItem::Skipped { .. } => {}
-                }
-                walk_tx.blocking_send(item).is_ok()
-            });
+            let mut feed = Feed::new(&ctx, &settings, walk_tx);
+            walk::walk(&settings.walk, &settings.filter, None, &mut feed);
+            feed.end();
             ctx.reporter.emit(Event::WalkDone);
-            candidates
+            feed.candidates
         })
     };
 
-    // Stage 2: hash, one blocking thread per core.
-    let (hashed_tx, hashed_rx) = mpsc::channel::<Prepared>(1024);
-    let hasher = tokio::spawn(hash_stage(ctx.clone(), walk_rx, hashed_tx, cache.clone()));
-
-    // Stage 3: create and upload, `jobs` at a time; a dry run only reports the plan.
-    let uploads = match remote {
-        Some(remote) => tokio::spawn(upload_stage(ctx.clone(), remote, settings.jobs, hashed_rx)),
-        None => tokio::spawn(plan_stage(ctx.clone(), hashed_rx)),
+    // Stage 2: hash, one blocking thread per core. Stage 3: create and upload, `jobs` at
+    // a time; a dry run has no stage 3: the hashing threads settle each file as planned.
+    let (then, uploads) = match remote {
+        Some(remote) => {
+            let (hashed_tx, hashed_rx) = mpsc::channel::<Prepared>(1024);
+            let uploads = tokio::spawn(upload_stage(ctx.clone(), remote, settings.jobs, hashed_rx));
+            (Then::Upload(hashed_tx), Some(uploads))
+        }
+        None => (Then::Plan, None),
     };
+    let hasher = tokio::spawn(hash_stage(ctx.clone(), walk_rx, then, cache.clone()));
 
     let _ = hasher.await;
-    let _ = uploads.await;
+    if let Some(uploads) = uploads {
+        let _ = uploads.await;
+    }
     // After Ctrl-C the walk may be blocked reading a --files-from pipe: leave it behind
     // (and do not judge a walk that did not finish).
     let candidates = if cancel.is_cancelled() {
@@ -234,7 +273,9 @@ pub async fn run(
         let _ = tokio::task::spawn_blocking(move || cache.flush()).await;
     }
 
-    let mut summary = ctx.tally.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    // Locked until the summary is sent: see `Ctx::settle`.
+    let tally = ctx.tally.lock().unwrap_or_else(|e| e.into_inner());
+    let mut summary = tally.clone();
     summary.elapsed = started.elapsed();
     let auth_error = ctx
         .auth_error
@@ -257,6 +298,7 @@ pub async fn run(
         }
     }
     reporter.emit(Event::Summary(summary.clone()));
+    drop(tally);
     Ok(RunResult {
         summary,
         auth_error,
@@ -281,9 +323,121 @@ async fn recv_or_cancel<T>(rx: &mut mpsc::Receiver<T>, cancel: &CancellationToke
     }
 }
 
-/// A dry run's last stage: each hashed file is what would be sent.
-async fn plan_stage(ctx: Arc<Ctx>, mut rx: mpsc::Receiver<Prepared>) {
-    while let Some(p) = recv_or_cancel(&mut rx, &ctx.cancel).await {
-        ctx.finish(p.report(Outcome::Planned));
+/// The walk's side of stage 1: drops what filters, shards and a second visit leave
+/// out, counts the files found, and hands the rest to the hashing stage in batches.
+struct Feed<'a> {
+    ctx: &'a Ctx,
+    settings: &'a Settings,
+    tx: mpsc::Sender<Vec<WalkItem>>,
+    /// Device and inode of every file handed on: each file gets exactly one outcome,
+    /// however often it is reached.
+    seen: HashSet<(u64, u64)>,
+    /// What `--if-no-files` judges: what the filters let through, before sharding (a
+    /// shard with no file of its own is no mistake).
+    candidates: u64,
+    batch: Vec<WalkItem>,
+    /// Of the batch (and of the files left out since it was sent).
+    bytes: u64,
+    found: u64,
+    found_bytes: u64,
+    excluded: u64,
+    since: Option<Instant>,
+}
+
+impl<'a> Feed<'a> {
+    fn new(ctx: &'a Ctx, settings: &'a Settings, tx: mpsc::Sender<Vec<WalkItem>>) -> Feed<'a> {
+        Feed {
+            ctx,
+            settings,
+            tx,
+            seen: HashSet::new(),
+            candidates: 0,
+            batch: Vec::with_capacity(BATCH_FILES),
+            bytes: 0,
+            found: 0,
+            found_bytes: 0,
+            excluded: 0,
+            since: None,
+        }
+    }
+
+    /// Counts what was found, then hands the batch on (unless the run is stopping).
+    /// `false`: the hashing stage is gone.
+    fn flush(&mut self) -> bool {
+        self.since = None;
+        self.bytes = 0;
+        if self.found > 0 {
+            self.ctx.found.fetch_add(self.found, Ordering::Relaxed);
+            self.ctx.reporter.emit(Event::Found {
+                files: std::mem::take(&mut self.found),
+                bytes: std::mem::take(&mut self.found_bytes),
+            });
+        }
+        if self.excluded > 0 {
+            self.ctx.exclude(std::mem::take(&mut self.excluded));
+        }
+        if self.batch.is_empty() || self.ctx.cancel.is_cancelled() {
+            self.batch.clear();
+            return true;
+        }
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH_FILES));
+        self.tx.blocking_send(batch).is_ok()
+    }
+
+    /// The walk is over (or stopped): what it found is counted, and handed on unless the
+    /// run is stopping.
+    fn end(&mut self) {
+        self.flush();
     }
 }
+
+impl walk::Sink for Feed<'_> {
+    fn item(&mut self, item: WalkItem) -> bool {
+        if self.ctx.cancel.is_cancelled() {
+            return false;
+        }
+        match &item {
+            WalkItem::Excluded { .. } => self.excluded += 1,
+            WalkItem::File(f) => {
+                self.candidates += 1;
+                if self.settings.shard.is_some_and(|s| !s.holds(&f.display)) {
+                    self.excluded += 1;
+                } else if f.identity.is_some_and(|id| !self.seen.insert(id)) {
+                    self.ctx.reporter.warn(format!(
+                        "skipped {}: the same file was reached before (given twice, or a hard link)",
+                        f.display
+                    ));
+                } else {
+                    self.found += 1;
+                    self.found_bytes += f.size;
+                    self.bytes += f.size;
+                    self.batch.push(item);
+                }
+            }
+            // It gets an outcome too, so it counts among the files found. It is not
+            // sharded: a path that cannot be walked may hold files of every shard, so
+            // every shard reports it.
+            WalkItem::Failed { .. } => {
+                self.candidates += 1;
+                self.found += 1;
+                self.batch.push(item);
+            }
+            WalkItem::Skipped { .. } => self.batch.push(item),
+        }
+        let since = *self.since.get_or_insert_with(Instant::now);
+        let full = self.batch.len() >= BATCH_FILES
+            || self.bytes >= BATCH_BYTES
+            || self.excluded >= BATCH_FILES as u64;
+        if full || since.elapsed() >= BATCH_AGE {
+            return self.flush();
+        }
+        true
+    }
+
+    fn idle(&mut self) -> bool {
+        self.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,14 +1,14 @@
-//! The hashing stage: one long-lived blocking worker per core opens each file, finds its
-//! MD5 in the hash cache or computes it, and detects its media type.
+//! The hashing stage: one long-lived blocking worker per core takes batches of files from
+//! the walk, finds each MD5 in the hash cache or computes it, and detects its media type.
 
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
 
-use super::{failed_report, file_name, Ctx};
-use crate::cache::{FileKey, HashCache};
+use super::{failed_report, file_name, Ctx, Outbox};
+use crate::cache::{self, FileKey, HashCache};
 use crate::event::{Event, FileReport, Outcome};
-use crate::hash::{self, Md5Sum};
+use crate::hash::{self, Md5Sum, ReadBuf};
 use crate::media;
 use crate::walk::{self, WalkItem, WalkedFile};
 
@@ -16,6 +16,9 @@ use crate::walk::{self, WalkItem, WalkedFile};
 const HASH_REPORT_STEP: u64 = 1 << 20;
 /// Files smaller than this are not shown as separate hashing tasks.
 const HASH_SHOW_MIN: u64 = 8 << 20;
+/// Before hashing a file this big, a worker hands over the lines it holds: they would
+/// wait for the whole file otherwise.
+const FLUSH_BEFORE: u64 = 1 << 20;
 
 /// A file hashed and typed, ready for the API.
 pub(super) struct Prepared {
@@ -51,28 +54,41 @@ impl Prepared {
     }
 }
 
+/// Where a hashed file goes next.
+pub(super) enum Then {
+    /// `--dry-run`: nowhere; it is what would be sent, settled here.
+    Plan,
+    /// To the upload stage.
+    Upload(mpsc::Sender<Prepared>),
+}
+
+/// A hash to record in the cache: the key taken before reading, the MD5, and when the
+/// reading ended.
+type Fresh = (FileKey, Md5Sum, i64);
+
 pub(super) async fn hash_stage(
     ctx: Arc<Ctx>,
-    rx: mpsc::Receiver<WalkItem>,
-    tx: mpsc::Sender<Prepared>,
+    rx: mpsc::Receiver<Vec<WalkItem>>,
+    then: Then,
     cache: Option<Arc<HashCache>>,
 ) {
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
-    // One long-lived blocking worker per core takes files straight from the walk's queue
-    // and puts them straight into the upload queue: no per-file hand-off between async
-    // tasks and blocking threads, which would leave cores idle between files. The upload
-    // queue is bounded, so hashing runs ahead of the uploads by at most its length (plus
-    // one file per worker).
+    // One long-lived blocking worker per core takes batches straight from the walk's
+    // queue and puts files straight into the upload queue: no per-file hand-off between
+    // async tasks and blocking threads, which would leave cores idle between files. The
+    // upload queue is bounded, so hashing runs ahead of the uploads by at most its length
+    // (plus one batch per worker).
     let rx = Arc::new(Mutex::new(rx));
+    let then = Arc::new(then);
     let workers: Vec<_> = (0..cores)
         .map(|_| {
-            let (ctx, rx, tx, cache) = (ctx.clone(), rx.clone(), tx.clone(), cache.clone());
-            tokio::task::spawn_blocking(move || hash_worker(&ctx, &rx, &tx, cache.as_deref()))
+            let (ctx, rx, then, cache) = (ctx.clone(), rx.clone(), then.clone(), cache.clone());
+            tokio::task::spawn_blocking(move || hash_worker(&ctx, &rx, &then, cache.as_deref()))
         })
         .collect();
-    drop((rx, tx));
+    drop((rx, then));
     // After Ctrl-C a worker may wait on a walk blocked reading a --files-from pipe:
     // do not wait for it (the runtime's shutdown leaves it behind).
     tokio::select! {
@@ -89,57 +105,163 @@ pub(super) async fn hash_stage(
 /// taking files, or the run is cancelled.
 fn hash_worker(
     ctx: &Ctx,
-    rx: &Mutex<mpsc::Receiver<WalkItem>>,
-    tx: &mpsc::Sender<Prepared>,
+    rx: &Mutex<mpsc::Receiver<Vec<WalkItem>>>,
+    then: &Then,
     cache: Option<&HashCache>,
 ) {
+    let mut worker = Worker {
+        ctx,
+        then,
+        cache,
+        out: Outbox::new(ctx),
+        buf: ReadBuf::new(),
+        fresh: Vec::new(),
+    };
     while !ctx.cancel.is_cancelled() {
+        // Nothing held back while waiting.
+        worker.out.flush();
         // The walk ends (closing its queue) promptly on cancel, so this wait does too.
-        let item = rx.lock().unwrap_or_else(|e| e.into_inner()).blocking_recv();
-        let Some(item) = item else { break };
-        if ctx.cancel.is_cancelled() {
-            break;
+        let batch = rx.lock().unwrap_or_else(|e| e.into_inner()).blocking_recv();
+        let Some(batch) = batch else { break };
+        let go_on = worker.batch(batch);
+        if let Some(c) = cache {
+            c.put_many(&worker.fresh);
         }
-        let file = match item {
-            WalkItem::File(f) => f,
-            WalkItem::Failed { display, error } => {
-                ctx.finish(failed_report(display, error));
-                continue;
-            }
-            WalkItem::Skipped { display, why } => {
-                ctx.reporter.warn(format!("skipped {display}: {why}"));
-                continue;
-            }
-            // Counted by the walk's callback, never queued.
-            WalkItem::Excluded { .. } => continue,
-        };
-        let display = file.display.clone();
-        let prep =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| prepare(ctx, file, cache)));
-        if ctx.cancel.is_cancelled() {
-            // Stopped mid-hash: the file was not attempted.
+        worker.fresh.clear();
+        if !go_on {
             break;
-        }
-        match prep {
-            Ok(Ok(p)) => {
-                if tx.blocking_send(p).is_err() {
-                    break;
-                }
-            }
-            Ok(Err(report)) => ctx.finish(*report),
-            Err(_) => ctx.finish(failed_report(
-                display,
-                "internal error while hashing".into(),
-            )),
         }
     }
 }
 
-/// Opens, identifies, hashes (or finds in the cache) and types one file. Blocking.
+/// What one hashing thread keeps from batch to batch.
+struct Worker<'a> {
+    ctx: &'a Ctx,
+    then: &'a Then,
+    cache: Option<&'a HashCache>,
+    out: Outbox<'a>,
+    buf: ReadBuf,
+    /// Hashes of this batch, to record in the cache together.
+    fresh: Vec<Fresh>,
+}
+
+impl Worker<'_> {
+    /// Prepares every file of a batch. `false`: the run is stopping or the uploads stopped
+    /// taking files.
+    fn batch(&mut self, batch: Vec<WalkItem>) -> bool {
+        let ctx = self.ctx;
+        let hints = self.hints(&batch);
+        for (item, hint) in batch.into_iter().zip(hints) {
+            if ctx.cancel.is_cancelled() {
+                return false;
+            }
+            let file = match item {
+                WalkItem::File(f) => f,
+                WalkItem::Failed { display, error } => {
+                    self.out.finish(failed_report(display, error));
+                    continue;
+                }
+                WalkItem::Skipped { display, why } => {
+                    self.out.warn(format!("skipped {display}: {why}"));
+                    continue;
+                }
+                // Counted by the walk, never queued.
+                WalkItem::Excluded { .. } => continue,
+            };
+            if file.size >= FLUSH_BEFORE {
+                self.out.flush();
+            }
+            let display = file.display.clone();
+            let prep = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                prepare(
+                    ctx,
+                    file,
+                    Lookup {
+                        cache: self.cache,
+                        hint,
+                    },
+                    &mut self.buf,
+                    &mut self.fresh,
+                )
+            }));
+            if ctx.cancel.is_cancelled() {
+                // Stopped mid-hash: the file was not attempted.
+                return false;
+            }
+            match prep {
+                Ok(Ok(p)) => match self.then {
+                    Then::Plan => self.out.finish(p.report(Outcome::Planned)),
+                    Then::Upload(tx) => {
+                        // The upload queue may be full: nothing held back while waiting.
+                        self.out.flush();
+                        if tx.blocking_send(p).is_err() {
+                            return false;
+                        }
+                    }
+                },
+                Ok(Err(report)) => self.out.finish(*report),
+                Err(_) => self.out.finish(failed_report(
+                    display,
+                    "internal error while hashing".into(),
+                )),
+            }
+        }
+        true
+    }
+
+    /// What the cache knows of each file of the batch, asked all at once (one lock, one
+    /// read transaction) by the identity the walk saw.
+    fn hints(&self, batch: &[WalkItem]) -> Vec<Hint> {
+        let asked = |item: &WalkItem| match item {
+            WalkItem::File(f) if worth_caching(f.size) => Some(f.seen_as),
+            _ => None,
+        };
+        let Some(cache) = self.cache else {
+            return batch.iter().map(|_| Hint::NotAsked).collect();
+        };
+        let keys: Vec<FileKey> = batch.iter().filter_map(asked).collect();
+        let mut answers = cache.get_many(&keys).into_iter();
+        batch
+            .iter()
+            .map(|item| match asked(item) {
+                None => Hint::NotAsked,
+                Some(key) => match answers.next().flatten() {
+                    Some(md5) => Hint::Hit(key, md5),
+                    None => Hint::Miss(key),
+                },
+            })
+            .collect()
+    }
+}
+
+/// Whether a file of this size goes through the hash cache at all (see `cache::MIN_SIZE`).
+fn worth_caching(size: u64) -> bool {
+    size >= cache::MIN_SIZE
+}
+
+/// What the cache said about a file, asked by the identity the walk saw.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Hint {
+    /// No cache, or a file too small for it.
+    NotAsked,
+    Miss(FileKey),
+    Hit(FileKey, Md5Sum),
+}
+
+/// How `prepare` may find a file's MD5 without reading it.
+struct Lookup<'a> {
+    cache: Option<&'a HashCache>,
+    hint: Hint,
+}
+
+/// Opens, identifies, hashes (or finds in the cache) and types one file. Blocking. A hash
+/// worth keeping is added to `fresh`, for the cache.
 fn prepare(
     ctx: &Ctx,
     file: WalkedFile,
-    cache: Option<&HashCache>,
+    lookup: Lookup,
+    buf: &mut ReadBuf,
+    fresh: &mut Vec<Fresh>,
 ) -> Result<Prepared, Box<FileReport>> {
     let fail = |file: &WalkedFile, why: String| {
         Box::new(FileReport {
@@ -150,7 +272,16 @@ fn prepare(
     let (f, meta) = hash::open_regular(&file.path)
         .map_err(|e| fail(&file, format!("cannot open: {}", walk::io_reason(&e))))?;
     let key = FileKey::from_metadata(&meta);
-    let cached = cache.and_then(|c| c.get(&key));
+    let size = meta.len();
+    // Only the key of the file opened counts: the walk's answer serves when the file is
+    // still what the walk saw; otherwise (it changed since) the cache is asked again.
+    let cache = lookup.cache.filter(|_| worth_caching(size));
+    let cached = match (cache, lookup.hint) {
+        (None, _) => None,
+        (Some(_), Hint::Hit(seen, md5)) if seen == key => Some(md5),
+        (Some(_), Hint::Miss(seen)) if seen == key => None,
+        (Some(c), _) => c.get(&key),
+    };
     let (md5, head) = match cached {
         Some(md5) => {
             let head = if media::needs_head(&file.path) {
@@ -161,7 +292,6 @@ fn prepare(
             (md5, head)
         }
         None => {
-            let size = meta.len();
             let id = ctx.id();
             let show = size >= HASH_SHOW_MIN;
             if show {
@@ -182,18 +312,18 @@ fn prepare(
                 // Stop hashing a big file promptly on Ctrl-C.
                 !ctx.cancel.is_cancelled()
             };
-            let result = hash::md5_file(&f, &mut progress);
+            let result = hash::md5_file(&f, size, buf, &mut progress);
             if show {
                 ctx.reporter.emit(Event::HashEnd { id });
             }
             let hashed =
                 result.map_err(|e| fail(&file, format!("cannot read: {}", walk::io_reason(&e))))?;
             let after = f.metadata().map(|m| FileKey::from_metadata(&m)).ok();
-            if hashed.size != meta.len() || after != Some(key) {
+            if hashed.size != size || after != Some(key) {
                 return Err(fail(&file, "changed while hashing; run again".into()));
             }
-            if let Some(c) = cache {
-                c.put(&key, hashed.md5);
+            if cache.is_some() {
+                fresh.push((key, hashed.md5, cache::now_ns()));
             }
             (hashed.md5, hashed.head)
         }
@@ -203,7 +333,7 @@ fn prepare(
         md5_hex: hash::to_hex(&md5),
         mime: media::media_type(&file.path, &head),
         md5,
-        size: meta.len(),
+        size,
         key,
         file,
     })
@@ -213,17 +343,72 @@ fn prepare(
 mod tests {
     use super::*;
     use crate::event::Reporter;
+    use md5::{Digest, Md5};
     use std::path::Path;
     use std::time::Duration;
     use tokio_util::sync::CancellationToken;
 
     fn walked(path: &Path) -> WalkedFile {
+        let seen_as = match std::fs::metadata(path) {
+            Ok(m) => FileKey::from_metadata(&m),
+            Err(_) => FileKey {
+                dev: 0,
+                ino: 0,
+                size: 5,
+                mtime_ns: 0,
+                ctime_ns: 0,
+            },
+        };
         WalkedFile {
             path: path.to_path_buf(),
             display: path.display().to_string(),
-            size: 5,
+            size: seen_as.size,
             identity: None,
+            seen_as,
         }
+    }
+
+    /// `prepare` as a worker calls it, with what the batch's lookup said; what it hashed is
+    /// recorded in the cache as the worker records it, and returned.
+    fn prep_with(
+        ctx: &Ctx,
+        file: WalkedFile,
+        cache: Option<&HashCache>,
+        hint: Hint,
+    ) -> (Result<Prepared, Box<FileReport>>, Vec<Fresh>) {
+        let mut fresh = Vec::new();
+        let lookup = Lookup { cache, hint };
+        let result = prepare(ctx, file, lookup, &mut ReadBuf::new(), &mut fresh);
+        if let Some(c) = cache {
+            c.put_many(&fresh);
+        }
+        (result, fresh)
+    }
+
+    fn prep(
+        ctx: &Ctx,
+        file: WalkedFile,
+        cache: Option<&HashCache>,
+    ) -> Result<Prepared, Box<FileReport>> {
+        prep_with(ctx, file, cache, Hint::NotAsked).0
+    }
+
+    fn now_ns(later: Duration) -> i64 {
+        (std::time::SystemTime::now() + later)
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as i64
+    }
+
+    /// The latest `recorded_at` the cache accepts (2 s ahead of now): a file changed
+    /// just before now is then outside the racy window.
+    fn plant(cache: &HashCache, key: &FileKey, md5: Md5Sum) {
+        cache.put_at(key, md5, now_ns(Duration::from_secs(2)) - 1);
+        cache.flush();
+    }
+
+    fn md5_hex(data: &[u8]) -> String {
+        hex::encode(Md5::digest(data))
     }
 
     #[test]
@@ -234,7 +419,7 @@ mod tests {
         let here = dir.path().join("here.txt");
         std::fs::write(&here, "hello").unwrap();
         let gone = dir.path().join("gone.txt");
-        let Err(report) = prepare(&ctx, walked(&gone), None) else {
+        let Err(report) = prep(&ctx, walked(&gone), None) else {
             panic!("a failure")
         };
         assert_eq!(report.outcome, Outcome::Failed);
@@ -242,7 +427,7 @@ mod tests {
             report.error.as_deref(),
             Some("cannot open: no such file or directory")
         );
-        let Ok(ok) = prepare(&ctx, walked(&here), None) else {
+        let Ok(ok) = prep(&ctx, walked(&here), None) else {
             panic!("hashed")
         };
         assert_eq!(ok.md5_hex, "5d41402abc4b2a76b9719d911017c592");
@@ -255,28 +440,97 @@ mod tests {
         let ctx = Ctx::new(reporter, CancellationToken::new());
         let dir = tempfile::tempdir().unwrap();
         let cache = HashCache::open(&dir.path().join("cache.sqlite")).unwrap();
-        let now_ns = |later: Duration| {
-            (std::time::SystemTime::now() + later)
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as i64
-        };
         // A miss is hashed (and recorded, though a file this fresh is "racy": cache.rs's
-        // tests cover when entries are trusted).
+        // tests cover when entries are trusted). Big enough for the cache.
+        let content = "hello".repeat(1000);
         let f = dir.path().join("a.txt");
-        std::fs::write(&f, "hello").unwrap();
-        let first = prepare(&ctx, walked(&f), Some(&cache)).ok().unwrap();
-        assert_eq!(first.md5_hex, "5d41402abc4b2a76b9719d911017c592");
+        std::fs::write(&f, &content).unwrap();
+        let first = prep(&ctx, walked(&f), Some(&cache)).ok().unwrap();
+        assert_eq!(first.md5_hex, md5_hex(content.as_bytes()));
 
-        // A hit is not read: a planted entry comes back instead of the real digest. It is
-        // recorded as late as the cache accepts (2 s ahead of now), so that the file,
-        // changed just before now, is outside the racy window.
+        // A hit is not read: a planted entry comes back instead of the real digest.
         let key = FileKey::from_metadata(&std::fs::metadata(&f).unwrap());
         let planted = [7u8; 16];
-        cache.put_at(&key, planted, now_ns(Duration::from_secs(2)) - 1);
-        cache.flush();
-        let hit = prepare(&ctx, walked(&f), Some(&cache)).ok().unwrap();
+        plant(&cache, &key, planted);
+        let hit = prep(&ctx, walked(&f), Some(&cache)).ok().unwrap();
         assert_eq!(hit.md5, planted);
-        assert_eq!(hit.size, 5);
+        assert_eq!(hit.size, 5000);
+    }
+
+    #[test]
+    fn tiny_files_are_hashed_without_the_cache() {
+        let (reporter, _events) = Reporter::channel();
+        let ctx = Ctx::new(reporter, CancellationToken::new());
+        let dir = tempfile::tempdir().unwrap();
+        let cache = HashCache::open(&dir.path().join("cache.sqlite")).unwrap();
+        let f = dir.path().join("tiny.txt");
+        let content = vec![b'x'; cache::MIN_SIZE as usize - 1];
+        std::fs::write(&f, &content).unwrap();
+        let key = FileKey::from_metadata(&std::fs::metadata(&f).unwrap());
+
+        // Not recorded...
+        let (first, fresh) = prep_with(&ctx, walked(&f), Some(&cache), Hint::NotAsked);
+        assert_eq!(first.ok().unwrap().md5_hex, md5_hex(&content));
+        assert!(fresh.is_empty(), "{fresh:?}");
+        // ...nor looked up: even a planted entry (from an older version) is not used.
+        plant(&cache, &key, [7u8; 16]);
+        let again = prep(&ctx, walked(&f), Some(&cache)).ok().unwrap();
+        assert_eq!(again.md5_hex, md5_hex(&content));
+
+        // One byte more, and the cache serves it.
+        let content = vec![b'x'; cache::MIN_SIZE as usize];
+        std::fs::write(&f, &content).unwrap();
+        let key = FileKey::from_metadata(&std::fs::metadata(&f).unwrap());
+        let (first, fresh) = prep_with(&ctx, walked(&f), Some(&cache), Hint::NotAsked);
+        assert_eq!(first.ok().unwrap().md5_hex, md5_hex(&content));
+        assert_eq!(fresh.len(), 1);
+        assert_eq!(
+            (fresh[0].0, fresh[0].1),
+            (key, Md5::digest(&content).into())
+        );
+        plant(&cache, &key, [7u8; 16]);
+        assert_eq!(
+            prep(&ctx, walked(&f), Some(&cache)).ok().unwrap().md5,
+            [7u8; 16]
+        );
+    }
+
+    /// The batch's answer serves only the file the walk saw; a file changed since is
+    /// looked up by the key of what was opened.
+    #[test]
+    fn a_batch_answer_serves_only_an_unchanged_file() {
+        let (reporter, _events) = Reporter::channel();
+        let ctx = Ctx::new(reporter, CancellationToken::new());
+        let dir = tempfile::tempdir().unwrap();
+        let cache = HashCache::open(&dir.path().join("cache.sqlite")).unwrap();
+        let f = dir.path().join("a.bin");
+        let content = vec![3u8; 10_000];
+        std::fs::write(&f, &content).unwrap();
+        let file = walked(&f);
+        let key = file.seen_as;
+        let real: Md5Sum = Md5::digest(&content).into();
+
+        // A hit for what the walk saw: not read, not recorded again.
+        let (hit, fresh) = prep_with(&ctx, file.clone(), Some(&cache), Hint::Hit(key, [1; 16]));
+        assert_eq!(hit.ok().unwrap().md5, [1; 16]);
+        assert!(fresh.is_empty());
+
+        // A miss for what the walk saw: hashed and recorded.
+        let (miss, fresh) = prep_with(&ctx, file.clone(), Some(&cache), Hint::Miss(key));
+        assert_eq!(miss.ok().unwrap().md5, real);
+        assert_eq!(fresh.len(), 1);
+
+        // The walk saw another file (it changed since): its answer is not used, the
+        // cache is asked about the file opened, which it knows.
+        let stale = FileKey {
+            mtime_ns: key.mtime_ns - 1,
+            ..key
+        };
+        plant(&cache, &key, [2; 16]);
+        let (asked, fresh) = prep_with(&ctx, file.clone(), Some(&cache), Hint::Hit(stale, [1; 16]));
+        assert_eq!(asked.ok().unwrap().md5, [2; 16]);
+        assert!(fresh.is_empty());
+        let (asked, _) = prep_with(&ctx, file, Some(&cache), Hint::Miss(stale));
+        assert_eq!(asked.ok().unwrap().md5, [2; 16]);
     }
 }

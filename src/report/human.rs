@@ -212,12 +212,12 @@ impl Human {
 
     pub fn event(&mut self, event: Event) {
         match event {
-            Event::Found { size } => {
-                self.found_files += 1;
-                self.found_bytes += size;
+            Event::Found { files, bytes } => {
+                self.found_files += files;
+                self.found_bytes += bytes;
                 self.refresh_overall();
             }
-            Event::Excluded => {}
+            Event::Excluded { .. } => {}
             Event::WalkDone => {
                 self.walk_done = true;
                 self.refresh_overall();
@@ -318,6 +318,11 @@ impl Human {
                 }
             }
             Event::Summary(summary) => self.summary(&summary),
+            Event::Batch(events) => {
+                for event in events {
+                    self.event(event);
+                }
+            }
         }
     }
 
@@ -401,7 +406,10 @@ mod tests {
         };
         let mut h = Human::with_term(&settings, false, Box::new(screen.clone()));
         let drawn = || screen.0.lock().unwrap().clone();
-        h.event(Event::Found { size: 100 << 20 });
+        h.event(Event::Found {
+            files: 1,
+            bytes: 100 << 20,
+        });
         h.event(Event::HashStart {
             id: 1,
             path: "./big.bin".into(),

@@ -164,9 +164,15 @@ impl Output {
     }
 
     fn event(&mut self, event: Event) {
+        if let Event::Batch(events) = event {
+            for event in events {
+                self.event(event);
+            }
+            return;
+        }
         match &event {
-            Event::Found { .. } => self.found += 1,
-            Event::Excluded => self.seen.excluded += 1,
+            Event::Found { files, .. } => self.found += files,
+            Event::Excluded { files } => self.seen.excluded += files,
             Event::File(r) => self.seen.count(r),
             _ => {}
         }
@@ -277,9 +283,12 @@ mod tests {
         assert!(stops.record(Signal::Terminate));
         let (reporter, rx) = Reporter::channel();
         for _ in 0..4 {
-            reporter.emit(Event::Found { size: 10 });
+            reporter.emit(Event::Found {
+                files: 1,
+                bytes: 10,
+            });
         }
-        reporter.emit(Event::Excluded);
+        reporter.emit(Event::Excluded { files: 1 });
         reporter.emit(Event::File(file("a", Outcome::Uploaded)));
         reporter.emit(Event::File(file("b", Outcome::Failed)));
         stops.record_second(Signal::Interrupt);
