@@ -17,7 +17,7 @@ mod dedup;
 mod prepare;
 mod upload;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -329,9 +329,7 @@ struct Feed<'a> {
     ctx: &'a Ctx,
     settings: &'a Settings,
     tx: mpsc::Sender<Vec<WalkItem>>,
-    /// Device and inode of every file handed on: each file gets exactly one outcome,
-    /// however often it is reached.
-    seen: HashSet<(u64, u64)>,
+    seen: Seen,
     /// What `--if-no-files` judges: what the filters let through, before sharding (a
     /// shard with no file of its own is no mistake).
     candidates: u64,
@@ -350,7 +348,7 @@ impl<'a> Feed<'a> {
             ctx,
             settings,
             tx,
-            seen: HashSet::new(),
+            seen: Seen::default(),
             candidates: 0,
             batch: Vec::with_capacity(BATCH_FILES),
             bytes: 0,
@@ -391,6 +389,20 @@ impl<'a> Feed<'a> {
     }
 }
 
+/// Device and inode of every file handed on: each file gets exactly one outcome, however
+/// often it is reached. Inodes are kept per device: 8 bytes a file, not 16 for the pair
+/// (with the set's slack, 19 MB for a million files and 28 while it grows, not 36 and 53:
+/// the bulk of the run's memory at that scale).
+#[derive(Default)]
+struct Seen(HashMap<u64, HashSet<u64>>);
+
+impl Seen {
+    /// Whether this is the first time the file is seen (and remembers it).
+    fn first_time(&mut self, (dev, ino): (u64, u64)) -> bool {
+        self.0.entry(dev).or_default().insert(ino)
+    }
+}
+
 impl walk::Sink for Feed<'_> {
     fn item(&mut self, item: WalkItem) -> bool {
         if self.ctx.cancel.is_cancelled() {
@@ -402,7 +414,7 @@ impl walk::Sink for Feed<'_> {
                 self.candidates += 1;
                 if self.settings.shard.is_some_and(|s| !s.holds(&f.display)) {
                     self.excluded += 1;
-                } else if f.identity.is_some_and(|id| !self.seen.insert(id)) {
+                } else if f.identity.is_some_and(|id| !self.seen.first_time(id)) {
                     self.ctx.reporter.warn(format!(
                         "skipped {}: the same file was reached before (given twice, or a hard link)",
                         f.display

@@ -166,3 +166,13 @@ fn batched_counts_and_lines_add_up() {
     );
     check("second run", &args, &planted);
 }
+
+#[test]
+fn a_file_is_seen_once_by_device_and_inode() {
+    let mut seen = Seen::default();
+    assert!(seen.first_time((1, 42)));
+    assert!(!seen.first_time((1, 42)));
+    assert!(seen.first_time((2, 42)), "another device");
+    assert!(seen.first_time((1, 43)));
+    assert!(!seen.first_time((2, 42)));
+}
