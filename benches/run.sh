@@ -2,12 +2,17 @@
 # Benchmark runner for chief-upload. Not part of CI's
 # default path.
 #
-#   benches/run.sh            full run (about 12 minutes on 2 cores, plus the build; needs ~8 GiB in $TMPDIR)
+#   benches/run.sh            full run (about 20 minutes on 2 cores, plus the build and the
+#                             corpora; needs ~14 GiB in $TMPDIR)
 #   benches/run.sh --smoke    tiny corpora, one run each: checks that every scenario works
-#                             (about 10 s, plus the release build if it is not up to date);
+#                             (about 15 s, plus the release build if it is not up to date);
 #                             exits non-zero only if a scenario fails, not on ratios
+#   benches/run.sh --only overhead,million
+#                             only these groups of rows (and only their corpora): hash,
+#                             tree, e2e, small, overlap, memory, cache, overhead, million
 #
 # Environment:
+#   BENCH_ONLY=overhead       the same as --only
 #   BENCH_SCALE=0.25   scale every corpus (default 1; --smoke uses 0.01)
 #   BENCH_RUNS=5       alternated runs per measurement (default 3; --smoke uses 1)
 #   BENCH_SEQ_N=1000   files the sequential shell loop uploads (its time is extrapolated)
@@ -25,13 +30,24 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 SMOKE=0
-for arg in "$@"; do
-    case "$arg" in
+ONLY=${BENCH_ONLY:-}
+GROUPS_ALL="hash tree e2e small overlap memory cache overhead million"
+while [ $# -gt 0 ]; do
+    case "$1" in
         --smoke) SMOKE=1 ;;
-        -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
-        *) echo "usage: benches/run.sh [--smoke]" >&2; exit 2 ;;
+        --only) shift; ONLY=${1:-} ;;
+        --only=*) ONLY=${1#--only=} ;;
+        -h | --help) sed -n '2,27p' "$0"; exit 0 ;;
+        *) echo "usage: benches/run.sh [--smoke] [--only GROUP,...]" >&2; exit 2 ;;
     esac
+    shift
 done
+ONLY=${ONLY//,/ }
+for g in $ONLY; do
+    case " $GROUPS_ALL " in *" $g "*) ;; *) echo "run.sh: unknown group '$g' (groups: $GROUPS_ALL)" >&2; exit 2 ;; esac
+done
+# wants GROUP: whether this run measures that group's rows.
+wants() { [ -z "$ONLY" ] || case " $ONLY " in *" $1 "*) true ;; *) false ;; esac; }
 if [ "$SMOKE" = 1 ]; then
     SCALE=${BENCH_SCALE:-0.01}
     RUNS=${BENCH_RUNS:-1}
@@ -82,6 +98,8 @@ OV_LINK_MBPS=${BENCH_LINK_MBPS:-80} # per upload, for the emulated-link overlap 
 MANY_N=$(scaled 100000 500)    # x 1 KiB in ONE directory (memory, scale)
 HUGE_MB=$(scaled 4096 8)       # one huge file (memory)
 DEEP_FANOUT=2                  # 10-level-deep tree: 2^10 leaf dirs, one 1 KiB file per dir
+TINY_N=$(scaled 300000 1000)   # x 4 bytes in ONE directory (per-file overhead)
+MILLION_N=$(scaled 1000000 2000) # x 16 bytes, 1,000 a directory (scale, memory)
 
 W=${BENCH_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/chief-bench.XXXXXX")}
 mkdir -p "$W"
@@ -92,28 +110,51 @@ cleanup() {
     if [ "${BENCH_KEEP:-0}" != 1 ] && [ -z "${BENCH_DIR:-}" ]; then rm -rf "$W"; fi
 }
 trap cleanup EXIT
-need_kb=$(( (BIG_MB + TREE_N + SMALL_N * 4 / 1024 + OV_N * 4 + MANY_N * 4 / 1024 + HUGE_MB + 200) * 1024 ))
+# Every small file takes a 4 KiB block.
+need_kb=$(( (BIG_MB + TREE_N + SMALL_N * 4 / 1024 + OV_N * 4 + MANY_N * 4 / 1024 + HUGE_MB + (TINY_N + MILLION_N) * 4 / 1024 + 200) * 1024 ))
 free_kb=$(df -Pk "$W" | awk 'NR == 2 { print $4 }')
 [ "$free_kb" -gt "$need_kb" ] || die "needs $((need_kb / 1024)) MiB free in $W, has $((free_kb / 1024)) MiB"
 
 # ---- corpora -------------------------------------------------------------------------
+# Each corpus is made once per scale (a .done file in it says which), and only when a
+# group that is run needs it.
 say "== corpora in $W (scale $SCALE)"
 C=$W/corpus
+mkdir -p "$C"
 gen_split() { # dir count bytes-each
     mkdir -p "$1"
     head -c $(( $2 * $3 )) /dev/urandom | (cd "$1" && split -a 6 -d -b "$3" --additional-suffix=.bin - f)
 }
-if [ "$(cat "$C/.done" 2>/dev/null)" != "$SCALE" ]; then
-    rm -rf "$C"; mkdir -p "$C/big" "$C/huge"
-    head -c $((BIG_MB << 20)) /dev/urandom > "$C/big/big.bin"
-    head -c $((HUGE_MB << 20)) /dev/urandom > "$C/huge/huge.bin"
-    gen_split "$C/tree" "$TREE_N" $((1 << 20))
-    gen_split "$C/small" "$SMALL_N" 4096
-    gen_split "$C/overlap" "$OV_N" $((4 << 20))
-    gen_split "$C/many" "$MANY_N" 1024
-    mkdir -p "$C/small-seq"
-    ls "$C/small" | awk -v n="$SEQ_N" 'NR <= n' | (cd "$C/small" && xargs -I{} ln {} "$C/small-seq/{}")
-    python3 - "$C/deep" "$DEEP_FANOUT" <<'EOF'
+# corpus NAME: true (after emptying it) when NAME must be made at this scale.
+corpus() {
+    [ "$(cat "$C/$1/.done" 2>/dev/null)" != "$SCALE" ] || return 1
+    say "   making $1"
+    rm -rf "${C:?}/$1"; mkdir -p "$C/$1"
+}
+# Older than the hash cache's racy window (2 s), like any file not just written.
+corpus_done() { find "$C/$1" -type f -print0 | xargs -0 touch -d '1 hour ago'; echo "$SCALE" > "$C/$1/.done"; }
+if wants hash || wants e2e; then
+    if corpus big; then head -c $((BIG_MB << 20)) /dev/urandom > "$C/big/big.bin"; corpus_done big; fi
+fi
+if wants tree || wants cache; then
+    if corpus tree; then gen_split "$C/tree" "$TREE_N" $((1 << 20)); corpus_done tree; fi
+fi
+if wants small; then
+    if corpus small; then
+        gen_split "$C/small" "$SMALL_N" 4096
+        rm -rf "$C/small-seq"; mkdir -p "$C/small-seq"
+        ls "$C/small" | awk -v n="$SEQ_N" 'NR <= n' | (cd "$C/small" && xargs -I{} ln {} "$C/small-seq/{}")
+        corpus_done small
+    fi
+fi
+if wants overlap; then
+    if corpus overlap; then gen_split "$C/overlap" "$OV_N" $((4 << 20)); corpus_done overlap; fi
+fi
+if wants memory; then
+    if corpus huge; then head -c $((HUGE_MB << 20)) /dev/urandom > "$C/huge/huge.bin"; corpus_done huge; fi
+    if corpus many; then gen_split "$C/many" "$MANY_N" 1024; corpus_done many; fi
+    if corpus deep; then
+        python3 - "$C/deep" "$DEEP_FANOUT" <<'EOF'
 import os, sys
 root, fan = sys.argv[1], int(sys.argv[2])
 def mk(d, depth):
@@ -125,11 +166,30 @@ def mk(d, depth):
             mk(os.path.join(d, f"d{i}"), depth + 1)
 mk(root, 0)
 EOF
-    # Older than the hash cache's racy window (2 s), like any file not just written.
-    find "$C" -type f -print0 | xargs -0 touch -d '1 hour ago'
-    echo "$SCALE" > "$C/.done"
+        corpus_done deep
+    fi
+    DEEP_N=$(find "$C/deep" -type f | wc -l)
 fi
-DEEP_N=$(find "$C/deep" -type f | wc -l)
+if wants overhead; then
+    if corpus tiny; then gen_split "$C/tiny" "$TINY_N" 4; corpus_done tiny; fi
+fi
+if wants million; then
+    if corpus million; then
+        # 1,000 files a directory: one tree, as a big asset library is.
+        python3 - "$C/million" "$MILLION_N" <<'EOF'
+import os, sys
+root, n = sys.argv[1], int(sys.argv[2])
+data = os.urandom(16 * n)
+for i in range(n):
+    d = os.path.join(root, f"d{i // 1000:04d}")
+    if i % 1000 == 0:
+        os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, f"f{i % 1000:03d}.bin"), "wb") as f:
+        f.write(data[16 * i:16 * (i + 1)])
+EOF
+        corpus_done million
+    fi
+fi
 
 # ---- helpers -------------------------------------------------------------------------
 R=$W/results

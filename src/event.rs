@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use serde::Serialize;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
 
 /// How one file ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -162,18 +162,81 @@ pub enum Event {
     /// Events of one pipeline thread, in their order, sent together: a tree of small
     /// files then costs the output thread one wake-up per batch, not one per file.
     /// Never holds a `Summary`.
-    Batch(Vec<Event>),
+    Batch(Batch),
     /// The run is over (always the last event).
     Summary(Summary),
 }
 
-/// Events waiting for the output thread, at most.
+/// Events waiting for the output thread, at most: as many messages, and as many events in
+/// batches (a batch is one message).
 const EVENT_QUEUE: usize = 8192;
+
+/// Events sent together (`Reporter::emit_all`).
+#[derive(Debug)]
+pub struct Batch {
+    pub events: Vec<Event>,
+    /// Their room in the queue, given back when the batch is dropped (by the output
+    /// thread, once it has taken the events).
+    _room: Ticket,
+}
+
+/// How many batched events wait for the output thread; a sender waits while a batch
+/// would bring them over `EVENT_QUEUE`. (The channel bounds messages; without this, 8192
+/// batches of 128 file lines could wait at once.)
+#[derive(Debug, Default)]
+struct Room {
+    state: Mutex<RoomState>,
+    freed: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct RoomState {
+    queued: usize,
+    waiting: usize,
+}
+
+impl Room {
+    fn lock(&self) -> MutexGuard<'_, RoomState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn take(self: &Arc<Room>, events: usize) -> Ticket {
+        let mut state = self.lock();
+        // A batch always fits in an empty queue, however big.
+        while state.queued > 0 && state.queued + events > EVENT_QUEUE {
+            state.waiting += 1;
+            state = self.freed.wait(state).unwrap_or_else(|e| e.into_inner());
+            state.waiting -= 1;
+        }
+        state.queued += events;
+        Ticket {
+            room: self.clone(),
+            events,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Ticket {
+    room: Arc<Room>,
+    events: usize,
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        let mut state = self.room.lock();
+        state.queued -= self.events;
+        if state.waiting > 0 {
+            self.room.freed.notify_all();
+        }
+    }
+}
 
 /// Cheap, cloneable handle the pipeline reports through.
 #[derive(Clone, Debug)]
 pub struct Reporter {
     tx: mpsc::SyncSender<Event>,
+    room: Arc<Room>,
 }
 
 impl Reporter {
@@ -182,7 +245,8 @@ impl Reporter {
     /// reading), the pipeline waits for it instead of piling events up in memory.
     pub fn channel() -> (Reporter, mpsc::Receiver<Event>) {
         let (tx, rx) = mpsc::sync_channel(EVENT_QUEUE);
-        (Reporter { tx }, rx)
+        let room = Arc::new(Room::default());
+        (Reporter { tx, room }, rx)
     }
 
     pub fn emit(&self, event: Event) {
@@ -190,7 +254,70 @@ impl Reporter {
         let _ = self.tx.send(event);
     }
 
+    /// Sends `events` in their order, as one message when there are several.
+    pub fn emit_all(&self, mut events: Vec<Event>) {
+        match events.len() {
+            0 => {}
+            1 => self.emit(events.pop().expect("one event")),
+            n => {
+                let room = self.room.take(n);
+                self.emit(Event::Batch(Batch {
+                    events,
+                    _room: room,
+                }));
+            }
+        }
+    }
+
     pub fn warn(&self, message: impl Into<String>) {
         self.emit(Event::Warning(message.into()));
+    }
+
+    /// Batched events waiting for the output thread.
+    #[cfg(test)]
+    fn queued(&self) -> usize {
+        self.room.lock().queued
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(n: usize) -> Vec<Event> {
+        (0..n).map(|_| Event::WalkDone).collect()
+    }
+
+    #[test]
+    fn batched_events_count_against_the_queue_until_taken() {
+        let (reporter, rx) = Reporter::channel();
+        for _ in 0..80 {
+            reporter.emit_all(batch(100));
+        }
+        reporter.emit_all(batch(1));
+        reporter.emit(Event::WalkDone);
+        assert_eq!(reporter.queued(), 8000, "a lone event is no batch");
+
+        // The queue is full for a batch of 200: the sender waits until the output
+        // thread has taken (and dropped) enough.
+        let sender = {
+            let reporter = reporter.clone();
+            std::thread::spawn(move || reporter.emit_all(batch(200)))
+        };
+        let Ok(Event::Batch(first)) = rx.recv() else {
+            panic!("a batch first")
+        };
+        assert_eq!(first.events.len(), 100);
+        drop(first);
+        let Ok(Event::Batch(second)) = rx.recv() else {
+            panic!("a batch")
+        };
+        drop(second);
+        sender.join().unwrap();
+        assert_eq!(reporter.queued(), 8000);
+
+        // Batches dropped unread (the output thread gone) give their room back too.
+        drop(rx);
+        assert_eq!(reporter.queued(), 0);
     }
 }

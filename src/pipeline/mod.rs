@@ -102,18 +102,14 @@ impl Ctx {
     /// Counts the outcomes among `events` and reports them all. The tally stays locked
     /// until they are sent, and the summary is sent under the same lock: an outcome is
     /// either in both the summary and the output before it, or in neither.
-    fn settle(&self, mut events: Vec<Event>) {
+    fn settle(&self, events: Vec<Event>) {
         let mut tally = self.tally.lock().unwrap_or_else(|e| e.into_inner());
         for event in &events {
             if let Event::File(report) = event {
                 tally.count(report);
             }
         }
-        match events.len() {
-            0 => {}
-            1 => self.reporter.emit(events.pop().expect("one event")),
-            _ => self.reporter.emit(Event::Batch(events)),
-        }
+        self.reporter.emit_all(events);
     }
 
     /// Every file left out goes through here, whatever left it out (a filter of the walk,

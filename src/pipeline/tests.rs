@@ -23,7 +23,7 @@ fn settings(args: &[&str], home: &Path) -> Settings {
 
 fn flatten(event: Event, into: &mut Vec<Event>) {
     match event {
-        Event::Batch(events) => events.into_iter().for_each(|e| flatten(e, into)),
+        Event::Batch(batch) => batch.events.into_iter().for_each(|e| flatten(e, into)),
         e => into.push(e),
     }
 }

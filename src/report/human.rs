@@ -318,8 +318,8 @@ impl Human {
                 }
             }
             Event::Summary(summary) => self.summary(&summary),
-            Event::Batch(events) => {
-                for event in events {
+            Event::Batch(batch) => {
+                for event in batch.events {
                     self.event(event);
                 }
             }

@@ -164,8 +164,8 @@ impl Output {
     }
 
     fn event(&mut self, event: Event) {
-        if let Event::Batch(events) = event {
-            for event in events {
+        if let Event::Batch(batch) = event {
+            for event in batch.events {
                 self.event(event);
             }
             return;
