@@ -15,6 +15,7 @@ const INPUT: &str = "Input";
 const CHIEF: &str = "Chief API";
 const OUTPUT: &str = "Output";
 const TRANSFER: &str = "Transfer";
+const WATCH: &str = "Watch";
 
 const AFTER_LONG_HELP: &str = "\
 Examples:
@@ -137,6 +138,41 @@ pub struct Cli {
         help = "When no file is found: warn, error (exit 1) or ignore"
     )]
     pub if_no_files: IfNoFiles,
+
+    /// Keep running: after the first pass, upload each file that appears or changes under
+    /// the PATHs once it has not changed for the settle time (--min-age, 2s by default).
+    ///
+    /// Folders created or moved in are walked and watched; a file or folder moved in counts
+    /// as new; deleted files are ignored; a changed file is uploaded again. What was sent is
+    /// kept on disk beside the hash cache (not with --no-cache), so a restart sends nothing
+    /// for files that have not changed. Where file events are unavailable or get lost, the
+    /// PATHs are rescanned every --rescan-interval instead, with a warning. SIGINT, SIGTERM
+    /// and SIGHUP end the watch: the files in flight get a few seconds to finish, the
+    /// summary is printed, and the exit status is 0, or 1 if any file failed. Not with
+    /// --dry-run or --files-from; --if-no-files does not apply.
+    #[arg(
+        long,
+        help_heading = WATCH,
+        help = "Keep uploading new and changed files until stopped"
+    )]
+    pub watch: bool,
+
+    /// With --watch: how often to rescan the PATHs when file events are unavailable (a
+    /// network file system), were lost, or --poll asks for rescans (`30s`, `5m`; a plain
+    /// number is seconds).
+    #[arg(
+        long,
+        value_name = "DURATION",
+        hide_short_help = true,
+        help_heading = WATCH,
+        help = "With --watch: rescan this often without file events [default: 60s]"
+    )]
+    pub rescan_interval: Option<String>,
+
+    /// With --watch: do not use the platform's file events; rescan the PATHs every
+    /// --rescan-interval (for file systems whose events are unreliable).
+    #[arg(long, hide_short_help = true, help_heading = WATCH)]
+    pub poll: bool,
 
     /// Project id (`project_` + 20 lower-case letters or digits).
     #[arg(

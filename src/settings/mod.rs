@@ -10,6 +10,7 @@
 //! * `units.rs`: the SIZE, RATE and DURATION value forms.
 //! * `show.rs`: the `--show-config` view.
 //! * `ci.rs`: `--ci` and `--shard`, the settings of a CI job.
+//! * `watch.rs`: `--watch`: the settle time, rescans, the record of files sent.
 //!
 //! A new setting: a `Key` below (its flag, variable and config key, added to
 //! `CONFIG_KEYS`), a `String` field in `Cli`, and one `Layers::pick` (or `pick_or`) whose
@@ -23,6 +24,7 @@ mod show;
 mod source;
 pub(crate) mod units;
 mod validate;
+mod watch;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -37,6 +39,7 @@ use crate::walk::Filter;
 
 pub use ci::Ci;
 pub use env::Env;
+pub use watch::WatchSettings;
 pub(crate) use show::describe;
 pub(crate) use source::{Key, Layers, Source, Sourced};
 pub(crate) use validate::{validate, ProjectId};
@@ -87,6 +90,8 @@ pub struct Settings {
     pub(crate) timeout: Duration,
     /// The hash cache's file; `None` with `--no-cache` (or no known cache directory).
     pub(crate) cache: Option<PathBuf>,
+    /// `--watch`: keep going after the first pass.
+    pub(crate) watch: Option<WatchSettings>,
     /// Things to tell the user once output is set up (e.g. config file permissions).
     pub(crate) warnings: Vec<String>,
 }
@@ -194,6 +199,7 @@ pub(crate) fn resolve(
             "--retry-max-delay must be a non-negative number of seconds",
         ));
     };
+    watch::check(cli)?;
     let shard = ci::shard(cli, env)?;
     let ci = ci::ci(cli, env)?;
     let mut warnings = Vec::new();
@@ -213,6 +219,7 @@ pub(crate) fn resolve(
         Mode::Upload(validate(&g)?)
     };
     let filter = Filter::new(&walk.include, &walk.exclude)?;
+    let watch = watch::watch(cli, env, &mode)?;
     Ok(Settings {
         walk,
         filter,
@@ -230,6 +237,7 @@ pub(crate) fn resolve(
         },
         timeout,
         cache: if cli.no_cache { None } else { env.cache_path() },
+        watch,
         warnings,
     })
 }
