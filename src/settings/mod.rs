@@ -10,6 +10,7 @@
 //! * `units.rs`: the SIZE, RATE and DURATION value forms.
 //! * `show.rs`: the `--show-config` view.
 //! * `ci.rs`: `--ci` and `--shard`, the settings of a CI job.
+//! * `filter.rs`: which files a run takes: globs, pattern files, size and age limits.
 //!
 //! A new setting: a `Key` below (its flag, variable and config key, added to
 //! `CONFIG_KEYS`), a `String` field in `Cli`, and one `Layers::pick` (or `pick_or`) whose
@@ -18,6 +19,7 @@
 mod ci;
 mod env;
 mod file;
+mod filter;
 mod key_file;
 mod show;
 mod source;
@@ -69,7 +71,7 @@ pub(crate) const CONFIG_KEYS: [&str; 3] = [API_KEY.file, PROJECT.file, API_URL.f
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub(crate) walk: WalkSettings,
-    /// `--include`/`--exclude`, compiled.
+    /// `--include`/`--exclude`, the pattern files, the size and age limits, compiled.
     pub(crate) filter: Filter,
     /// `--shard K/N`: only the files of this shard; the others count as excluded.
     pub(crate) shard: Option<Shard>,
@@ -212,7 +214,7 @@ pub(crate) fn resolve(
         warnings.extend(g.warnings.iter().cloned());
         Mode::Upload(validate(&g)?)
     };
-    let filter = Filter::new(&walk.include, &walk.exclude)?;
+    let filter = filter::filter(cli, env)?;
     Ok(Settings {
         walk,
         filter,
