@@ -589,8 +589,6 @@ mod tests {
             paths,
             files_from: None,
             null: false,
-            include: vec![],
-            exclude: vec![],
             follow: false,
         }
     }

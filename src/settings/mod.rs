@@ -134,8 +134,6 @@ pub struct WalkSettings {
     pub paths: Vec<PathBuf>,
     pub files_from: Option<PathBuf>,
     pub null: bool,
-    pub include: Vec<String>,
-    pub exclude: Vec<String>,
     pub follow: bool,
 }
 
@@ -164,8 +162,6 @@ pub(crate) fn resolve(
         paths: cli.paths.clone(),
         files_from: cli.files_from.clone(),
         null: cli.null,
-        include: cli.include.clone(),
-        exclude: cli.exclude.clone(),
         follow: cli.follow,
     };
     if walk.paths.is_empty() && walk.files_from.is_none() {
