@@ -1,6 +1,12 @@
 complete -c chief-upload -l files-from -d 'Read more paths from FILE, one per line (\'-\' = stdin)' -r -F
 complete -c chief-upload -l include -d 'Upload only files matching GLOB (repeatable)' -r
 complete -c chief-upload -l exclude -d 'Skip files and directories matching GLOB (repeatable)' -r
+complete -c chief-upload -l include-from -d 'Read --include globs from FILE, one per line (repeatable)' -r -F
+complete -c chief-upload -l exclude-from -d 'Read --exclude globs from FILE, one per line (repeatable)' -r -F
+complete -c chief-upload -l min-size -d 'Skip files smaller than SIZE (e.g. 1K; powers of 1024)' -r
+complete -c chief-upload -l max-size -d 'Skip files larger than SIZE (e.g. 2G; powers of 1024)' -r
+complete -c chief-upload -l min-age -d 'Skip files modified less than DURATION ago (e.g. 15m)' -r
+complete -c chief-upload -l max-age -d 'Skip files modified more than DURATION ago (e.g. 7d)' -r
 complete -c chief-upload -l shard -d 'Take only shard K of N of the files [env: CHIEF_SHARD]' -r
 complete -c chief-upload -l if-no-files -d 'When no file is found: warn, error (exit 1) or ignore' -r -f -a "warn\t''
 error\t''

@@ -37,6 +37,10 @@ Examples:
   # One of four CI jobs sharing a big upload; a record of every file in a report
   chief-upload --shard 2/4 --report upload-2.ndjson ./dist
 
+  # From cron: leave out files still being written (modified in the last 15 minutes)
+  # and the patterns listed in a file
+  chief-upload --min-age 15m --exclude-from upload-ignore.txt /srv/exports
+
   # Only images, skipping a scratch folder, from a list made by find
   find assets -name '*.png' -print0 | chief-upload -0 --files-from - --exclude '**/tmp/**'
 
@@ -106,6 +110,88 @@ pub struct Cli {
     )]
     pub exclude: Vec<String>,
 
+    /// Read --include globs from FILE, one per line. Repeatable.
+    ///
+    /// Blank lines and lines starting with `#` are ignored, and so are the spaces around a
+    /// glob. The globs join those of --include as one filter.
+    #[arg(
+        long,
+        value_name = "FILE",
+        hide_short_help = true,
+        help_heading = INPUT,
+        help = "Read --include globs from FILE, one per line (repeatable)"
+    )]
+    pub include_from: Vec<PathBuf>,
+
+    /// Read --exclude globs from FILE, one per line. Repeatable.
+    ///
+    /// Blank lines and lines starting with `#` are ignored, and so are the spaces around a
+    /// glob. The globs join those of --exclude as one filter: they prune directories too.
+    #[arg(
+        long,
+        value_name = "FILE",
+        hide_short_help = true,
+        help_heading = INPUT,
+        help = "Read --exclude globs from FILE, one per line (repeatable)"
+    )]
+    pub exclude_from: Vec<PathBuf>,
+
+    /// Skip files smaller than SIZE; a file of exactly SIZE bytes is uploaded.
+    ///
+    /// SIZE is a number of bytes, or a number with K, M, G or T (powers of 1024), e.g.
+    /// `--min-size 1K`.
+    #[arg(
+        long,
+        value_name = "SIZE",
+        allow_negative_numbers = true,
+        hide_short_help = true,
+        help_heading = INPUT,
+        help = "Skip files smaller than SIZE (e.g. 1K; powers of 1024)"
+    )]
+    pub min_size: Option<String>,
+
+    /// Skip files larger than SIZE; a file of exactly SIZE bytes is uploaded.
+    ///
+    /// SIZE is a number of bytes, or a number with K, M, G or T (powers of 1024), e.g.
+    /// `--max-size 2G`.
+    #[arg(
+        long,
+        value_name = "SIZE",
+        allow_negative_numbers = true,
+        help_heading = INPUT,
+        help = "Skip files larger than SIZE (e.g. 2G; powers of 1024)"
+    )]
+    pub max_size: Option<String>,
+
+    /// Skip files modified less than DURATION ago; a file exactly DURATION old is uploaded.
+    ///
+    /// DURATION is a number with s, m, h or d, e.g. `--min-age 15m` leaves out the files
+    /// written in the last 15 minutes, so that a file still being written is not taken
+    /// half-done. A file's age is judged when the walk reaches it, by its modification time.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        allow_negative_numbers = true,
+        help_heading = INPUT,
+        help = "Skip files modified less than DURATION ago (e.g. 15m)"
+    )]
+    pub min_age: Option<String>,
+
+    /// Skip files modified more than DURATION ago; a file exactly DURATION old is uploaded.
+    ///
+    /// DURATION is a number with s, m, h or d, e.g. `--max-age 7d` takes only the files
+    /// modified in the last 7 days. A file's age is judged when the walk reaches it, by
+    /// its modification time.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        allow_negative_numbers = true,
+        hide_short_help = true,
+        help_heading = INPUT,
+        help = "Skip files modified more than DURATION ago (e.g. 7d)"
+    )]
+    pub max_age: Option<String>,
+
     /// Follow symbolic links to directories. Links to files are always uploaded; broken
     /// links are reported and skipped.
     #[arg(short = 'L', long, help_heading = INPUT, help = "Follow symlinked directories")]
@@ -125,8 +211,9 @@ pub struct Cli {
     )]
     pub shard: Option<String>,
 
-    /// What to do when the PATHs hold no file to upload, after --include/--exclude (and
-    /// before --shard: a shard with no file of its own is fine).
+    /// What to do when the PATHs hold no file to upload, after the filters (--include,
+    /// --exclude, the pattern files, the size and age limits) and before --shard (a shard
+    /// with no file of its own is fine).
     ///
     /// `warn` prints a warning and exits 0, `error` exits 1, `ignore` says nothing.
     #[arg(

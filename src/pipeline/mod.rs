@@ -340,7 +340,7 @@ pub async fn run(
     summary.excluded = ctx.excluded.load(Ordering::Relaxed);
     let mut no_files = None;
     if candidates == Some(0) {
-        let why = nothing_to_upload(summary.excluded);
+        let why = nothing_to_upload(summary.excluded, &settings.filter.describe());
         match settings.if_no_files {
             IfNoFiles::Warn => reporter.warn(why),
             IfNoFiles::Error => no_files = Some(why),
@@ -355,12 +355,13 @@ pub async fn run(
     })
 }
 
-/// What `--if-no-files` says when the PATHs hold no file to upload.
-fn nothing_to_upload(excluded: u64) -> String {
+/// What `--if-no-files` says when the PATHs hold no file to upload; `filters` names the
+/// filters in use (`Filter::describe`).
+fn nothing_to_upload(excluded: u64, filters: &str) -> String {
     match excluded {
         0 => "nothing to upload: the PATHs hold no file".into(),
-        1 => "nothing to upload: the only file found was left out by --include/--exclude".into(),
-        n => format!("nothing to upload: all {n} files found were left out by --include/--exclude"),
+        1 => format!("nothing to upload: the only file found was left out by {filters}"),
+        n => format!("nothing to upload: all {n} files found were left out by {filters}"),
     }
 }
 

@@ -10,6 +10,7 @@
 //! * `units.rs`: the SIZE, RATE and DURATION value forms.
 //! * `show.rs`: the `--show-config` view.
 //! * `ci.rs`: `--ci` and `--shard`, the settings of a CI job.
+//! * `filter.rs`: which files a run takes: globs, pattern files, size and age limits.
 //! * `watch.rs`: `--watch`: the settle time, rescans, the record of files sent.
 //!
 //! A new setting: a `Key` below (its flag, variable and config key, added to
@@ -19,6 +20,7 @@
 mod ci;
 mod env;
 mod file;
+mod filter;
 mod key_file;
 mod show;
 mod source;
@@ -72,7 +74,7 @@ pub(crate) const CONFIG_KEYS: [&str; 3] = [API_KEY.file, PROJECT.file, API_URL.f
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub(crate) walk: WalkSettings,
-    /// `--include`/`--exclude`, compiled.
+    /// `--include`/`--exclude`, the pattern files, the size and age limits, compiled.
     pub(crate) filter: Filter,
     /// `--shard K/N`: only the files of this shard; the others count as excluded.
     pub(crate) shard: Option<Shard>,
@@ -137,8 +139,6 @@ pub struct WalkSettings {
     pub paths: Vec<PathBuf>,
     pub files_from: Option<PathBuf>,
     pub null: bool,
-    pub include: Vec<String>,
-    pub exclude: Vec<String>,
     pub follow: bool,
 }
 
@@ -167,8 +167,6 @@ pub(crate) fn resolve(
         paths: cli.paths.clone(),
         files_from: cli.files_from.clone(),
         null: cli.null,
-        include: cli.include.clone(),
-        exclude: cli.exclude.clone(),
         follow: cli.follow,
     };
     if walk.paths.is_empty() && walk.files_from.is_none() {
@@ -218,7 +216,7 @@ pub(crate) fn resolve(
         warnings.extend(g.warnings.iter().cloned());
         Mode::Upload(validate(&g)?)
     };
-    let filter = Filter::new(&walk.include, &walk.exclude)?;
+    let filter = filter::filter(cli, env)?;
     let watch = watch::watch(cli, env, &mode)?;
     Ok(Settings {
         walk,

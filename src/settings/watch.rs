@@ -65,9 +65,9 @@ pub(super) fn watch(cli: &Cli, env: &Env, mode: &Mode) -> Result<Option<WatchSet
     if !cli.watch {
         return Ok(None);
     }
-    let settle = DEFAULT_SETTLE;
+    let settle = super::filter::min_age(cli, env)?.unwrap_or(DEFAULT_SETTLE);
     let rescan_every = match &cli.rescan_interval {
-        Some(raw) => duration("--rescan-interval", raw, true)?,
+        Some(raw) => positive("--rescan-interval", raw)?,
         None => DEFAULT_RESCAN,
     };
     Ok(Some(WatchSettings {
@@ -83,10 +83,10 @@ pub(super) fn watch(cli: &Cli, env: &Env, mode: &Mode) -> Result<Option<WatchSet
     }))
 }
 
-/// A DURATION flag's value; `positive`: zero is refused too.
-fn duration(flag: &'static str, raw: &str, positive: bool) -> Result<Duration, UsageError> {
+/// A DURATION flag's value, more than zero.
+fn positive(flag: &'static str, raw: &str) -> Result<Duration, UsageError> {
     let why = match parse_duration(raw) {
-        Ok(d) if positive && d.is_zero() => "it must be more than 0".to_string(),
+        Ok(d) if d.is_zero() => "it must be more than 0".to_string(),
         Ok(d) => return Ok(d),
         Err(why) => why,
     };

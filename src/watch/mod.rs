@@ -468,7 +468,17 @@ impl<'a> Source<'a> {
             .settling
             .judge(&mut due, key, meta.modified().ok(), now, SystemTime::now())
         {
-            Verdict::Ready => self.take(due, &meta, id, key),
+            // The size and age limits are judged on the file as it is taken.
+            Verdict::Ready => match self.watch.settings.filter.judge(
+                meta.len(),
+                || meta.modified(),
+                SystemTime::now(),
+            ) {
+                Ok(walk::Verdict::Take) => self.take(due, &meta, id, key),
+                // Left out (counted as excluded by the first pass only), or its time
+                // cannot be read (the walk reports that).
+                _ => true,
+            },
             Verdict::Later(at) => {
                 if !self.settling.again(due, at) {
                     self.too_many();
