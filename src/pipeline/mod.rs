@@ -205,7 +205,8 @@ pub async fn run(
             let stages = CancellationToken::new();
             let soft = stages.child_token();
             tokio::spawn({
-                let (w, cancel, stages, soft) = (w.clone(), cancel.clone(), stages.clone(), soft.clone());
+                let (w, cancel, stages, soft) =
+                    (w.clone(), cancel.clone(), stages.clone(), soft.clone());
                 async move {
                     cancel.cancelled().await;
                     soft.cancel();
@@ -291,7 +292,13 @@ pub async fn run(
     let hashed_rx = match &watch {
         Some(w) => {
             let (tx, rx) = mpsc::channel::<Prepared>(64);
-            tokio::spawn(watch_gate(ctx.clone(), w.clone(), hashed_rx, tx, soft.clone()));
+            tokio::spawn(watch_gate(
+                ctx.clone(),
+                w.clone(),
+                hashed_rx,
+                tx,
+                soft.clone(),
+            ));
             rx
         }
         None => hashed_rx,

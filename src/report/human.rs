@@ -60,7 +60,8 @@ pub struct Human {
 
 /// A watch's status, as the events tell it.
 struct WatchView {
-    status: WatchStatus,
+    /// `None` until the watch says what it watches.
+    status: Option<WatchStatus>,
     /// When the watch started, local time ("09:14").
     since: String,
     uploaded: u64,
@@ -135,7 +136,7 @@ impl Human {
             done_bytes: 0,
             moved_bytes: 0,
             watch: watch.then(|| WatchView {
-                status: WatchStatus::default(),
+                status: None,
                 since: chrono::Local::now().format("%H:%M").to_string(),
                 uploaded: 0,
                 skipped: 0,
@@ -188,6 +189,7 @@ impl Human {
     /// A watch's status: "watching 3 folders; 1,204 uploaded, 3 failed since 09:14; idle".
     fn watch_line(&self) -> Option<String> {
         let w = self.watch.as_ref()?;
+        let status = w.status?;
         let plural = |n: u64, one: &str| {
             if n == 1 {
                 format!("1 {one}")
@@ -195,12 +197,16 @@ impl Human {
                 format!("{} {one}s", thousands(n))
             }
         };
-        let what = match (w.status.folders, w.status.files) {
+        let what = match (status.folders, status.files) {
             (n, 0) => plural(n, "folder"),
             (0, n) => plural(n, "file"),
             (a, b) => format!("{} and {}", plural(a, "folder"), plural(b, "file")),
         };
-        let verb = if self.walk_done { "watching" } else { "scanning" };
+        let verb = if self.walk_done {
+            "watching"
+        } else {
+            "scanning"
+        };
         let mut counts = format!("{} uploaded", thousands(w.uploaded));
         if w.skipped > 0 {
             counts.push_str(&format!(", {} skipped", thousands(w.skipped)));
@@ -211,13 +217,13 @@ impl Human {
         if busy > 0 {
             state.push(format!("uploading {}", plural(busy, "file")));
         }
-        if w.status.settling > 0 {
-            state.push(format!("{} settling", thousands(w.status.settling)));
+        if status.settling > 0 {
+            state.push(format!("{} settling", thousands(status.settling)));
         }
         if state.is_empty() {
             state.push("idle".into());
         }
-        let rescans = if w.status.rescanning {
+        let rescans = if status.rescanning {
             " (rescanning)"
         } else {
             ""
@@ -231,7 +237,9 @@ impl Human {
 
     /// Without bars: the watch's status line, when it says something new.
     fn plain_watch_line(&mut self) {
-        let Some(line) = self.watch_line() else { return };
+        let Some(line) = self.watch_line() else {
+            return;
+        };
         if let Some(w) = self.watch.as_mut() {
             if w.printed == line {
                 return;
@@ -318,7 +326,7 @@ impl Human {
             }
             Event::Watching(status) => {
                 if let Some(w) = self.watch.as_mut() {
-                    w.status = status;
+                    w.status = Some(status);
                 }
                 self.refresh_overall();
             }

@@ -41,10 +41,10 @@ use crate::walk::Filter;
 
 pub use ci::Ci;
 pub use env::Env;
-pub use watch::WatchSettings;
 pub(crate) use show::describe;
 pub(crate) use source::{Key, Layers, Source, Sourced};
 pub(crate) use validate::{validate, ProjectId};
+pub use watch::WatchSettings;
 
 use file::ConfigFile;
 use key_file::read_key_file;

@@ -38,27 +38,37 @@ pub struct WatchSettings {
 pub(super) fn check(cli: &Cli) -> Result<(), UsageError> {
     if !cli.watch {
         if cli.poll || cli.rescan_interval.is_some() {
-            let flag = if cli.poll { "--poll" } else { "--rescan-interval" };
+            let flag = if cli.poll {
+                "--poll"
+            } else {
+                "--rescan-interval"
+            };
             return Err(UsageError::new(format!("{flag} only applies to --watch"))
                 .hint("add --watch to keep uploading new and changed files"));
         }
         return Ok(());
     }
     if cli.dry_run {
-        return Err(
-            UsageError::new("--dry-run cannot be combined with --watch: a watch never ends")
-                .hint("drop --watch to see what one pass would upload: chief-upload --dry-run PATH..."),
-        );
+        return Err(UsageError::new(
+            "--dry-run cannot be combined with --watch: a watch never ends",
+        )
+        .hint("drop --watch to see what one pass would upload: chief-upload --dry-run PATH..."));
     }
     if cli.files_from.is_some() {
-        return Err(UsageError::new("--files-from cannot be combined with --watch")
-            .hint("give the folders to watch as PATHs"));
+        return Err(
+            UsageError::new("--files-from cannot be combined with --watch")
+                .hint("give the folders to watch as PATHs"),
+        );
     }
     Ok(())
 }
 
 /// The watch's settings, or `None` without `--watch`. `check` has passed.
-pub(super) fn watch(cli: &Cli, env: &Env, mode: &Mode) -> Result<Option<WatchSettings>, UsageError> {
+pub(super) fn watch(
+    cli: &Cli,
+    env: &Env,
+    mode: &Mode,
+) -> Result<Option<WatchSettings>, UsageError> {
     let Mode::Upload(api) = mode else {
         return Ok(None);
     };

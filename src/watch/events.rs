@@ -6,7 +6,7 @@
 //! thread: past `MAX_QUEUED` unread changes the rest are dropped and counted as lost, as
 //! an overflow of the kernel's own queue is, and the watch rescans.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
@@ -174,8 +174,18 @@ pub(super) fn network_fs(path: &Path) -> Option<String> {
 /// File systems whose events miss changes made by other machines.
 #[cfg(target_os = "linux")]
 const NETWORK: [&str; 12] = [
-    "nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "ceph", "glusterfs", "afs", "fuse.sshfs",
-    "fuse.rclone", "davfs",
+    "nfs",
+    "nfs4",
+    "cifs",
+    "smb3",
+    "smbfs",
+    "9p",
+    "ceph",
+    "glusterfs",
+    "afs",
+    "fuse.sshfs",
+    "fuse.rclone",
+    "davfs",
 ];
 
 /// The type of the file system `full` (a canonical path) is on, from the text of
@@ -207,7 +217,7 @@ pub(super) fn network_fs(_path: &Path) -> Option<String> {
 
 /// mountinfo writes a space as `\040` (and tab, newline, backslash likewise).
 #[cfg(target_os = "linux")]
-fn unescape_mount(s: &str) -> PathBuf {
+fn unescape_mount(s: &str) -> std::path::PathBuf {
     let mut out = Vec::with_capacity(s.len());
     let b = s.as_bytes();
     let mut i = 0;
@@ -223,7 +233,7 @@ fn unescape_mount(s: &str) -> PathBuf {
         i += 1;
     }
     use std::os::unix::ffi::OsStringExt;
-    PathBuf::from(std::ffi::OsString::from_vec(out))
+    std::path::PathBuf::from(std::ffi::OsString::from_vec(out))
 }
 
 #[cfg(test)]
@@ -260,7 +270,11 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn mount_points_with_spaces() {
-        assert_eq!(unescape_mount("/mnt/my\\040share"), PathBuf::from("/mnt/my share"));
+        use std::path::PathBuf;
+        assert_eq!(
+            unescape_mount("/mnt/my\\040share"),
+            PathBuf::from("/mnt/my share")
+        );
         assert_eq!(unescape_mount("/plain"), PathBuf::from("/plain"));
         let info = "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw\n\
                     40 22 0:50 / /mnt/my\\040share rw shared:20 - nfs4 srv:/x rw\n\
@@ -269,6 +283,10 @@ mod tests {
         assert_eq!(at("/home/u/drop").as_deref(), Some("ext4"));
         assert_eq!(at("/mnt/my share/drop").as_deref(), Some("nfs4"));
         assert_eq!(at("/mnt/my share/local/x").as_deref(), Some("tmpfs"));
-        assert_eq!(at("/mnt/my sharex").as_deref(), Some("ext4"), "whole components only");
+        assert_eq!(
+            at("/mnt/my sharex").as_deref(),
+            Some("ext4"),
+            "whole components only"
+        );
     }
 }

@@ -135,7 +135,12 @@ impl Watch {
     }
 
     fn tell(&self, msg: Msg) {
-        if let Some(tx) = self.to_thread.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        if let Some(tx) = self
+            .to_thread
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
             let _ = tx.send(msg);
         }
     }
@@ -235,7 +240,9 @@ impl Watch {
         *self.to_thread.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx.clone());
         let mut source = Source::new(self, feed, stop, rx);
         source.start_events(tx);
+        source.report_status(true);
         source.pass(Pass::First);
+        source.report_status(true);
         feed.emit(Event::WalkDone);
         source.serve();
         *self.to_thread.lock().unwrap_or_else(|e| e.into_inner()) = None;
@@ -535,8 +542,7 @@ impl<'a> Source<'a> {
             }
             let now = Instant::now();
             let room_to_rescan = self.settling.len() < MAX_SETTLING / 2;
-            if (self.rescan_soon && room_to_rescan) || self.next_rescan.is_some_and(|t| t <= now)
-            {
+            if (self.rescan_soon && room_to_rescan) || self.next_rescan.is_some_and(|t| t <= now) {
                 self.rescan_soon = false;
                 self.pass(Pass::Rescan);
                 if let Some(every) = self.rescan_every {
@@ -552,7 +558,7 @@ impl<'a> Source<'a> {
                     return;
                 }
             }
-            self.report_status();
+            self.report_status(false);
             self.sleep();
         }
     }
@@ -735,10 +741,10 @@ impl<'a> Source<'a> {
     }
 
     /// Tells the output what the watch is doing, when that changed (at most every
-    /// `STATUS_EVERY`).
-    fn report_status(&mut self) {
+    /// `STATUS_EVERY`, unless `now`).
+    fn report_status(&mut self, now: bool) {
         let status = self.status();
-        if Some(status) == self.status_sent || self.status_at.elapsed() < STATUS_EVERY {
+        if Some(status) == self.status_sent || (!now && self.status_at.elapsed() < STATUS_EVERY) {
             return;
         }
         self.status_sent = Some(status);
@@ -779,10 +785,9 @@ fn identity(m: &std::fs::Metadata) -> Option<(u64, u64)> {
 /// "60 s", "5 min".
 fn interval(d: Duration) -> String {
     let s = d.as_secs();
-    if s >= 60 && s % 60 == 0 {
+    if s >= 60 && s.is_multiple_of(60) {
         format!("{} min", s / 60)
     } else {
         format!("{} s", d.as_secs_f64())
     }
 }
-

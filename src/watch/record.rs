@@ -131,7 +131,9 @@ impl Record {
                 try_open(Connection::open(path))
                     .with_context(|| format!("recreating {}", path.display()))?
             }
-            Err(e) => return Err(anyhow::Error::new(e).context(format!("opening {}", path.display()))),
+            Err(e) => {
+                return Err(anyhow::Error::new(e).context(format!("opening {}", path.display())))
+            }
         };
         let record = Record::with(conn, target);
         record.prune();
@@ -425,9 +427,15 @@ mod tests {
         r.sent(&id(1), &key(5, OLD), &[7; 16], "asset_1", now_ns());
         let touched = key(5, OLD + 10);
         assert!(!r.unchanged(&id(1), &touched));
-        assert!(!r.same_content(&id(1), &touched, &[8; 16], now_ns()), "new content");
+        assert!(
+            !r.same_content(&id(1), &touched, &[8; 16], now_ns()),
+            "new content"
+        );
         assert!(r.same_content(&id(1), &touched, &[7; 16], now_ns()));
-        assert!(r.unchanged(&id(1), &touched), "the new key is the record's now");
+        assert!(
+            r.unchanged(&id(1), &touched),
+            "the new key is the record's now"
+        );
     }
 
     #[test]

@@ -9,9 +9,9 @@
 //! Bounded: at most `capacity` files wait. Past that the watch forgets the newcomers and
 //! rescans later, when the queue has drained.
 
+use std::cmp::Reverse;
 use std::collections::hash_map::Entry;
 use std::collections::{BinaryHeap, HashMap};
-use std::cmp::Reverse;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -183,7 +183,10 @@ mod tests {
         let t0 = Instant::now();
         let wall = SystemTime::now();
         assert!(s.add("a".into(), "a".into(), t0));
-        assert!(s.add("a".into(), "a".into(), t0 + settle), "already waiting");
+        assert!(
+            s.add("a".into(), "a".into(), t0 + settle),
+            "already waiting"
+        );
         assert_eq!(s.len(), 1);
 
         // Written just now: not ready; looked at again when it could be.
@@ -220,7 +223,10 @@ mod tests {
         s.add("old".into(), "old".into(), t0);
         let mut d = s.pop_due(t0).unwrap();
         let old = wall - Duration::from_secs(3600);
-        assert_eq!(s.judge(&mut d, key(1, 1), Some(old), t0, wall), Verdict::Ready);
+        assert_eq!(
+            s.judge(&mut d, key(1, 1), Some(old), t0, wall),
+            Verdict::Ready
+        );
 
         // Stamped an hour ahead (a server's clock): ready after the settle time by ours.
         s.add("future".into(), "future".into(), t0);
@@ -241,7 +247,10 @@ mod tests {
         assert!(s.add("a".into(), "a".into(), t));
         assert!(s.add("b".into(), "b".into(), t));
         assert!(!s.add("c".into(), "c".into(), t));
-        assert!(s.add("a".into(), "a".into(), t), "one already waiting is no newcomer");
+        assert!(
+            s.add("a".into(), "a".into(), t),
+            "one already waiting is no newcomer"
+        );
         assert!(s.contains("b") && !s.contains("c"));
         assert_eq!(s.len(), 2);
     }
