@@ -11,6 +11,7 @@ complete -c chief-upload -l shard -d 'Take only shard K of N of the files [env: 
 complete -c chief-upload -l if-no-files -d 'When no file is found: warn, error (exit 1) or ignore' -r -f -a "warn\t''
 error\t''
 ignore\t''"
+complete -c chief-upload -l rescan-interval -d 'With --watch: rescan this often without file events [default: 60s]' -r
 complete -c chief-upload -l project -d 'Project id [env: CHIEF_PROJECT_ID]' -r
 complete -c chief-upload -l api-key-file -d 'Read the API token from FILE (\'-\' = stdin) [or CHIEF_API_KEY=TOKEN]' -r -F
 complete -c chief-upload -l api-url -d 'Base URL of the Chief API [env: CHIEF_API_URL]' -r
@@ -36,6 +37,8 @@ complete -c chief-upload -l retry-base-ms -d 'First retry delay in milliseconds 
 complete -c chief-upload -l retry-max-delay -d 'Longest wait between retries, also the cap on a server\'s Retry-After, in seconds' -r
 complete -c chief-upload -s 0 -l null -d 'With --files-from: paths are NUL-separated'
 complete -c chief-upload -s L -l follow -d 'Follow symlinked directories'
+complete -c chief-upload -l watch -d 'Keep uploading new and changed files until stopped'
+complete -c chief-upload -l poll -d 'With --watch: do not use the platform\'s file events; rescan the PATHs every --rescan-interval (for file systems whose events are unreliable)'
 complete -c chief-upload -s n -l dry-run -d 'Show what would be uploaded; no network'
 complete -c chief-upload -l json -d 'NDJSON results on stdout'
 complete -c chief-upload -s q -l quiet -d 'Only errors and the summary'

@@ -41,12 +41,17 @@ Examples:
   # and the patterns listed in a file
   chief-upload --min-age 15m --exclude-from upload-ignore.txt /srv/exports
 
+  # A drop folder kept uploaded (a service: see the README for a systemd unit);
+  # each file once it has not changed for 10 s, until SIGTERM
+  chief-upload --watch --min-age 10s /srv/scans
+
   # Only images, skipping a scratch folder, from a list made by find
   find assets -name '*.png' -print0 | chief-upload -0 --files-from - --exclude '**/tmp/**'
 
 Exit status: 0 all uploaded or already present, 1 some file failed (or no file to
 upload with --if-no-files error), 2 usage/configuration error or credentials refused,
-130 interrupted (Ctrl-C, SIGINT), 143 terminated (SIGTERM), 129 hang-up (SIGHUP).";
+130 interrupted (Ctrl-C, SIGINT), 143 terminated (SIGTERM), 129 hang-up (SIGHUP).
+A --watch ends on any of those signals with 0, or 1 if some file failed.";
 
 /// Upload files to the Chief assets API.
 ///
@@ -168,6 +173,8 @@ pub struct Cli {
     /// DURATION is a number with s, m, h or d, e.g. `--min-age 15m` leaves out the files
     /// written in the last 15 minutes, so that a file still being written is not taken
     /// half-done. A file's age is judged when the walk reaches it, by its modification time.
+    /// With --watch it is the settle time instead (2s unless given): a younger file waits
+    /// until it has been still that long, and is not left out.
     #[arg(
         long,
         value_name = "DURATION",
