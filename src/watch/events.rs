@@ -3,8 +3,10 @@
 //! appeared or changed; events were lost.
 //!
 //! The events reach the watch's thread through a channel that never blocks the event
-//! thread: past `MAX_QUEUED` unread changes the rest are dropped and counted as lost, as
-//! an overflow of the kernel's own queue is, and the watch rescans.
+//! thread: past `MAX_QUEUED` unread changes (the watch's thread is busy walking, or waits
+//! for a pipeline held up by an outage) the rest are dropped, and the watch catches up
+//! with one rescan. An overflow of the platform's own queue is trouble: from then on the
+//! watch rescans at an interval.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -19,7 +21,7 @@ use super::Msg;
 /// Changes read from the platform and not yet taken by the watch's thread, at most.
 const MAX_QUEUED: usize = 16_384;
 
-/// How many changes wait in the channel, and whether some were lost.
+/// How many changes wait in the channel, and whether some were dropped.
 #[derive(Debug, Default)]
 pub(super) struct Backlog {
     queued: AtomicUsize,
@@ -32,7 +34,7 @@ impl Backlog {
         self.queued.fetch_sub(1, Ordering::Relaxed);
     }
 
-    /// Whether changes were lost since the last call.
+    /// Whether changes were dropped since the last call.
     pub(super) fn take_lost(&self) -> bool {
         self.lost.swap(false, Ordering::Relaxed)
     }
@@ -62,8 +64,9 @@ pub(super) fn start(
     let handler = move |res: notify::Result<notify::Event>| match res {
         Ok(event) => {
             if event.need_rescan() {
-                backlog.lost.store(true, Ordering::Relaxed);
-                let _ = tx.send(Msg::Wake);
+                let _ = tx.send(Msg::Trouble(
+                    "file events were lost (the system's queue of events overflowed)".into(),
+                ));
                 return;
             }
             let Some(moved_in) = relevant(&event.kind) else {

@@ -10,9 +10,10 @@
 //! changed since it was sent is left alone (by its key, without reading it; or, after
 //! hashing, by its MD5), so a rescan or a restart sends nothing for it.
 //!
-//! When events cannot be relied on (none on this platform or file system, the kernel's
+//! When events cannot be relied on (none on this platform or file system, the platform's
 //! queue overflowed, the limit on watches was reached) the watch says so once and rescans
-//! the PATHs at an interval from then on; `--poll` asks for that from the start.
+//! the PATHs at an interval from then on; `--poll` asks for that from the start. Events
+//! the watch itself could not take in time (its thread was busy) cost one rescan.
 //!
 //! Memory stays flat: the waiting files (bounded), the files in flight (bounded by the
 //! pipeline's queues) and the event channel (bounded) are all a watch holds; nothing is
@@ -537,8 +538,8 @@ impl<'a> Source<'a> {
                 return;
             }
             if self.backlog.take_lost() {
+                // Dropped while this thread was busy: one rescan catches up.
                 self.rescan_soon = true;
-                self.fallback("file events were lost (the queue of events overflowed)".into());
             }
             let now = Instant::now();
             let room_to_rescan = self.settling.len() < MAX_SETTLING / 2;
