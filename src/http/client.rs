@@ -23,9 +23,10 @@ pub(crate) struct Network {
 
 /// The settings every client of the run starts from: this user agent, no redirect followed
 /// (a token or signed URL goes nowhere it was not sent), no `Referer`, `timeout` to
-/// connect, up to `pool` idle connections kept per host, and the network's trusted roots
-/// and proxies (and no others: reqwest reads no environment variable). A caller adds only
-/// what is its own (the API its credential headers and a whole-request timeout).
+/// connect, connections kept alive for `pool` requests at once per host, and the
+/// network's trusted roots and proxies (and no others: reqwest reads no environment
+/// variable). A caller adds only what is its own (the API its credential headers and a
+/// whole-request timeout).
 pub(crate) fn client_builder(
     timeout: Duration,
     pool: usize,
@@ -36,7 +37,10 @@ pub(crate) fn client_builder(
         .redirect(reqwest::redirect::Policy::none())
         .referer(false)
         .connect_timeout(timeout)
-        .pool_max_idle_per_host(pool)
+        // hyper races a new connection against one coming back to the pool when none is
+        // idle; room for a spare per request keeps the loser for reuse instead of
+        // dropping it and paying a new TLS handshake later.
+        .pool_max_idle_per_host(pool.saturating_mul(2))
         .tcp_nodelay(true);
     network.proxies.apply(network.trust.apply(builder))
 }
