@@ -35,6 +35,7 @@ Register-ArgumentCompleter -Native -CommandName 'chief-upload' -ScriptBlock {
             [CompletionResult]::new('--project', '--project', [CompletionResultType]::ParameterName, 'Project id [env: CHIEF_PROJECT_ID]')
             [CompletionResult]::new('--api-key-file', '--api-key-file', [CompletionResultType]::ParameterName, 'Read the API token from FILE (''-'' = stdin) [or CHIEF_API_KEY=TOKEN]')
             [CompletionResult]::new('--api-url', '--api-url', [CompletionResultType]::ParameterName, 'Base URL of the Chief API [env: CHIEF_API_URL]')
+            [CompletionResult]::new('--ca-cert', '--ca-cert', [CompletionResultType]::ParameterName, 'Also trust the CAs in FILE (PEM) [env: CHIEF_CA_CERT]')
             [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'Config file [env: CHIEF_CONFIG]')
             [CompletionResult]::new('--profile', '--profile', [CompletionResultType]::ParameterName, 'Config file profile [env: CHIEF_PROFILE]')
             [CompletionResult]::new('--report', '--report', [CompletionResultType]::ParameterName, 'Write the JSON lines to FILE as well')

@@ -32,6 +32,7 @@ set edit:completion:arg-completer[chief-upload] = {|@words|
             cand --project 'Project id [env: CHIEF_PROJECT_ID]'
             cand --api-key-file 'Read the API token from FILE (''-'' = stdin) [or CHIEF_API_KEY=TOKEN]'
             cand --api-url 'Base URL of the Chief API [env: CHIEF_API_URL]'
+            cand --ca-cert 'Also trust the CAs in FILE (PEM) [env: CHIEF_CA_CERT]'
             cand --config 'Config file [env: CHIEF_CONFIG]'
             cand --profile 'Config file profile [env: CHIEF_PROFILE]'
             cand --report 'Write the JSON lines to FILE as well'

@@ -14,6 +14,7 @@ ignore\t''"
 complete -c chief-upload -l project -d 'Project id [env: CHIEF_PROJECT_ID]' -r
 complete -c chief-upload -l api-key-file -d 'Read the API token from FILE (\'-\' = stdin) [or CHIEF_API_KEY=TOKEN]' -r -F
 complete -c chief-upload -l api-url -d 'Base URL of the Chief API [env: CHIEF_API_URL]' -r
+complete -c chief-upload -l ca-cert -d 'Also trust the CAs in FILE (PEM) [env: CHIEF_CA_CERT]' -r -F
 complete -c chief-upload -l config -d 'Config file [env: CHIEF_CONFIG]' -r -F
 complete -c chief-upload -l profile -d 'Config file profile [env: CHIEF_PROFILE]' -r
 complete -c chief-upload -l report -d 'Write the JSON lines to FILE as well' -r -F

@@ -134,7 +134,7 @@ impl ApiClient {
         key.set_sensitive(true);
         headers.insert("x-api-key", key);
         headers.insert("x-project-id", HeaderValue::from_str(api.project.as_str())?);
-        let http = http::client_builder(timeout, jobs)
+        let http = http::client_builder(timeout, jobs, &api.network)
             .default_headers(headers)
             .timeout(timeout)
             .build()?;

@@ -43,6 +43,10 @@ Examples:
   # Only images, skipping a scratch folder, from a list made by find
   find assets -name '*.png' -print0 | chief-upload -0 --files-from - --exclude '**/tmp/**'
 
+Network: HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY are honoured as curl reads
+them (http, https and socks5 proxies); SSL_CERT_FILE and SSL_CERT_DIR replace the
+system's CA roots; --ca-cert adds one.
+
 Exit status: 0 all uploaded or already present, 1 some file failed (or no file to
 upload with --if-no-files error), 2 usage/configuration error or credentials refused,
 130 interrupted (Ctrl-C, SIGINT), 143 terminated (SIGTERM), 129 hang-up (SIGHUP).";
@@ -256,6 +260,21 @@ pub struct Cli {
         help = "Base URL of the Chief API [env: CHIEF_API_URL]"
     )]
     pub api_url: Option<String>,
+
+    /// Also trust the certificate authorities in FILE (PEM).
+    ///
+    /// For a company proxy that re-signs TLS with its own root, or a private deployment.
+    /// The certificates are added to the system's roots, or to those of SSL_CERT_FILE and
+    /// SSL_CERT_DIR, which replace the system's (as for OpenSSL and curl). Also
+    /// CHIEF_CA_CERT, or ca_cert in the config file, where a relative path is taken from
+    /// the config file's folder.
+    #[arg(
+        long,
+        value_name = "FILE",
+        help_heading = CHIEF,
+        help = "Also trust the CAs in FILE (PEM) [env: CHIEF_CA_CERT]"
+    )]
+    pub ca_cert: Option<PathBuf>,
 
     /// Config file to read instead of the platform default
     /// (`$XDG_CONFIG_HOME/chief/config.toml` on Linux).

@@ -18,7 +18,8 @@ use crate::api::UploadTarget;
 use crate::cache::FileKey;
 use crate::event::{Event, Reporter, TaskId};
 use crate::http::{
-    self, describe_reqwest_error, is_transient_storage, read_limited, Failure, Retrier, RetryPolicy,
+    self, describe_reqwest_error, is_transient_storage, read_limited, Failure, Network, Retrier,
+    RetryPolicy,
 };
 use crate::secret::scrub;
 
@@ -75,13 +76,14 @@ pub(crate) struct Uploader {
 
 impl Uploader {
     pub(crate) fn new(
+        network: &Network,
         policy: RetryPolicy,
         timeout: Duration,
         jobs: usize,
         reporter: Reporter,
     ) -> anyhow::Result<Uploader> {
         // No whole-request timeout: a big file takes long. `Activity` stops a stalled one.
-        let http = http::client_builder(timeout, jobs).build()?;
+        let http = http::client_builder(timeout, jobs, network).build()?;
         Ok(Uploader {
             http,
             retrier: Retrier::new(policy, reporter.clone()),

@@ -134,6 +134,7 @@ pub async fn run(
                 reporter.clone(),
             )?,
             uploader: Uploader::new(
+                &api.network,
                 settings.retry.clone(),
                 settings.timeout,
                 settings.jobs,

@@ -7,6 +7,7 @@
 //! * `source.rs`: where a value came from, and the one precedence rule.
 //! * `file.rs`: the TOML config file and its profiles; `key_file.rs`: `--api-key-file`.
 //! * `validate.rs`: the local checks of the token, project id and API URL.
+//! * `network.rs`: trusted roots and proxies (`--ca-cert`, `SSL_CERT_*`, `*_PROXY`).
 //! * `units.rs`: the SIZE, RATE and DURATION value forms.
 //! * `show.rs`: the `--show-config` view.
 //! * `ci.rs`: `--ci` and `--shard`, the settings of a CI job.
@@ -21,6 +22,7 @@ mod env;
 mod file;
 mod filter;
 mod key_file;
+mod network;
 mod show;
 mod source;
 pub(crate) mod units;
@@ -32,7 +34,7 @@ use std::time::Duration;
 
 use crate::cli::{Cli, ColorChoice, IfNoFiles};
 use crate::exit::UsageError;
-use crate::http::RetryPolicy;
+use crate::http::{Network, RetryPolicy};
 use crate::secret::ApiKey;
 use crate::shard::Shard;
 use crate::walk::Filter;
@@ -45,6 +47,7 @@ pub(crate) use validate::{validate, ProjectId};
 
 use file::ConfigFile;
 use key_file::read_key_file;
+use network::{NetworkSources, CA_CERT};
 
 /// Where the API lives when nothing says otherwise. The public reference page names no
 /// base URL; override it with `--api-url`, `CHIEF_API_URL` or `api_url` in the config file.
@@ -65,7 +68,7 @@ pub(crate) const API_KEY: Key<String> = Key::new("--api-key-file", Some(ENV_API_
 pub(crate) const PROJECT: Key<String> = Key::new("--project", Some(ENV_PROJECT), "project_id");
 pub(crate) const API_URL: Key<String> = Key::new("--api-url", Some(ENV_API_URL), "api_url");
 /// The keys a config file may set; any other is warned about.
-pub(crate) const CONFIG_KEYS: [&str; 3] = [API_KEY.file, PROJECT.file, API_URL.file];
+pub(crate) const CONFIG_KEYS: [&str; 4] = [API_KEY.file, PROJECT.file, API_URL.file, CA_CERT.file];
 
 /// Everything the run does, decided.
 #[derive(Clone, Debug)]
@@ -114,6 +117,8 @@ pub struct ApiSettings {
     pub(crate) key: ApiKey,
     pub(crate) project: ProjectId,
     pub(crate) base_url: reqwest::Url,
+    /// Trusted roots and proxies, for the API and the storage alike.
+    pub(crate) network: Box<Network>,
 }
 
 #[derive(Clone, Debug)]
@@ -146,6 +151,7 @@ pub(crate) struct Gathered {
     pub(crate) api_key: Option<Sourced<String>>,
     pub(crate) project: Option<Sourced<String>>,
     pub(crate) api_url: Sourced<String>,
+    pub(crate) network: NetworkSources,
     pub(crate) warnings: Vec<String>,
 }
 
@@ -316,12 +322,14 @@ pub(crate) fn gather(cli: &Cli, env: &Env, stdin_used: &mut bool) -> Result<Gath
     let api_key = layers.pick(&API_KEY, key_text.as_deref())?;
     let project = layers.pick(&PROJECT, cli.project.as_deref())?;
     let api_url = layers.pick_or(&API_URL, cli.api_url.as_deref(), DEFAULT_API_URL.into())?;
+    let network = network::gather(cli.ca_cert.as_deref(), env, &layers)?;
     Ok(Gathered {
         config_path,
         profile,
         api_key,
         project,
         api_url,
+        network,
         warnings,
     })
 }
