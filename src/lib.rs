@@ -113,6 +113,9 @@ fn run_cli(cli: Cli, env: Env, output: OutputSettings) -> anyhow::Result<Exit> {
             .hint("chief-upload --show-config shows which settings are in effect")
             .into());
     }
+    if let Some(stop) = result.stopped {
+        return Err(stop.into_error());
+    }
     let s = &result.summary;
     Ok(if s.interrupted {
         Exit::Interrupted

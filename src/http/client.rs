@@ -20,6 +20,8 @@ pub(crate) fn client_builder(timeout: Duration, pool: usize) -> reqwest::ClientB
         .user_agent(USER_AGENT)
         .redirect(reqwest::redirect::Policy::none())
         .referer(false)
+        // The system's resolver, whose failure the outage detector knows by its type.
+        .dns_resolver(std::sync::Arc::new(super::resolve::SystemResolver))
         .connect_timeout(timeout)
         .pool_max_idle_per_host(pool)
         .tcp_nodelay(true)

@@ -28,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{ApiClient, ApiError};
 use crate::cache::HashCache;
 use crate::event::{Event, FileReport, Outcome, Reporter, Summary, TaskId};
+use crate::http::{Origins, Stop};
 use crate::settings::{Mode, Settings};
 use crate::transfer::Uploader;
 use crate::walk::{self, WalkItem};
@@ -42,6 +43,8 @@ pub struct RunResult {
     pub summary: Summary,
     /// The API refused the credentials or answered a redirect: the run stopped (exit 2).
     pub auth_error: Option<ApiError>,
+    /// A failure no retry mends, or an outage longer than `--max-outage`: the run stopped.
+    pub(crate) stopped: Option<Stop>,
 }
 
 struct Ctx {
@@ -121,6 +124,12 @@ pub async fn run(
     cancel: CancellationToken,
 ) -> anyhow::Result<RunResult> {
     let started = Instant::now();
+    // What the run learns about the API and each storage host, shared by all requests.
+    let origins = Arc::new(Origins::new(
+        reporter.clone(),
+        settings.max_outage,
+        settings.retry.cap,
+    ));
     let remote = match &settings.mode {
         Mode::DryRun => None,
         Mode::Upload(api) => Some(Arc::new(Remote {
@@ -129,12 +138,14 @@ pub async fn run(
                 settings.retry.clone(),
                 settings.timeout,
                 settings.jobs,
+                origins.clone(),
                 reporter.clone(),
             )?,
             uploader: Uploader::new(
                 settings.retry.clone(),
                 settings.timeout,
                 settings.jobs,
+                origins.clone(),
                 reporter.clone(),
             )?,
         })),
@@ -220,13 +231,15 @@ pub async fn run(
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .take();
-    summary.interrupted = cancel.is_cancelled() && auth_error.is_none();
+    let stopped = origins.stopped();
+    summary.interrupted = cancel.is_cancelled() && auth_error.is_none() && stopped.is_none();
     let done = summary.uploaded + summary.skipped + summary.failed + summary.planned;
     summary.not_attempted = ctx.found.load(Ordering::Relaxed).saturating_sub(done);
     reporter.emit(Event::Summary(summary.clone()));
     Ok(RunResult {
         summary,
         auth_error,
+        stopped,
     })
 }
 
