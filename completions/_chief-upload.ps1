@@ -45,6 +45,7 @@ Register-ArgumentCompleter -Native -CommandName 'chief-upload' -ScriptBlock {
             [CompletionResult]::new('--jobs', '--jobs', [CompletionResultType]::ParameterName, 'Concurrent file transfers [default: 8]')
             [CompletionResult]::new('--retries', '--retries', [CompletionResultType]::ParameterName, 'Retries for a transient failure (network error, timeout, 408, 429, 5xx) of one request, with capped exponential backoff and jitter')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up on a connection that sends or receives nothing for SECS seconds')
+            [CompletionResult]::new('--max-outage', '--max-outage', [CompletionResultType]::ParameterName, 'Longest outage to wait for [default: 5m] [env: CHIEF_MAX_OUTAGE]')
             [CompletionResult]::new('--progress-interval', '--progress-interval', [CompletionResultType]::ParameterName, 'When stderr is not a terminal (CI logs), print a progress line (files, bytes, rate, elapsed) every SECS seconds while the run goes on. 0 turns it off')
             [CompletionResult]::new('--completions', '--completions', [CompletionResultType]::ParameterName, 'Print a shell completion script to stdout')
             [CompletionResult]::new('--retry-base-ms', '--retry-base-ms', [CompletionResultType]::ParameterName, 'First retry delay in milliseconds (doubles each attempt, capped). For tests and impatient networks')

@@ -27,6 +27,7 @@ never\t''"
 complete -c chief-upload -s j -l jobs -d 'Concurrent file transfers [default: 8]' -r
 complete -c chief-upload -l retries -d 'Retries for a transient failure (network error, timeout, 408, 429, 5xx) of one request, with capped exponential backoff and jitter' -r
 complete -c chief-upload -l timeout -d 'Give up on a connection that sends or receives nothing for SECS seconds' -r
+complete -c chief-upload -l max-outage -d 'Longest outage to wait for [default: 5m] [env: CHIEF_MAX_OUTAGE]' -r
 complete -c chief-upload -l progress-interval -d 'When stderr is not a terminal (CI logs), print a progress line (files, bytes, rate, elapsed) every SECS seconds while the run goes on. 0 turns it off' -r
 complete -c chief-upload -l completions -d 'Print a shell completion script to stdout' -r -f -a "bash\t''
 elvish\t''

@@ -406,6 +406,21 @@ pub struct Cli {
     )]
     pub timeout: f64,
 
+    /// Longest outage to wait for [default: 5m] [env: CHIEF_MAX_OUTAGE]
+    ///
+    /// In an outage the API or a storage host fails every request for a while. New work
+    /// for it then pauses, one request at a time probes it, and no file spends its
+    /// retries; when it answers, the run goes on. Past DURATION the run stops with exit 1,
+    /// and the files not done are counted not_attempted. DURATION is a number with s, m, h
+    /// or d (30s, 5m, 2h); a plain number counts seconds.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        hide_short_help = true,
+        help_heading = TRANSFER
+    )]
+    pub max_outage: Option<String>,
+
     /// Do not use or update the hash cache (MD5s remembered by file identity and mtime).
     #[arg(long, hide_short_help = true, help_heading = TRANSFER)]
     pub no_cache: bool,

@@ -36,6 +36,8 @@ pub(crate) fn client_builder(
         .user_agent(USER_AGENT)
         .redirect(reqwest::redirect::Policy::none())
         .referer(false)
+        // The system's resolver, whose failure the outage detector knows by its type.
+        .dns_resolver(std::sync::Arc::new(super::resolve::SystemResolver))
         .connect_timeout(timeout)
         // hyper races a new connection against one coming back to the pool when none is
         // idle; room for a spare per request keeps the loser for reuse instead of

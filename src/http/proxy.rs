@@ -332,7 +332,8 @@ mod tests {
 
     #[test]
     fn errors_through_a_proxy_never_show_its_password() {
-        use crate::http::{client_builder, describe_reqwest_error, Network};
+        use crate::http::error::describe_reqwest_error;
+        use crate::http::{client_builder, Network};
         let closed = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()

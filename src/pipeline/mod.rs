@@ -29,6 +29,7 @@ use crate::api::{ApiClient, ApiError};
 use crate::cache::HashCache;
 use crate::cli::IfNoFiles;
 use crate::event::{Event, FileReport, Outcome, Reporter, Summary, TaskId};
+use crate::http::{Origins, Stop};
 use crate::settings::{Mode, Settings};
 use crate::transfer::Uploader;
 use crate::walk::{self, WalkItem};
@@ -45,6 +46,8 @@ pub struct RunResult {
     pub auth_error: Option<ApiError>,
     /// `--if-no-files error` and there was no file: why the run fails (exit 1).
     pub no_files: Option<String>,
+    /// A failure no retry mends, or an outage longer than `--max-outage`: the run stopped.
+    pub(crate) stopped: Option<Stop>,
 }
 
 struct Ctx {
@@ -123,6 +126,12 @@ pub async fn run(
     cancel: CancellationToken,
 ) -> anyhow::Result<RunResult> {
     let started = Instant::now();
+    // What the run learns about the API and each storage host, shared by all requests.
+    let origins = Arc::new(Origins::new(
+        reporter.clone(),
+        settings.max_outage,
+        settings.retry.cap,
+    ));
     let remote = match &settings.mode {
         Mode::DryRun => None,
         Mode::Upload(api) => Some(Arc::new(Remote {
@@ -131,6 +140,7 @@ pub async fn run(
                 settings.retry.clone(),
                 settings.timeout,
                 settings.jobs,
+                origins.clone(),
                 reporter.clone(),
             )?,
             uploader: Uploader::new(
@@ -138,6 +148,7 @@ pub async fn run(
                 settings.retry.clone(),
                 settings.timeout,
                 settings.jobs,
+                origins.clone(),
                 reporter.clone(),
             )?,
         })),
@@ -242,7 +253,8 @@ pub async fn run(
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .take();
-    summary.interrupted = cancel.is_cancelled() && auth_error.is_none();
+    let stopped = origins.stopped();
+    summary.interrupted = cancel.is_cancelled() && auth_error.is_none() && stopped.is_none();
     summary.not_attempted = ctx
         .found
         .load(Ordering::Relaxed)
@@ -262,6 +274,7 @@ pub async fn run(
         summary,
         auth_error,
         no_files,
+        stopped,
     })
 }
 

@@ -62,6 +62,11 @@ pub(crate) const ENV_CONFIG: &str = "CHIEF_CONFIG";
 pub(crate) const ENV_PROFILE: &str = "CHIEF_PROFILE";
 /// Test-mode switch: draw progress bars although stderr is not a terminal.
 pub(crate) const ENV_PRETEND_TERM: &str = "CHIEF_UPLOAD_PRETEND_TERM";
+/// How long an outage is waited for. From the flag or the environment only: the config
+/// file's `max_outage` is not read yet.
+pub(crate) const MAX_OUTAGE: Key<Duration> =
+    Key::new("--max-outage", Some("CHIEF_MAX_OUTAGE"), "max_outage");
+const DEFAULT_MAX_OUTAGE: Duration = Duration::from_secs(5 * 60);
 
 /// The token: `--api-key-file` gives the file's text (the flag never takes the token).
 pub(crate) const API_KEY: Key<String> = Key::new("--api-key-file", Some(ENV_API_KEY), "api_key");
@@ -90,6 +95,8 @@ pub struct Settings {
     pub(crate) retry: RetryPolicy,
     /// Idle timeout of a connection (connect, or no bytes moving).
     pub(crate) timeout: Duration,
+    /// How long an origin may be out before the run stops.
+    pub(crate) max_outage: Duration,
     /// The hash cache's file; `None` with `--no-cache` (or no known cache directory).
     pub(crate) cache: Option<PathBuf>,
     /// Things to tell the user once output is set up (e.g. config file permissions).
@@ -200,6 +207,13 @@ pub(crate) fn resolve(
     };
     let shard = ci::shard(cli, env)?;
     let ci = ci::ci(cli, env)?;
+    let max_outage = Layers {
+        env,
+        file: None,
+        profile: None,
+    }
+    .pick_or(&MAX_OUTAGE, cli.max_outage.as_deref(), DEFAULT_MAX_OUTAGE)?
+    .value;
     let mut warnings = Vec::new();
     let mode = if cli.dry_run {
         Mode::DryRun
@@ -233,6 +247,7 @@ pub(crate) fn resolve(
             cap: retry_cap,
         },
         timeout,
+        max_outage,
         cache: if cli.no_cache { None } else { env.cache_path() },
         warnings,
     })
