@@ -2,15 +2,16 @@
 # Benchmark runner for chief-upload. Not part of CI's
 # default path.
 #
-#   benches/run.sh            full run (about 12 minutes on 2 cores, plus the build; needs ~8 GiB in $TMPDIR)
+#   benches/run.sh            full run (about 13 minutes on 2 cores, plus the build; needs ~8 GiB in $TMPDIR)
 #   benches/run.sh --smoke    tiny corpora, one run each: checks that every scenario works
-#                             (about 10 s, plus the release build if it is not up to date);
+#                             (about 15 s, plus the release build if it is not up to date);
 #                             exits non-zero only if a scenario fails, not on ratios
 #
 # Environment:
 #   BENCH_SCALE=0.25   scale every corpus (default 1; --smoke uses 0.01)
 #   BENCH_RUNS=5       alternated runs per measurement (default 3; --smoke uses 1)
 #   BENCH_SEQ_N=1000   files the sequential shell loop uploads (its time is extrapolated)
+#   BENCH_OUTAGE_SECS=20  length of the API outage of row 8 (default 20; --smoke uses 2)
 #   BENCH_DIR=/path    where corpora go, kept and reused by the next run at the same scale
 #                      (default: a new dir under ${TMPDIR:-/tmp}, deleted at the end
 #                      unless BENCH_KEEP=1)
@@ -28,7 +29,7 @@ SMOKE=0
 for arg in "$@"; do
     case "$arg" in
         --smoke) SMOKE=1 ;;
-        -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,23p' "$0"; exit 0 ;;
         *) echo "usage: benches/run.sh [--smoke]" >&2; exit 2 ;;
     esac
 done
@@ -82,6 +83,8 @@ OV_LINK_MBPS=${BENCH_LINK_MBPS:-80} # per upload, for the emulated-link overlap 
 MANY_N=$(scaled 100000 500)    # x 1 KiB in ONE directory (memory, scale)
 HUGE_MB=$(scaled 4096 8)       # one huge file (memory)
 DEEP_FANOUT=2                  # 10-level-deep tree: 2^10 leaf dirs, one 1 KiB file per dir
+# x 4 KiB through an API outage of OUT_FOR s (not scaled: the targets are for 300 files)
+if [ "$SMOKE" = 1 ]; then OUT_N=30 OUT_FOR=${BENCH_OUTAGE_SECS:-2}; else OUT_N=300 OUT_FOR=${BENCH_OUTAGE_SECS:-20}; fi
 
 W=${BENCH_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/chief-bench.XXXXXX")}
 mkdir -p "$W"
@@ -128,6 +131,11 @@ EOF
     # Older than the hash cache's racy window (2 s), like any file not just written.
     find "$C" -type f -print0 | xargs -0 touch -d '1 hour ago'
     echo "$SCALE" > "$C/.done"
+fi
+if [ "$(ls "$C/outage" 2>/dev/null | wc -l)" != "$OUT_N" ]; then
+    rm -rf "$C/outage"
+    gen_split "$C/outage" "$OUT_N" 4096
+    find "$C/outage" -type f -print0 | xargs -0 touch -d '1 hour ago'
 fi
 DEEP_N=$(find "$C/deep" -type f | wc -l)
 
@@ -330,13 +338,29 @@ for _ in $(seq "$RUNS"); do
     XDG_CACHE_HOME=$W/cache-c measure cache_first "$CHIEF" --dry-run -q "$C/tree"
     XDG_CACHE_HOME=$W/cache-c measure cache_second "$CHIEF" --dry-run -q "$C/tree"
 done
+
+say "== 8 an API outage of ${OUT_FOR} s in the middle of ${OUT_N} x 4 KiB (-j 8; one run each)"
+warm "$C/outage"
+start_fake; measure outage_none "$CHIEF" --no-cache --json -j 8 "$C/outage"
+check_uploaded outage_none "$OUT_N"
+rm -f "$W/outage.stats"
+# The API answers 503 to everything for OUT_FOR seconds once half the files have asked.
+start_fake --outage api --outage-after $((OUT_N / 2)) --outage-for "$OUT_FOR" --stats "$W/outage.stats"
+measure outage_run "$CHIEF" --no-cache --json -j 8 "$C/outage"
+sleep 1.2 # the fake writes its counts once a second
+python3 -c 'import json,sys
+last = [json.loads(l) for l in open(sys.argv[1])][-1]
+print(last["api"]["total"]["outage_requests"])' "$W/outage.stats" > "$R/outage_requests"
+stop_fake
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---- table ---------------------------------------------------------------------------
 RESULTS=$R python3 - "$SMOKE" "$RUNS" "$SCALE" "$SMALL_N" "$SEQ_N" "$LOAD_BEFORE" "$LOAD_AFTER" \
-    "$BIG_MB" "$TREE_N" "$OV_N" "$MANY_N" "$HUGE_MB" "$DEEP_N" "$(nproc)" "$OV_LINK_MBPS" <<'EOF'
+    "$BIG_MB" "$TREE_N" "$OV_N" "$MANY_N" "$HUGE_MB" "$DEEP_N" "$(nproc)" "$OV_LINK_MBPS" \
+    "$OUT_N" "$OUT_FOR" "$(summary_field outage_run failed)" <<'EOF'
 import os, statistics, sys
-(smoke, runs, scale, small_n, seq_n, load0, load1, big, tree, ov, many, huge, deep, cores, link) = sys.argv[1:]
+(smoke, runs, scale, small_n, seq_n, load0, load1, big, tree, ov, many, huge, deep, cores, link,
+ out_n, out_for, out_failed) = sys.argv[1:]
 smoke = smoke == "1"; small_n = int(small_n); seq_n = int(seq_n)
 R = os.environ["RESULTS"]
 def times(l): return [float(x) for x in open(f"{R}/{l}.t").read().split()]
@@ -378,6 +402,12 @@ first, bound, n = open(f"{R}/many_first").read().split()
 first, bound = float(first), float(bound)
 row(f"7a {many} files in one dir: first upload done vs earliest walk end", f"{first:.2f} s", f"{bound:.2f} s" if bound >= 0 else "n/a", f"{n} files", "first < walk end", smoke or 0 <= first < bound)
 row(f"7b 10-level-deep tree ({deep} files, 2^10 leaf dirs)", s(med("deep_chief")), "", "all uploaded", "works", True)
+on, oo = med("outage_run"), med("outage_none")
+down = int(open(f"{R}/outage_requests").read())
+out_for = float(out_for); out_failed = int(out_failed)
+ok = out_failed == 0 and down <= 40 and on - oo <= out_for + 10
+row(f"8 {out_n} x 4 KiB, -j 8, API down {out_for:g} s (503) after {int(out_n) // 2} requests vs no outage", s(on), s(oo),
+    f"+{on - oo:.1f} s; {out_failed} failed; {down} requests while down", f"0 failed, <= 40 requests, <= +{out_for + 10:g} s", ok)
 
 hdr = ("target", "chief-upload", "baseline", "ratio", "goal", "met", "peak RSS MiB")
 w = [max(len(str(r[i])) for r in rows + [hdr]) for i in range(len(hdr))]

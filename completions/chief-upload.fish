@@ -15,6 +15,7 @@ complete -c chief-upload -l rescan-interval -d 'With --watch: rescan this often 
 complete -c chief-upload -l project -d 'Project id [env: CHIEF_PROJECT_ID]' -r
 complete -c chief-upload -l api-key-file -d 'Read the API token from FILE (\'-\' = stdin) [or CHIEF_API_KEY=TOKEN]' -r -F
 complete -c chief-upload -l api-url -d 'Base URL of the Chief API [env: CHIEF_API_URL]' -r
+complete -c chief-upload -l ca-cert -d 'Also trust the CAs in FILE (PEM) [env: CHIEF_CA_CERT]' -r -F
 complete -c chief-upload -l config -d 'Config file [env: CHIEF_CONFIG]' -r -F
 complete -c chief-upload -l profile -d 'Config file profile [env: CHIEF_PROFILE]' -r
 complete -c chief-upload -l report -d 'Write the JSON lines to FILE as well' -r -F
@@ -27,6 +28,7 @@ never\t''"
 complete -c chief-upload -s j -l jobs -d 'Concurrent file transfers [default: 8]' -r
 complete -c chief-upload -l retries -d 'Retries for a transient failure (network error, timeout, 408, 429, 5xx) of one request, with capped exponential backoff and jitter' -r
 complete -c chief-upload -l timeout -d 'Give up on a connection that sends or receives nothing for SECS seconds' -r
+complete -c chief-upload -l max-outage -d 'Longest outage to wait for [default: 5m] [env: CHIEF_MAX_OUTAGE]' -r
 complete -c chief-upload -l progress-interval -d 'When stderr is not a terminal (CI logs), print a progress line (files, bytes, rate, elapsed) every SECS seconds while the run goes on. 0 turns it off' -r
 complete -c chief-upload -l completions -d 'Print a shell completion script to stdout' -r -f -a "bash\t''
 elvish\t''

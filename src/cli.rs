@@ -15,7 +15,6 @@ const INPUT: &str = "Input";
 const CHIEF: &str = "Chief API";
 const OUTPUT: &str = "Output";
 const TRANSFER: &str = "Transfer";
-const WATCH: &str = "Watch";
 
 const AFTER_LONG_HELP: &str = "\
 Examples:
@@ -47,6 +46,10 @@ Examples:
 
   # Only images, skipping a scratch folder, from a list made by find
   find assets -name '*.png' -print0 | chief-upload -0 --files-from - --exclude '**/tmp/**'
+
+Network: HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY are honoured as curl reads
+them (http, https and socks5 proxies); SSL_CERT_FILE and SSL_CERT_DIR replace the
+system's CA roots; --ca-cert adds one.
 
 Exit status: 0 all uploaded or already present, 1 some file failed (or no file to
 upload with --if-no-files error), 2 usage/configuration error or credentials refused,
@@ -246,7 +249,7 @@ pub struct Cli {
     /// --dry-run or --files-from; --if-no-files does not apply.
     #[arg(
         long,
-        help_heading = WATCH,
+        help_heading = INPUT,
         help = "Keep uploading new and changed files until stopped"
     )]
     pub watch: bool,
@@ -258,14 +261,14 @@ pub struct Cli {
         long,
         value_name = "DURATION",
         hide_short_help = true,
-        help_heading = WATCH,
+        help_heading = INPUT,
         help = "With --watch: rescan this often without file events [default: 60s]"
     )]
     pub rescan_interval: Option<String>,
 
     /// With --watch: do not use the platform's file events; rescan the PATHs every
     /// --rescan-interval (for file systems whose events are unreliable).
-    #[arg(long, hide_short_help = true, help_heading = WATCH)]
+    #[arg(long, hide_short_help = true, help_heading = INPUT)]
     pub poll: bool,
 
     /// Project id (`project_` + 20 lower-case letters or digits).
@@ -299,6 +302,21 @@ pub struct Cli {
         help = "Base URL of the Chief API [env: CHIEF_API_URL]"
     )]
     pub api_url: Option<String>,
+
+    /// Also trust the certificate authorities in FILE (PEM).
+    ///
+    /// For a company proxy that re-signs TLS with its own root, or a private deployment.
+    /// The certificates are added to the system's roots, or to those of SSL_CERT_FILE and
+    /// SSL_CERT_DIR, which replace the system's (as for OpenSSL and curl). Also
+    /// CHIEF_CA_CERT, or ca_cert in the config file, where a relative path is taken from
+    /// the config file's folder.
+    #[arg(
+        long,
+        value_name = "FILE",
+        help_heading = CHIEF,
+        help = "Also trust the CAs in FILE (PEM) [env: CHIEF_CA_CERT]"
+    )]
+    pub ca_cert: Option<PathBuf>,
 
     /// Config file to read instead of the platform default
     /// (`$XDG_CONFIG_HOME/chief/config.toml` on Linux).
@@ -429,6 +447,22 @@ pub struct Cli {
         help_heading = TRANSFER
     )]
     pub timeout: f64,
+
+    /// Longest outage to wait for [default: 5m] [env: CHIEF_MAX_OUTAGE]
+    ///
+    /// In an outage the API or a storage host fails every request for a while. New work
+    /// for it then pauses, one request at a time probes it, and no file spends its
+    /// retries; when it answers, the run goes on. Past DURATION the run stops with exit 1,
+    /// and the files not done are counted not_attempted. DURATION is a number with s, m, h
+    /// or d (30s, 5m, 2h); a plain number counts seconds. A --watch waits out any outage
+    /// unless this is given.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        hide_short_help = true,
+        help_heading = TRANSFER
+    )]
+    pub max_outage: Option<String>,
 
     /// Do not use or update the hash cache (MD5s remembered by file identity and mtime).
     #[arg(long, hide_short_help = true, help_heading = TRANSFER)]

@@ -171,6 +171,20 @@ pub enum Event {
         delay: Duration,
         reason: String,
     },
+    /// Every request to an origin has failed for `down_for` (an outage): new work for it
+    /// waits, and the next probe goes in `retry_in`. `origin` is "API" or "storage at
+    /// HOST"; `reason` says how the latest request failed ("HTTP 503").
+    Outage {
+        origin: String,
+        reason: String,
+        down_for: Duration,
+        retry_in: Duration,
+    },
+    /// The origin answers again after an outage of `down_for`; the run goes on.
+    OutageOver {
+        origin: String,
+        down_for: Duration,
+    },
     /// Something the user should see that does not fail a file.
     Warning(String),
     /// A file's final outcome.

@@ -138,6 +138,9 @@ fn run_cli(cli: Cli, env: Env, output: OutputSettings) -> anyhow::Result<Exit> {
             .hint("chief-upload --show-config shows which settings are in effect")
             .into());
     }
+    if let Some(stop) = result.stopped {
+        return Err(stop.into_error());
+    }
     let s = &result.summary;
     if s.interrupted {
         return Ok(stops.first().map_or(Exit::Interrupted, Signal::exit));

@@ -34,6 +34,7 @@ use crate::api::{ApiClient, ApiError};
 use crate::cache::HashCache;
 use crate::cli::IfNoFiles;
 use crate::event::{Event, FileReport, Outcome, Reporter, Summary, TaskId};
+use crate::http::{Origins, Stop};
 use crate::settings::{Mode, Settings};
 use crate::transfer::Uploader;
 use crate::walk::{self, WalkItem};
@@ -51,6 +52,8 @@ pub struct RunResult {
     pub auth_error: Option<ApiError>,
     /// `--if-no-files error` and there was no file: why the run fails (exit 1).
     pub no_files: Option<String>,
+    /// A failure no retry mends, or an outage longer than `--max-outage`: the run stopped.
+    pub(crate) stopped: Option<Stop>,
 }
 
 struct Ctx {
@@ -158,6 +161,12 @@ pub async fn run(
     cancel: CancellationToken,
 ) -> anyhow::Result<RunResult> {
     let started = Instant::now();
+    // What the run learns about the API and each storage host, shared by all requests.
+    let origins = Arc::new(Origins::new(
+        reporter.clone(),
+        settings.max_outage,
+        settings.retry.cap,
+    ));
     let remote = match &settings.mode {
         Mode::DryRun => None,
         Mode::Upload(api) => Some(Arc::new(Remote {
@@ -166,12 +175,15 @@ pub async fn run(
                 settings.retry.clone(),
                 settings.timeout,
                 settings.jobs,
+                origins.clone(),
                 reporter.clone(),
             )?,
             uploader: Uploader::new(
+                &api.network,
                 settings.retry.clone(),
                 settings.timeout,
                 settings.jobs,
+                origins.clone(),
                 reporter.clone(),
             )?,
         })),
@@ -338,8 +350,10 @@ pub async fn run(
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .take();
+    let stopped = origins.stopped();
     // A signal is how a watch ends: no interruption.
-    summary.interrupted = cancel.is_cancelled() && auth_error.is_none() && watch.is_none();
+    summary.interrupted =
+        cancel.is_cancelled() && auth_error.is_none() && stopped.is_none() && watch.is_none();
     summary.not_attempted = ctx
         .found
         .load(Ordering::Relaxed)
@@ -359,6 +373,7 @@ pub async fn run(
         summary,
         auth_error,
         no_files,
+        stopped,
     })
 }
 

@@ -398,6 +398,29 @@ impl Human {
                     self.say(&self.styles.warn.apply_to(line).to_string());
                 }
             }
+            Event::Outage {
+                origin,
+                reason,
+                down_for,
+                retry_in,
+            } => {
+                if !self.quiet {
+                    let line = format!(
+                        "{origin} unavailable ({}) for {}; retrying in {}",
+                        format::printable(&reason),
+                        whole_seconds(down_for),
+                        whole_seconds(retry_in)
+                    );
+                    self.say(&self.styles.warn.apply_to(line).to_string());
+                }
+            }
+            Event::OutageOver { origin, down_for } => {
+                if !self.quiet {
+                    let line =
+                        format!("{origin} available again after {}", whole_seconds(down_for));
+                    self.say(&self.styles.ok.apply_to(line).to_string());
+                }
+            }
             Event::Warning(text) => {
                 if !self.quiet {
                     let line = format!(
@@ -465,6 +488,11 @@ impl Human {
             let _ = b.multi.clear();
         }
     }
+}
+
+/// "12 s": waits of a network outage, where tenths would only flicker.
+fn whole_seconds(d: Duration) -> String {
+    format!("{} s", d.as_secs_f64().round() as u64)
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! * `source.rs`: where a value came from, and the one precedence rule.
 //! * `file.rs`: the TOML config file and its profiles; `key_file.rs`: `--api-key-file`.
 //! * `validate.rs`: the local checks of the token, project id and API URL.
+//! * `network.rs`: trusted roots and proxies (`--ca-cert`, `SSL_CERT_*`, `*_PROXY`).
 //! * `units.rs`: the SIZE, RATE and DURATION value forms.
 //! * `show.rs`: the `--show-config` view.
 //! * `ci.rs`: `--ci` and `--shard`, the settings of a CI job.
@@ -22,6 +23,7 @@ mod env;
 mod file;
 mod filter;
 mod key_file;
+mod network;
 mod show;
 mod source;
 pub(crate) mod units;
@@ -34,7 +36,7 @@ use std::time::Duration;
 
 use crate::cli::{Cli, ColorChoice, IfNoFiles};
 use crate::exit::UsageError;
-use crate::http::RetryPolicy;
+use crate::http::{Network, RetryPolicy};
 use crate::secret::ApiKey;
 use crate::shard::Shard;
 use crate::walk::Filter;
@@ -48,6 +50,7 @@ pub use watch::WatchSettings;
 
 use file::ConfigFile;
 use key_file::read_key_file;
+use network::{NetworkSources, CA_CERT};
 
 /// Where the API lives when nothing says otherwise. The public reference page names no
 /// base URL; override it with `--api-url`, `CHIEF_API_URL` or `api_url` in the config file.
@@ -62,13 +65,18 @@ pub(crate) const ENV_CONFIG: &str = "CHIEF_CONFIG";
 pub(crate) const ENV_PROFILE: &str = "CHIEF_PROFILE";
 /// Test-mode switch: draw progress bars although stderr is not a terminal.
 pub(crate) const ENV_PRETEND_TERM: &str = "CHIEF_UPLOAD_PRETEND_TERM";
+/// How long an outage is waited for. From the flag or the environment only: the config
+/// file's `max_outage` is not read yet.
+pub(crate) const MAX_OUTAGE: Key<Duration> =
+    Key::new("--max-outage", Some("CHIEF_MAX_OUTAGE"), "max_outage");
+const DEFAULT_MAX_OUTAGE: Duration = Duration::from_secs(5 * 60);
 
 /// The token: `--api-key-file` gives the file's text (the flag never takes the token).
 pub(crate) const API_KEY: Key<String> = Key::new("--api-key-file", Some(ENV_API_KEY), "api_key");
 pub(crate) const PROJECT: Key<String> = Key::new("--project", Some(ENV_PROJECT), "project_id");
 pub(crate) const API_URL: Key<String> = Key::new("--api-url", Some(ENV_API_URL), "api_url");
 /// The keys a config file may set; any other is warned about.
-pub(crate) const CONFIG_KEYS: [&str; 3] = [API_KEY.file, PROJECT.file, API_URL.file];
+pub(crate) const CONFIG_KEYS: [&str; 4] = [API_KEY.file, PROJECT.file, API_URL.file, CA_CERT.file];
 
 /// Everything the run does, decided.
 #[derive(Clone, Debug)]
@@ -90,6 +98,8 @@ pub struct Settings {
     pub(crate) retry: RetryPolicy,
     /// Idle timeout of a connection (connect, or no bytes moving).
     pub(crate) timeout: Duration,
+    /// How long an origin may be out before the run stops.
+    pub(crate) max_outage: Duration,
     /// The hash cache's file; `None` with `--no-cache` (or no known cache directory).
     pub(crate) cache: Option<PathBuf>,
     /// `--watch`: keep going after the first pass.
@@ -119,6 +129,8 @@ pub struct ApiSettings {
     pub(crate) key: ApiKey,
     pub(crate) project: ProjectId,
     pub(crate) base_url: reqwest::Url,
+    /// Trusted roots and proxies, for the API and the storage alike.
+    pub(crate) network: Box<Network>,
 }
 
 #[derive(Clone, Debug)]
@@ -151,6 +163,7 @@ pub(crate) struct Gathered {
     pub(crate) api_key: Option<Sourced<String>>,
     pub(crate) project: Option<Sourced<String>>,
     pub(crate) api_url: Sourced<String>,
+    pub(crate) network: NetworkSources,
     pub(crate) warnings: Vec<String>,
 }
 
@@ -200,6 +213,15 @@ pub(crate) fn resolve(
     watch::check(cli)?;
     let shard = ci::shard(cli, env)?;
     let ci = ci::ci(cli, env)?;
+    let max_outage = watch::max_outage(
+        Layers {
+            env,
+            file: None,
+            profile: None,
+        }
+        .pick_or(&MAX_OUTAGE, cli.max_outage.as_deref(), DEFAULT_MAX_OUTAGE)?,
+        cli.watch,
+    );
     let mut warnings = Vec::new();
     let mode = if cli.dry_run {
         Mode::DryRun
@@ -234,6 +256,7 @@ pub(crate) fn resolve(
             cap: retry_cap,
         },
         timeout,
+        max_outage,
         cache: if cli.no_cache { None } else { env.cache_path() },
         watch,
         warnings,
@@ -324,12 +347,14 @@ pub(crate) fn gather(cli: &Cli, env: &Env, stdin_used: &mut bool) -> Result<Gath
     let api_key = layers.pick(&API_KEY, key_text.as_deref())?;
     let project = layers.pick(&PROJECT, cli.project.as_deref())?;
     let api_url = layers.pick_or(&API_URL, cli.api_url.as_deref(), DEFAULT_API_URL.into())?;
+    let network = network::gather(cli.ca_cert.as_deref(), env, &layers)?;
     Ok(Gathered {
         config_path,
         profile,
         api_key,
         project,
         api_url,
+        network,
         warnings,
     })
 }

@@ -31,6 +31,7 @@ fn url_passwords_are_never_shown() {
             value: "https://me:hunter2@api.example.com".into(),
             source: Source::Default,
         },
+        network: Default::default(),
         warnings: vec![],
     };
     assert!(!describe(&g).contains("hunter2"), "{}", describe(&g));

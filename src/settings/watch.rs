@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::env::Env;
-use super::source::{invalid, Source};
+use super::source::{invalid, Source, Sourced};
 use super::units::parse_duration;
 use super::Mode;
 use crate::cli::Cli;
@@ -15,6 +15,21 @@ use crate::exit::UsageError;
 pub(crate) const DEFAULT_SETTLE: Duration = Duration::from_secs(2);
 /// How often the PATHs are rescanned when file events cannot be relied on.
 pub(crate) const DEFAULT_RESCAN: Duration = Duration::from_secs(60);
+
+/// "No limit" on an outage: far beyond any watch's life, and near enough that adding it
+/// to an `Instant` cannot overflow.
+const NO_OUTAGE_LIMIT: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+
+/// The longest outage to wait for (SPEC.md "Watching"): a watch waits out an outage
+/// however long it lasts (a service should not die because the API was down for ten
+/// minutes), unless `--max-outage` or its variable is given.
+pub(super) fn max_outage(picked: Sourced<Duration>, watch: bool) -> Duration {
+    if watch && picked.source == Source::Default {
+        NO_OUTAGE_LIMIT
+    } else {
+        picked.value
+    }
+}
 
 /// A watch, decided.
 #[derive(Clone, Debug)]
