@@ -25,7 +25,7 @@ mod watching {
     use std::thread::JoinHandle;
     use std::time::{Duration, Instant, SystemTime};
 
-    use fake::{md5_hex, Action, Rule, PROJECT};
+    use fake::{md5_hex, Action, Origins, Outage, Rule, PROJECT};
     use serde_json::Value;
 
     /// Generous bound for anything that should happen soon, on a loaded machine.
@@ -93,7 +93,12 @@ mod watching {
                 .env("XDG_CACHE_HOME", env.dir.path().join("cache"))
                 .envs(fake.env())
                 .current_dir(env.root())
-                .args(["--retry-base-ms", "5", "--watch", "--json"])
+                .args(if args.contains(&"--retry-base-ms") {
+                    &[][..]
+                } else {
+                    &["--retry-base-ms", "5"][..]
+                })
+                .args(["--watch", "--json"])
                 .args(["--progress-interval", "0.05"])
                 .args(args)
                 .arg(".")
@@ -466,6 +471,55 @@ mod watching {
             "no request for the unchanged files: {announced:?}"
         );
         assert_eq!(fake.storage_requests().len(), 2, "two uploads");
+    }
+
+    /// The API goes out after the first file. The two files that meet it make it an
+    /// outage (one file failing alone is that file's problem), which the watch waits out
+    /// (with no --max-outage, however long it lasts); a file that appears meanwhile waits
+    /// too, and all are uploaded when the API is back.
+    #[test]
+    fn an_outage_is_waited_out_and_files_that_appeared_meanwhile_are_uploaded() {
+        let fake = FakeChief::builder()
+            .with_knobs(|k| k.outage = Some(Outage::unavailable(Origins::Api, 1, None)))
+            .start()
+            .unwrap();
+        let env = TestEnv::new();
+        age(&env.file("first.txt", "before the outage"));
+        let mut w = Watching::start(
+            &env,
+            &fake,
+            &[
+                "--min-age",
+                "1s",
+                "--retries",
+                "30",
+                "--retry-base-ms",
+                "200",
+            ],
+        );
+        assert_uploaded(&w.wait_file("first.txt"), b"before the outage");
+
+        env.file("meets-1.txt", "meets the outage");
+        env.file("meets-2.txt", "meets it too");
+        w.wait_stderr("the outage notice", |l| l.starts_with("API unavailable"));
+        env.file("sub/during.txt", "appeared during the outage");
+        // It has settled and waits for the API too.
+        w.wait_stderr("the third file waiting", |l| {
+            l.contains("uploading 3 files")
+        });
+        assert_eq!(w.files_so_far().len(), 1, "nothing failed: {:?}", w.files);
+        fake.end_outage();
+        assert_uploaded(&w.wait_file("meets-1.txt"), b"meets the outage");
+        assert_uploaded(&w.wait_file("meets-2.txt"), b"meets it too");
+        assert_uploaded(&w.wait_file("during.txt"), b"appeared during the outage");
+        let end = w.stop("TERM");
+        assert_eq!(end.status.code(), Some(0), "{}", end.stderr);
+        let s = end.summary();
+        assert_eq!(
+            (&s["uploaded"], &s["failed"]),
+            (&4.into(), &0.into()),
+            "{s}"
+        );
     }
 
     /// Without file events (`--poll`), rescans find new files; a file already sent is not
