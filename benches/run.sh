@@ -4,14 +4,19 @@
 #
 #   benches/run.sh            full run (about 13 minutes on 2 cores, plus the build; needs ~8 GiB in $TMPDIR)
 #   benches/run.sh --smoke    tiny corpora, one run each: checks that every scenario works
-#                             (about 15 s, plus the release build if it is not up to date);
+#                             (about 30 s, plus the release build if it is not up to date);
 #                             exits non-zero only if a scenario fails, not on ratios
+#   benches/run.sh --soak     only row 9, the --watch soak (about 2 minutes; with --smoke,
+#                             a few hundred files in a few seconds)
 #
 # Environment:
 #   BENCH_SCALE=0.25   scale every corpus (default 1; --smoke uses 0.01)
 #   BENCH_RUNS=5       alternated runs per measurement (default 3; --smoke uses 1)
 #   BENCH_SEQ_N=1000   files the sequential shell loop uploads (its time is extrapolated)
 #   BENCH_OUTAGE_SECS=20  length of the API outage of row 8 (default 20; --smoke uses 2)
+#   BENCH_SOAK_N=10000    files created under the --watch of row 9 (default 10000, scaled)
+#   BENCH_SOAK_SECS=60    over how many seconds they are created (default 60; --smoke uses 5)
+#   BENCH_ONLY=soak    the same as --soak
 #   BENCH_DIR=/path    where corpora go, kept and reused by the next run at the same scale
 #                      (default: a new dir under ${TMPDIR:-/tmp}, deleted at the end
 #                      unless BENCH_KEEP=1)
@@ -26,13 +31,16 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 SMOKE=0
+ONLY=${BENCH_ONLY:-}
 for arg in "$@"; do
     case "$arg" in
         --smoke) SMOKE=1 ;;
-        -h | --help) sed -n '2,23p' "$0"; exit 0 ;;
-        *) echo "usage: benches/run.sh [--smoke]" >&2; exit 2 ;;
+        --soak) ONLY=soak ;;
+        -h | --help) sed -n '2,28p' "$0"; exit 0 ;;
+        *) echo "usage: benches/run.sh [--smoke] [--soak]" >&2; exit 2 ;;
     esac
 done
+case "$ONLY" in "" | soak) ;; *) echo "BENCH_ONLY: only 'soak' is known" >&2; exit 2 ;; esac
 if [ "$SMOKE" = 1 ]; then
     SCALE=${BENCH_SCALE:-0.01}
     RUNS=${BENCH_RUNS:-1}
@@ -85,6 +93,9 @@ HUGE_MB=$(scaled 4096 8)       # one huge file (memory)
 DEEP_FANOUT=2                  # 10-level-deep tree: 2^10 leaf dirs, one 1 KiB file per dir
 # x 4 KiB through an API outage of OUT_FOR s (not scaled: the targets are for 300 files)
 if [ "$SMOKE" = 1 ]; then OUT_N=30 OUT_FOR=${BENCH_OUTAGE_SECS:-2}; else OUT_N=300 OUT_FOR=${BENCH_OUTAGE_SECS:-20}; fi
+# x 4 KiB created over SOAK_SECS under --watch (row 9)
+SOAK_N=${BENCH_SOAK_N:-$(scaled 10000 200)}
+if [ "$SMOKE" = 1 ]; then SOAK_SECS=${BENCH_SOAK_SECS:-5}; else SOAK_SECS=${BENCH_SOAK_SECS:-60}; fi
 
 W=${BENCH_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/chief-bench.XXXXXX")}
 mkdir -p "$W"
@@ -96,10 +107,12 @@ cleanup() {
 }
 trap cleanup EXIT
 need_kb=$(( (BIG_MB + TREE_N + SMALL_N * 4 / 1024 + OV_N * 4 + MANY_N * 4 / 1024 + HUGE_MB + 200) * 1024 ))
+[ -z "$ONLY" ] || need_kb=$(( (SOAK_N * 8 / 1024 + 100) * 1024 ))
 free_kb=$(df -Pk "$W" | awk 'NR == 2 { print $4 }')
 [ "$free_kb" -gt "$need_kb" ] || die "needs $((need_kb / 1024)) MiB free in $W, has $((free_kb / 1024)) MiB"
 
 # ---- corpora -------------------------------------------------------------------------
+if [ -z "$ONLY" ]; then
 say "== corpora in $W (scale $SCALE)"
 C=$W/corpus
 gen_split() { # dir count bytes-each
@@ -138,6 +151,7 @@ if [ "$(ls "$C/outage" 2>/dev/null | wc -l)" != "$OUT_N" ]; then
     find "$C/outage" -type f -print0 | xargs -0 touch -d '1 hour ago'
 fi
 DEEP_N=$(find "$C/deep" -type f | wc -l)
+fi
 
 # ---- helpers -------------------------------------------------------------------------
 R=$W/results
@@ -252,6 +266,7 @@ PY
 # ---- measurements ---------------------------------------------------------------------
 say "== machine: $(nproc) cores; load: $(uptime | sed 's/.*load average: //')"
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+if [ -z "$ONLY" ]; then
 
 say "== 1a hashing one ${BIG_MB} MiB file (x$RUNS, alternated)"
 warm "$C/big"
@@ -352,9 +367,106 @@ python3 -c 'import json,sys
 last = [json.loads(l) for l in open(sys.argv[1])][-1]
 print(last["api"]["total"]["outage_requests"])' "$W/outage.stats" > "$R/outage_requests"
 stop_fake
+fi
+
+say "== 9 soak: ${SOAK_N} x 4 KiB created over ${SOAK_SECS} s under --watch, then a restart"
+# The watch starts on an empty folder; a writer creates the files at a steady pace, in
+# folders of 500 that appear as it goes, each file in two writes (so some are seen
+# half-written). VmRSS is sampled once the first pass is over, every second, and once
+# every file is uploaded. Then the same watch restarts over the same tree, against the
+# same fake (the record is per API and project), and must send no request at all.
+SOAK=$W/soak
+rm -rf "$SOAK" "$W/cache-soak" "$W/soak.stats"; mkdir -p "$SOAK"
+start_fake --stats "$W/soak.stats"
+# The API requests the fake has answered so far (its stats are written once a second).
+api_requests() { sleep 1.2; python3 -c 'import json,sys
+last = [json.loads(l) for l in open(sys.argv[1])][-1]
+print(last["api"]["total"]["requests"])' "$W/soak.stats"; }
+vmrss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+# watch_start LABEL: a watch of $SOAK in the background (WATCH_PID), once its first pass is over.
+watch_start() {
+    XDG_CACHE_HOME=$W/cache-soak "$CHIEF" --watch --json --progress-interval 0.5 "$SOAK" \
+        > "$R/$1.out" 2> "$R/$1.err" &
+    WATCH_PID=$!
+    local i=0
+    until grep -q '^watching ' "$R/$1.err" 2>/dev/null; do
+        i=$((i + 1)); [ "$i" -lt 600 ] || die "$1: the watch did not start: $(tail -5 "$R/$1.err")"
+        kill -0 "$WATCH_PID" 2>/dev/null || die "$1: the watch ended: $(tail -5 "$R/$1.err")"
+        sleep 0.1
+    done
+}
+# watch_stop LABEL: SIGTERM, which must end the watch with 0 and a summary.
+watch_stop() {
+    kill -TERM "$WATCH_PID"
+    local rc=0; wait "$WATCH_PID" || rc=$?
+    [ "$rc" = 0 ] || die "$1: the watch ended with $rc after SIGTERM: $(tail -5 "$R/$1.err")"
+    grep -q '"event":"summary"' "$R/$1.out" || die "$1: no summary line"
+}
+file_lines() { grep -c '"event":"file"' "$R/$1.out" || true; }
+
+watch_start soak
+vmrss_kib "$WATCH_PID" > "$R/soak.rss_start"
+t0=$(now_ns)
+python3 - "$SOAK" "$SOAK_N" "$SOAK_SECS" <<'PY' &
+import os, sys, time
+root, n, secs = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+start = time.monotonic()
+for i in range(n):
+    d = os.path.join(root, f"d{i // 500:03d}")
+    os.makedirs(d, exist_ok=True)
+    data = os.urandom(4096)
+    with open(os.path.join(d, f"f{i:06d}.bin"), "wb") as f:
+        f.write(data[:2048]); f.flush()
+        f.write(data[2048:])
+    # The writer's own pace: file i is due at i * secs / n.
+    ahead = start + (i + 1) * secs / n - time.monotonic()
+    if ahead > 0:
+        time.sleep(ahead)
+PY
+WRITER=$!
+: > "$R/soak.rss_samples"
+deadline=$((SECONDS + SOAK_SECS * 5 + 120))
+while [ "$(file_lines soak)" -lt "$SOAK_N" ]; do
+    [ "$SECONDS" -lt "$deadline" ] || die "soak: $(file_lines soak) of $SOAK_N files uploaded in time: $(tail -3 "$R/soak.err")"
+    kill -0 "$WATCH_PID" 2>/dev/null || die "soak: the watch ended: $(tail -5 "$R/soak.err")"
+    vmrss_kib "$WATCH_PID" >> "$R/soak.rss_samples"
+    sleep 1
+done
+wait "$WRITER"
+t1=$(now_ns)
+vmrss_kib "$WATCH_PID" > "$R/soak.rss_end"
+awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", (b - a) / 1e9 }' > "$R/soak.t"
+watch_stop soak
+check_uploaded soak "$SOAK_N"
+[ "$(summary_field soak failed)" = 0 ] || die "soak: $(summary_field soak failed) files failed"
+python3 - "$R/soak.out" "$SOAK_N" <<'PY' || die "soak: a file was uploaded twice, or not complete"
+import json, sys
+seen = {}
+for line in open(sys.argv[1]):
+    d = json.loads(line)
+    if d["event"] == "file":
+        seen.setdefault(d["path"], []).append(d)
+n = int(sys.argv[2])
+assert len(seen) == n, f"{len(seen)} distinct files, expected {n}"
+assert all(len(v) == 1 and v[0]["size"] == 4096 for v in seen.values()), "a file twice or partial"
+PY
+before=$(api_requests)
+watch_start soak_restart
+# Wait for the watch to say it is idle: every file looked at, nothing in flight.
+i=0
+until grep -q '^watching .*; idle$' "$R/soak_restart.err" 2>/dev/null; do
+    i=$((i + 1)); [ "$i" -lt 1200 ] || die "soak_restart: never idle: $(tail -3 "$R/soak_restart.err")"
+    sleep 0.1
+done
+vmrss_kib "$WATCH_PID" > "$R/soak_restart.rss"
+watch_stop soak_restart
+after=$(api_requests)
+echo "$((after - before)) $(file_lines soak_restart)" > "$R/soak_restart.counts"
+stop_fake
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---- table ---------------------------------------------------------------------------
+if [ -z "$ONLY" ]; then
 RESULTS=$R python3 - "$SMOKE" "$RUNS" "$SCALE" "$SMALL_N" "$SEQ_N" "$LOAD_BEFORE" "$LOAD_AFTER" \
     "$BIG_MB" "$TREE_N" "$OV_N" "$MANY_N" "$HUGE_MB" "$DEEP_N" "$(nproc)" "$OV_LINK_MBPS" \
     "$OUT_N" "$OUT_FOR" "$(summary_field outage_run failed)" <<'EOF'
@@ -419,4 +531,38 @@ if smoke:
     print("smoke mode: every scenario ran and uploaded what it should; ratios at this scale mean nothing")
 elif fails:
     print("targets not met: " + "; ".join(fails))
+EOF
+fi
+
+# Row 9, in its own table: it can run alone (--soak).
+RESULTS=$R python3 - "$SMOKE" "$SOAK_N" "$SOAK_SECS" "$LOAD_BEFORE" "$LOAD_AFTER" <<'EOF'
+import os, sys
+smoke, n, secs, load0, load1 = sys.argv[1:]
+smoke = smoke == "1"
+R = os.environ["RESULTS"]
+kib = lambda f: int(open(f"{R}/{f}").read().split()[0])
+start, end = kib("soak.rss_start") / 1024, kib("soak.rss_end") / 1024
+samples = [int(x) / 1024 for x in open(f"{R}/soak.rss_samples").read().split()] or [end]
+peak = max(samples + [end])
+took = float(open(f"{R}/soak.t").read())
+requests, lines = (int(x) for x in open(f"{R}/soak_restart.counts").read().split())
+grew = end - start
+ok_rss = grew <= 8
+ok_restart = requests == 0 and lines == 0
+met = lambda ok: "-" if smoke else "yes" if ok else "NO"
+rows = [
+    (f"9a watch: {n} x 4 KiB created over {secs} s, each uploaded once; VmRSS after the first pass vs at the end",
+     f"{end:.1f} MiB", f"{start:.1f} MiB", f"+{grew:.1f} MiB (peak {peak:.1f}); {took:.0f} s", "<= +8 MiB", met(ok_rss)),
+    (f"9b watch restarted over the same {n} files", f"{requests} requests", "", f"{lines} file lines", "0 requests", met(ok_restart)),
+]
+hdr = ("target", "chief-upload", "baseline", "ratio", "goal", "met")
+w = [max(len(str(r[i])) for r in rows + [hdr]) for i in range(len(hdr))]
+line = lambda r: "| " + " | ".join(str(c).ljust(w[i]) for i, c in enumerate(r)) + " |"
+print(f"chief-upload soak (--watch): load avg before {load0}, after {load1}")
+print(line(hdr)); print("|" + "|".join("-" * (x + 2) for x in w) + "|")
+for r in rows: print(line(r))
+if not ok_restart:
+    sys.exit("the restart sent requests for unchanged files")
+if not smoke and not ok_rss:
+    print("targets not met: 9a")
 EOF
