@@ -536,6 +536,81 @@ mod tests {
         }
     }
 
+    /// Plain output; quiet, so that the test's files print no lines (but failures).
+    fn plain() -> OutputSettings {
+        OutputSettings {
+            json: false,
+            quiet: true,
+            verbose: 0,
+            color: false,
+            bars: false,
+            progress_every: Some(Duration::from_secs(15)),
+        }
+    }
+
+    fn done(outcome: Outcome) -> Event {
+        Event::File(crate::event::FileReport {
+            path: "./a".into(),
+            filename: "a".into(),
+            size: Some(1),
+            md5: None,
+            mime_type: None,
+            outcome,
+            asset_id: None,
+            status: None,
+            error: (outcome == Outcome::Failed).then(|| "refused".into()),
+            note: None,
+        })
+    }
+
+    #[test]
+    fn a_watch_says_what_it_watches_what_it_did_and_what_it_does() {
+        let mut h = Human::with_term(&plain(), false, true, Box::new(Screen::default()));
+        assert_eq!(h.watch_line(), None, "nothing to say before the watch does");
+        let status = |folders, files, settling| WatchStatus {
+            folders,
+            files,
+            settling,
+            rescanning: false,
+        };
+        h.event(Event::Watching(status(3, 0, 0)));
+        let since = h.watch.as_ref().unwrap().since.clone();
+        assert_eq!(
+            h.watch_line().unwrap(),
+            format!("scanning 3 folders; 0 uploaded, 0 failed since {since}; idle")
+        );
+        h.event(Event::WalkDone);
+        for _ in 0..1204 {
+            h.event(Event::Found { size: 1 });
+            h.event(done(Outcome::Uploaded));
+        }
+        for _ in 0..3 {
+            h.event(Event::Found { size: 1 });
+            h.event(done(Outcome::Failed));
+        }
+        assert_eq!(
+            h.watch_line().unwrap(),
+            format!("watching 3 folders; 1,204 uploaded, 3 failed since {since}; idle")
+        );
+        // Two files in flight (one of them then withdrawn), one settling, rescans.
+        h.event(Event::Found { size: 1 });
+        h.event(Event::Found { size: 1 });
+        h.event(Event::Withdrawn { size: 1 });
+        h.event(done(Outcome::Skipped));
+        h.event(Event::Found { size: 1 });
+        h.event(Event::Watching(WatchStatus {
+            rescanning: true,
+            ..status(1, 1, 1)
+        }));
+        assert_eq!(
+            h.watch_line().unwrap(),
+            format!(
+                "watching 1 folder and 1 file (rescanning); 1,204 uploaded, 1 skipped, 3 failed since {since}; uploading 1 file, 1 settling"
+            )
+        );
+        assert_eq!(h.found_files - h.done_files, 1);
+    }
+
     #[test]
     fn big_hashes_and_transfers_get_their_own_bars() {
         let screen = Screen::default();
