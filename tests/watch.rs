@@ -393,6 +393,14 @@ mod watching {
         assert_uploaded(&two, b"two of a batch");
         assert_eq!(two["path"], "./batch/sub/two.txt");
 
+        // A link to a folder is not followed without --follow, as in a walk.
+        outside(&env, "linked/behind-a-link.txt", b"behind a link");
+        std::os::unix::fs::symlink(
+            env.dir.path().join("outside/linked"),
+            env.root().join("link"),
+        )
+        .unwrap();
+
         // A file deleted is ignored; a file in a new folder after that still comes.
         std::fs::remove_file(env.root().join("renamed.txt")).unwrap();
         env.file("new/last.txt", "the last one");
@@ -401,6 +409,7 @@ mod watching {
         let end = w.stop("TERM");
         assert_eq!(end.status.code(), Some(0), "{}", end.stderr);
         assert_eq!(end.summary()["uploaded"], 5, "{:?}", end.lines);
+        assert!(end.files_named("behind-a-link.txt").is_empty());
         assert!(end.warnings().is_empty(), "{}", end.stderr);
     }
 

@@ -58,6 +58,7 @@ pub(super) struct Watched<'a> {
 /// the first trouble met (a PATH that cannot be watched, no events at all).
 pub(super) fn start(
     paths: &[Watched<'_>],
+    follow: bool,
     tx: Sender<Msg>,
     backlog: Arc<Backlog>,
 ) -> (Option<Events>, Option<Trouble>) {
@@ -96,7 +97,9 @@ pub(super) fn start(
             }
         }
     };
-    let mut watcher = match notify::recommended_watcher(handler) {
+    // Folders behind symbolic links are watched as the walk walks them: with --follow.
+    let config = notify::Config::default().with_follow_symlinks(follow);
+    let mut watcher = match notify::RecommendedWatcher::new(handler, config) {
         Ok(w) => w,
         Err(e) => {
             return (

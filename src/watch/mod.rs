@@ -359,7 +359,8 @@ impl<'a> Source<'a> {
                 is_dir: r.is_dir,
             })
             .collect();
-        let (events, trouble) = events::start(&watched, tx, self.backlog.clone());
+        let follow = self.watch.settings.walk.follow;
+        let (events, trouble) = events::start(&watched, follow, tx, self.backlog.clone());
         drop(watched);
         self._events = events;
         if let Some(why) = trouble {
