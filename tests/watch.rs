@@ -283,8 +283,16 @@ mod watching {
         let fake = FakeChief::start();
         let env = TestEnv::new();
         env.file("before.txt", "there from the start");
-        let mut w = Watching::start(&env, &fake, &["--min-age", "1s"]);
+        let report = env.dir.path().join("report.ndjson");
+        let mut w = Watching::start(
+            &env,
+            &fake,
+            &["--min-age", "1s", "--report", report.to_str().unwrap()],
+        );
         assert_uploaded(&w.wait_file("before.txt"), b"there from the start");
+        // The report has each line as its file finishes, not at the end.
+        let written = std::fs::read_to_string(&report).unwrap();
+        assert!(written.contains("before.txt"), "{written}");
 
         env.file("after.txt", "written after the start");
         let line = w.wait_file("after.txt");
@@ -315,6 +323,17 @@ mod watching {
             "the status line: {}",
             end.stderr
         );
+        let written = std::fs::read_to_string(&report).unwrap();
+        assert_eq!(
+            written.lines().count(),
+            3,
+            "two files and the summary: {written}"
+        );
+        assert!(written
+            .lines()
+            .last()
+            .unwrap()
+            .contains("\"event\":\"summary\""));
     }
 
     #[test]
