@@ -6,7 +6,7 @@
 #   benches/run.sh --smoke    tiny corpora, one run each: checks that every scenario works
 #                             (about 30 s, plus the release build if it is not up to date);
 #                             exits non-zero only if a scenario fails, not on ratios
-#   benches/run.sh --soak     only row 9, the --watch soak (about 2 minutes; with --smoke,
+#   benches/run.sh --soak     only row 10, the --watch soak (about 2 minutes; with --smoke,
 #                             a few hundred files in a few seconds)
 #
 # Environment:
@@ -14,7 +14,7 @@
 #   BENCH_RUNS=5       alternated runs per measurement (default 3; --smoke uses 1)
 #   BENCH_SEQ_N=1000   files the sequential shell loop uploads (its time is extrapolated)
 #   BENCH_OUTAGE_SECS=20  length of the API outage of row 8 (default 20; --smoke uses 2)
-#   BENCH_SOAK_N=10000    files created under the --watch of row 9 (default 10000, scaled)
+#   BENCH_SOAK_N=10000    files created under the --watch of row 10 (default 10000, scaled)
 #   BENCH_SOAK_SECS=60    over how many seconds they are created (default 60; --smoke uses 5)
 #   BENCH_ONLY=soak    the same as --soak
 #   BENCH_DIR=/path    where corpora go, kept and reused by the next run at the same scale
@@ -92,8 +92,9 @@ MANY_N=$(scaled 100000 500)    # x 1 KiB in ONE directory (memory, scale)
 HUGE_MB=$(scaled 4096 8)       # one huge file (memory)
 DEEP_FANOUT=2                  # 10-level-deep tree: 2^10 leaf dirs, one 1 KiB file per dir
 # x 4 KiB through an API outage of OUT_FOR s (not scaled: the targets are for 300 files)
+TLS_N=$(scaled 1000 20)        # x 4 KiB over https vs http (the cost of TLS)
 if [ "$SMOKE" = 1 ]; then OUT_N=30 OUT_FOR=${BENCH_OUTAGE_SECS:-2}; else OUT_N=300 OUT_FOR=${BENCH_OUTAGE_SECS:-20}; fi
-# x 4 KiB created over SOAK_SECS under --watch (row 9)
+# x 4 KiB created over SOAK_SECS under --watch (row 10)
 SOAK_N=${BENCH_SOAK_N:-$(scaled 10000 200)}
 if [ "$SMOKE" = 1 ]; then SOAK_SECS=${BENCH_SOAK_SECS:-5}; else SOAK_SECS=${BENCH_SOAK_SECS:-60}; fi
 
@@ -145,6 +146,11 @@ EOF
     find "$C" -type f -print0 | xargs -0 touch -d '1 hour ago'
     echo "$SCALE" > "$C/.done"
 fi
+if [ "$(ls "$C/tls" 2>/dev/null | wc -l)" != "$TLS_N" ]; then
+    rm -rf "$C/tls"
+    gen_split "$C/tls" "$TLS_N" 4096
+    find "$C/tls" -type f -print0 | xargs -0 touch -d '1 hour ago'
+fi
 if [ "$(ls "$C/outage" 2>/dev/null | wc -l)" != "$OUT_N" ]; then
     rm -rf "$C/outage"
     gen_split "$C/outage" "$OUT_N" 4096
@@ -172,7 +178,7 @@ start_fake() {
         sleep 0.05
     done
     set -a; . "$W/fake.env.new"; set +a
-    case "$CHIEF_API_URL" in http://127.0.0.1:*) ;; *) die "fake server not on loopback: $CHIEF_API_URL" ;; esac
+    case "$CHIEF_API_URL" in http://127.0.0.1:* | https://127.0.0.1:*) ;; *) die "fake server not on loopback: $CHIEF_API_URL" ;; esac
 }
 stop_fake() {
     if [ -n "$FAKE_PID" ]; then kill "$FAKE_PID" 2>/dev/null || true; wait "$FAKE_PID" 2>/dev/null || true; FAKE_PID=; fi
@@ -367,9 +373,27 @@ python3 -c 'import json,sys
 last = [json.loads(l) for l in open(sys.argv[1])][-1]
 print(last["api"]["total"]["outage_requests"])' "$W/outage.stats" > "$R/outage_requests"
 stop_fake
+
+say "== 9 the cost of TLS: ${TLS_N} x 4 KiB over https vs plain http (defaults; loopback)"
+warm "$C/tls"
+for i in $(seq "$RUNS"); do
+    start_fake; measure tls_http "$CHIEF" --no-cache --json "$C/tls"
+    check_uploaded tls_http "$TLS_N"
+    rm -f "$W/tls.stats"
+    # --ca-out writes the fake's private CA; the env file it prints names it (CHIEF_CA_CERT).
+    start_fake --tls --ca-out "$W/tls-ca.pem" --stats "$W/tls.stats"
+    measure tls_https "$CHIEF" --no-cache --json "$C/tls"
+    check_uploaded tls_https "$TLS_N"
+    sleep 1.2 # the fake writes its counts once a second
+    python3 -c 'import json,sys
+last = [json.loads(l) for l in open(sys.argv[1])][-1]
+print(last["api"]["total"]["tls_handshakes"], last["storage"]["total"]["tls_handshakes"])' "$W/tls.stats" > "$R/tls_handshakes"
+    unset CHIEF_CA_CERT
+    stop_fake
+done
 fi
 
-say "== 9 soak: ${SOAK_N} x 4 KiB created over ${SOAK_SECS} s under --watch, then a restart"
+say "== 10 soak: ${SOAK_N} x 4 KiB created over ${SOAK_SECS} s under --watch, then a restart"
 # The watch starts on an empty folder; a writer creates the files at a steady pace, in
 # folders of 500 that appear as it goes, each file in two writes (so some are seen
 # half-written). VmRSS is sampled once the first pass is over, every second, and once
@@ -467,7 +491,7 @@ LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---- table ---------------------------------------------------------------------------
 if [ -z "$ONLY" ]; then
-RESULTS=$R python3 - "$SMOKE" "$RUNS" "$SCALE" "$SMALL_N" "$SEQ_N" "$LOAD_BEFORE" "$LOAD_AFTER" \
+RESULTS=$R TLS_N=$TLS_N python3 - "$SMOKE" "$RUNS" "$SCALE" "$SMALL_N" "$SEQ_N" "$LOAD_BEFORE" "$LOAD_AFTER" \
     "$BIG_MB" "$TREE_N" "$OV_N" "$MANY_N" "$HUGE_MB" "$DEEP_N" "$(nproc)" "$OV_LINK_MBPS" \
     "$OUT_N" "$OUT_FOR" "$(summary_field outage_run failed)" <<'EOF'
 import os, statistics, sys
@@ -520,6 +544,10 @@ out_for = float(out_for); out_failed = int(out_failed)
 ok = out_failed == 0 and down <= 40 and on - oo <= out_for + 10
 row(f"8 {out_n} x 4 KiB, -j 8, API down {out_for:g} s (503) after {int(out_n) // 2} requests vs no outage", s(on), s(oo),
     f"+{on - oo:.1f} s; {out_failed} failed; {down} requests while down", f"0 failed, <= 40 requests, <= +{out_for + 10:g} s", ok)
+th, tp = med("tls_https"), med("tls_http")
+hs_api, hs_storage = open(f"{R}/tls_handshakes").read().split()
+row(f"9 {os.environ['TLS_N']} x 4 KiB over https vs plain http (TLS handshakes: API {hs_api}, storage {hs_storage})", s(th), s(tp),
+    f"{th/tp:.2f}x", "measured (no target)", True, rss("tls_https"))
 
 hdr = ("target", "chief-upload", "baseline", "ratio", "goal", "met", "peak RSS MiB")
 w = [max(len(str(r[i])) for r in rows + [hdr]) for i in range(len(hdr))]
@@ -534,7 +562,7 @@ elif fails:
 EOF
 fi
 
-# Row 9, in its own table: it can run alone (--soak).
+# Row 10, in its own table: it can run alone (--soak).
 RESULTS=$R python3 - "$SMOKE" "$SOAK_N" "$SOAK_SECS" "$LOAD_BEFORE" "$LOAD_AFTER" <<'EOF'
 import os, sys
 smoke, n, secs, load0, load1 = sys.argv[1:]
@@ -551,9 +579,9 @@ ok_rss = grew <= 8
 ok_restart = requests == 0 and lines == 0
 met = lambda ok: "-" if smoke else "yes" if ok else "NO"
 rows = [
-    (f"9a watch: {n} x 4 KiB created over {secs} s, each uploaded once; VmRSS after the first pass vs at the end",
+    (f"10a watch: {n} x 4 KiB created over {secs} s, each uploaded once; VmRSS after the first pass vs at the end",
      f"{end:.1f} MiB", f"{start:.1f} MiB", f"+{grew:.1f} MiB (peak {peak:.1f}); {took:.0f} s", "<= +8 MiB", met(ok_rss)),
-    (f"9b watch restarted over the same {n} files", f"{requests} requests", "", f"{lines} file lines", "0 requests", met(ok_restart)),
+    (f"10b watch restarted over the same {n} files", f"{requests} requests", "", f"{lines} file lines", "0 requests", met(ok_restart)),
 ]
 hdr = ("target", "chief-upload", "baseline", "ratio", "goal", "met")
 w = [max(len(str(r[i])) for r in rows + [hdr]) for i in range(len(hdr))]
@@ -564,5 +592,5 @@ for r in rows: print(line(r))
 if not ok_restart:
     sys.exit("the restart sent requests for unchanged files")
 if not smoke and not ok_rss:
-    print("targets not met: 9a")
+    print("targets not met: 10a")
 EOF
