@@ -5,17 +5,23 @@
 #   benches/run.sh            full run (about 20 minutes on 2 cores, plus the build and the
 #                             corpora; needs ~14 GiB in $TMPDIR)
 #   benches/run.sh --smoke    tiny corpora, one run each: checks that every scenario works
-#                             (about 15 s, plus the release build if it is not up to date);
+#                             (about 40 s, plus the release build if it is not up to date);
 #                             exits non-zero only if a scenario fails, not on ratios
+#   benches/run.sh --soak     only row 10, the --watch soak (about 2 minutes; with --smoke,
+#                             a few hundred files in a few seconds)
 #   benches/run.sh --only overhead,million
 #                             only these groups of rows (and only their corpora): hash,
-#                             tree, e2e, small, overlap, memory, cache, overhead, million
+#                             tree, e2e, small, overlap, memory, cache, outage, tls, soak,
+#                             overhead, million
 #
 # Environment:
 #   BENCH_ONLY=overhead       the same as --only
 #   BENCH_SCALE=0.25   scale every corpus (default 1; --smoke uses 0.01)
 #   BENCH_RUNS=5       alternated runs per measurement (default 3; --smoke uses 1)
 #   BENCH_SEQ_N=1000   files the sequential shell loop uploads (its time is extrapolated)
+#   BENCH_OUTAGE_SECS=20  length of the API outage of row 8 (default 20; --smoke uses 2)
+#   BENCH_SOAK_N=10000    files created under the --watch of row 10 (default 10000, scaled)
+#   BENCH_SOAK_SECS=60    over how many seconds they are created (default 60; --smoke uses 5)
 #   BENCH_DIR=/path    where corpora go, kept and reused by the next run at the same scale
 #                      (default: a new dir under ${TMPDIR:-/tmp}, deleted at the end
 #                      unless BENCH_KEEP=1)
@@ -31,14 +37,15 @@ ROOT=$PWD
 
 SMOKE=0
 ONLY=${BENCH_ONLY:-}
-GROUPS_ALL="hash tree e2e small overlap memory cache overhead million"
+GROUPS_ALL="hash tree e2e small overlap memory cache outage tls soak overhead million"
 while [ $# -gt 0 ]; do
     case "$1" in
         --smoke) SMOKE=1 ;;
+        --soak) ONLY=soak ;;
         --only) shift; ONLY=${1:-} ;;
         --only=*) ONLY=${1#--only=} ;;
-        -h | --help) sed -n '2,27p' "$0"; exit 0 ;;
-        *) echo "usage: benches/run.sh [--smoke] [--only GROUP,...]" >&2; exit 2 ;;
+        -h | --help) sed -n '2,32p' "$0"; exit 0 ;;
+        *) echo "usage: benches/run.sh [--smoke] [--soak] [--only GROUP,...]" >&2; exit 2 ;;
     esac
     shift
 done
@@ -48,6 +55,8 @@ for g in $ONLY; do
 done
 # wants GROUP: whether this run measures that group's rows.
 wants() { [ -z "$ONLY" ] || case " $ONLY " in *" $1 "*) true ;; *) false ;; esac; }
+# Whether any row of the main table (all but the soak's) is measured.
+main_table() { [ -n "${ONLY// /}" ] && [ "${ONLY// /}" = soak ] && return 1; true; }
 if [ "$SMOKE" = 1 ]; then
     SCALE=${BENCH_SCALE:-0.01}
     RUNS=${BENCH_RUNS:-1}
@@ -100,6 +109,12 @@ HUGE_MB=$(scaled 4096 8)       # one huge file (memory)
 DEEP_FANOUT=2                  # 10-level-deep tree: 2^10 leaf dirs, one 1 KiB file per dir
 TINY_N=$(scaled 300000 1000)   # x 4 bytes in ONE directory (per-file overhead)
 MILLION_N=$(scaled 1000000 2000) # x 16 bytes, 1,000 a directory (scale, memory)
+# x 4 KiB through an API outage of OUT_FOR s (not scaled: the targets are for 300 files)
+TLS_N=$(scaled 1000 20)        # x 4 KiB over https vs http (the cost of TLS)
+if [ "$SMOKE" = 1 ]; then OUT_N=30 OUT_FOR=${BENCH_OUTAGE_SECS:-2}; else OUT_N=300 OUT_FOR=${BENCH_OUTAGE_SECS:-20}; fi
+# x 4 KiB created over SOAK_SECS under --watch (row 10)
+SOAK_N=${BENCH_SOAK_N:-$(scaled 10000 200)}
+if [ "$SMOKE" = 1 ]; then SOAK_SECS=${BENCH_SOAK_SECS:-5}; else SOAK_SECS=${BENCH_SOAK_SECS:-60}; fi
 
 W=${BENCH_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/chief-bench.XXXXXX")}
 mkdir -p "$W"
@@ -110,8 +125,18 @@ cleanup() {
     if [ "${BENCH_KEEP:-0}" != 1 ] && [ -z "${BENCH_DIR:-}" ]; then rm -rf "$W"; fi
 }
 trap cleanup EXIT
-# Every small file takes a 4 KiB block.
-need_kb=$(( (BIG_MB + TREE_N + SMALL_N * 4 / 1024 + OV_N * 4 + MANY_N * 4 / 1024 + HUGE_MB + (TINY_N + MILLION_N) * 4 / 1024 + 200) * 1024 ))
+# What the groups run need, in MiB; every small file takes a 4 KiB block.
+need_mb=100
+if wants hash || wants e2e; then need_mb=$((need_mb + BIG_MB)); fi
+if wants tree || wants cache; then need_mb=$((need_mb + TREE_N)); fi
+if wants small; then need_mb=$((need_mb + SMALL_N * 4 / 1024)); fi
+if wants overlap; then need_mb=$((need_mb + OV_N * 4)); fi
+if wants memory; then need_mb=$((need_mb + HUGE_MB + MANY_N * 4 / 1024 + 8)); fi
+if wants outage || wants tls; then need_mb=$((need_mb + (OUT_N + TLS_N) * 4 / 1024)); fi
+if wants soak; then need_mb=$((need_mb + SOAK_N * 8 / 1024)); fi
+if wants overhead; then need_mb=$((need_mb + TINY_N * 4 / 1024)); fi
+if wants million; then need_mb=$((need_mb + MILLION_N * 4 / 1024)); fi
+need_kb=$((need_mb * 1024))
 free_kb=$(df -Pk "$W" | awk 'NR == 2 { print $4 }')
 [ "$free_kb" -gt "$need_kb" ] || die "needs $((need_kb / 1024)) MiB free in $W, has $((free_kb / 1024)) MiB"
 
@@ -170,6 +195,12 @@ EOF
     fi
     DEEP_N=$(find "$C/deep" -type f | wc -l)
 fi
+if wants outage; then
+    if corpus outage; then gen_split "$C/outage" "$OUT_N" 4096; corpus_done outage; fi
+fi
+if wants tls; then
+    if corpus tls; then gen_split "$C/tls" "$TLS_N" 4096; corpus_done tls; fi
+fi
 if wants overhead; then
     if corpus tiny; then gen_split "$C/tiny" "$TINY_N" 4; corpus_done tiny; fi
 fi
@@ -210,7 +241,7 @@ start_fake() {
         sleep 0.05
     done
     set -a; . "$W/fake.env.new"; set +a
-    case "$CHIEF_API_URL" in http://127.0.0.1:*) ;; *) die "fake server not on loopback: $CHIEF_API_URL" ;; esac
+    case "$CHIEF_API_URL" in http://127.0.0.1:* | https://127.0.0.1:*) ;; *) die "fake server not on loopback: $CHIEF_API_URL" ;; esac
 }
 stop_fake() {
     if [ -n "$FAKE_PID" ]; then kill "$FAKE_PID" 2>/dev/null || true; wait "$FAKE_PID" 2>/dev/null || true; FAKE_PID=; fi
@@ -312,6 +343,7 @@ PY
 say "== machine: $(nproc) cores; load: $(uptime | sed 's/.*load average: //')"
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 
+
 if wants hash; then
 say "== 1a hashing one ${BIG_MB} MiB file (x$RUNS, alternated)"
 warm "$C/big"
@@ -323,7 +355,6 @@ diff <(cut -c1-32 "$R/hash1_md5sum.out") <(python3 -c 'import json,sys
 for l in open(sys.argv[1]):
     d = json.loads(l)
     if d["event"] == "file": print(d["md5"])' "$R/hash1_chief.out") >/dev/null || die "chief-upload and md5sum disagree on the digest"
-
 fi
 
 if wants tree; then
@@ -335,7 +366,6 @@ for _ in $(seq "$RUNS"); do
     measure tree_md5sum_par bash -c 'cd "$1" && printf "%s\0" * | xargs -0 -P "$2" -n "$3" md5sum' _ "$C/tree" "$(nproc)" $(( (TREE_N + $(nproc) - 1) / $(nproc) ))
     measure tree_chief "$CHIEF" --dry-run --no-cache -q "$C/tree"
 done
-
 fi
 
 if wants e2e; then
@@ -346,7 +376,6 @@ for _ in $(seq "$RUNS"); do
     check_uploaded e2e_chief 1
 done
 stop_fake
-
 fi
 
 if wants small; then
@@ -360,7 +389,6 @@ for i in $(seq "$RUNS"); do
     check_uploaded small_chief "$SMALL_N"
 done
 stop_fake
-
 fi
 
 if wants overlap; then
@@ -385,7 +413,6 @@ for _ in $(seq "$RUNS"); do
     check_uploaded ovn_both "$OV_N"
 done
 stop_fake
-
 fi
 
 if wants memory; then
@@ -404,7 +431,6 @@ check_uploaded many_chief "$MANY_N"
 start_fake; measure deep_chief "$CHIEF" --no-cache --json "$C/deep"
 check_uploaded deep_chief "$DEEP_N"
 stop_fake
-
 fi
 
 if wants cache; then
@@ -418,8 +444,141 @@ for _ in $(seq "$RUNS"); do
 done
 fi
 
+if wants outage; then
+say "== 8 an API outage of ${OUT_FOR} s in the middle of ${OUT_N} x 4 KiB (-j 8; one run each)"
+warm "$C/outage"
+start_fake; measure outage_none "$CHIEF" --no-cache --json -j 8 "$C/outage"
+check_uploaded outage_none "$OUT_N"
+rm -f "$W/outage.stats"
+# The API answers 503 to everything for OUT_FOR seconds once half the files have asked.
+start_fake --outage api --outage-after $((OUT_N / 2)) --outage-for "$OUT_FOR" --stats "$W/outage.stats"
+measure outage_run "$CHIEF" --no-cache --json -j 8 "$C/outage"
+sleep 1.2 # the fake writes its counts once a second
+python3 -c 'import json,sys
+last = [json.loads(l) for l in open(sys.argv[1])][-1]
+print(last["api"]["total"]["outage_requests"])' "$W/outage.stats" > "$R/outage_requests"
+stop_fake
+fi
+
+if wants tls; then
+say "== 9 the cost of TLS: ${TLS_N} x 4 KiB over https vs plain http (defaults; loopback)"
+warm "$C/tls"
+for i in $(seq "$RUNS"); do
+    start_fake; measure tls_http "$CHIEF" --no-cache --json "$C/tls"
+    check_uploaded tls_http "$TLS_N"
+    rm -f "$W/tls.stats"
+    # --ca-out writes the fake's private CA; the env file it prints names it (CHIEF_CA_CERT).
+    start_fake --tls --ca-out "$W/tls-ca.pem" --stats "$W/tls.stats"
+    measure tls_https "$CHIEF" --no-cache --json "$C/tls"
+    check_uploaded tls_https "$TLS_N"
+    sleep 1.2 # the fake writes its counts once a second
+    python3 -c 'import json,sys
+last = [json.loads(l) for l in open(sys.argv[1])][-1]
+print(last["api"]["total"]["tls_handshakes"], last["storage"]["total"]["tls_handshakes"])' "$W/tls.stats" > "$R/tls_handshakes"
+    unset CHIEF_CA_CERT
+    stop_fake
+done
+fi
+
+if wants soak; then
+say "== 10 soak: ${SOAK_N} x 4 KiB created over ${SOAK_SECS} s under --watch, then a restart"
+# The watch starts on an empty folder; a writer creates the files at a steady pace, in
+# folders of 500 that appear as it goes, each file in two writes (so some are seen
+# half-written). VmRSS is sampled once the first pass is over, every second, and once
+# every file is uploaded. Then the same watch restarts over the same tree, against the
+# same fake (the record is per API and project), and must send no request at all.
+SOAK=$W/soak
+rm -rf "$SOAK" "$W/cache-soak" "$W/soak.stats"; mkdir -p "$SOAK"
+start_fake --stats "$W/soak.stats"
+# The API requests the fake has answered so far (its stats are written once a second).
+api_requests() { sleep 1.2; python3 -c 'import json,sys
+last = [json.loads(l) for l in open(sys.argv[1])][-1]
+print(last["api"]["total"]["requests"])' "$W/soak.stats"; }
+vmrss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+# watch_start LABEL: a watch of $SOAK in the background (WATCH_PID), once its first pass is over.
+watch_start() {
+    XDG_CACHE_HOME=$W/cache-soak "$CHIEF" --watch --json --progress-interval 0.5 "$SOAK" \
+        > "$R/$1.out" 2> "$R/$1.err" &
+    WATCH_PID=$!
+    local i=0
+    until grep -q '^watching ' "$R/$1.err" 2>/dev/null; do
+        i=$((i + 1)); [ "$i" -lt 600 ] || die "$1: the watch did not start: $(tail -5 "$R/$1.err")"
+        kill -0 "$WATCH_PID" 2>/dev/null || die "$1: the watch ended: $(tail -5 "$R/$1.err")"
+        sleep 0.1
+    done
+}
+# watch_stop LABEL: SIGTERM, which must end the watch with 0 and a summary.
+watch_stop() {
+    kill -TERM "$WATCH_PID"
+    local rc=0; wait "$WATCH_PID" || rc=$?
+    [ "$rc" = 0 ] || die "$1: the watch ended with $rc after SIGTERM: $(tail -5 "$R/$1.err")"
+    grep -q '"event":"summary"' "$R/$1.out" || die "$1: no summary line"
+}
+file_lines() { grep -c '"event":"file"' "$R/$1.out" || true; }
+
+watch_start soak
+vmrss_kib "$WATCH_PID" > "$R/soak.rss_start"
+t0=$(now_ns)
+python3 - "$SOAK" "$SOAK_N" "$SOAK_SECS" <<'PY' &
+import os, sys, time
+root, n, secs = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+start = time.monotonic()
+for i in range(n):
+    d = os.path.join(root, f"d{i // 500:03d}")
+    os.makedirs(d, exist_ok=True)
+    data = os.urandom(4096)
+    with open(os.path.join(d, f"f{i:06d}.bin"), "wb") as f:
+        f.write(data[:2048]); f.flush()
+        f.write(data[2048:])
+    # The writer's own pace: file i is due at i * secs / n.
+    ahead = start + (i + 1) * secs / n - time.monotonic()
+    if ahead > 0:
+        time.sleep(ahead)
+PY
+WRITER=$!
+: > "$R/soak.rss_samples"
+deadline=$((SECONDS + SOAK_SECS * 5 + 120))
+while [ "$(file_lines soak)" -lt "$SOAK_N" ]; do
+    [ "$SECONDS" -lt "$deadline" ] || die "soak: $(file_lines soak) of $SOAK_N files uploaded in time: $(tail -3 "$R/soak.err")"
+    kill -0 "$WATCH_PID" 2>/dev/null || die "soak: the watch ended: $(tail -5 "$R/soak.err")"
+    vmrss_kib "$WATCH_PID" >> "$R/soak.rss_samples"
+    sleep 1
+done
+wait "$WRITER"
+t1=$(now_ns)
+vmrss_kib "$WATCH_PID" > "$R/soak.rss_end"
+awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", (b - a) / 1e9 }' > "$R/soak.t"
+watch_stop soak
+check_uploaded soak "$SOAK_N"
+[ "$(summary_field soak failed)" = 0 ] || die "soak: $(summary_field soak failed) files failed"
+python3 - "$R/soak.out" "$SOAK_N" <<'PY' || die "soak: a file was uploaded twice, or not complete"
+import json, sys
+seen = {}
+for line in open(sys.argv[1]):
+    d = json.loads(line)
+    if d["event"] == "file":
+        seen.setdefault(d["path"], []).append(d)
+n = int(sys.argv[2])
+assert len(seen) == n, f"{len(seen)} distinct files, expected {n}"
+assert all(len(v) == 1 and v[0]["size"] == 4096 for v in seen.values()), "a file twice or partial"
+PY
+before=$(api_requests)
+watch_start soak_restart
+# Wait for the watch to say it is idle: every file looked at, nothing in flight.
+i=0
+until grep -q '^watching .*; idle$' "$R/soak_restart.err" 2>/dev/null; do
+    i=$((i + 1)); [ "$i" -lt 1200 ] || die "soak_restart: never idle: $(tail -3 "$R/soak_restart.err")"
+    sleep 0.1
+done
+vmrss_kib "$WATCH_PID" > "$R/soak_restart.rss"
+watch_stop soak_restart
+after=$(api_requests)
+echo "$((after - before)) $(file_lines soak_restart)" > "$R/soak_restart.counts"
+stop_fake
+fi
+
 if wants overhead; then
-say "== 8 per-file overhead: ${TINY_N} x 4 bytes in one directory, --dry-run (x$RUNS, alternated)"
+say "== 11 per-file overhead: ${TINY_N} x 4 bytes in one directory, --dry-run (x$RUNS, alternated)"
 warm "$C/tiny"
 for _ in $(seq "$RUNS"); do
     measure tiny_md5sum bash -c 'find "$1" -type f -print0 | xargs -0 -P "$2" -n 2000 md5sum' _ "$C/tiny" "$(nproc)"
@@ -432,7 +591,7 @@ done
 fi
 
 if wants million; then
-say "== 9 ${MILLION_N} files in one tree: --dry-run, then a real upload (one run each)"
+say "== 12 ${MILLION_N} files in one tree: --dry-run, then a real upload (one run each)"
 warm "$C/million"
 rm -rf "$W/cache-million"
 stop_fake; XDG_CACHE_HOME=$W/cache-million measure million_dry "$CHIEF" --dry-run -q "$C/million"
@@ -444,12 +603,15 @@ fi
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---- table ---------------------------------------------------------------------------
-RESULTS=$R python3 - "$SMOKE" "$RUNS" "$SCALE" "$SMALL_N" "$SEQ_N" "$LOAD_BEFORE" "$LOAD_AFTER" \
+if main_table; then
+OUT_FAILED=0
+if wants outage; then OUT_FAILED=$(summary_field outage_run failed); fi
+RESULTS=$R TLS_N=$TLS_N python3 - "$SMOKE" "$RUNS" "$SCALE" "$SMALL_N" "$SEQ_N" "$LOAD_BEFORE" "$LOAD_AFTER" \
     "$BIG_MB" "$TREE_N" "$OV_N" "$MANY_N" "$HUGE_MB" "${DEEP_N:-0}" "$(nproc)" "$OV_LINK_MBPS" \
-    "$TINY_N" "$MILLION_N" "${ONLY:-$GROUPS_ALL}" <<'EOF'
+    "$OUT_N" "$OUT_FOR" "$OUT_FAILED" "$TINY_N" "$MILLION_N" "${ONLY:-$GROUPS_ALL}" <<'EOF'
 import os, statistics, sys
 (smoke, runs, scale, small_n, seq_n, load0, load1, big, tree, ov, many, huge, deep, cores, link,
- tiny, million, only) = sys.argv[1:]
+ out_n, out_for, out_failed, tiny, million, only) = sys.argv[1:]
 wants = set(only.split()).__contains__
 smoke = smoke == "1"; small_n = int(small_n); seq_n = int(seq_n)
 R = os.environ["RESULTS"]
@@ -500,19 +662,31 @@ if wants("memory"):
     first, bound = float(first), float(bound)
     row(f"7a {many} files in one dir: first upload done vs earliest walk end", f"{first:.2f} s", f"{bound:.2f} s" if bound >= 0 else "n/a", f"{n} files", "first < walk end", smoke or 0 <= first < bound)
     row(f"7b 10-level-deep tree ({deep} files, 2^10 leaf dirs)", s(med("deep_chief")), "", "all uploaded", "works", True)
+if wants("outage"):
+    on, oo = med("outage_run"), med("outage_none")
+    down = int(open(f"{R}/outage_requests").read())
+    out_for = float(out_for); out_failed = int(out_failed)
+    ok = out_failed == 0 and down <= 40 and on - oo <= out_for + 10
+    row(f"8 {out_n} x 4 KiB, -j 8, API down {out_for:g} s (503) after {int(out_n) // 2} requests vs no outage", s(on), s(oo),
+        f"+{on - oo:.1f} s; {out_failed} failed; {down} requests while down", f"0 failed, <= 40 requests, <= +{out_for + 10:g} s", ok)
+if wants("tls"):
+    th, tp = med("tls_https"), med("tls_http")
+    hs_api, hs_storage = open(f"{R}/tls_handshakes").read().split()
+    row(f"9 {os.environ['TLS_N']} x 4 KiB over https vs plain http (TLS handshakes: API {hs_api}, storage {hs_storage})", s(th), s(tp),
+        f"{th/tp:.2f}x", "measured (no target)", True, rss("tls_https"))
 if wants("overhead"):
     tm, tn, tc, tw = med("tiny_md5sum"), med("tiny_nocache"), med("tiny_cold"), med("tiny_warm")
     cpus = lambda l: f"{cpu(l):.2f} CPU s"
-    row(f"8a {tiny} x 4 B in one dir, --dry-run --no-cache vs find | xargs -P{cores} md5sum", s(tn), s(tm), f"{tn/tm:.2f}x", "<= 1.5x", tn/tm <= 1.5, rss("tiny_nocache"))
+    row(f"11a {tiny} x 4 B in one dir, --dry-run --no-cache vs find | xargs -P{cores} md5sum", s(tn), s(tm), f"{tn/tm:.2f}x", "<= 1.5x", tn/tm <= 1.5, rss("tiny_nocache"))
     row(f"   (CPU time: chief {cpu('tiny_nocache'):.2f} s, md5sum and find {cpu('tiny_md5sum'):.2f} s)", cpus("tiny_nocache"), cpus("tiny_md5sum"), f"{cpu('tiny_nocache')/cpu('tiny_md5sum'):.2f}x", "", True)
     # "No slower": both take the same path on files this small, so 5% is timing noise.
-    row(f"8b same, hash cache warm vs --no-cache", s(tw), s(tn), f"{tw/tn:.2f}x", "<= 1.05x (no slower)", tw/tn <= 1.05, rss("tiny_warm"))
-    row(f"8c same, hash cache cold (first run) vs --no-cache", s(tc), s(tn), f"{tc/tn:.2f}x", "<= 1.2x", tc/tn <= 1.2, rss("tiny_cold"))
+    row(f"11b same, hash cache warm vs --no-cache", s(tw), s(tn), f"{tw/tn:.2f}x", "<= 1.05x (no slower)", tw/tn <= 1.05, rss("tiny_warm"))
+    row(f"11c same, hash cache cold (first run) vs --no-cache", s(tc), s(tn), f"{tc/tn:.2f}x", "<= 1.2x", tc/tn <= 1.2, rss("tiny_cold"))
 if wants("million"):
     r = rss("million_dry")
-    row(f"9a {million} files in one tree (1,000 a dir), --dry-run: peak RSS", s(med("million_dry")), "", f"{r:.1f} MiB", "<= 64 MiB", r <= 64, r)
+    row(f"12a {million} files in one tree (1,000 a dir), --dry-run: peak RSS", s(med("million_dry")), "", f"{r:.1f} MiB", "<= 64 MiB", r <= 64, r)
     r = rss("million_up")
-    row(f"9b {million} files in one tree, uploaded to the fake: peak RSS", s(med("million_up")), "", f"{r:.1f} MiB", "<= 64 MiB", r <= 64, r)
+    row(f"12b {million} files in one tree, uploaded to the fake: peak RSS", s(med("million_up")), "", f"{r:.1f} MiB", "<= 64 MiB", r <= 64, r)
 
 hdr = ("target", "chief-upload", "baseline", "ratio", "goal", "met", "peak RSS MiB")
 w = [max(len(str(r[i])) for r in rows + [hdr]) for i in range(len(hdr))]
@@ -525,3 +699,39 @@ if smoke:
 elif fails:
     print("targets not met: " + "; ".join(fails))
 EOF
+fi
+
+# Row 10, in its own table: it can run alone (--soak).
+if wants soak; then
+RESULTS=$R python3 - "$SMOKE" "$SOAK_N" "$SOAK_SECS" "$LOAD_BEFORE" "$LOAD_AFTER" <<'EOF'
+import os, sys
+smoke, n, secs, load0, load1 = sys.argv[1:]
+smoke = smoke == "1"
+R = os.environ["RESULTS"]
+kib = lambda f: int(open(f"{R}/{f}").read().split()[0])
+start, end = kib("soak.rss_start") / 1024, kib("soak.rss_end") / 1024
+samples = [int(x) / 1024 for x in open(f"{R}/soak.rss_samples").read().split()] or [end]
+peak = max(samples + [end])
+took = float(open(f"{R}/soak.t").read())
+requests, lines = (int(x) for x in open(f"{R}/soak_restart.counts").read().split())
+grew = end - start
+ok_rss = grew <= 8
+ok_restart = requests == 0 and lines == 0
+met = lambda ok: "-" if smoke else "yes" if ok else "NO"
+rows = [
+    (f"10a watch: {n} x 4 KiB created over {secs} s, each uploaded once; VmRSS after the first pass vs at the end",
+     f"{end:.1f} MiB", f"{start:.1f} MiB", f"+{grew:.1f} MiB (peak {peak:.1f}); {took:.0f} s", "<= +8 MiB", met(ok_rss)),
+    (f"10b watch restarted over the same {n} files", f"{requests} requests", "", f"{lines} file lines", "0 requests", met(ok_restart)),
+]
+hdr = ("target", "chief-upload", "baseline", "ratio", "goal", "met")
+w = [max(len(str(r[i])) for r in rows + [hdr]) for i in range(len(hdr))]
+line = lambda r: "| " + " | ".join(str(c).ljust(w[i]) for i, c in enumerate(r)) + " |"
+print(f"chief-upload soak (--watch): load avg before {load0}, after {load1}")
+print(line(hdr)); print("|" + "|".join("-" * (x + 2) for x in w) + "|")
+for r in rows: print(line(r))
+if not ok_restart:
+    sys.exit("the restart sent requests for unchanged files")
+if not smoke and not ok_rss:
+    print("targets not met: 10a")
+EOF
+fi

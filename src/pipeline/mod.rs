@@ -10,6 +10,11 @@
 //!   report its asset (`dedup.rs`).
 //! * One file's create, upload and URL renewal (`upload.rs`).
 //!
+//! With `--watch` the walk is replaced by a long-lived source (`crate::watch`): the first
+//! pass, then the files that appear or change. Between hashing and uploading, a file whose
+//! content is what it was last sent as is dropped (`watch_gate`). A signal stops the
+//! source at once and gives the files in flight `WATCH_GRACE` to finish.
+//!
 //! The pipeline never prints: everything goes out as `Event`s, and every outcome goes
 //! through `Ctx::finish`, once per file.
 
@@ -30,9 +35,11 @@ use crate::api::{ApiClient, ApiError};
 use crate::cache::HashCache;
 use crate::cli::IfNoFiles;
 use crate::event::{Event, FileReport, Outcome, Reporter, Summary, TaskId};
+use crate::http::{Origins, Stop};
 use crate::settings::{Mode, Settings};
 use crate::transfer::Uploader;
 use crate::walk::{self, WalkItem};
+use crate::watch::{self, Watch};
 
 use dedup::{upload_stage, InRun};
 use prepare::{hash_stage, Prepared, Then};
@@ -61,6 +68,8 @@ pub struct RunResult {
     pub auth_error: Option<ApiError>,
     /// `--if-no-files error` and there was no file: why the run fails (exit 1).
     pub no_files: Option<String>,
+    /// A failure no retry mends, or an outage longer than `--max-outage`: the run stopped.
+    pub(crate) stopped: Option<Stop>,
 }
 
 struct Ctx {
@@ -73,6 +82,8 @@ struct Ctx {
     next_id: AtomicU64,
     in_run: InRun,
     auth_error: Mutex<Option<ApiError>>,
+    /// `--watch`: told about every file it took, and may withdraw an outcome.
+    watch: Option<Arc<Watch>>,
 }
 
 impl Ctx {
@@ -86,11 +97,22 @@ impl Ctx {
             next_id: AtomicU64::new(0),
             in_run: InRun::default(),
             auth_error: Mutex::new(None),
+            watch: None,
         }
+    }
+
+    fn watching(self, watch: Option<Arc<Watch>>) -> Ctx {
+        Ctx { watch, ..self }
     }
 
     fn id(&self) -> TaskId {
         self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Files found: the totals grow.
+    fn found(&self, files: u64, bytes: u64) {
+        self.found.fetch_add(files, Ordering::Relaxed);
+        self.reporter.emit(Event::Found { files, bytes });
     }
 
     /// Every outcome goes through here (or through an `Outbox`, which settles many at
@@ -101,8 +123,19 @@ impl Ctx {
 
     /// Counts the outcomes among `events` and reports them all. The tally stays locked
     /// until they are sent, and the summary is sent under the same lock: an outcome is
-    /// either in both the summary and the output before it, or in neither.
-    fn settle(&self, events: Vec<Event>) {
+    /// either in both the summary and the output before it, or in neither. In a watch, a
+    /// file that failed because it changed or vanished meanwhile gets none (see
+    /// `Watch::finished`).
+    fn settle(&self, mut events: Vec<Event>) {
+        if let Some(w) = &self.watch {
+            events.retain(|event| match event {
+                Event::File(report) if !w.finished(report) => {
+                    self.withdraw(report.size.unwrap_or(0));
+                    false
+                }
+                _ => true,
+            });
+        }
         let mut tally = self.tally.lock().unwrap_or_else(|e| e.into_inner());
         for event in &events {
             if let Event::File(report) = event {
@@ -117,6 +150,12 @@ impl Ctx {
     fn exclude(&self, files: u64) {
         self.excluded.fetch_add(files, Ordering::Relaxed);
         self.reporter.emit(Event::Excluded { files });
+    }
+
+    /// A watch's file found (and counted) that gets no outcome after all.
+    fn withdraw(&self, size: u64) {
+        self.found.fetch_sub(1, Ordering::Relaxed);
+        self.reporter.emit(Event::Withdrawn { size });
     }
 }
 
@@ -166,6 +205,9 @@ impl Drop for Outbox<'_> {
     }
 }
 
+/// How long a watch's files in flight may take to finish after a signal.
+const WATCH_GRACE: Duration = Duration::from_secs(5);
+
 fn failed_report(display: String, error: String) -> FileReport {
     FileReport {
         filename: file_name(Path::new(&display)),
@@ -195,6 +237,12 @@ pub async fn run(
     cancel: CancellationToken,
 ) -> anyhow::Result<RunResult> {
     let started = Instant::now();
+    // What the run learns about the API and each storage host, shared by all requests.
+    let origins = Arc::new(Origins::new(
+        reporter.clone(),
+        settings.max_outage,
+        settings.retry.cap,
+    ));
     let remote = match &settings.mode {
         Mode::DryRun => None,
         Mode::Upload(api) => Some(Arc::new(Remote {
@@ -203,12 +251,15 @@ pub async fn run(
                 settings.retry.clone(),
                 settings.timeout,
                 settings.jobs,
+                origins.clone(),
                 reporter.clone(),
             )?,
             uploader: Uploader::new(
+                &api.network,
                 settings.retry.clone(),
                 settings.timeout,
                 settings.jobs,
+                origins.clone(),
                 reporter.clone(),
             )?,
         })),
@@ -226,11 +277,53 @@ pub async fn run(
     } else {
         None
     };
-    let ctx = Arc::new(Ctx::new(reporter.clone(), cancel.clone()));
+    let watch = match settings.watch.clone() {
+        Some(ws) => {
+            let (s, r) = (settings.clone(), reporter.clone());
+            let open = tokio::task::spawn_blocking(move || Watch::open(s, ws, &r));
+            Some(Arc::new(open.await?))
+        }
+        None => None,
+    };
+    // A watch ends on a signal without an interruption: the source stops taking files
+    // (`soft`), and the files in flight get `WATCH_GRACE` before the stages stop (`stages`).
+    let (stages, soft) = match &watch {
+        None => (cancel.clone(), cancel.clone()),
+        Some(w) => {
+            let stages = CancellationToken::new();
+            let soft = stages.child_token();
+            tokio::spawn({
+                let (w, cancel, stages, soft) =
+                    (w.clone(), cancel.clone(), stages.clone(), soft.clone());
+                async move {
+                    cancel.cancelled().await;
+                    soft.cancel();
+                    w.wake();
+                    tokio::time::sleep(WATCH_GRACE).await;
+                    stages.cancel();
+                }
+            });
+            (stages, soft)
+        }
+    };
+    let ctx = Arc::new(Ctx::new(reporter.clone(), stages.clone()).watching(watch.clone()));
 
-    // Stage 1: walk.
+    // Stage 1: walk, or watch.
     let (walk_tx, walk_rx) = mpsc::channel::<Vec<WalkItem>>(WALK_QUEUE);
-    let walker = {
+    let walker = if let Some(w) = watch.clone() {
+        let feed = WatchFeed {
+            ctx: ctx.clone(),
+            tx: walk_tx,
+            stop: soft.clone(),
+            runtime: tokio::runtime::Handle::current(),
+        };
+        let soft = soft.clone();
+        tokio::task::spawn_blocking(move || {
+            w.run(&feed, &soft);
+            // A watch has no "no files" to judge.
+            None
+        })
+    } else {
         let settings = settings.clone();
         let ctx = ctx.clone();
         tokio::task::spawn_blocking(move || {
@@ -238,32 +331,65 @@ pub async fn run(
             walk::walk(&settings.walk, &settings.filter, None, &mut feed);
             feed.end();
             ctx.reporter.emit(Event::WalkDone);
-            feed.candidates
+            Some(feed.candidates)
         })
     };
 
     // Stage 2: hash, one blocking thread per core. Stage 3: create and upload, `jobs` at
-    // a time; a dry run has no stage 3: the hashing threads settle each file as planned.
-    let (then, uploads) = match remote {
-        Some(remote) => {
-            let (hashed_tx, hashed_rx) = mpsc::channel::<Prepared>(1024);
-            let uploads = tokio::spawn(upload_stage(ctx.clone(), remote, settings.jobs, hashed_rx));
-            (Then::Upload(hashed_tx), Some(uploads))
-        }
-        None => (Then::Plan, None),
+    // a time. A dry run has no stage 3: the hashing threads settle each file as planned,
+    // unless a watch's gate must see it first (then a plan stage settles it).
+    let (then, hashed_rx) = if remote.is_some() || watch.is_some() {
+        let (tx, rx) = mpsc::channel::<Prepared>(1024);
+        (Then::Pass(tx), Some(rx))
+    } else {
+        (Then::Plan, None)
     };
     let hasher = tokio::spawn(hash_stage(ctx.clone(), walk_rx, then, cache.clone()));
+    let hashed_rx = match (&watch, hashed_rx) {
+        (Some(w), Some(hashed_rx)) => {
+            let (tx, rx) = mpsc::channel::<Prepared>(64);
+            tokio::spawn(watch_gate(
+                ctx.clone(),
+                w.clone(),
+                hashed_rx,
+                tx,
+                soft.clone(),
+            ));
+            Some(rx)
+        }
+        (_, hashed_rx) => hashed_rx,
+    };
+    let uploads = match (remote, hashed_rx) {
+        (Some(remote), Some(rx)) => Some(tokio::spawn(upload_stage(
+            ctx.clone(),
+            remote,
+            settings.jobs,
+            rx,
+        ))),
+        (None, Some(rx)) => Some(tokio::spawn(plan_stage(ctx.clone(), rx))),
+        (_, None) => None,
+    };
 
-    let _ = hasher.await;
-    if let Some(uploads) = uploads {
-        let _ = uploads.await;
+    if watch.is_some() {
+        // The uploads end once the source stops and the files in flight are done; then
+        // nothing more is hashed.
+        if let Some(uploads) = uploads {
+            let _ = uploads.await;
+        }
+        stages.cancel();
+        let _ = hasher.await;
+    } else {
+        let _ = hasher.await;
+        if let Some(uploads) = uploads {
+            let _ = uploads.await;
+        }
     }
     // After Ctrl-C the walk may be blocked reading a --files-from pipe: leave it behind
     // (and do not judge a walk that did not finish).
     let candidates = if cancel.is_cancelled() {
         None
     } else {
-        walker.await.ok()
+        walker.await.ok().flatten()
     };
     if let Some(cache) = cache {
         let _ = tokio::task::spawn_blocking(move || cache.flush()).await;
@@ -278,7 +404,10 @@ pub async fn run(
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .take();
-    summary.interrupted = cancel.is_cancelled() && auth_error.is_none();
+    let stopped = origins.stopped();
+    // A signal is how a watch ends: no interruption.
+    summary.interrupted =
+        cancel.is_cancelled() && auth_error.is_none() && stopped.is_none() && watch.is_none();
     summary.not_attempted = ctx
         .found
         .load(Ordering::Relaxed)
@@ -286,7 +415,7 @@ pub async fn run(
     summary.excluded = ctx.excluded.load(Ordering::Relaxed);
     let mut no_files = None;
     if candidates == Some(0) {
-        let why = nothing_to_upload(summary.excluded);
+        let why = nothing_to_upload(summary.excluded, &settings.filter.describe());
         match settings.if_no_files {
             IfNoFiles::Warn => reporter.warn(why),
             IfNoFiles::Error => no_files = Some(why),
@@ -299,15 +428,17 @@ pub async fn run(
         summary,
         auth_error,
         no_files,
+        stopped,
     })
 }
 
-/// What `--if-no-files` says when the PATHs hold no file to upload.
-fn nothing_to_upload(excluded: u64) -> String {
+/// What `--if-no-files` says when the PATHs hold no file to upload; `filters` names the
+/// filters in use (`Filter::describe`).
+fn nothing_to_upload(excluded: u64, filters: &str) -> String {
     match excluded {
         0 => "nothing to upload: the PATHs hold no file".into(),
-        1 => "nothing to upload: the only file found was left out by --include/--exclude".into(),
-        n => format!("nothing to upload: all {n} files found were left out by --include/--exclude"),
+        1 => format!("nothing to upload: the only file found was left out by {filters}"),
+        n => format!("nothing to upload: all {n} files found were left out by {filters}"),
     }
 }
 
@@ -361,11 +492,9 @@ impl<'a> Feed<'a> {
         self.since = None;
         self.bytes = 0;
         if self.found > 0 {
-            self.ctx.found.fetch_add(self.found, Ordering::Relaxed);
-            self.ctx.reporter.emit(Event::Found {
-                files: std::mem::take(&mut self.found),
-                bytes: std::mem::take(&mut self.found_bytes),
-            });
+            let (files, bytes) = (self.found, self.found_bytes);
+            (self.found, self.found_bytes) = (0, 0);
+            self.ctx.found(files, bytes);
         }
         if self.excluded > 0 {
             self.ctx.exclude(std::mem::take(&mut self.excluded));
@@ -382,6 +511,72 @@ impl<'a> Feed<'a> {
     /// run is stopping.
     fn end(&mut self) {
         self.flush();
+    }
+}
+
+/// Where a watch's files go: into the pipeline's first queue, counted as the walk counts.
+struct WatchFeed {
+    ctx: Arc<Ctx>,
+    tx: mpsc::Sender<Vec<WalkItem>>,
+    stop: CancellationToken,
+    runtime: tokio::runtime::Handle,
+}
+
+impl watch::Feed for WatchFeed {
+    fn exclude(&self) {
+        self.ctx.exclude(1);
+    }
+
+    fn has_room(&self) -> bool {
+        self.tx.capacity() > 0
+    }
+
+    fn send(&self, item: WalkItem) -> bool {
+        match &item {
+            WalkItem::File(f) => self.ctx.found(1, f.size),
+            WalkItem::Failed { .. } => self.ctx.found(1, 0),
+            WalkItem::Skipped { .. } | WalkItem::Excluded { .. } => {}
+        }
+        // On the watch's own (blocking) thread: wait for room, or for the stop.
+        self.runtime.block_on(async {
+            tokio::select! {
+                sent = self.tx.send(vec![item]) => sent.is_ok(),
+                () = self.stop.cancelled() => false,
+            }
+        })
+    }
+
+    fn emit(&self, event: Event) {
+        self.ctx.reporter.emit(event);
+    }
+}
+
+/// A watch's files between hashing and uploading: one whose content is what it was last
+/// sent as is not sent again.
+async fn watch_gate(
+    ctx: Arc<Ctx>,
+    watch: Arc<Watch>,
+    mut rx: mpsc::Receiver<Prepared>,
+    tx: mpsc::Sender<Prepared>,
+    stop: CancellationToken,
+) {
+    while let Some(p) = recv_or_cancel(&mut rx, &stop).await {
+        if !watch.hashed(&p.file.display, &p.key, &p.md5) {
+            ctx.withdraw(p.size);
+            continue;
+        }
+        tokio::select! {
+            sent = tx.send(p) => if sent.is_err() { break },
+            () = stop.cancelled() => break,
+        }
+    }
+}
+
+/// A watch's dry run's last stage: each hashed file its gate let through is what would
+/// be sent. (Without a watch the hashing threads settle a dry run's files themselves.)
+async fn plan_stage(ctx: Arc<Ctx>, mut rx: mpsc::Receiver<Prepared>) {
+    while let Some(p) = recv_or_cancel(&mut rx, &ctx.cancel).await {
+        ctx.finish(p.report(Outcome::Planned));
     }
 }
 

@@ -58,8 +58,8 @@ impl Prepared {
 pub(super) enum Then {
     /// `--dry-run`: nowhere; it is what would be sent, settled here.
     Plan,
-    /// To the upload stage.
-    Upload(mpsc::Sender<Prepared>),
+    /// To the next stage: the upload stage (or a watch's gate).
+    Pass(mpsc::Sender<Prepared>),
 }
 
 /// A hash to record in the cache: the key taken before reading, the MD5, and when the
@@ -191,7 +191,7 @@ impl Worker<'_> {
             match prep {
                 Ok(Ok(p)) => match self.then {
                     Then::Plan => self.out.finish(p.report(Outcome::Planned)),
-                    Then::Upload(tx) => {
+                    Then::Pass(tx) => {
                         // The upload queue may be full: nothing held back while waiting.
                         self.out.flush();
                         if tx.blocking_send(p).is_err() {

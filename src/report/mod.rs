@@ -44,6 +44,8 @@ const LAST_EVENTS: Duration = Duration::from_millis(300);
 pub struct Setup {
     pub output: OutputSettings,
     pub dry_run: bool,
+    /// `--watch`: a status line instead of a progress bar.
+    pub watch: bool,
     pub report: Option<ReportFile>,
     pub ci: Ci,
     pub stops: Arc<Stops>,
@@ -123,7 +125,7 @@ impl Output {
             });
         }
         Output {
-            human: Human::new(&setup.output, setup.dry_run),
+            human: Human::new(&setup.output, setup.dry_run, setup.watch),
             json,
             github: match setup.ci {
                 Ci::Github(files) => Some(Github::new(files)),
@@ -172,6 +174,7 @@ impl Output {
         }
         match &event {
             Event::Found { files, .. } => self.found += files,
+            Event::Withdrawn { .. } => self.found = self.found.saturating_sub(1),
             Event::Excluded { files } => self.seen.excluded += files,
             Event::File(r) => self.seen.count(r),
             _ => {}
@@ -302,6 +305,7 @@ mod tests {
                 progress_every: None,
             },
             dry_run: false,
+            watch: false,
             report: Some(ReportFile::create(&path).unwrap()),
             ci: Ci::Off,
             stops,

@@ -7,9 +7,12 @@
 //! * `source.rs`: where a value came from, and the one precedence rule.
 //! * `file.rs`: the TOML config file and its profiles; `key_file.rs`: `--api-key-file`.
 //! * `validate.rs`: the local checks of the token, project id and API URL.
+//! * `network.rs`: trusted roots and proxies (`--ca-cert`, `SSL_CERT_*`, `*_PROXY`).
 //! * `units.rs`: the SIZE, RATE and DURATION value forms.
 //! * `show.rs`: the `--show-config` view.
 //! * `ci.rs`: `--ci` and `--shard`, the settings of a CI job.
+//! * `filter.rs`: which files a run takes: globs, pattern files, size and age limits.
+//! * `watch.rs`: `--watch`: the settle time, rescans, the record of files sent.
 //!
 //! A new setting: a `Key` below (its flag, variable and config key, added to
 //! `CONFIG_KEYS`), a `String` field in `Cli`, and one `Layers::pick` (or `pick_or`) whose
@@ -18,11 +21,14 @@
 mod ci;
 mod env;
 mod file;
+mod filter;
 mod key_file;
+mod network;
 mod show;
 mod source;
 pub(crate) mod units;
 mod validate;
+mod watch;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -30,7 +36,7 @@ use std::time::Duration;
 
 use crate::cli::{Cli, ColorChoice, IfNoFiles};
 use crate::exit::UsageError;
-use crate::http::RetryPolicy;
+use crate::http::{Network, RetryPolicy};
 use crate::secret::ApiKey;
 use crate::shard::Shard;
 use crate::walk::Filter;
@@ -40,9 +46,11 @@ pub use env::Env;
 pub(crate) use show::describe;
 pub(crate) use source::{Key, Layers, Source, Sourced};
 pub(crate) use validate::{validate, ProjectId};
+pub use watch::WatchSettings;
 
 use file::ConfigFile;
 use key_file::read_key_file;
+use network::{NetworkSources, CA_CERT};
 
 /// Where the API lives when nothing says otherwise. The public reference page names no
 /// base URL; override it with `--api-url`, `CHIEF_API_URL` or `api_url` in the config file.
@@ -57,19 +65,24 @@ pub(crate) const ENV_CONFIG: &str = "CHIEF_CONFIG";
 pub(crate) const ENV_PROFILE: &str = "CHIEF_PROFILE";
 /// Test-mode switch: draw progress bars although stderr is not a terminal.
 pub(crate) const ENV_PRETEND_TERM: &str = "CHIEF_UPLOAD_PRETEND_TERM";
+/// How long an outage is waited for. From the flag or the environment only: the config
+/// file's `max_outage` is not read yet.
+pub(crate) const MAX_OUTAGE: Key<Duration> =
+    Key::new("--max-outage", Some("CHIEF_MAX_OUTAGE"), "max_outage");
+const DEFAULT_MAX_OUTAGE: Duration = Duration::from_secs(5 * 60);
 
 /// The token: `--api-key-file` gives the file's text (the flag never takes the token).
 pub(crate) const API_KEY: Key<String> = Key::new("--api-key-file", Some(ENV_API_KEY), "api_key");
 pub(crate) const PROJECT: Key<String> = Key::new("--project", Some(ENV_PROJECT), "project_id");
 pub(crate) const API_URL: Key<String> = Key::new("--api-url", Some(ENV_API_URL), "api_url");
 /// The keys a config file may set; any other is warned about.
-pub(crate) const CONFIG_KEYS: [&str; 3] = [API_KEY.file, PROJECT.file, API_URL.file];
+pub(crate) const CONFIG_KEYS: [&str; 4] = [API_KEY.file, PROJECT.file, API_URL.file, CA_CERT.file];
 
 /// Everything the run does, decided.
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub(crate) walk: WalkSettings,
-    /// `--include`/`--exclude`, compiled.
+    /// `--include`/`--exclude`, the pattern files, the size and age limits, compiled.
     pub(crate) filter: Filter,
     /// `--shard K/N`: only the files of this shard; the others count as excluded.
     pub(crate) shard: Option<Shard>,
@@ -85,8 +98,12 @@ pub struct Settings {
     pub(crate) retry: RetryPolicy,
     /// Idle timeout of a connection (connect, or no bytes moving).
     pub(crate) timeout: Duration,
+    /// How long an origin may be out before the run stops.
+    pub(crate) max_outage: Duration,
     /// The hash cache's file; `None` with `--no-cache` (or no known cache directory).
     pub(crate) cache: Option<PathBuf>,
+    /// `--watch`: keep going after the first pass.
+    pub(crate) watch: Option<WatchSettings>,
     /// Things to tell the user once output is set up (e.g. config file permissions).
     pub(crate) warnings: Vec<String>,
 }
@@ -112,6 +129,8 @@ pub struct ApiSettings {
     pub(crate) key: ApiKey,
     pub(crate) project: ProjectId,
     pub(crate) base_url: reqwest::Url,
+    /// Trusted roots and proxies, for the API and the storage alike.
+    pub(crate) network: Box<Network>,
 }
 
 #[derive(Clone, Debug)]
@@ -132,8 +151,6 @@ pub struct WalkSettings {
     pub paths: Vec<PathBuf>,
     pub files_from: Option<PathBuf>,
     pub null: bool,
-    pub include: Vec<String>,
-    pub exclude: Vec<String>,
     pub follow: bool,
 }
 
@@ -146,6 +163,7 @@ pub(crate) struct Gathered {
     pub(crate) api_key: Option<Sourced<String>>,
     pub(crate) project: Option<Sourced<String>>,
     pub(crate) api_url: Sourced<String>,
+    pub(crate) network: NetworkSources,
     pub(crate) warnings: Vec<String>,
 }
 
@@ -162,8 +180,6 @@ pub(crate) fn resolve(
         paths: cli.paths.clone(),
         files_from: cli.files_from.clone(),
         null: cli.null,
-        include: cli.include.clone(),
-        exclude: cli.exclude.clone(),
         follow: cli.follow,
     };
     if walk.paths.is_empty() && walk.files_from.is_none() {
@@ -194,8 +210,18 @@ pub(crate) fn resolve(
             "--retry-max-delay must be a non-negative number of seconds",
         ));
     };
+    watch::check(cli)?;
     let shard = ci::shard(cli, env)?;
     let ci = ci::ci(cli, env)?;
+    let max_outage = watch::max_outage(
+        Layers {
+            env,
+            file: None,
+            profile: None,
+        }
+        .pick_or(&MAX_OUTAGE, cli.max_outage.as_deref(), DEFAULT_MAX_OUTAGE)?,
+        cli.watch,
+    );
     let mut warnings = Vec::new();
     let mode = if cli.dry_run {
         Mode::DryRun
@@ -212,7 +238,8 @@ pub(crate) fn resolve(
         warnings.extend(g.warnings.iter().cloned());
         Mode::Upload(validate(&g)?)
     };
-    let filter = Filter::new(&walk.include, &walk.exclude)?;
+    let filter = filter::filter(cli, env)?;
+    let watch = watch::watch(cli, env, &mode)?;
     Ok(Settings {
         walk,
         filter,
@@ -229,7 +256,9 @@ pub(crate) fn resolve(
             cap: retry_cap,
         },
         timeout,
+        max_outage,
         cache: if cli.no_cache { None } else { env.cache_path() },
+        watch,
         warnings,
     })
 }
@@ -318,12 +347,14 @@ pub(crate) fn gather(cli: &Cli, env: &Env, stdin_used: &mut bool) -> Result<Gath
     let api_key = layers.pick(&API_KEY, key_text.as_deref())?;
     let project = layers.pick(&PROJECT, cli.project.as_deref())?;
     let api_url = layers.pick_or(&API_URL, cli.api_url.as_deref(), DEFAULT_API_URL.into())?;
+    let network = network::gather(cli.ca_cert.as_deref(), env, &layers)?;
     Ok(Gathered {
         config_path,
         profile,
         api_key,
         project,
         api_url,
+        network,
         warnings,
     })
 }
