@@ -125,17 +125,23 @@ cleanup() {
     if [ "${BENCH_KEEP:-0}" != 1 ] && [ -z "${BENCH_DIR:-}" ]; then rm -rf "$W"; fi
 }
 trap cleanup EXIT
-# What the groups run need, in MiB; every small file takes a 4 KiB block.
+# What the groups run still need, in MiB (corpora made before at this scale are kept);
+# every small file takes a 4 KiB block.
+C=$W/corpus
 need_mb=100
-if wants hash || wants e2e; then need_mb=$((need_mb + BIG_MB)); fi
-if wants tree || wants cache; then need_mb=$((need_mb + TREE_N)); fi
-if wants small; then need_mb=$((need_mb + SMALL_N * 4 / 1024)); fi
-if wants overlap; then need_mb=$((need_mb + OV_N * 4)); fi
-if wants memory; then need_mb=$((need_mb + HUGE_MB + MANY_N * 4 / 1024 + 8)); fi
-if wants outage || wants tls; then need_mb=$((need_mb + (OUT_N + TLS_N) * 4 / 1024)); fi
+needs() { # corpus MiB
+    [ "$(cat "$C/.done-$1" 2>/dev/null)" = "$SCALE" ] || need_mb=$((need_mb + $2))
+}
+if wants hash || wants e2e; then needs big "$BIG_MB"; fi
+if wants tree || wants cache; then needs tree "$TREE_N"; fi
+if wants small; then needs small $((SMALL_N * 4 / 1024)); fi
+if wants overlap; then needs overlap $((OV_N * 4)); fi
+if wants memory; then needs huge "$HUGE_MB"; needs many $((MANY_N * 4 / 1024)); needs deep 8; fi
+if wants outage; then needs outage $((OUT_N * 4 / 1024)); fi
+if wants tls; then needs tls $((TLS_N * 4 / 1024)); fi
 if wants soak; then need_mb=$((need_mb + SOAK_N * 8 / 1024)); fi
-if wants overhead; then need_mb=$((need_mb + TINY_N * 4 / 1024)); fi
-if wants million; then need_mb=$((need_mb + MILLION_N * 4 / 1024)); fi
+if wants overhead; then needs tiny $((TINY_N * 4 / 1024)); fi
+if wants million; then needs million $((MILLION_N * 4 / 1024)); fi
 need_kb=$((need_mb * 1024))
 free_kb=$(df -Pk "$W" | awk 'NR == 2 { print $4 }')
 [ "$free_kb" -gt "$need_kb" ] || die "needs $((need_kb / 1024)) MiB free in $W, has $((free_kb / 1024)) MiB"
@@ -144,7 +150,6 @@ free_kb=$(df -Pk "$W" | awk 'NR == 2 { print $4 }')
 # Each corpus is made once per scale (a .done-NAME file beside it says which), and only
 # when a group that is run needs it.
 say "== corpora in $W (scale $SCALE)"
-C=$W/corpus
 mkdir -p "$C"
 gen_split() { # dir count bytes-each
     mkdir -p "$1"

@@ -13,6 +13,7 @@
 //! Colour (`--color`, `NO_COLOR`) is only colour: with bars and no colour the bars still
 //! draw with cursor movement, in black and white.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -56,6 +57,10 @@ pub struct Human {
     moved_bytes: u64,
     /// `--watch`: what the status line says.
     watch: Option<WatchView>,
+    /// While a batch of events is handled (`begin_batch`): its lines, written at its end
+    /// in one piece. A tree of small files then costs one write (and with bars one
+    /// redraw) per batch, not per file.
+    held: RefCell<Option<String>>,
 }
 
 /// A watch's status, as the events tell it.
@@ -143,6 +148,7 @@ impl Human {
                 failed: 0,
                 printed: String::new(),
             }),
+            held: RefCell::new(None),
         }
     }
 
@@ -255,15 +261,35 @@ impl Human {
         self.say(line);
     }
 
-    /// Prints a line above the bars (or plainly).
+    /// Prints a line above the bars (or plainly); in a batch, at its end.
     fn say(&self, line: &str) {
+        if let Some(held) = self.held.borrow_mut().as_mut() {
+            held.push_str(line);
+            held.push('\n');
+            return;
+        }
+        self.write(&format!("{line}\n"));
+    }
+
+    fn write(&self, text: &str) {
+        let out = || {
+            let _ = std::io::stderr().write_all(text.as_bytes());
+        };
         match &self.bars {
-            Some(b) => b.multi.suspend(|| {
-                let _ = writeln!(std::io::stderr(), "{line}");
-            }),
-            None => {
-                let _ = writeln!(std::io::stderr(), "{line}");
-            }
+            Some(b) => b.multi.suspend(out),
+            None => out(),
+        }
+    }
+
+    /// The events of a batch follow: their lines wait for `end_batch`.
+    pub fn begin_batch(&mut self) {
+        self.held.get_mut().get_or_insert_with(String::new);
+    }
+
+    /// Writes the lines of the batch, in their order.
+    pub fn end_batch(&mut self) {
+        if let Some(text) = self.held.get_mut().take().filter(|t| !t.is_empty()) {
+            self.write(&text);
         }
     }
 
@@ -462,9 +488,11 @@ impl Human {
             }
             Event::Summary(summary) => self.summary(&summary),
             Event::Batch(batch) => {
+                self.begin_batch();
                 for event in batch.events {
                     self.event(event);
                 }
+                self.end_batch();
             }
         }
     }
@@ -672,5 +700,47 @@ mod tests {
             "the overall bar: {text}"
         );
         h.close();
+    }
+
+    #[test]
+    fn the_lines_of_a_batch_are_written_together_in_order() {
+        let settings = OutputSettings {
+            json: false,
+            quiet: false,
+            verbose: 0,
+            color: false,
+            bars: false,
+            progress_every: None,
+        };
+        let mut h = Human::new(&settings, true, false);
+        let file = |path: &str| {
+            Event::File(crate::event::FileReport {
+                path: path.into(),
+                filename: path.into(),
+                size: Some(4),
+                md5: Some("00".repeat(16)),
+                mime_type: Some("text/plain".into()),
+                outcome: Outcome::Planned,
+                asset_id: None,
+                status: None,
+                error: None,
+                note: None,
+            })
+        };
+        h.begin_batch();
+        h.event(file("a.txt"));
+        h.event(Event::Warning("look".into()));
+        h.event(file("b.txt"));
+        let held = h.held.borrow().clone().unwrap();
+        let lines: Vec<&str> = held.lines().collect();
+        assert_eq!(lines.len(), 3, "{held}");
+        assert!(
+            lines[0].contains("a.txt") && lines[2].contains("b.txt"),
+            "{held}"
+        );
+        assert!(lines[1].contains("look"), "{held}");
+        assert_eq!(h.done_files, 2, "counted as they come");
+        h.end_batch();
+        assert!(h.held.borrow().is_none(), "written at the end of the batch");
     }
 }

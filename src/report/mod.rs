@@ -167,9 +167,11 @@ impl Output {
 
     fn event(&mut self, event: Event) {
         if let Event::Batch(batch) = event {
+            self.human.begin_batch();
             for event in batch.events {
                 self.event(event);
             }
+            self.human.end_batch();
             return;
         }
         match &event {
