@@ -23,7 +23,7 @@ _chief__upload() {
 
     case "${cmd}" in
         chief__upload)
-            opts="-0 -L -n -q -v -j -h -V --files-from --null --include --exclude --follow --shard --if-no-files --project --api-key-file --api-url --config --profile --dry-run --json --report --ci --quiet --verbose --color --show-config --jobs --retries --timeout --no-cache --progress-interval --completions --man --retry-base-ms --retry-max-delay --help --version"
+            opts="-0 -L -n -q -v -j -h -V --files-from --null --include --exclude --follow --shard --if-no-files --project --api-key-file --api-url --config --profile --dry-run --json --report --ci --quiet --verbose --color --show-config --jobs --bwlimit --retries --timeout --no-cache --progress-interval --completions --man --retry-base-ms --retry-max-delay --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -86,6 +86,10 @@ _chief__upload() {
                     return 0
                     ;;
                 -j)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --bwlimit)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -4,6 +4,7 @@
 //! (a 3xx is an error naming the target host) and sends no `Referer`.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
@@ -12,6 +13,7 @@ use reqwest::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 
 use crate::event::{Event, Reporter};
+use crate::http::limit::Limiter;
 use crate::http::{
     self, check_transport, clean, describe_reqwest_error, is_transient, parse_error_body,
     read_limited, Failure, Retrier, RetryPolicy,
@@ -126,7 +128,7 @@ impl ApiClient {
         api: &ApiSettings,
         policy: RetryPolicy,
         timeout: Duration,
-        jobs: usize,
+        limiter: Arc<Limiter>,
         reporter: Reporter,
     ) -> anyhow::Result<ApiClient> {
         let mut headers = HeaderMap::new();
@@ -134,7 +136,7 @@ impl ApiClient {
         key.set_sensitive(true);
         headers.insert("x-api-key", key);
         headers.insert("x-project-id", HeaderValue::from_str(api.project.as_str())?);
-        let http = http::client_builder(timeout, jobs)
+        let http = http::client_builder(timeout, limiter.max())
             .default_headers(headers)
             .timeout(timeout)
             .build()?;
@@ -143,7 +145,7 @@ impl ApiClient {
         Ok(ApiClient {
             http,
             endpoint,
-            retrier: Retrier::new(policy, reporter.clone()),
+            retrier: Retrier::new(policy, reporter.clone()).limited(limiter),
             reporter,
             key: api.key.clone(),
         })

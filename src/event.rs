@@ -151,6 +151,12 @@ pub enum Event {
         delay: Duration,
         reason: String,
     },
+    /// `-j auto` changed the number of files in flight (`from == to`: it settled there).
+    Concurrency {
+        from: usize,
+        to: usize,
+        why: &'static str,
+    },
     /// Something the user should see that does not fail a file.
     Warning(String),
     /// A file's final outcome.

@@ -8,11 +8,18 @@
 //! * `error`: failures in words without URLs, which statuses are worth another try,
 //!   `Retry-After`, error bodies.
 //! * `retry`: the retry policy and loop, and the home of state shared across requests.
+//! * `limit`: the files in flight (`-j`, fixed or `auto`), told of every answer and
+//!   pushback by the retry loop.
+//! * `bandwidth`: `--bwlimit`, one pace for all upload bodies.
 
+mod bandwidth;
 mod client;
 mod error;
+pub(crate) mod limit;
 mod retry;
 mod transport;
+
+pub(crate) use bandwidth::Bandwidth;
 
 pub(crate) use client::{client_builder, header, read_limited};
 pub(crate) use error::{

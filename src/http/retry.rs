@@ -10,8 +10,10 @@
 //! such state of its own.
 
 use std::future::Future;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use super::limit::Limiter;
 use crate::event::{Event, Reporter};
 
 #[derive(Clone, Debug)]
@@ -137,11 +139,23 @@ impl<'a> Retry<'a> {
 pub(crate) struct Retrier {
     policy: RetryPolicy,
     reporter: Reporter,
+    /// Told how each attempt went: the files in flight follow the answers and pushback.
+    limiter: Option<Arc<Limiter>>,
 }
 
 impl Retrier {
     pub(crate) fn new(policy: RetryPolicy, reporter: Reporter) -> Retrier {
-        Retrier { policy, reporter }
+        Retrier {
+            policy,
+            reporter,
+            limiter: None,
+        }
+    }
+
+    /// Each attempt's outcome is told to `limiter`.
+    pub(crate) fn limited(mut self, limiter: Arc<Limiter>) -> Retrier {
+        self.limiter = Some(limiter);
+        self
     }
 
     /// Calls `attempt` with the attempt's number (from 1) until it succeeds, fails for
@@ -157,7 +171,15 @@ impl Retrier {
         let mut retry = Retry::new(&self.policy);
         loop {
             let n = retry.start();
-            let failure = match attempt(n).await {
+            let began = Instant::now();
+            let result = attempt(n).await;
+            if let Some(limiter) = &self.limiter {
+                match &result {
+                    Ok(_) => limiter.answered(),
+                    Err(f) => limiter.failed(f, began),
+                }
+            }
+            let failure = match result {
                 Ok(v) => return Ok(v),
                 Err(f) => f,
             };

@@ -4,9 +4,10 @@
 //! * The walk runs on one blocking thread and streams files into a queue (`run`, here).
 //! * Hashing runs on up to one blocking thread per core; it consults the hash cache first
 //!   (`prepare.rs`).
-//! * Up to `jobs` files talk to the API and storage at once. Files with the same content
-//!   in one run are uploaded once: the first is the leader, the others wait for it and
-//!   report its asset (`dedup.rs`).
+//! * Up to `-j` files talk to the API and storage at once, a number fixed or adapted during
+//!   the run (`http::limit::Limiter`). Files with the same content in one run are uploaded
+//!   once: the first is the leader, the others wait for it and report its asset
+//!   (`dedup.rs`).
 //! * One file's create, upload and URL renewal (`upload.rs`).
 //!
 //! The pipeline never prints: everything goes out as `Event`s, and every outcome goes
@@ -29,6 +30,8 @@ use crate::api::{ApiClient, ApiError};
 use crate::cache::HashCache;
 use crate::cli::IfNoFiles;
 use crate::event::{Event, FileReport, Outcome, Reporter, Summary, TaskId};
+use crate::http::limit::Limiter;
+use crate::http::Bandwidth;
 use crate::settings::{Mode, Settings};
 use crate::transfer::Uploader;
 use crate::walk::{self, WalkItem};
@@ -123,6 +126,7 @@ pub async fn run(
     cancel: CancellationToken,
 ) -> anyhow::Result<RunResult> {
     let started = Instant::now();
+    let limiter = Limiter::new(settings.jobs, reporter.clone());
     let remote = match &settings.mode {
         Mode::DryRun => None,
         Mode::Upload(api) => Some(Arc::new(Remote {
@@ -130,13 +134,14 @@ pub async fn run(
                 api,
                 settings.retry.clone(),
                 settings.timeout,
-                settings.jobs,
+                limiter.clone(),
                 reporter.clone(),
             )?,
             uploader: Uploader::new(
                 settings.retry.clone(),
                 settings.timeout,
-                settings.jobs,
+                limiter.clone(),
+                settings.bwlimit.map(|rate| Arc::new(Bandwidth::new(rate))),
                 reporter.clone(),
             )?,
         })),
@@ -215,9 +220,10 @@ pub async fn run(
     let (hashed_tx, hashed_rx) = mpsc::channel::<Prepared>(1024);
     let hasher = tokio::spawn(hash_stage(ctx.clone(), walk_rx, hashed_tx, cache.clone()));
 
-    // Stage 3: create and upload, `jobs` at a time; a dry run only reports the plan.
+    // Stage 3: create and upload, as many at a time as the limiter admits; a dry run only
+    // reports the plan.
     let uploads = match remote {
-        Some(remote) => tokio::spawn(upload_stage(ctx.clone(), remote, settings.jobs, hashed_rx)),
+        Some(remote) => tokio::spawn(upload_stage(ctx.clone(), remote, limiter, hashed_rx)),
         None => tokio::spawn(plan_stage(ctx.clone(), hashed_rx)),
     };
 

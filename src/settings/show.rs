@@ -1,7 +1,8 @@
-//! The `--show-config` view: every connection setting, its value (token redacted) and its
-//! source.
+//! The `--show-config` view: every connection and transfer setting, its value (token
+//! redacted) and its source.
 
 use super::source::Source;
+use super::units::{Jobs, Rate};
 use super::validate::{check_api_url, shown_url, shown_value, ProjectId};
 use super::Gathered;
 use crate::secret::ApiKey;
@@ -51,5 +52,32 @@ pub(crate) fn describe(g: &Gathered) -> String {
         Err(why) => format!("{} (invalid: {why})", shown_url(&g.api_url.value)),
     };
     line("api_url", url, g.api_url.source.to_string());
+    let jobs = &g.transfer.jobs;
+    let shown = match jobs.value {
+        Jobs::Auto => "auto (adapts during the run)".to_string(),
+        Jobs::Fixed(n) => format!("{n} files in flight"),
+    };
+    line("jobs", shown, jobs.source.to_string());
+    let bwlimit = &g.transfer.bwlimit;
+    line(
+        "bwlimit",
+        shown_rate(bwlimit.value),
+        bwlimit.source.to_string(),
+    );
     out
+}
+
+/// A rate in the units it was most likely given in, and in bytes per second.
+fn shown_rate(rate: Rate) -> String {
+    let Some(n) = rate.0 else {
+        return "off (no cap)".into();
+    };
+    let n = n.get();
+    let unit = [(30, "G"), (20, "M"), (10, "K")]
+        .into_iter()
+        .find(|(shift, _)| n % (1 << shift) == 0);
+    match unit {
+        Some((shift, letter)) => format!("{}{letter} ({n} bytes/s)", n >> shift),
+        None => format!("{n} bytes/s"),
+    }
 }
