@@ -38,10 +38,11 @@ impl RetryPolicy {
     }
 
     /// The wait before retry number `attempt` (1-based): a server's `Retry-After` when it
-    /// gave one, else a random time in [0, min(cap, base * 2^(attempt-1))].
+    /// gave one (plus up to half of it again, so that requests pushed back together do not
+    /// all come back together), else a random time in [0, min(cap, base * 2^(attempt-1))].
     pub(crate) fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
         if let Some(ra) = retry_after {
-            return ra.min(self.cap);
+            return ra.mul_f64(1.0 + 0.5 * jitter()).min(self.cap);
         }
         let exp = self.base.saturating_mul(
             1u32.checked_shl(attempt.saturating_sub(1).min(20))
@@ -218,6 +219,13 @@ mod tests {
             Duration::from_secs(1),
             "Retry-After is capped"
         );
+        let ra = Duration::from_millis(400);
+        let waits: std::collections::HashSet<_> = (0..20).map(|_| p.delay(1, Some(ra))).collect();
+        assert!(
+            waits.iter().all(|w| *w >= ra && *w <= ra * 3 / 2),
+            "at least Retry-After, at most half as much again: {waits:?}"
+        );
+        assert!(waits.len() > 10, "spread, not all at once: {waits:?}");
         let spread: std::collections::HashSet<_> = (0..20).map(|_| p.delay(5, None)).collect();
         assert!(spread.len() > 10, "delays are jittered");
     }
