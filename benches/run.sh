@@ -2,10 +2,13 @@
 # Benchmark runner for chief-upload. Not part of CI's
 # default path.
 #
-#   benches/run.sh            full run (about 12 minutes on 2 cores, plus the build; needs ~8 GiB in $TMPDIR)
+#   benches/run.sh            full run (about 35 minutes on 2 cores, plus the build; needs ~9 GiB in $TMPDIR)
 #   benches/run.sh --smoke    tiny corpora, one run each: checks that every scenario works
-#                             (about 10 s, plus the release build if it is not up to date);
+#                             (about a minute, plus the release build if it is not up to date);
 #                             exits non-zero only if a scenario fails, not on ratios
+#   benches/run.sh --rows wan,link   only these sections (also BENCH_ROWS=wan,link):
+#                             hash, e2e, small, overlap, memory, cache (the loopback rows);
+#                             wan, link, pushback, bwlimit (emulated network: -j auto, --bwlimit)
 #
 # Environment:
 #   BENCH_SCALE=0.25   scale every corpus (default 1; --smoke uses 0.01)
@@ -25,13 +28,26 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 SMOKE=0
-for arg in "$@"; do
-    case "$arg" in
+ROWS=${BENCH_ROWS:-all}
+ALL_ROWS="hash e2e small overlap memory cache wan link pushback bwlimit"
+usage() { echo "usage: benches/run.sh [--smoke] [--rows LIST]  (LIST: comma-separated of: ${ALL_ROWS// /, })" >&2; exit 2; }
+while [ $# -gt 0 ]; do
+    case "$1" in
         --smoke) SMOKE=1 ;;
-        -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
-        *) echo "usage: benches/run.sh [--smoke]" >&2; exit 2 ;;
+        --rows) [ $# -ge 2 ] || usage; ROWS=$2; shift ;;
+        --rows=*) ROWS=${1#--rows=} ;;
+        -h | --help) sed -n '2,25p' "$0"; exit 0 ;;
+        *) usage ;;
     esac
+    shift
 done
+for row in ${ROWS//,/ }; do
+    [ "$row" = all ] || [[ " $ALL_ROWS " == *" $row "* ]] || usage
+done
+# want SECTION: whether this run measures it.
+want() { [ "$ROWS" = all ] || [[ ",$ROWS," == *",$1,"* ]]; }
+# The loopback sections share one set of corpora.
+want_loopback() { want hash || want e2e || want small || want overlap || want memory || want cache; }
 if [ "$SMOKE" = 1 ]; then
     SCALE=${BENCH_SCALE:-0.01}
     RUNS=${BENCH_RUNS:-1}
@@ -82,6 +98,10 @@ OV_LINK_MBPS=${BENCH_LINK_MBPS:-80} # per upload, for the emulated-link overlap 
 MANY_N=$(scaled 100000 500)    # x 1 KiB in ONE directory (memory, scale)
 HUGE_MB=$(scaled 4096 8)       # one huge file (memory)
 DEEP_FANOUT=2                  # 10-level-deep tree: 2^10 leaf dirs, one 1 KiB file per dir
+WAN_N=$(scaled 2000 50)        # x 4 KiB against a distant server (W1, W3)
+LINK_N=$(scaled 64 4)          # x 16 MiB through one shared 50 MB/s link (W2)
+BW_MB=$(scaled 200 8)          # one file under --bwlimit 20M (W4)
+FIXED_JOBS="8 16 32 64 128 256" # the fixed -j that W1 and W2 compare -j auto with
 
 W=${BENCH_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/chief-bench.XXXXXX")}
 mkdir -p "$W"
@@ -92,7 +112,12 @@ cleanup() {
     if [ "${BENCH_KEEP:-0}" != 1 ] && [ -z "${BENCH_DIR:-}" ]; then rm -rf "$W"; fi
 }
 trap cleanup EXIT
-need_kb=$(( (BIG_MB + TREE_N + SMALL_N * 4 / 1024 + OV_N * 4 + MANY_N * 4 / 1024 + HUGE_MB + 200) * 1024 ))
+need_mb=200
+if want_loopback; then need_mb=$(( need_mb + BIG_MB + TREE_N + SMALL_N * 4 / 1024 + OV_N * 4 + MANY_N * 4 / 1024 + HUGE_MB )); fi
+if want wan || want pushback; then need_mb=$(( need_mb + WAN_N * 4 / 1024 )); fi
+if want link; then need_mb=$(( need_mb + LINK_N * 16 )); fi
+if want bwlimit; then need_mb=$(( need_mb + BW_MB )); fi
+need_kb=$(( need_mb * 1024 ))
 free_kb=$(df -Pk "$W" | awk 'NR == 2 { print $4 }')
 [ "$free_kb" -gt "$need_kb" ] || die "needs $((need_kb / 1024)) MiB free in $W, has $((free_kb / 1024)) MiB"
 
@@ -103,7 +128,7 @@ gen_split() { # dir count bytes-each
     mkdir -p "$1"
     head -c $(( $2 * $3 )) /dev/urandom | (cd "$1" && split -a 6 -d -b "$3" --additional-suffix=.bin - f)
 }
-if [ "$(cat "$C/.done" 2>/dev/null)" != "$SCALE" ]; then
+if want_loopback && [ "$(cat "$C/.done" 2>/dev/null)" != "$SCALE" ]; then
     rm -rf "$C"; mkdir -p "$C/big" "$C/huge"
     head -c $((BIG_MB << 20)) /dev/urandom > "$C/big/big.bin"
     head -c $((HUGE_MB << 20)) /dev/urandom > "$C/huge/huge.bin"
@@ -129,7 +154,20 @@ EOF
     find "$C" -type f -print0 | xargs -0 touch -d '1 hour ago'
     echo "$SCALE" > "$C/.done"
 fi
-DEEP_N=$(find "$C/deep" -type f | wc -l)
+DEEP_N=0
+if want_loopback; then DEEP_N=$(find "$C/deep" -type f | wc -l); fi
+# The emulated-network corpora, each made when first needed (and kept with BENCH_DIR).
+C2=$W/corpus-net
+gen_once() { # dir count bytes-each
+    if [ "$(cat "$1.done" 2>/dev/null)" != "$2 $3" ]; then
+        rm -rf "$1"; gen_split "$1" "$2" "$3"
+        find "$1" -type f -print0 | xargs -0 touch -d '1 hour ago'
+        echo "$2 $3" > "$1.done"
+    fi
+}
+if want wan || want pushback; then gen_once "$C2/wan" "$WAN_N" 4096; fi
+if want link; then gen_once "$C2/link" "$LINK_N" $((16 << 20)); fi
+if want bwlimit; then gen_once "$C2/bw" 1 $((BW_MB << 20)); fi
 
 # ---- helpers -------------------------------------------------------------------------
 R=$W/results
@@ -223,8 +261,9 @@ export CURL_ONE
 # First upload vs walk end. The --json lines are timestamped as they arrive. The walk
 # cannot end before all but the two bounded queues' worth of files (walk->hash 1024,
 # hash->upload 1024; pipeline.rs) have reached the upload stage, which takes at most
-# `jobs` (8) + 1 beyond the files already finished: so the walk ends after the file line
-# number n - 2100 at the earliest. A first upload before that time started before the walk ended.
+# the files in flight (at most 256 with -j auto) + 1 beyond the files already finished: so
+# the walk ends after the file line number n - 2400 at the earliest. A first upload before
+# that time started before the walk ended.
 cat > "$W/stamp.py" <<'PY'
 import json, sys, time
 t0 = float(sys.argv[1]); first = None; stamps = []
@@ -236,7 +275,7 @@ for line in sys.stdin:
         if first is None and d.get("outcome") == "uploaded":
             first = stamps[-1]
     out.write(line)
-bound = stamps[len(stamps) - 2100] if len(stamps) > 2100 else -1
+bound = stamps[len(stamps) - 2400] if len(stamps) > 2400 else -1
 with open(sys.argv[3], "w") as f:
     f.write("%.3f %.3f %d\n" % (first if first is not None else -1, bound, len(stamps)))
 PY
@@ -245,100 +284,174 @@ PY
 say "== machine: $(nproc) cores; load: $(uptime | sed 's/.*load average: //')"
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 
-say "== 1a hashing one ${BIG_MB} MiB file (x$RUNS, alternated)"
-warm "$C/big"
-for _ in $(seq "$RUNS"); do
-    measure hash1_md5sum md5sum "$C/big/big.bin"
-    measure hash1_chief "$CHIEF" --dry-run --no-cache --json "$C/big/big.bin"
-done
-diff <(cut -c1-32 "$R/hash1_md5sum.out") <(python3 -c 'import json,sys
-for l in open(sys.argv[1]):
-    d = json.loads(l)
-    if d["event"] == "file": print(d["md5"])' "$R/hash1_chief.out") >/dev/null || die "chief-upload and md5sum disagree on the digest"
+if want hash; then
+    say "== 1a hashing one ${BIG_MB} MiB file (x$RUNS, alternated)"
+    warm "$C/big"
+    for _ in $(seq "$RUNS"); do
+        measure hash1_md5sum md5sum "$C/big/big.bin"
+        measure hash1_chief "$CHIEF" --dry-run --no-cache --json "$C/big/big.bin"
+    done
+    diff <(cut -c1-32 "$R/hash1_md5sum.out") <(python3 -c 'import json,sys
+    for l in open(sys.argv[1]):
+        d = json.loads(l)
+        if d["event"] == "file": print(d["md5"])' "$R/hash1_chief.out") >/dev/null || die "chief-upload and md5sum disagree on the digest"
 
-say "== 1b hashing ${TREE_N} x 1 MiB"
-warm "$C/tree"
-for _ in $(seq "$RUNS"); do
-    measure tree_md5sum bash -c 'cd "$1" && md5sum -- *' _ "$C/tree"
-    # What this machine gives two independent processes: the ceiling of any parallel hasher.
-    measure tree_md5sum_par bash -c 'cd "$1" && printf "%s\0" * | xargs -0 -P "$2" -n "$3" md5sum' _ "$C/tree" "$(nproc)" $(( (TREE_N + $(nproc) - 1) / $(nproc) ))
-    measure tree_chief "$CHIEF" --dry-run --no-cache -q "$C/tree"
-done
+    say "== 1b hashing ${TREE_N} x 1 MiB"
+    warm "$C/tree"
+    for _ in $(seq "$RUNS"); do
+        measure tree_md5sum bash -c 'cd "$1" && md5sum -- *' _ "$C/tree"
+        # What this machine gives two independent processes: the ceiling of any parallel hasher.
+        measure tree_md5sum_par bash -c 'cd "$1" && printf "%s\0" * | xargs -0 -P "$2" -n "$3" md5sum' _ "$C/tree" "$(nproc)" $(( (TREE_N + $(nproc) - 1) / $(nproc) ))
+        measure tree_chief "$CHIEF" --dry-run --no-cache -q "$C/tree"
+    done
+fi
 
-say "== 2 end to end, one ${BIG_MB} MiB file"
-for _ in $(seq "$RUNS"); do
-    start_fake; measure e2e_curl "$CURL_ONE" "$C/big/big.bin"
-    start_fake; measure e2e_chief "$CHIEF" --no-cache --json "$C/big/big.bin"
-    check_uploaded e2e_chief 1
-done
-stop_fake
+if want e2e; then
+    say "== 2 end to end, one ${BIG_MB} MiB file"
+    for _ in $(seq "$RUNS"); do
+        start_fake; measure e2e_curl "$CURL_ONE" "$C/big/big.bin"
+        start_fake; measure e2e_chief "$CHIEF" --no-cache --json "$C/big/big.bin"
+        check_uploaded e2e_chief 1
+    done
+    stop_fake
+fi
 
-say "== 3 end to end, ${SMALL_N} x 4 KiB (sequential loop on ${SEQ_N} of them)"
-warm "$C/small"
-for i in $(seq "$RUNS"); do
-    start_fake; measure small_xargs bash -c 'par_xargs "$1"' _ "$C/small"
-    start_fake; measure small_seq bash -c 'seq_loop "$1"' _ "$C/small-seq"
-    rm -rf "$W/cache-small"
-    start_fake; XDG_CACHE_HOME=$W/cache-small measure small_chief "$CHIEF" --json "$C/small"
-    check_uploaded small_chief "$SMALL_N"
-done
-stop_fake
+if want small; then
+    say "== 3 end to end, ${SMALL_N} x 4 KiB (sequential loop on ${SEQ_N} of them)"
+    warm "$C/small"
+    for i in $(seq "$RUNS"); do
+        start_fake; measure small_xargs bash -c 'par_xargs "$1"' _ "$C/small"
+        start_fake; measure small_seq bash -c 'seq_loop "$1"' _ "$C/small-seq"
+        rm -rf "$W/cache-small"
+        start_fake; XDG_CACHE_HOME=$W/cache-small measure small_chief "$CHIEF" --json "$C/small"
+        check_uploaded small_chief "$SMALL_N"
+    done
+    stop_fake
+fi
 
-say "== 4 overlap, ${OV_N} x 4 MiB"
-warm "$C/overlap"
-rm -rf "$W/cache-ov"
-XDG_CACHE_HOME=$W/cache-ov "$CHIEF" --dry-run -q "$C/overlap" 2>/dev/null # fills the cache: upload-only runs
-for _ in $(seq "$RUNS"); do
-    stop_fake; measure ov_hash "$CHIEF" --dry-run --no-cache -q "$C/overlap"
-    start_fake; XDG_CACHE_HOME=$W/cache-ov measure ov_upload "$CHIEF" --json "$C/overlap"
-    check_uploaded ov_upload "$OV_N"
-    start_fake; measure ov_both "$CHIEF" --no-cache --json "$C/overlap"
-    check_uploaded ov_both "$OV_N"
-    # The same over an emulated link (the fake paces each upload at OV_LINK_MBPS and
-    # trusts the signed MD5, as a remote storage would on its own CPU): uploading then
-    # costs network time, not this machine's CPU, as it does against a real service.
-    start_fake --link-mbps "$OV_LINK_MBPS" --no-verify
-    XDG_CACHE_HOME=$W/cache-ov measure ovn_upload "$CHIEF" --json "$C/overlap"
-    check_uploaded ovn_upload "$OV_N"
-    start_fake --link-mbps "$OV_LINK_MBPS" --no-verify
-    measure ovn_both "$CHIEF" --no-cache --json "$C/overlap"
-    check_uploaded ovn_both "$OV_N"
-done
-stop_fake
+if want overlap; then
+    say "== 4 overlap, ${OV_N} x 4 MiB"
+    warm "$C/overlap"
+    rm -rf "$W/cache-ov"
+    XDG_CACHE_HOME=$W/cache-ov "$CHIEF" --dry-run -q "$C/overlap" 2>/dev/null # fills the cache: upload-only runs
+    for _ in $(seq "$RUNS"); do
+        stop_fake; measure ov_hash "$CHIEF" --dry-run --no-cache -q "$C/overlap"
+        start_fake; XDG_CACHE_HOME=$W/cache-ov measure ov_upload "$CHIEF" --json "$C/overlap"
+        check_uploaded ov_upload "$OV_N"
+        start_fake; measure ov_both "$CHIEF" --no-cache --json "$C/overlap"
+        check_uploaded ov_both "$OV_N"
+        # The same over an emulated link (the fake paces each upload at OV_LINK_MBPS and
+        # trusts the signed MD5, as a remote storage would on its own CPU): uploading then
+        # costs network time, not this machine's CPU, as it does against a real service.
+        start_fake --link-mbps "$OV_LINK_MBPS" --no-verify
+        XDG_CACHE_HOME=$W/cache-ov measure ovn_upload "$CHIEF" --json "$C/overlap"
+        check_uploaded ovn_upload "$OV_N"
+        start_fake --link-mbps "$OV_LINK_MBPS" --no-verify
+        measure ovn_both "$CHIEF" --no-cache --json "$C/overlap"
+        check_uploaded ovn_both "$OV_N"
+    done
+    stop_fake
+fi
 
-say "== 5 memory: one ${HUGE_MB} MiB file, ${MANY_N} x 1 KiB in one directory; 7: 10-level tree"
-start_fake; measure huge_chief "$CHIEF" --no-cache --json "$C/huge/huge.bin"
-check_uploaded huge_chief 1
-rm -rf "$W/cache-many"
-warm "$C/many"
-start_fake
-t0=$(date +%s.%N)
-XDG_CACHE_HOME=$W/cache-many measure many_chief bash -c \
-    '"$1" --json "$2" | python3 "$3" "$4" "$5" "$6"' _ "$CHIEF" "$C/many" "$W/stamp.py" "$t0" "$R/many_chief.json" "$R/many_first"
-# The RSS above is the largest process of the pipeline, i.e. chief-upload (python is smaller).
-cp "$R/many_chief.json" "$R/many_chief.out"
-check_uploaded many_chief "$MANY_N"
-start_fake; measure deep_chief "$CHIEF" --no-cache --json "$C/deep"
-check_uploaded deep_chief "$DEEP_N"
-stop_fake
+if want memory; then
+    say "== 5 memory: one ${HUGE_MB} MiB file, ${MANY_N} x 1 KiB in one directory; 7: 10-level tree"
+    start_fake; measure huge_chief "$CHIEF" --no-cache --json "$C/huge/huge.bin"
+    check_uploaded huge_chief 1
+    rm -rf "$W/cache-many"
+    warm "$C/many"
+    start_fake
+    t0=$(date +%s.%N)
+    XDG_CACHE_HOME=$W/cache-many measure many_chief bash -c \
+        '"$1" --json "$2" | python3 "$3" "$4" "$5" "$6"' _ "$CHIEF" "$C/many" "$W/stamp.py" "$t0" "$R/many_chief.json" "$R/many_first"
+    # The RSS above is the largest process of the pipeline, i.e. chief-upload (python is smaller).
+    cp "$R/many_chief.json" "$R/many_chief.out"
+    check_uploaded many_chief "$MANY_N"
+    start_fake; measure deep_chief "$CHIEF" --no-cache --json "$C/deep"
+    check_uploaded deep_chief "$DEEP_N"
+    stop_fake
+fi
 
-say "== 6 hash cache over ${TREE_N} x 1 MiB (unchanged, older than the racy window)"
-warm "$C/tree"
-for _ in $(seq "$RUNS"); do
-    rm -rf "$W/cache-c"
-    measure cache_nocache "$CHIEF" --dry-run --no-cache -q "$C/tree"
-    XDG_CACHE_HOME=$W/cache-c measure cache_first "$CHIEF" --dry-run -q "$C/tree"
-    XDG_CACHE_HOME=$W/cache-c measure cache_second "$CHIEF" --dry-run -q "$C/tree"
-done
+if want cache; then
+    say "== 6 hash cache over ${TREE_N} x 1 MiB (unchanged, older than the racy window)"
+    warm "$C/tree"
+    for _ in $(seq "$RUNS"); do
+        rm -rf "$W/cache-c"
+        measure cache_nocache "$CHIEF" --dry-run --no-cache -q "$C/tree"
+        XDG_CACHE_HOME=$W/cache-c measure cache_first "$CHIEF" --dry-run -q "$C/tree"
+        XDG_CACHE_HOME=$W/cache-c measure cache_second "$CHIEF" --dry-run -q "$C/tree"
+    done
+fi
+
+# ---- the emulated network: -j auto and --bwlimit ----------------------------------
+# The fake writes one --stats line a second; the last one comes up to a second after the run.
+settle_stats() { sleep 1.2; }
+
+if want wan; then
+    say "== W1 ${WAN_N} x 4 KiB, 50 ms API and storage latency: -j auto vs -j ${FIXED_JOBS// /, }"
+    warm "$C2/wan"
+    for _ in $(seq "$RUNS"); do
+        for j in auto $FIXED_JOBS; do
+            start_fake --latency-ms 50
+            measure "wan_j$j" "$CHIEF" --no-cache --json -j "$j" "$C2/wan"
+            check_uploaded "wan_j$j" "$WAN_N"
+        done
+    done
+    stop_fake
+fi
+
+if want link; then
+    say "== W2 ${LINK_N} x 16 MiB through one shared 50 MB/s link, 20 ms latency: -j auto vs -j ${FIXED_JOBS// /, }"
+    warm "$C2/link"
+    for i in $(seq "$RUNS"); do
+        for j in auto $FIXED_JOBS; do
+            start_fake --latency-ms 20 --shared-link-mbps 50 --no-verify --stats "$R/link_j$j.stats$i"
+            measure "link_j$j" "$CHIEF" --no-cache --json -j "$j" "$C2/link"
+            check_uploaded "link_j$j" "$LINK_N"
+            settle_stats
+        done
+    done
+    stop_fake
+fi
+
+if want pushback; then
+    say "== W3 ${WAN_N} x 4 KiB, the API answers 429 (Retry-After: 1) above 16 in flight, 50 ms latency: -j auto vs -j 16"
+    warm "$C2/wan"
+    for i in $(seq "$RUNS"); do
+        for j in auto 16; do
+            start_fake --latency-ms 50 --api-max-in-flight 16 --retry-after 1 --stats "$R/push_j$j.stats$i"
+            measure "push_j$j" "$CHIEF" --no-cache --json -j "$j" "$C2/wan"
+            check_uploaded "push_j$j" "$WAN_N"
+            settle_stats
+        done
+    done
+    stop_fake
+fi
+
+if want bwlimit; then
+    say "== W4 --bwlimit 20M, 1 x ${BW_MB} MiB, measured at the fake's storage"
+    warm "$C2/bw"
+    for i in $(seq "$RUNS"); do
+        start_fake --no-verify --stats "$R/bw.stats$i"
+        measure bw_chief "$CHIEF" --no-cache --json --bwlimit 20M "$C2/bw"
+        check_uploaded bw_chief 1
+        settle_stats
+    done
+    stop_fake
+fi
+
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---- table ---------------------------------------------------------------------------
 RESULTS=$R python3 - "$SMOKE" "$RUNS" "$SCALE" "$SMALL_N" "$SEQ_N" "$LOAD_BEFORE" "$LOAD_AFTER" \
-    "$BIG_MB" "$TREE_N" "$OV_N" "$MANY_N" "$HUGE_MB" "$DEEP_N" "$(nproc)" "$OV_LINK_MBPS" <<'EOF'
-import os, statistics, sys
-(smoke, runs, scale, small_n, seq_n, load0, load1, big, tree, ov, many, huge, deep, cores, link) = sys.argv[1:]
+    "$BIG_MB" "$TREE_N" "$OV_N" "$MANY_N" "$HUGE_MB" "$DEEP_N" "$(nproc)" "$OV_LINK_MBPS" \
+    "$WAN_N" "$LINK_N" "$BW_MB" "$FIXED_JOBS" <<'EOF'
+import glob, json, os, statistics, sys
+(smoke, runs, scale, small_n, seq_n, load0, load1, big, tree, ov, many, huge, deep, cores, link,
+ wan_n, link_n, bw_mb, fixed_jobs) = sys.argv[1:]
 smoke = smoke == "1"; small_n = int(small_n); seq_n = int(seq_n)
+fixed_jobs = fixed_jobs.split()
 R = os.environ["RESULTS"]
+def have(l): return os.path.exists(f"{R}/{l}.t")
 def times(l): return [float(x) for x in open(f"{R}/{l}.t").read().split()]
 def med(l): return statistics.median(times(l))
 def rss(l): return max(int(x) for x in open(f"{R}/{l}.rss").read().split()) / 1024
@@ -348,36 +461,87 @@ def row(name, ours, base, ratio, goal, ok, rss_mib=None):
     rows.append((name, ours, base, ratio, goal, met, "" if rss_mib is None else f"{rss_mib:.1f}"))
     if not ok: fails.append(name)
 s = lambda x: f"{x:.2f} s"
-h1, m1 = med("hash1_chief"), med("hash1_md5sum")
-row(f"1a hash 1 x {big} MiB (--dry-run --no-cache) vs md5sum", s(h1), s(m1), f"{h1/m1:.2f}x", "<= 1.05x", h1/m1 <= 1.05, rss("hash1_chief"))
-ht, mt = med("tree_chief"), med("tree_md5sum")
-row(f"1b hash {tree} x 1 MiB vs sequential md5sum", s(ht), s(mt), f"{ht/mt:.2f}x", "<= 0.55x", ht/mt <= 0.55, rss("tree_chief"))
-mp = med("tree_md5sum_par")
-row(f"   (reference: {cores} md5sum processes in parallel on the same tree)", s(ht), s(mp), f"{ht/mt:.2f}x vs {mp/mt:.2f}x", "machine's ceiling", True)
-e, ec = med("e2e_chief"), med("e2e_curl")
-row(f"2 upload 1 x {big} MiB vs md5sum + curl POST + curl -T PUT", s(e), s(ec), f"{e/ec:.2f}x", "<= 1.10x", e/ec <= 1.10, rss("e2e_chief"))
-sc, sx = med("small_chief"), med("small_xargs")
-seq = med("small_seq") * small_n / seq_n
-row(f"3a upload {small_n} x 4 KiB (defaults) vs xargs -P16 curl", s(sc), s(sx), f"{sc/sx:.2f}x", "<= 1.00x", sc <= sx, rss("small_chief"))
-extra = "" if seq_n == small_n else f" (loop timed on {seq_n}, x{small_n/seq_n:g})"
-row(f"3b upload {small_n} x 4 KiB vs sequential curl loop{extra}", s(sc), s(seq), f"{seq/sc:.1f}x faster", ">= 10x faster", seq/sc >= 10)
-oh, ou, ob = med("ov_hash"), med("ov_upload"), med("ov_both")
-onu, onb = med("ovn_upload"), med("ovn_both")
-row(f"4 overlap {ov} x 4 MiB, emulated link {link} MB/s per upload: full vs hash-only {oh:.2f} s + upload-only {onu:.2f} s", s(onb), s(oh + onu), f"{onb/(oh+onu):.2f}x", "<= 0.70x", onb/(oh+onu) <= 0.70, rss("ovn_both"))
-row(f"   (same on loopback, fake MD5s on our cores: full vs hash-only {oh:.2f} s + upload-only {ou:.2f} s)", s(ob), s(oh + ou), f"{ob/(oh+ou):.2f}x", "CPU-bound", True, rss("ov_both"))
+if have("hash1_chief"):
+  h1, m1 = med("hash1_chief"), med("hash1_md5sum")
+  row(f"1a hash 1 x {big} MiB (--dry-run --no-cache) vs md5sum", s(h1), s(m1), f"{h1/m1:.2f}x", "<= 1.05x", h1/m1 <= 1.05, rss("hash1_chief"))
+  ht, mt = med("tree_chief"), med("tree_md5sum")
+  row(f"1b hash {tree} x 1 MiB vs sequential md5sum", s(ht), s(mt), f"{ht/mt:.2f}x", "<= 0.55x", ht/mt <= 0.55, rss("tree_chief"))
+  mp = med("tree_md5sum_par")
+  row(f"   (reference: {cores} md5sum processes in parallel on the same tree)", s(ht), s(mp), f"{ht/mt:.2f}x vs {mp/mt:.2f}x", "machine's ceiling", True)
+if have("e2e_chief"):
+  e, ec = med("e2e_chief"), med("e2e_curl")
+  row(f"2 upload 1 x {big} MiB vs md5sum + curl POST + curl -T PUT", s(e), s(ec), f"{e/ec:.2f}x", "<= 1.10x", e/ec <= 1.10, rss("e2e_chief"))
+if have("small_chief"):
+  sc, sx = med("small_chief"), med("small_xargs")
+  seq = med("small_seq") * small_n / seq_n
+  row(f"3a upload {small_n} x 4 KiB (defaults) vs xargs -P16 curl", s(sc), s(sx), f"{sc/sx:.2f}x", "<= 1.00x", sc <= sx, rss("small_chief"))
+  extra = "" if seq_n == small_n else f" (loop timed on {seq_n}, x{small_n/seq_n:g})"
+  row(f"3b upload {small_n} x 4 KiB vs sequential curl loop{extra}", s(sc), s(seq), f"{seq/sc:.1f}x faster", ">= 10x faster", seq/sc >= 10)
 def cpu(l, f="cpu"): return statistics.median(float(x) for x in open(f"{R}/{l}.{f}").read().split())
-busy = (cpu("ov_both") + cpu("ov_both", "fcpu")) / int(cores)
-row(f"   (CPU floor: (chief {cpu('ov_both'):.2f} + fake server {cpu('ov_both', 'fcpu'):.2f} CPU s) / {cores} cores)", s(ob), s(busy), f"{busy/(oh+ou):.2f}x", "floor of 4", True)
-r = rss("huge_chief")
-row(f"5a peak RSS uploading 1 x {huge} MiB", s(med("huge_chief")), "", f"{r:.1f} MiB", "<= 32 MiB", r <= 32, r)
-r = rss("many_chief")
-row(f"5b peak RSS uploading {many} x 1 KiB (one directory)", s(med("many_chief")), "", f"{r:.1f} MiB", "<= 64 MiB", r <= 64, r)
-c0, c1, c2 = med("cache_nocache"), med("cache_first"), med("cache_second")
-row(f"6 hash cache, {tree} x 1 MiB: 2nd run vs 1st (cold cache; --no-cache: {c0:.2f} s)", s(c2), s(c1), f"{100*c2/c1:.1f}%", "< 5%", c2/c1 < 0.05, rss("cache_second"))
-first, bound, n = open(f"{R}/many_first").read().split()
-first, bound = float(first), float(bound)
-row(f"7a {many} files in one dir: first upload done vs earliest walk end", f"{first:.2f} s", f"{bound:.2f} s" if bound >= 0 else "n/a", f"{n} files", "first < walk end", smoke or 0 <= first < bound)
-row(f"7b 10-level-deep tree ({deep} files, 2^10 leaf dirs)", s(med("deep_chief")), "", "all uploaded", "works", True)
+if have("ov_both"):
+  oh, ou, ob = med("ov_hash"), med("ov_upload"), med("ov_both")
+  onu, onb = med("ovn_upload"), med("ovn_both")
+  row(f"4 overlap {ov} x 4 MiB, emulated link {link} MB/s per upload: full vs hash-only {oh:.2f} s + upload-only {onu:.2f} s", s(onb), s(oh + onu), f"{onb/(oh+onu):.2f}x", "<= 0.70x", onb/(oh+onu) <= 0.70, rss("ovn_both"))
+  row(f"   (same on loopback, fake MD5s on our cores: full vs hash-only {oh:.2f} s + upload-only {ou:.2f} s)", s(ob), s(oh + ou), f"{ob/(oh+ou):.2f}x", "CPU-bound", True, rss("ov_both"))
+  busy = (cpu("ov_both") + cpu("ov_both", "fcpu")) / int(cores)
+  row(f"   (CPU floor: (chief {cpu('ov_both'):.2f} + fake server {cpu('ov_both', 'fcpu'):.2f} CPU s) / {cores} cores)", s(ob), s(busy), f"{busy/(oh+ou):.2f}x", "floor of 4", True)
+if have("huge_chief"):
+  r = rss("huge_chief")
+  row(f"5a peak RSS uploading 1 x {huge} MiB", s(med("huge_chief")), "", f"{r:.1f} MiB", "<= 32 MiB", r <= 32, r)
+  r = rss("many_chief")
+  row(f"5b peak RSS uploading {many} x 1 KiB (one directory)", s(med("many_chief")), "", f"{r:.1f} MiB", "<= 64 MiB", r <= 64, r)
+if have("cache_second"):
+  c0, c1, c2 = med("cache_nocache"), med("cache_first"), med("cache_second")
+  row(f"6 hash cache, {tree} x 1 MiB: 2nd run vs 1st (cold cache; --no-cache: {c0:.2f} s)", s(c2), s(c1), f"{100*c2/c1:.1f}%", "< 5%", c2/c1 < 0.05, rss("cache_second"))
+if have("many_chief"):
+  first, bound, n = open(f"{R}/many_first").read().split()
+  first, bound = float(first), float(bound)
+  row(f"7a {many} files in one dir: first upload done vs earliest walk end", f"{first:.2f} s", f"{bound:.2f} s" if bound >= 0 else "n/a", f"{n} files", "first < walk end", smoke or 0 <= first < bound)
+  row(f"7b 10-level-deep tree ({deep} files, 2^10 leaf dirs)", s(med("deep_chief")), "", "all uploaded", "works", True)
+
+def stats(pattern):
+    """The --stats lines of each run matching pattern: a list of runs, each a list of seconds."""
+    return [[json.loads(l) for l in open(f)] for f in sorted(glob.glob(f"{R}/{pattern}"))]
+def best_fixed(prefix):
+    t = {j: med(f"{prefix}_j{j}") for j in fixed_jobs if have(f"{prefix}_j{j}")}
+    j = min(t, key=t.get)
+    return j, t[j], t
+if have("wan_jauto"):
+  a = med("wan_jauto"); j, b, t = best_fixed("wan")
+  row(f"W1 {wan_n} x 4 KiB, 50 ms latency (API and storage): -j auto vs the best fixed, -j {j}, in files/s", s(a), s(b), f"{b/a:.2f}x", ">= 0.85x", b/a >= 0.85, rss("wan_jauto"))
+  e8 = med("wan_j8")
+  row(f"   -j auto vs -j 8 (the old default), in files/s", s(a), s(e8), f"{e8/a:.1f}x", ">= 5x", e8/a >= 5)
+  row("   (fixed: " + ", ".join(f"-j {k} {v:.2f} s" for k, v in t.items()) + ")", "", "", "", "", True)
+if have("link_jauto"):
+  a = med("link_jauto"); j, b, t = best_fixed("link")
+  row(f"W2 {link_n} x 16 MiB through one shared 50 MB/s link, 20 ms latency: -j auto vs the best fixed, -j {j}", s(a), s(b), f"{a/b:.2f}x", "<= 1.05x", a/b <= 1.05, rss("link_jauto"))
+  late = []
+  for run in stats("link_jauto.stats*"):
+      start = next((i for i, d in enumerate(run) if d["api"]["requests"] > 0), 0)
+      late.append(max([d["storage"]["peak_in_flight"] for d in run[start + 2:]] or [0]))
+  worst = max(late)
+  row("   uploads in flight at the fake after the first 2 s, most (per run: " + ", ".join(map(str, late)) + ")", str(worst), "", "", "<= 8", worst <= 8)
+  row("   (fixed: " + ", ".join(f"-j {k} {v:.2f} s" for k, v in t.items()) + ")", "", "", "", "", True)
+if have("push_jauto"):
+  a, b = med("push_jauto"), med("push_j16")
+  row(f"W3 {wan_n} x 4 KiB, API 429 (Retry-After: 1) above 16 in flight, 50 ms latency: -j auto vs -j 16", s(a), s(b), f"{a/b:.2f}x", "<= 1.30x", a/b <= 1.30, rss("push_jauto"))
+  shares = []
+  for run in stats("push_jauto.stats*"):
+      total = run[-1]["api"]["total"]
+      shares.append(total["throttled"] / max(1, total["requests"]))
+  worst = max(shares)
+  row("   API requests pushed back (429), most of the runs; failed files: 0 (checked)", f"{100*worst:.1f}%", "", "", "<= 10%", worst <= 0.10)
+if have("bw_chief"):
+  cap = 20 << 20
+  avgs, peaks = [], []
+  for run in stats("bw.stats*"):
+      b = [d["storage"]["bytes"] for d in run]
+      moving = [i for i, x in enumerate(b) if x > 0]
+      whole = b[moving[0] + 1:moving[-1]] or b[moving[0]:moving[-1] + 1]
+      avgs.append(sum(whole) / len(whole)); peaks.append(max(b))
+  worst_avg = max(avgs, key=lambda v: abs(v - cap))
+  row(f"W4 --bwlimit 20M, 1 x {bw_mb} MiB: bytes/s at the fake's storage, whole seconds, the run furthest off", f"{worst_avg/2**20:.2f} MiB/s", "20.00 MiB/s", f"{worst_avg/cap:.3f}x", "within 5%", abs(worst_avg / cap - 1) <= 0.05, rss("bw_chief"))
+  row("   the busiest second", f"{max(peaks)/2**20:.2f} MiB/s", "20.00 MiB/s", f"{max(peaks)/cap:.2f}x", "<= 1.5x", max(peaks) <= 1.5 * cap)
 
 hdr = ("target", "chief-upload", "baseline", "ratio", "goal", "met", "peak RSS MiB")
 w = [max(len(str(r[i])) for r in rows + [hdr]) for i in range(len(hdr))]
