@@ -40,7 +40,7 @@ pub use ci::Ci;
 pub use env::Env;
 pub(crate) use show::describe;
 pub(crate) use source::{Key, Layers, Source, Sourced};
-pub(crate) use units::{Jobs, MAX_JOBS};
+pub(crate) use units::Jobs;
 pub(crate) use validate::{validate, ProjectId};
 
 use file::ConfigFile;

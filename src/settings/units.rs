@@ -61,9 +61,10 @@ pub(crate) fn parse_rate(raw: &str) -> Result<Option<NonZeroU64>, String> {
     Ok(NonZeroU64::new(scale(n, 1 << shift)?))
 }
 
-/// The most files in flight `-j N` accepts: beyond it, the open files (three per file: the
-/// file, a connection to the API and one to the storage) outgrow common `ulimit -n` values
-/// and the gain is nil (see the README's benchmarks).
+/// The most files in flight `-j N` accepts: each holds three open files (the file, a
+/// connection to the API, one to the storage), and 256 of them stay within the common
+/// `ulimit -n` of 1024. (`auto` may go further, where it measures a gain and the limits
+/// allow: `http::limit`.)
 pub(crate) const MAX_JOBS: usize = 256;
 
 /// How many files are in flight at once (JOBS).

@@ -190,7 +190,10 @@ impl Controller {
     /// A request was answered; `binding`: a file waits for room. In slow start, one more
     /// file may go (the round's change is reported when it ends).
     pub(crate) fn on_answer(&mut self, binding: bool) {
-        if binding && !self.held && self.limit < self.cap {
+        // At most a doubling a round, also when a round spans many round trips (a round
+        // lasts at least `MIN_ROUND`; on loopback a round trip is far shorter).
+        let most = self.round_from.saturating_mul(2).min(self.cap);
+        if binding && !self.held && self.limit < most {
             if let Phase::SlowStart { .. } = self.phase {
                 self.limit += 1;
             }

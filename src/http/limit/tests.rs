@@ -38,6 +38,20 @@ fn slow_start_doubles_while_throughput_rises() {
 }
 
 #[test]
+fn slow_start_at_most_doubles_a_round_however_many_answers_come() {
+    let mut c = Controller::new(16, 512);
+    for _ in 0..1000 {
+        c.on_answer(true);
+    }
+    assert_eq!(c.limit(), 32);
+    c.on_round(round(1000));
+    for _ in 0..1000 {
+        c.on_answer(true);
+    }
+    assert_eq!(c.limit(), 64);
+}
+
+#[test]
 fn slow_start_stops_where_throughput_stops_rising() {
     let mut c = Controller::new(16, 256);
     // 16, 32, 64 rise; 128 gives no more than 64 did.
@@ -273,13 +287,12 @@ fn auto_holds_back_big_files_beyond_the_bytes_in_flight_but_not_small_ones() {
 }
 
 #[test]
-fn auto_keeps_upload_buffers_within_the_memory_budget() {
+fn auto_keeps_the_files_in_flight_within_the_memory_budget() {
     let (r, _events) = reporter();
     let l = Limiter::new(Jobs::Auto, r);
-    let mut held = Vec::new();
-    // The link is fast: bytes in flight are no bound, the buffers are.
-    l.lock().auto.as_mut().unwrap().control = Controller::new(256, 256);
-    l.lock().limit = 256;
+    // The link is fast and the limit high: bytes in flight are no bound, memory is.
+    l.lock().auto.as_mut().unwrap().control = Controller::new(AUTO_MAX, AUTO_MAX);
+    l.lock().limit = AUTO_MAX;
     l.sent(1 << 40);
     let a_second_ago = Instant::now() - Duration::from_secs(1);
     l.lock()
@@ -289,16 +302,20 @@ fn auto_keeps_upload_buffers_within_the_memory_budget() {
         .meter
         .samples
         .push_back((a_second_ago, 0));
-    let mib = 1 << 20;
-    while let Some(p) = admits(&l, mib) {
-        held.push(p);
-        if held.len() > 256 {
-            break;
+    for size in [1 << 20, 4096] {
+        let mut held = Vec::new();
+        while let Some(p) = admits(&l, size) {
+            held.push(p);
+            if held.len() > AUTO_MAX {
+                break;
+            }
+        }
+        let budget = (MEMORY / memory(size)) as usize;
+        if open_files_cap() >= budget {
+            assert_eq!(held.len(), budget, "files of {size} bytes");
         }
     }
-    if open_files_cap() >= 128 {
-        assert_eq!(held.len() as u64, MEMORY / BUFFER);
-    }
+    assert_eq!(l.lock().memory, 0, "every place given back");
 }
 
 #[test]
