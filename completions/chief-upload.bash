@@ -23,7 +23,7 @@ _chief__upload() {
 
     case "${cmd}" in
         chief__upload)
-            opts="-0 -L -n -q -v -j -h -V --files-from --null --include --exclude --follow --shard --if-no-files --project --api-key-file --api-url --config --profile --dry-run --json --report --ci --quiet --verbose --color --show-config --jobs --bwlimit --retries --timeout --no-cache --progress-interval --completions --man --retry-base-ms --retry-max-delay --help --version"
+            opts="-0 -L -n -q -v -j -h -V --files-from --null --include --exclude --include-from --exclude-from --min-size --max-size --min-age --max-age --follow --shard --if-no-files --watch --rescan-interval --poll --project --api-key-file --api-url --ca-cert --config --profile --dry-run --json --report --ci --quiet --verbose --color --show-config --jobs --bwlimit --retries --timeout --max-outage --no-cache --progress-interval --completions --man --retry-base-ms --retry-max-delay --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -41,12 +41,40 @@ _chief__upload() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --include-from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --exclude-from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --min-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --min-age)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-age)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --shard)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --if-no-files)
                     COMPREPLY=($(compgen -W "warn error ignore" -- "${cur}"))
+                    return 0
+                    ;;
+                --rescan-interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --project)
@@ -58,6 +86,10 @@ _chief__upload() {
                     return 0
                     ;;
                 --api-url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-cert)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -98,6 +130,10 @@ _chief__upload() {
                     return 0
                     ;;
                 --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-outage)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

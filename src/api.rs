@@ -15,13 +15,13 @@ use serde::{Deserialize, Serialize};
 use crate::event::{Event, Reporter};
 use crate::http::limit::Limiter;
 use crate::http::{
-    self, check_transport, clean, describe_reqwest_error, is_transient, parse_error_body,
-    read_limited, Failure, Retrier, RetryPolicy,
+    self, check_transport, clean, is_transient, parse_error_body, read_limited, Failure, Origins,
+    Retrier, RetryPolicy, Role, Sign, Stop,
 };
 use crate::secret::{redact_parsed, ApiKey, SignedUrl};
 use crate::settings::ApiSettings;
 
-/// Why a call to the API failed. `Auth` and `Redirect` stop the whole run.
+/// Why a call to the API failed. `Auth`, `Redirect` and `Stopped` stop the whole run.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ApiError {
     #[error("the API refused the credentials: {}", status_text(*.status, .code.as_deref(), .message.as_deref()))]
@@ -43,6 +43,15 @@ pub(crate) enum ApiError {
     Transport { reason: String, attempts: u32 },
     #[error("unexpected answer from the API: {0}")]
     Invalid(String),
+    /// A failure no retry mends, or an outage longer than `--max-outage`.
+    #[error("{0}")]
+    Stopped(Stop),
+}
+
+impl From<Stop> for ApiError {
+    fn from(stop: Stop) -> ApiError {
+        ApiError::Stopped(stop)
+    }
 }
 
 /// " (after 6 attempts)" when a transient failure was retried until the retries ran out.
@@ -129,6 +138,7 @@ impl ApiClient {
         policy: RetryPolicy,
         timeout: Duration,
         limiter: Arc<Limiter>,
+        origins: Arc<Origins>,
         reporter: Reporter,
     ) -> anyhow::Result<ApiClient> {
         let mut headers = HeaderMap::new();
@@ -136,7 +146,7 @@ impl ApiClient {
         key.set_sensitive(true);
         headers.insert("x-api-key", key);
         headers.insert("x-project-id", HeaderValue::from_str(api.project.as_str())?);
-        let http = http::client_builder(timeout, limiter.max())
+        let http = http::client_builder(timeout, limiter.max(), &api.network)
             .default_headers(headers)
             .timeout(timeout)
             .build()?;
@@ -145,7 +155,9 @@ impl ApiClient {
         Ok(ApiClient {
             http,
             endpoint,
-            retrier: Retrier::new(policy, reporter.clone()).limited(limiter),
+            retrier: Retrier::new(policy, reporter.clone())
+                .watching(origins, Role::Api)
+                .limited(limiter),
             reporter,
             key: api.key.clone(),
         })
@@ -167,7 +179,8 @@ impl ApiClient {
         let body = Bytes::from(body);
         let target = redact_parsed(&self.endpoint);
         self.retrier
-            .run(
+            .run_at(
+                &self.endpoint,
                 || "POST /v1/assets".to_string(),
                 |attempt| self.attempt(&body, &target, attempt),
             )
@@ -181,14 +194,9 @@ impl ApiClient {
         target: &str,
         attempt: u32,
     ) -> Result<Created, Failure<ApiError>> {
-        let unreachable = |reason: String| {
-            Failure::transient(
-                ApiError::Transport {
-                    reason: reason.clone(),
-                    attempts: attempt,
-                },
-                reason,
-            )
+        let unreachable = |reason: String| ApiError::Transport {
+            reason,
+            attempts: attempt,
         };
         let started = Instant::now();
         let sent = self
@@ -202,7 +210,7 @@ impl ApiClient {
             Ok(resp) => resp,
             Err(e) => {
                 self.log(target, None, started, attempt);
-                return Err(unreachable(describe_reqwest_error(&e)));
+                return Err(Failure::unanswered(&e, unreachable));
             }
         };
         let status = resp.status();
@@ -214,7 +222,9 @@ impl ApiClient {
             }));
         }
         let retry_after = http::retry_after(resp.headers());
-        let body = read_limited(resp).await.map_err(unreachable)?;
+        let body = read_limited(resp)
+            .await
+            .map_err(|reason| Failure::dropped(unreachable(reason.clone()), reason))?;
         if status.is_success() {
             return parse_created(status.as_u16(), &body).map_err(Failure::Final);
         }
@@ -222,6 +232,15 @@ impl ApiClient {
         let scrub = |t: Option<String>| t.map(|t| crate::secret::scrub(&t, &[self.key.expose()]));
         let (code, message) = (scrub(code), scrub(message));
         let s = status.as_u16();
+        if let Some(fatal) = http::fatal_status(s) {
+            let error = ApiError::Status {
+                status: s,
+                code,
+                message,
+                attempts: attempt,
+            };
+            return Err(Failure::Fatal { error, fatal });
+        }
         if s == 401 || s == 403 {
             return Err(Failure::Final(ApiError::Auth {
                 status: s,
@@ -243,6 +262,7 @@ impl ApiClient {
             error,
             reason,
             retry_after,
+            sign: Sign::of_status(s, retry_after),
         })
     }
 

@@ -36,12 +36,25 @@ Examples:
   # One of four CI jobs sharing a big upload; a record of every file in a report
   chief-upload --shard 2/4 --report upload-2.ndjson ./dist
 
+  # From cron: leave out files still being written (modified in the last 15 minutes)
+  # and the patterns listed in a file
+  chief-upload --min-age 15m --exclude-from upload-ignore.txt /srv/exports
+
+  # A drop folder kept uploaded (a service: see the README for a systemd unit);
+  # each file once it has not changed for 10 s, until SIGTERM
+  chief-upload --watch --min-age 10s /srv/scans
+
   # Only images, skipping a scratch folder, from a list made by find
   find assets -name '*.png' -print0 | chief-upload -0 --files-from - --exclude '**/tmp/**'
 
+Network: HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY are honoured as curl reads
+them (http, https and socks5 proxies); SSL_CERT_FILE and SSL_CERT_DIR replace the
+system's CA roots; --ca-cert adds one.
+
 Exit status: 0 all uploaded or already present, 1 some file failed (or no file to
 upload with --if-no-files error), 2 usage/configuration error or credentials refused,
-130 interrupted (Ctrl-C, SIGINT), 143 terminated (SIGTERM), 129 hang-up (SIGHUP).";
+130 interrupted (Ctrl-C, SIGINT), 143 terminated (SIGTERM), 129 hang-up (SIGHUP).
+A --watch ends on any of those signals with 0, or 1 if some file failed.";
 
 /// Upload files to the Chief assets API.
 ///
@@ -105,6 +118,90 @@ pub struct Cli {
     )]
     pub exclude: Vec<String>,
 
+    /// Read --include globs from FILE, one per line. Repeatable.
+    ///
+    /// Blank lines and lines starting with `#` are ignored, and so are the spaces around a
+    /// glob. The globs join those of --include as one filter.
+    #[arg(
+        long,
+        value_name = "FILE",
+        hide_short_help = true,
+        help_heading = INPUT,
+        help = "Read --include globs from FILE, one per line (repeatable)"
+    )]
+    pub include_from: Vec<PathBuf>,
+
+    /// Read --exclude globs from FILE, one per line. Repeatable.
+    ///
+    /// Blank lines and lines starting with `#` are ignored, and so are the spaces around a
+    /// glob. The globs join those of --exclude as one filter: they prune directories too.
+    #[arg(
+        long,
+        value_name = "FILE",
+        hide_short_help = true,
+        help_heading = INPUT,
+        help = "Read --exclude globs from FILE, one per line (repeatable)"
+    )]
+    pub exclude_from: Vec<PathBuf>,
+
+    /// Skip files smaller than SIZE; a file of exactly SIZE bytes is uploaded.
+    ///
+    /// SIZE is a number of bytes, or a number with K, M, G or T (powers of 1024), e.g.
+    /// `--min-size 1K`.
+    #[arg(
+        long,
+        value_name = "SIZE",
+        allow_negative_numbers = true,
+        hide_short_help = true,
+        help_heading = INPUT,
+        help = "Skip files smaller than SIZE (e.g. 1K; powers of 1024)"
+    )]
+    pub min_size: Option<String>,
+
+    /// Skip files larger than SIZE; a file of exactly SIZE bytes is uploaded.
+    ///
+    /// SIZE is a number of bytes, or a number with K, M, G or T (powers of 1024), e.g.
+    /// `--max-size 2G`.
+    #[arg(
+        long,
+        value_name = "SIZE",
+        allow_negative_numbers = true,
+        help_heading = INPUT,
+        help = "Skip files larger than SIZE (e.g. 2G; powers of 1024)"
+    )]
+    pub max_size: Option<String>,
+
+    /// Skip files modified less than DURATION ago; a file exactly DURATION old is uploaded.
+    ///
+    /// DURATION is a number with s, m, h or d, e.g. `--min-age 15m` leaves out the files
+    /// written in the last 15 minutes, so that a file still being written is not taken
+    /// half-done. A file's age is judged when the walk reaches it, by its modification time.
+    /// With --watch it is the settle time instead (2s unless given): a younger file waits
+    /// until it has been still that long, and is not left out.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        allow_negative_numbers = true,
+        help_heading = INPUT,
+        help = "Skip files modified less than DURATION ago (e.g. 15m)"
+    )]
+    pub min_age: Option<String>,
+
+    /// Skip files modified more than DURATION ago; a file exactly DURATION old is uploaded.
+    ///
+    /// DURATION is a number with s, m, h or d, e.g. `--max-age 7d` takes only the files
+    /// modified in the last 7 days. A file's age is judged when the walk reaches it, by
+    /// its modification time.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        allow_negative_numbers = true,
+        hide_short_help = true,
+        help_heading = INPUT,
+        help = "Skip files modified more than DURATION ago (e.g. 7d)"
+    )]
+    pub max_age: Option<String>,
+
     /// Follow symbolic links to directories. Links to files are always uploaded; broken
     /// links are reported and skipped.
     #[arg(short = 'L', long, help_heading = INPUT, help = "Follow symlinked directories")]
@@ -124,8 +221,9 @@ pub struct Cli {
     )]
     pub shard: Option<String>,
 
-    /// What to do when the PATHs hold no file to upload, after --include/--exclude (and
-    /// before --shard: a shard with no file of its own is fine).
+    /// What to do when the PATHs hold no file to upload, after the filters (--include,
+    /// --exclude, the pattern files, the size and age limits) and before --shard (a shard
+    /// with no file of its own is fine).
     ///
     /// `warn` prints a warning and exits 0, `error` exits 1, `ignore` says nothing.
     #[arg(
@@ -137,6 +235,41 @@ pub struct Cli {
         help = "When no file is found: warn, error (exit 1) or ignore"
     )]
     pub if_no_files: IfNoFiles,
+
+    /// Keep running: after the first pass, upload each file that appears or changes under
+    /// the PATHs once it has not changed for the settle time (--min-age, 2s by default).
+    ///
+    /// Folders created or moved in are walked and watched; a file or folder moved in counts
+    /// as new; deleted files are ignored; a changed file is uploaded again. What was sent is
+    /// kept on disk beside the hash cache (not with --no-cache), so a restart sends nothing
+    /// for files that have not changed. Where file events are unavailable or get lost, the
+    /// PATHs are rescanned every --rescan-interval instead, with a warning. SIGINT, SIGTERM
+    /// and SIGHUP end the watch: the files in flight get a few seconds to finish, the
+    /// summary is printed, and the exit status is 0, or 1 if any file failed. Not with
+    /// --dry-run or --files-from; --if-no-files does not apply.
+    #[arg(
+        long,
+        help_heading = INPUT,
+        help = "Keep uploading new and changed files until stopped"
+    )]
+    pub watch: bool,
+
+    /// With --watch: how often to rescan the PATHs when file events are unavailable (a
+    /// network file system), were lost, or --poll asks for rescans (`30s`, `5m`; a plain
+    /// number is seconds).
+    #[arg(
+        long,
+        value_name = "DURATION",
+        hide_short_help = true,
+        help_heading = INPUT,
+        help = "With --watch: rescan this often without file events [default: 60s]"
+    )]
+    pub rescan_interval: Option<String>,
+
+    /// With --watch: do not use the platform's file events; rescan the PATHs every
+    /// --rescan-interval (for file systems whose events are unreliable).
+    #[arg(long, hide_short_help = true, help_heading = INPUT)]
+    pub poll: bool,
 
     /// Project id (`project_` + 20 lower-case letters or digits).
     #[arg(
@@ -169,6 +302,21 @@ pub struct Cli {
         help = "Base URL of the Chief API [env: CHIEF_API_URL]"
     )]
     pub api_url: Option<String>,
+
+    /// Also trust the certificate authorities in FILE (PEM).
+    ///
+    /// For a company proxy that re-signs TLS with its own root, or a private deployment.
+    /// The certificates are added to the system's roots, or to those of SSL_CERT_FILE and
+    /// SSL_CERT_DIR, which replace the system's (as for OpenSSL and curl). Also
+    /// CHIEF_CA_CERT, or ca_cert in the config file, where a relative path is taken from
+    /// the config file's folder.
+    #[arg(
+        long,
+        value_name = "FILE",
+        help_heading = CHIEF,
+        help = "Also trust the CAs in FILE (PEM) [env: CHIEF_CA_CERT]"
+    )]
+    pub ca_cert: Option<PathBuf>,
 
     /// Config file to read instead of the platform default
     /// (`$XDG_CONFIG_HOME/chief/config.toml` on Linux).
@@ -320,6 +468,22 @@ pub struct Cli {
         help_heading = TRANSFER
     )]
     pub timeout: f64,
+
+    /// Longest outage to wait for [default: 5m] [env: CHIEF_MAX_OUTAGE]
+    ///
+    /// In an outage the API or a storage host fails every request for a while. New work
+    /// for it then pauses, one request at a time probes it, and no file spends its
+    /// retries; when it answers, the run goes on. Past DURATION the run stops with exit 1,
+    /// and the files not done are counted not_attempted. DURATION is a number with s, m, h
+    /// or d (30s, 5m, 2h); a plain number counts seconds. A --watch waits out any outage
+    /// unless this is given.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        hide_short_help = true,
+        help_heading = TRANSFER
+    )]
+    pub max_outage: Option<String>,
 
     /// Do not use or update the hash cache (MD5s remembered by file identity and mtime).
     #[arg(long, hide_short_help = true, help_heading = TRANSFER)]

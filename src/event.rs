@@ -91,6 +91,18 @@ impl Summary {
     }
 }
 
+/// What a watch is doing, for its status line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WatchStatus {
+    /// The PATHs being watched that are folders, and those that are files.
+    pub folders: u64,
+    pub files: u64,
+    /// Files seen to change that have not been still for the settle time yet.
+    pub settling: u64,
+    /// File events are unavailable or were lost: the PATHs are rescanned at an interval.
+    pub rescanning: bool,
+}
+
 /// One numbered unit of work (a hash or a transfer), for progress display.
 pub type TaskId = u64;
 
@@ -103,8 +115,16 @@ pub enum Event {
     /// A file left out by a filter or because it belongs to another shard: it gets no
     /// file line, only a count in the summary.
     Excluded,
-    /// The walk is over; totals are final.
+    /// The walk is over; totals are final. (In a watch: the first pass is over.)
     WalkDone,
+    /// `--watch`: a file found (and counted) gets no outcome after all, and is no longer
+    /// counted: its content is what it was last sent as, or it changed (it will settle and
+    /// be found again) or vanished while it was read.
+    Withdrawn {
+        size: u64,
+    },
+    /// `--watch`: what is watched and how many files wait to settle, whenever it changes.
+    Watching(WatchStatus),
     HashStart {
         id: TaskId,
         path: String,
@@ -156,6 +176,20 @@ pub enum Event {
         from: usize,
         to: usize,
         why: &'static str,
+    },
+    /// Every request to an origin has failed for `down_for` (an outage): new work for it
+    /// waits, and the next probe goes in `retry_in`. `origin` is "API" or "storage at
+    /// HOST"; `reason` says how the latest request failed ("HTTP 503").
+    Outage {
+        origin: String,
+        reason: String,
+        down_for: Duration,
+        retry_in: Duration,
+    },
+    /// The origin answers again after an outage of `down_for`; the run goes on.
+    OutageOver {
+        origin: String,
+        down_for: Duration,
     },
     /// Something the user should see that does not fail a file.
     Warning(String),

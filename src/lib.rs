@@ -21,6 +21,7 @@ pub mod shard;
 pub(crate) mod signal;
 pub(crate) mod transfer;
 pub(crate) mod walk;
+pub(crate) mod watch;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -80,6 +81,7 @@ fn run_cli(cli: Cli, env: Env, output: OutputSettings) -> anyhow::Result<Exit> {
         return Ok(Exit::Success);
     }
     let settings = settings::resolve(&cli, &env, output, &mut stdin_used)?;
+    let watching = settings.watch.is_some();
     let report_file = match &settings.report {
         Some(path) => Some(report::ReportFile::create(path)?),
         None => None,
@@ -93,6 +95,7 @@ fn run_cli(cli: Cli, env: Env, output: OutputSettings) -> anyhow::Result<Exit> {
         report::Setup {
             output: settings.output.clone(),
             dry_run: settings.mode.is_dry_run(),
+            watch: watching,
             report: report_file,
             ci: settings.ci.clone(),
             stops: stops.clone(),
@@ -135,6 +138,9 @@ fn run_cli(cli: Cli, env: Env, output: OutputSettings) -> anyhow::Result<Exit> {
             .hint("chief-upload --show-config shows which settings are in effect")
             .into());
     }
+    if let Some(stop) = result.stopped {
+        return Err(stop.into_error());
+    }
     let s = &result.summary;
     if s.interrupted {
         return Ok(stops.first().map_or(Exit::Interrupted, Signal::exit));
@@ -142,8 +148,9 @@ fn run_cli(cli: Cli, env: Env, output: OutputSettings) -> anyhow::Result<Exit> {
     if let Some(why) = result.no_files {
         return Err(anyhow::anyhow!(why));
     }
-    Ok(if s.failed > 0 || s.not_attempted > 0 {
-        // (A file left without an outcome is no success.)
+    // A file left without an outcome is no success; but a watch ends on a signal with files
+    // queued, which its next start takes.
+    Ok(if s.failed > 0 || (s.not_attempted > 0 && !watching) {
         Exit::Failures
     } else {
         Exit::Success

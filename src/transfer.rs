@@ -19,8 +19,8 @@ use crate::cache::FileKey;
 use crate::event::{Event, Reporter, TaskId};
 use crate::http::limit::{self, Limiter};
 use crate::http::{
-    self, describe_reqwest_error, is_transient_storage, read_limited, Bandwidth, Failure, Retrier,
-    RetryPolicy,
+    self, is_transient_storage, read_limited, Bandwidth, Failure, Network, Origins, Retrier,
+    RetryPolicy, Role, Sign, Stop,
 };
 use crate::secret::scrub;
 
@@ -34,6 +34,15 @@ pub(crate) enum TransferError {
     Expired,
     #[error("{0}")]
     Failed(String),
+    /// A failure no retry mends, or an outage longer than `--max-outage`: the run stops.
+    #[error("{0}")]
+    Stopped(Stop),
+}
+
+impl From<Stop> for TransferError {
+    fn from(stop: Stop) -> TransferError {
+        TransferError::Stopped(stop)
+    }
 }
 
 /// What is being sent: the file as it was hashed.
@@ -81,17 +90,21 @@ pub(crate) struct Uploader {
 
 impl Uploader {
     pub(crate) fn new(
+        network: &Network,
         policy: RetryPolicy,
         timeout: Duration,
         limiter: Arc<Limiter>,
         bandwidth: Option<Arc<Bandwidth>>,
+        origins: Arc<Origins>,
         reporter: Reporter,
     ) -> anyhow::Result<Uploader> {
         // No whole-request timeout: a big file takes long. `Activity` stops a stalled one.
-        let http = http::client_builder(timeout, limiter.max()).build()?;
+        let http = http::client_builder(timeout, limiter.max(), network).build()?;
         Ok(Uploader {
             http,
-            retrier: Retrier::new(policy, reporter.clone()).limited(limiter.clone()),
+            retrier: Retrier::new(policy, reporter.clone())
+                .watching(origins, Role::Storage)
+                .limited(limiter.clone()),
             timeout,
             reporter,
             limiter,
@@ -110,7 +123,7 @@ impl Uploader {
         let headers = &headers;
         let what = || format!("{} {}", target.method, target.url);
         self.retrier
-            .run(what, |attempt| async move {
+            .run_at(target.url.expose(), what, |attempt| async move {
                 let sent = Arc::new(AtomicU64::new(0));
                 let result = self.attempt(target, headers, src, id, &sent, attempt).await;
                 if result.is_err() {
@@ -132,12 +145,9 @@ impl Uploader {
         sent: &Arc<AtomicU64>,
         attempt: u32,
     ) -> Result<(), Failure<TransferError>> {
-        let retry = |reason: String, retry_after: Option<Duration>| Failure::Transient {
-            error: failed(format!("upload failed after {attempt} attempts: {reason}")),
-            reason,
-            retry_after,
-        };
-        let file = src.open().await.map_err(Failure::Final)?;
+        let error =
+            |reason: &str| failed(format!("upload failed after {attempt} attempts: {reason}"));
+        let file = src.open().await.map_err(Failure::Local)?;
         let started = Instant::now();
         let activity = Arc::new(Activity::new());
         let body = file_body(
@@ -179,15 +189,15 @@ impl Uploader {
             None => {
                 log(None);
                 let reason = format!("no progress for {} s", self.timeout.as_secs_f64());
-                return Err(retry(reason, None));
+                return Err(Failure::dropped(error(&reason), reason));
             }
             Some(Err(e)) => {
                 log(None);
                 // A body that ended early means the file shrank under us.
                 if sent.load(Ordering::Relaxed) < src.size && src.changed().await {
-                    return Err(Failure::Final(failed(changed())));
+                    return Err(Failure::Local(failed(changed())));
                 }
-                return Err(retry(describe_reqwest_error(&e), None));
+                return Err(Failure::unanswered(&e, |reason| error(&reason)));
             }
             Some(Ok(r)) => r,
         };
@@ -228,8 +238,20 @@ impl Uploader {
         ) {
             return Err(Failure::Final(TransferError::Expired));
         }
+        if let Some(fatal) = http::fatal_status(status) {
+            return Err(Failure::Fatal {
+                error: failed(format!("storage answered {shown}")),
+                fatal,
+            });
+        }
         if is_transient_storage(status) {
-            return Err(retry(format!("storage answered {shown}"), retry_after));
+            let reason = format!("storage answered {shown}");
+            return Err(Failure::Transient {
+                error: error(&reason),
+                reason,
+                retry_after,
+                sign: Sign::of_status(status, retry_after),
+            });
         }
         let hint = match code.as_deref() {
             Some("BadDigest") | Some("InvalidDigest") => {

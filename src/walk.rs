@@ -9,6 +9,7 @@
 use std::fs::{self, Metadata};
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 
@@ -55,8 +56,9 @@ pub enum WalkItem {
         display: String,
         why: String,
     },
-    /// A regular file a filter left out: no file line, counted as `excluded`. (A directory
-    /// pruned by `--exclude` is not walked, so the files inside it are not counted.)
+    /// A regular file a filter (a glob, a size or age limit) left out: no file line,
+    /// counted as `excluded`. (A directory pruned by `--exclude` is not walked, so the
+    /// files inside it are not counted.)
     Excluded {
         /// Which file: the tests check what each filter leaves out.
         #[cfg_attr(not(test), expect(dead_code))]
@@ -64,34 +66,121 @@ pub enum WalkItem {
     },
 }
 
-/// `--include` / `--exclude`, compiled once.
+/// One glob and where it was given, so that a bad one is pointed at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pattern {
+    pub glob: String,
+    pub origin: Origin,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// `--include` or `--exclude`.
+    Flag(&'static str),
+    /// A line (counted from 1) of an `--include-from` or `--exclude-from` file.
+    File {
+        flag: &'static str,
+        path: PathBuf,
+        line: usize,
+    },
+}
+
+impl Pattern {
+    pub fn flag(flag: &'static str, glob: &str) -> Pattern {
+        Pattern {
+            glob: glob.to_string(),
+            origin: Origin::Flag(flag),
+        }
+    }
+}
+
+/// The size and age limits. Each end is inclusive, as in rclone: a file of exactly
+/// `--min-size` or `--max-size` bytes is kept, and so is one whose age is exactly
+/// `--min-age` or `--max-age`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Limits {
+    pub min_size: Option<u64>,
+    pub max_size: Option<u64>,
+    /// Files modified more recently than this are too young (still being written, maybe).
+    pub min_age: Option<Duration>,
+    /// Files modified longer ago than this are left out.
+    pub max_age: Option<Duration>,
+}
+
+/// What the filter says about a regular file its globs let through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Take,
+    /// Left out for good: no file line, counted as `excluded`.
+    Exclude,
+    /// Modified less than `--min-age` ago. A run over the PATHs leaves it out like any
+    /// other (`excluded`); a watch defers it and asks again once it may have settled.
+    /// It is decided before the size and `--max-age`, since a file still being written
+    /// may yet change size.
+    TooYoung,
+}
+
+/// `--include`/`--exclude`, the globs of `--include-from`/`--exclude-from`, and the size
+/// and age limits: one filter, compiled once.
 #[derive(Clone, Debug)]
 pub struct Filter {
     include: Option<GlobSet>,
     exclude: GlobSet,
+    limits: Limits,
+    /// The flags that make up this filter, in the words of a message (`--min-age`).
+    flags: Vec<&'static str>,
 }
 
 impl Filter {
-    pub fn new(include: &[String], exclude: &[String]) -> Result<Filter, UsageError> {
-        let build = |flag: &str, globs: &[String]| -> Result<GlobSet, UsageError> {
+    pub fn new(
+        include: &[Pattern],
+        exclude: &[Pattern],
+        limits: Limits,
+    ) -> Result<Filter, UsageError> {
+        let build = |patterns: &[Pattern]| -> Result<GlobSet, UsageError> {
             let mut b = GlobSetBuilder::new();
-            for g in globs {
-                b.add(glob(flag, g)?);
+            for p in patterns {
+                b.add(glob(p)?);
             }
             b.build()
-                .map_err(|e| UsageError::new(format!("invalid {flag} patterns: {e}")))
+                .map_err(|e| UsageError::new(format!("invalid --include/--exclude patterns: {e}")))
         };
+        let mut flags = Vec::new();
+        let globs = include.iter().chain(exclude);
+        if globs.clone().any(|p| matches!(p.origin, Origin::Flag(_))) {
+            flags.push("--include/--exclude");
+        }
+        for from in ["--include-from", "--exclude-from"] {
+            if globs
+                .clone()
+                .any(|p| matches!(p.origin, Origin::File { flag, .. } if flag == from))
+            {
+                flags.push(from);
+            }
+        }
+        for (flag, set) in [
+            ("--min-size", limits.min_size.is_some()),
+            ("--max-size", limits.max_size.is_some()),
+            ("--min-age", limits.min_age.is_some()),
+            ("--max-age", limits.max_age.is_some()),
+        ] {
+            if set {
+                flags.push(flag);
+            }
+        }
         Ok(Filter {
             include: if include.is_empty() {
                 None
             } else {
-                Some(build("--include", include)?)
+                Some(build(include)?)
             },
-            exclude: build("--exclude", exclude)?,
+            exclude: build(exclude)?,
+            limits,
+            flags,
         })
     }
 
-    /// Whether a file with this walked relative path is uploaded.
+    /// Whether a file with this walked relative path passes the globs.
     pub fn wants_file(&self, rel: &str) -> bool {
         !self.exclude.is_match(rel) && self.include.as_ref().is_none_or(|inc| inc.is_match(rel))
     }
@@ -101,17 +190,61 @@ impl Filter {
     pub fn wants_dir(&self, rel: &str) -> bool {
         !self.exclude.is_match(rel)
     }
+
+    /// Judges a file the globs let through by its size and modification time, at `now`:
+    /// ages are judged when a file is considered, not when the run started. A file
+    /// modified in the future has age zero. The error is the one reading the modification
+    /// time, asked for only when an age limit is set.
+    pub fn judge(
+        &self,
+        size: u64,
+        modified: impl FnOnce() -> io::Result<SystemTime>,
+        now: SystemTime,
+    ) -> io::Result<Verdict> {
+        let l = &self.limits;
+        let age = if l.min_age.is_some() || l.max_age.is_some() {
+            now.duration_since(modified()?).unwrap_or(Duration::ZERO)
+        } else {
+            Duration::ZERO
+        };
+        if l.min_age.is_some_and(|min| age < min) {
+            return Ok(Verdict::TooYoung);
+        }
+        let out = l.min_size.is_some_and(|min| size < min)
+            || l.max_size.is_some_and(|max| size > max)
+            || l.max_age.is_some_and(|max| age > max);
+        Ok(if out { Verdict::Exclude } else { Verdict::Take })
+    }
+
+    /// The filter's flags in a message: `--min-age`, or `the filters (--include/--exclude,
+    /// --min-age)`.
+    pub fn describe(&self) -> String {
+        match self.flags.as_slice() {
+            [] => "the filters".into(),
+            [one] => (*one).into(),
+            many => format!("the filters ({})", many.join(", ")),
+        }
+    }
 }
 
-fn glob(flag: &str, pattern: &str) -> Result<Glob, UsageError> {
+fn glob(pattern: &Pattern) -> Result<Glob, UsageError> {
+    let raw = pattern.glob.as_str();
     // A trailing slash means "this directory": match the directory path itself.
-    let p = pattern.trim_end_matches('/');
-    GlobBuilder::new(if p.is_empty() { pattern } else { p })
+    let p = raw.trim_end_matches('/');
+    GlobBuilder::new(if p.is_empty() { raw } else { p })
         .literal_separator(false)
         .backslash_escape(true)
         .build()
         .map_err(|e| {
-            UsageError::new(format!("invalid {flag} pattern '{pattern}': {}", e.kind())).hint(
+            let message = match &pattern.origin {
+                Origin::Flag(flag) => format!("invalid {flag} pattern '{raw}': {}", e.kind()),
+                Origin::File { flag, path, line } => format!(
+                    "invalid {flag} pattern '{raw}' (line {line} of {}): {}",
+                    path.display(),
+                    e.kind()
+                ),
+            };
+            UsageError::new(message).hint(
                 "globs use *, ?, [abc], {a,b} and **; quote them so the shell does not expand them",
             )
         })
@@ -237,12 +370,7 @@ fn walk_root(
                 display: display(root),
             });
         }
-        return emit(WalkItem::File(WalkedFile {
-            path: root.to_path_buf(),
-            display: display(root),
-            size: meta.len(),
-            identity: identity(&meta),
-        }));
+        return emit(judged(filter, root, &meta));
     }
     if !meta.is_dir() {
         return emit(WalkItem::Skipped {
@@ -311,12 +439,7 @@ fn walk_root(
             excluded()
         } else if ft.is_file() {
             match entry.metadata() {
-                Ok(m) => WalkItem::File(WalkedFile {
-                    path: entry.path().to_path_buf(),
-                    display: display(entry.path()),
-                    size: m.len(),
-                    identity: identity(&m),
-                }),
+                Ok(m) => judged(filter, entry.path(), &m),
                 Err(e) => WalkItem::Failed {
                     display: display(entry.path()),
                     error: e.to_string(),
@@ -325,12 +448,7 @@ fn walk_root(
         } else if ft.is_symlink() {
             match fs::metadata(entry.path()) {
                 Ok(m) if m.is_file() && !filter.wants_file(&rel) => excluded(),
-                Ok(m) if m.is_file() => WalkItem::File(WalkedFile {
-                    path: entry.path().to_path_buf(),
-                    display: display(entry.path()),
-                    size: m.len(),
-                    identity: identity(&m),
-                }),
+                Ok(m) if m.is_file() => judged(filter, entry.path(), &m),
                 Ok(m) if m.is_dir() => {
                     if !filter.wants_dir(&rel) {
                         continue;
@@ -364,6 +482,30 @@ fn walk_root(
         if !emit(item) {
             return false;
         }
+    }
+}
+
+/// A regular file the globs let through, judged by its size and age as it is now.
+fn judged(filter: &Filter, path: &Path, meta: &Metadata) -> WalkItem {
+    match filter.judge(meta.len(), || meta.modified(), SystemTime::now()) {
+        Ok(Verdict::Take) => WalkItem::File(WalkedFile {
+            path: path.to_path_buf(),
+            display: display(path),
+            size: meta.len(),
+            identity: identity(meta),
+        }),
+        // A run over the PATHs does not come back for a file too young to take.
+        Ok(Verdict::Exclude | Verdict::TooYoung) => WalkItem::Excluded {
+            display: display(path),
+        },
+        Err(e) => WalkItem::Failed {
+            display: display(path),
+            error: format!(
+                "cannot read its modification time (for {}): {}",
+                filter.describe(),
+                io_reason(&e)
+            ),
+        },
     }
 }
 
@@ -408,6 +550,17 @@ pub fn io_reason(e: &io::Error) -> String {
 mod tests {
     use super::*;
 
+    fn globs(include: &[&str], exclude: &[&str]) -> Result<Filter, UsageError> {
+        let patterns = |flag, globs: &[&str]| -> Vec<Pattern> {
+            globs.iter().map(|g| Pattern::flag(flag, g)).collect()
+        };
+        Filter::new(
+            &patterns("--include", include),
+            &patterns("--exclude", exclude),
+            Limits::default(),
+        )
+    }
+
     /// Every item but the excluded files, sorted.
     fn collect(settings: &WalkSettings, filter: &Filter) -> Vec<String> {
         collect_all(settings, filter)
@@ -436,8 +589,6 @@ mod tests {
             paths,
             files_from: None,
             null: false,
-            include: vec![],
-            exclude: vec![],
             follow: false,
         }
     }
@@ -451,20 +602,17 @@ mod tests {
             fs::write(r.join(f), f).unwrap();
         }
         let s = settings(vec![r.to_path_buf()]);
-        let f = Filter::new(&["*.png".into()], &["tmp".into()]).unwrap();
+        let f = globs(&["*.png"], &["tmp"]).unwrap();
         let got = collect(&s, &f);
         let want: Vec<String> = ["a.png", "sub/c.png", "sub/tmp/d.png"]
             .iter()
             .map(|x| format!("file {}", r.join(x).display()))
             .collect();
         assert_eq!(got, want);
-        let f = Filter::new(&[], &["**/tmp/**".into(), "*.txt".into()]).unwrap();
+        let f = globs(&[], &["**/tmp/**", "*.txt"]).unwrap();
         let got = collect(&s, &f);
         assert_eq!(got.len(), 2, "a.png and sub/c.png: {got:?}");
-        assert!(Filter::new(&["a[".into()], &[])
-            .unwrap_err()
-            .message
-            .contains("'a['"));
+        assert!(globs(&["a["], &[]).unwrap_err().message.contains("'a['"));
     }
 
     /// Each file a glob leaves out is reported, to be counted; a pruned directory is not
@@ -477,7 +625,7 @@ mod tests {
             fs::create_dir_all(r.join(f).parent().unwrap()).unwrap();
             fs::write(r.join(f), f).unwrap();
         }
-        let f = Filter::new(&["*.png".into()], &["tmp".into()]).unwrap();
+        let f = globs(&["*.png"], &["tmp"]).unwrap();
         let got = collect_all(&settings(vec![r.to_path_buf()]), &f);
         let p = |x: &str| r.join(x).display().to_string();
         assert_eq!(
@@ -490,12 +638,199 @@ mod tests {
         );
         // A file given directly is filtered too.
         let s = settings(vec![r.join("b.txt"), r.join("a.png")]);
-        let got = collect_all(&s, &Filter::new(&[], &["*/b.txt".into()]).unwrap());
+        let got = collect_all(&s, &globs(&[], &["*/b.txt"]).unwrap());
         assert_eq!(got.len(), 2, "{got:?}");
         assert!(
             got[0].starts_with("excluded ") && got[0].ends_with("b.txt"),
             "{got:?}"
         );
+    }
+
+    fn limits(limits: Limits) -> Filter {
+        Filter::new(&[], &[], limits).unwrap()
+    }
+
+    /// Both ends of every limit are kept, to the nanosecond, as in rclone.
+    #[test]
+    fn size_and_age_limits_keep_a_file_exactly_at_the_limit() {
+        use Verdict::{Exclude, Take, TooYoung};
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let ago = |d: Duration| move || Ok(now - d);
+        let secs = Duration::from_secs;
+        let ns = Duration::from_nanos(1);
+
+        let sizes = limits(Limits {
+            min_size: Some(10),
+            max_size: Some(20),
+            ..Limits::default()
+        });
+        for (size, want) in [
+            (0, Exclude),
+            (9, Exclude),
+            (10, Take),
+            (20, Take),
+            (21, Exclude),
+        ] {
+            assert_eq!(
+                sizes.judge(size, ago(secs(0)), now).unwrap(),
+                want,
+                "{size}"
+            );
+        }
+
+        let ages = limits(Limits {
+            min_age: Some(secs(60)),
+            max_age: Some(secs(3600)),
+            ..Limits::default()
+        });
+        for (age, want) in [
+            (secs(0), TooYoung),
+            (secs(60) - ns, TooYoung),
+            (secs(60), Take),
+            (secs(3600), Take),
+            (secs(3600) + ns, Exclude),
+        ] {
+            assert_eq!(ages.judge(5, ago(age), now).unwrap(), want, "{age:?}");
+        }
+        // A file from the future is as young as can be.
+        let future = || Ok(now + secs(30));
+        assert_eq!(ages.judge(5, future, now).unwrap(), TooYoung);
+        let max_only = limits(Limits {
+            max_age: Some(secs(60)),
+            ..Limits::default()
+        });
+        assert_eq!(max_only.judge(5, future, now).unwrap(), Take);
+    }
+
+    /// A watch defers a young file rather than leaving it out, so youth is told apart,
+    /// and decided before the size, which a file still being written may change.
+    #[test]
+    fn a_young_file_is_too_young_before_it_is_too_small() {
+        let now = SystemTime::now();
+        let f = limits(Limits {
+            min_size: Some(100),
+            min_age: Some(Duration::from_secs(60)),
+            ..Limits::default()
+        });
+        assert_eq!(f.judge(1, || Ok(now), now).unwrap(), Verdict::TooYoung);
+        let old = || Ok(now - Duration::from_secs(61));
+        assert_eq!(f.judge(1, old, now).unwrap(), Verdict::Exclude);
+        assert_eq!(f.judge(100, old, now).unwrap(), Verdict::Take);
+    }
+
+    #[test]
+    fn the_modification_time_is_read_only_for_an_age_limit() {
+        let now = SystemTime::now();
+        let unreadable = || Err(io::Error::other("no mtime here"));
+        let sizes = limits(Limits {
+            max_size: Some(10),
+            ..Limits::default()
+        });
+        assert_eq!(sizes.judge(10, unreadable, now).unwrap(), Verdict::Take);
+        let ages = limits(Limits {
+            max_age: Some(Duration::from_secs(10)),
+            ..Limits::default()
+        });
+        assert!(ages.judge(10, unreadable, now).is_err());
+    }
+
+    #[test]
+    fn the_filter_names_its_flags() {
+        let mut f = globs(&["*.png"], &[]).unwrap();
+        assert_eq!(f.describe(), "--include/--exclude");
+        f.flags.push("--min-age");
+        assert_eq!(f.describe(), "the filters (--include/--exclude, --min-age)");
+        let from = Pattern {
+            glob: "*.tmp".into(),
+            origin: Origin::File {
+                flag: "--exclude-from",
+                path: "ignore.txt".into(),
+                line: 3,
+            },
+        };
+        let max = Limits {
+            max_size: Some(1),
+            ..Limits::default()
+        };
+        let f = Filter::new(&[], std::slice::from_ref(&from), max).unwrap();
+        assert_eq!(f.describe(), "the filters (--exclude-from, --max-size)");
+        assert_eq!(limits(max).describe(), "--max-size");
+
+        let bad = Pattern {
+            glob: "a[".into(),
+            ..from
+        };
+        let err = Filter::new(&[], &[bad], Limits::default()).unwrap_err();
+        assert_eq!(
+            err.message,
+            "invalid --exclude-from pattern 'a[' (line 3 of ignore.txt): unclosed character class; missing ']'"
+        );
+    }
+
+    /// The walk judges every regular file it reaches (in a folder, through a link, or
+    /// given directly) by its size and modification time, and reports the rest excluded.
+    #[test]
+    fn the_walk_leaves_out_files_by_size_and_age() {
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path();
+        let now = SystemTime::now();
+        let hour = Duration::from_secs(3600);
+        for (name, size, age) in [
+            ("small", 9, hour * 2),
+            ("at-min", 10, hour * 2),
+            ("at-max", 20, hour * 2),
+            ("big", 21, hour * 2),
+            ("fresh", 15, Duration::ZERO),
+            ("stale", 15, hour * 48),
+        ] {
+            let f = fs::File::create(r.join(name)).unwrap();
+            f.set_len(size).unwrap();
+            f.set_modified(now - age).unwrap();
+        }
+        let f = limits(Limits {
+            min_size: Some(10),
+            max_size: Some(20),
+            min_age: Some(hour),
+            max_age: Some(hour * 24),
+        });
+        let got = collect_all(&settings(vec![r.to_path_buf()]), &f);
+        let p = |x: &str| r.join(x).display().to_string();
+        assert_eq!(
+            got,
+            vec![
+                format!("excluded {}", p("big")),
+                format!("excluded {}", p("fresh")),
+                format!("excluded {}", p("small")),
+                format!("excluded {}", p("stale")),
+                format!("file {}", p("at-max")),
+                format!("file {}", p("at-min")),
+            ]
+        );
+        let s = settings(vec![r.join("fresh"), r.join("at-min")]);
+        let got = collect_all(&s, &f);
+        assert_eq!(
+            got,
+            vec![
+                format!("excluded {}", p("fresh")),
+                format!("file {}", p("at-min"))
+            ]
+        );
+        #[cfg(unix)]
+        {
+            let links = d.path().join("links");
+            fs::create_dir(&links).unwrap();
+            std::os::unix::fs::symlink(r.join("big"), links.join("to-big")).unwrap();
+            std::os::unix::fs::symlink(r.join("at-max"), links.join("to-at-max")).unwrap();
+            let got = collect_all(&settings(vec![links.clone()]), &f);
+            let l = |x: &str| links.join(x).display().to_string();
+            assert_eq!(
+                got,
+                vec![
+                    format!("excluded {}", l("to-big")),
+                    format!("file {}", l("to-at-max"))
+                ]
+            );
+        }
     }
 
     #[cfg(unix)]
@@ -510,7 +845,7 @@ mod tests {
         std::os::unix::fs::symlink(r.join("real"), r.join("link-to-dir")).unwrap();
         std::os::unix::fs::symlink(r.join("missing"), r.join("broken")).unwrap();
         let s = settings(vec![r.clone(), d.path().join("nope")]);
-        let got = collect(&s, &Filter::new(&[], &[]).unwrap());
+        let got = collect(&s, &globs(&[], &[]).unwrap());
         let p = |x: &str| r.join(x).display().to_string();
         assert_eq!(
             got,
@@ -523,7 +858,7 @@ mod tests {
             ]
         );
         let s = WalkSettings { follow: true, ..s };
-        let got = collect(&s, &Filter::new(&[], &[]).unwrap());
+        let got = collect(&s, &globs(&[], &[]).unwrap());
         assert!(
             got.contains(&format!("file {}", p("link-to-dir/f"))),
             "{got:?}"
@@ -551,6 +886,6 @@ mod tests {
             null: true,
             ..settings(vec![])
         };
-        assert_eq!(collect(&s, &Filter::new(&[], &[]).unwrap()).len(), 2);
+        assert_eq!(collect(&s, &globs(&[], &[]).unwrap()).len(), 2);
     }
 }

@@ -8,7 +8,7 @@ mod fake;
 use std::time::Duration;
 
 use common::{files_by_path, json_lines, summary, TestEnv};
-use fake::{FakeChief, InFlightLimit, Target};
+use fake::{FakeChief, InFlightLimit, Origins, Outage, OutageMode, Target};
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -87,6 +87,59 @@ fn auto_backs_off_when_the_server_pushes_back_and_no_file_fails() {
     if api.throttled > 0 {
         assert!(err.contains("the server pushed back"), "{err}");
     }
+}
+
+#[test]
+fn auto_holds_still_through_an_outage() {
+    // Long enough for the API to be out (not just suspect): 503 with Retry-After, which is
+    // pushback only while other requests succeed.
+    let fake = FakeChief::builder()
+        .with_knobs(|k| {
+            k.api.latency = Duration::from_millis(20);
+            k.storage.latency = Duration::from_millis(20);
+            k.outage = Some(
+                Outage::unavailable(Origins::Api, 150, Some(Duration::from_secs(7))).with_mode(
+                    OutageMode::Status {
+                        status: 503,
+                        retry_after: Some("1".into()),
+                    },
+                ),
+            );
+        })
+        .start()
+        .unwrap();
+    let env = TestEnv::new();
+    small_files(&env, 400);
+    let out = env
+        .cmd_for(&fake)
+        .args(["-v", "--json", "d"])
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(summary(&json_lines(&out.stdout))["uploaded"], 400);
+    let lines: Vec<&str> = err.lines().collect();
+    let out_at = lines
+        .iter()
+        .position(|l| l.starts_with("API unavailable"))
+        .unwrap_or_else(|| panic!("the API was out: {err}"));
+    let back_at = lines
+        .iter()
+        .position(|l| l.starts_with("API available again"))
+        .unwrap_or_else(|| panic!("and back: {err}"));
+    let changes: Vec<&&str> = lines[out_at..back_at]
+        .iter()
+        .filter(|l| l.starts_with("concurrency"))
+        .collect();
+    assert!(changes.is_empty(), "held still while out: {changes:?}");
+    let cuts = lines
+        .iter()
+        .filter(|l| l.contains("the server pushed back"))
+        .count();
+    assert!(
+        cuts <= 1,
+        "at most the outage's first failures look like pushback: {err}"
+    );
 }
 
 #[test]

@@ -235,32 +235,6 @@ fn api_connection_resets_and_stalls_are_retried() {
     assert_eq!(stall, vec![0, 201]);
 }
 
-#[test]
-fn unreachable_api_fails_files_after_retries() {
-    let env = TestEnv::new();
-    env.file("a.txt", "a");
-    // A port nobody listens on: bind, note it, close.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let fake = FakeChief::start();
-    let out = env
-        .cmd_for(&fake)
-        .env("CHIEF_API_URL", format!("http://127.0.0.1:{port}"))
-        .args(["--retries", "2", "--json", "a.txt"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
-    let files = files_by_path(&json_lines(&out.stdout));
-    let why = error(&files, "a.txt");
-    assert!(
-        why.contains("after 3 attempts") && why.contains("connection"),
-        "{why}"
-    );
-}
-
 // ---------------------------------------------------------------------------------------
 // 2. Storage transient failures
 // ---------------------------------------------------------------------------------------

@@ -5,24 +5,46 @@ use std::time::Duration;
 use reqwest::header::{HeaderName, HeaderValue};
 
 use super::error::describe_reqwest_error;
+use super::proxy::Proxies;
+use super::trust::Trust;
 
 const USER_AGENT: &str = concat!("chief-upload/", env!("CARGO_PKG_VERSION"));
 
 /// An answer body larger than this is not a valid answer, from the API or from storage.
 const MAX_BODY: usize = 1 << 20;
 
+/// How every client of the run reaches the network: whom it trusts and which proxies it
+/// goes through, as `settings` decided them.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Network {
+    pub(crate) trust: Trust,
+    pub(crate) proxies: Proxies,
+}
+
 /// The settings every client of the run starts from: this user agent, no redirect followed
 /// (a token or signed URL goes nowhere it was not sent), no `Referer`, `timeout` to
-/// connect, and up to `pool` idle connections kept per host. A caller adds only what is
-/// its own (the API its credential headers and a whole-request timeout).
-pub(crate) fn client_builder(timeout: Duration, pool: usize) -> reqwest::ClientBuilder {
-    reqwest::Client::builder()
+/// connect, connections kept alive for `pool` requests at once per host, and the
+/// network's trusted roots and proxies (and no others: reqwest reads no environment
+/// variable). A caller adds only what is its own (the API its credential headers and a
+/// whole-request timeout).
+pub(crate) fn client_builder(
+    timeout: Duration,
+    pool: usize,
+    network: &Network,
+) -> reqwest::ClientBuilder {
+    let builder = reqwest::Client::builder()
         .user_agent(USER_AGENT)
         .redirect(reqwest::redirect::Policy::none())
         .referer(false)
+        // The system's resolver, whose failure the outage detector knows by its type.
+        .dns_resolver(std::sync::Arc::new(super::resolve::SystemResolver))
         .connect_timeout(timeout)
-        .pool_max_idle_per_host(pool)
-        .tcp_nodelay(true)
+        // hyper races a new connection against one coming back to the pool when none is
+        // idle; room for a spare per request keeps the loser for reuse instead of
+        // dropping it and paying a new TLS handshake later.
+        .pool_max_idle_per_host(pool.saturating_mul(2))
+        .tcp_nodelay(true);
+    network.proxies.apply(network.trust.apply(builder))
 }
 
 /// One header as a peer dictated it (the API's `upload_headers`), if it is one HTTP can

@@ -55,6 +55,158 @@ pub(crate) fn describe_reqwest_error(e: &reqwest::Error) -> String {
     }
 }
 
+/// What a request that got no answer says about the network, read from the error's chain
+/// of causes by type (reqwest's own words would print the URL).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum NoAnswer {
+    /// No retry can mend it: a certificate that is not trusted, or a proxy that refuses
+    /// the credentials.
+    Fatal(Fatal),
+    /// Nothing listens there, or the name does not resolve: a mistyped address if the
+    /// origin has never answered, else a sign that it is down.
+    Unreachable(String),
+    /// The connection failed, was dropped, or timed out.
+    Dropped(String),
+}
+
+/// A failure that no retry mends, whatever the request: it stops the run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Fatal {
+    pub(crate) kind: FatalKind,
+    /// What went wrong, in words without a URL.
+    pub(crate) reason: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FatalKind {
+    /// The peer's certificate is not trusted (unknown issuer, expired, another name).
+    Certificate,
+    /// The proxy answered 407: it wants other credentials.
+    ProxyAuth,
+    /// Nothing answers at the API's address (refused, or the name does not resolve).
+    Unreachable,
+}
+
+/// Sorts a failed request by its chain of causes.
+pub(crate) fn no_answer(e: &reqwest::Error) -> NoAnswer {
+    let described = describe_reqwest_error(e);
+    let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = src {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::ConnectionRefused {
+                return NoAnswer::Unreachable("connection refused".into());
+            }
+        }
+        // tokio-rustls reports a TLS failure as an io::Error around rustls's own.
+        if let Some(rustls::Error::InvalidCertificate(why)) = s.downcast_ref::<rustls::Error>() {
+            return NoAnswer::Fatal(Fatal {
+                kind: FatalKind::Certificate,
+                reason: format!("the certificate is not trusted: {}", certificate_words(why)),
+            });
+        }
+        if let Some(nx) = s.downcast_ref::<super::resolve::NotResolved>() {
+            return NoAnswer::Unreachable(nx.to_string());
+        }
+        if is_proxy_auth_refusal(s) {
+            return NoAnswer::Fatal(Fatal {
+                kind: FatalKind::ProxyAuth,
+                reason:
+                    "the proxy refused the credentials (HTTP 407 Proxy Authentication Required)"
+                        .into(),
+            });
+        }
+        src = cause(s);
+    }
+    NoAnswer::Dropped(described)
+}
+
+/// The next cause down the chain. An io::Error's `source` skips the error it wraps (it
+/// gives that error's own source), so it is opened here instead.
+fn cause<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a (dyn std::error::Error + 'static)> {
+    if let Some(inner) = e
+        .downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref())
+    {
+        return Some(inner);
+    }
+    e.source()
+}
+
+/// A refused CONNECT. hyper-util, which makes reqwest's tunnels, reports a 407 with an
+/// error type of its own that it does not export, so only its words tell it apart; the
+/// test `a_proxy_refusing_the_credentials_is_fatal` fails if they change.
+fn is_proxy_auth_refusal(e: &(dyn std::error::Error + 'static)) -> bool {
+    e.to_string().ends_with("proxy authorization required")
+}
+
+fn certificate_words(e: &rustls::CertificateError) -> String {
+    use rustls::CertificateError as C;
+    match e {
+        C::UnknownIssuer => "it is signed by an unknown authority".into(),
+        C::Expired | C::ExpiredContext { .. } => {
+            "it has expired (or the computer's clock is wrong)".into()
+        }
+        C::NotValidYet | C::NotValidYetContext { .. } => {
+            "it is not valid yet (or the computer's clock is wrong)".into()
+        }
+        C::NotValidForName | C::NotValidForNameContext { .. } => "it is for another name".into(),
+        C::Revoked => "it has been revoked".into(),
+        C::BadSignature => "its signature is invalid".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// A status that no retry mends and that says nothing about the file: a 407 from a
+/// proxy forwarding plain http.
+pub(crate) fn fatal_status(status: u16) -> Option<Fatal> {
+    (status == 407).then(|| Fatal {
+        kind: FatalKind::ProxyAuth,
+        reason: "the proxy refused the credentials (HTTP 407 Proxy Authentication Required)".into(),
+    })
+}
+
+/// What a transient failure says about its origin's health, for the outage detector.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Sign {
+    /// A 5xx other than 501: the origin is there, but failing.
+    ServerError(u16),
+    /// 503 with `Retry-After`: failing, and saying when to come back (also pushback).
+    Busy(u16),
+    /// 429: the origin is fine but wants fewer requests.
+    Pushback,
+    /// No answer (see `NoAnswer`), in words.
+    Dropped(String),
+    /// Nothing listens, or the name does not resolve, in words.
+    Unreachable(String),
+    /// Worth another try, but says nothing about the origin (a 408).
+    Other,
+}
+
+impl Sign {
+    /// The sign of a transient status.
+    pub(crate) fn of_status(status: u16, retry_after: Option<Duration>) -> Sign {
+        match status {
+            429 => Sign::Pushback,
+            503 if retry_after.is_some() => Sign::Busy(status),
+            501 => Sign::Other,
+            s if s >= 500 => Sign::ServerError(s),
+            _ => Sign::Other,
+        }
+    }
+
+    /// A few words for the outage notice: "HTTP 503", "connection refused".
+    pub(crate) fn short(&self) -> String {
+        match self {
+            Sign::ServerError(s) | Sign::Busy(s) => format!("HTTP {s}"),
+            Sign::Pushback => "HTTP 429".into(),
+            Sign::Dropped(w) | Sign::Unreachable(w) => w.clone(),
+            Sign::Other => "failing".into(),
+        }
+    }
+}
+
 /// The wait an answer's `Retry-After` header asks for, if it has a valid one.
 pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     headers
@@ -157,6 +309,101 @@ mod tests {
             parse_error_body(b"line1\n\x1b[2Jline2").1.as_deref(),
             Some("line1  [2Jline2")
         );
+    }
+
+    #[test]
+    fn a_refused_connection_is_known_by_its_kind() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let err = rt
+            .block_on(
+                reqwest::Client::new()
+                    .get(format!("http://127.0.0.1:{port}/"))
+                    .send(),
+            )
+            .unwrap_err();
+        assert_eq!(
+            no_answer(&err),
+            NoAnswer::Unreachable("connection refused".into())
+        );
+    }
+
+    /// A TLS listener on loopback with a self-signed certificate nobody trusts.
+    async fn untrusted_listener() -> u16 {
+        use tokio_rustls::rustls;
+        let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(
+            rustls::pki_types::PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der()),
+        );
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.cert.der().clone()], key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let _ = acceptor.accept(tcp).await;
+            }
+        });
+        port
+    }
+
+    #[test]
+    fn an_untrusted_certificate_is_fatal() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let err = rt
+            .block_on(async {
+                let port = untrusted_listener().await;
+                reqwest::Client::new()
+                    .get(format!("https://127.0.0.1:{port}/"))
+                    .send()
+                    .await
+            })
+            .unwrap_err();
+        let mut chain = vec![];
+        let mut src: Option<&(dyn std::error::Error + 'static)> = Some(&err);
+        while let Some(s) = src {
+            chain.push(format!("{s:?}"));
+            src = s.source();
+        }
+        match no_answer(&err) {
+            NoAnswer::Fatal(f) => {
+                assert_eq!(f.kind, FatalKind::Certificate);
+                assert!(f.reason.contains("unknown authority"), "{}", f.reason);
+            }
+            other => panic!("{other:?}: {chain:#?}"),
+        }
+    }
+
+    #[test]
+    fn signs_of_statuses() {
+        let ra = Some(Duration::from_secs(1));
+        assert_eq!(Sign::of_status(429, ra), Sign::Pushback);
+        assert_eq!(Sign::of_status(503, ra), Sign::Busy(503));
+        assert_eq!(Sign::of_status(503, None), Sign::ServerError(503));
+        assert_eq!(Sign::of_status(502, ra), Sign::ServerError(502));
+        assert_eq!(Sign::of_status(501, None), Sign::Other);
+        assert_eq!(Sign::of_status(408, None), Sign::Other);
+        assert_eq!(
+            fatal_status(407).map(|f| f.kind),
+            Some(FatalKind::ProxyAuth)
+        );
+        assert_eq!(fatal_status(403), None);
     }
 
     #[test]

@@ -17,9 +17,9 @@
 //!   total stays under `MEMORY`. Each file in flight holds three descriptors (the file, a
 //!   connection to the API, one to the storage): the limit stays within `ulimit -n`.
 //!
-//! An outage (every request failing) is no reason to change the limit: `hold` freezes it,
-//! and, until the health of origins is watched elsewhere, pushback and timeouts count only
-//! while other requests succeed.
+//! An outage (an origin out, `http::origin`) is no reason to change the limit: `hold`
+//! freezes it until the next answer; and pushback and timeouts count only while other
+//! requests succeed.
 
 mod control;
 
@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
+use super::error::Sign;
 use super::retry::Failure;
 use crate::event::{Event, Reporter};
 use crate::settings::Jobs;
@@ -97,8 +98,9 @@ struct Auto {
     meter: Meter,
     /// A file waits because of the limit (not because of bytes or memory).
     waiting: bool,
-    /// Answers in the round before: pushback counts only while other requests succeed.
-    answered_before: u64,
+    /// When a request was last answered: pushback counts only while other requests
+    /// succeed, i.e. if one was answered while the pushed-back one was in flight.
+    last_answer: Option<Instant>,
     /// When the limit was last cut: pushback to a request sent before is no news.
     cut_at: Option<Instant>,
 }
@@ -191,7 +193,7 @@ impl Limiter {
                     round: Round::new(Instant::now(), limit, 0, false),
                     meter: Meter::new(),
                     waiting: false,
-                    answered_before: 0,
+                    last_answer: None,
                     cut_at: None,
                 };
                 (limit, Some(auto))
@@ -298,6 +300,12 @@ impl Limiter {
             let mut s = self.lock();
             let s = &mut *s;
             let Some(a) = &mut s.auto else { return };
+            if a.control.held() {
+                // The first answer after an outage ends it: measure afresh from here.
+                a.control.hold(false);
+                a.round = Round::new(now, a.control.limit(), sent, a.waiting);
+            }
+            a.last_answer = Some(now);
             a.round.answers += 1;
             a.meter.rate(now, sent);
             a.control.on_answer(a.waiting);
@@ -311,7 +319,6 @@ impl Limiter {
                     elapsed: now.saturating_duration_since(r.start),
                     binding: r.binding || a.waiting,
                 };
-                a.answered_before = r.answers;
                 let change = a.control.on_round(sample);
                 a.round = Round::new(now, a.control.limit(), sent, a.waiting);
                 change
@@ -328,25 +335,27 @@ impl Limiter {
         self.report(change);
     }
 
-    /// An attempt begun at `began` failed: pushback and timeouts, while other requests
-    /// succeed, lower the limit (once for the requests in flight when it was cut, as TCP
-    /// does once a window); any other answer counts as one.
+    /// An attempt begun at `began` failed: pushback (429, or 503 with Retry-After) and
+    /// timeouts, while other requests succeed, lower the limit (once for the requests in
+    /// flight when it was cut, as TCP does once a window); an answer no retry changes
+    /// counts as an answer.
     pub(crate) fn failed<E>(&self, failure: &Failure<E>, began: Instant) {
         let why = match failure {
             Failure::Final(_) => return self.answered(),
             Failure::Transient {
-                retry_after: Some(_),
+                sign: Sign::Pushback | Sign::Busy(_),
                 ..
             } => Why::Pushback,
             Failure::Transient { reason, .. } if is_timeout(reason) => Why::Timeout,
-            Failure::Transient { .. } => return,
+            Failure::Transient { .. } | Failure::Local(_) | Failure::Fatal { .. } => return,
         };
         let change = {
             let mut s = self.lock();
             let s = &mut *s;
             let Some(a) = &mut s.auto else { return };
-            if a.round.answers + a.answered_before == 0 {
-                // Nothing succeeds: an outage, not a server asking for less.
+            if a.last_answer.is_none_or(|t| t < began) {
+                // Nothing else succeeded meanwhile: the start of an outage, or a lone
+                // request, not a server asking for less.
                 return;
             }
             // Once a window, as TCP: not for requests sent before the last cut, nor while
@@ -367,12 +376,9 @@ impl Limiter {
         self.report(change);
     }
 
-    /// An outage begins (`true`) or ends: the limit holds still meanwhile, and the round
-    /// that spans it is not measured.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "the origins' health connects here")
-    )]
+    /// An outage begins (`true`, from the retry loop when an origin is out) or ends (also
+    /// by the first answer after it): the limit holds still meanwhile, and the round that
+    /// spans it is not measured.
     pub(crate) fn hold(&self, on: bool) {
         let sent = self.sent.load(Ordering::Relaxed);
         let mut s = self.lock();
@@ -380,7 +386,6 @@ impl Limiter {
         a.control.hold(on);
         if !on {
             a.round = Round::new(Instant::now(), a.control.limit(), sent, a.waiting);
-            a.answered_before = 0;
         }
     }
 

@@ -3,28 +3,39 @@
 //! described and classified, and the one retry loop that every request goes through.
 //!
 //! * `client`: the client builder (user agent, timeouts, pool, no redirects, no
-//!   `Referer`) and bounded body reads.
+//!   `Referer`, the `Network`'s roots and proxies) and bounded body reads.
+//! * `trust`: the trusted roots (built-in, replaced by `SSL_CERT_FILE`/`SSL_CERT_DIR`,
+//!   plus `--ca-cert`) and the check of a PEM file's certificates.
+//! * `proxy`: proxies and `NO_PROXY` as curl reads them; `ProxyUrl` hides its password.
 //! * `transport`: https anywhere, plain http only to loopback.
 //! * `error`: failures in words without URLs, which statuses are worth another try,
 //!   `Retry-After`, error bodies.
-//! * `retry`: the retry policy and loop, and the home of state shared across requests.
-//! * `limit`: the files in flight (`-j`, fixed or `auto`), told of every answer and
-//!   pushback by the retry loop.
+//! * `retry`: the retry policy and loop.
+//! * `origin`: what the run learns about each origin (fatal failures, outages,
+//!   pushback), consulted by the retry loop before and after each attempt.
+//! * `limit`: the files in flight (`-j`, fixed or `auto`), told of every answer,
+//!   pushback and outage by the retry loop.
 //! * `bandwidth`: `--bwlimit`, one pace for all upload bodies.
+//! * `resolve`: name resolution whose failure is known by its type.
 
 mod bandwidth;
 mod client;
 mod error;
 pub(crate) mod limit;
+mod origin;
+mod proxy;
+mod resolve;
 mod retry;
 mod transport;
+mod trust;
 
 pub(crate) use bandwidth::Bandwidth;
-
-pub(crate) use client::{client_builder, header, read_limited};
+pub(crate) use client::{client_builder, header, read_limited, Network};
 pub(crate) use error::{
-    clean, describe_reqwest_error, is_transient, is_transient_storage, parse_error_body,
-    retry_after,
+    clean, fatal_status, is_transient, is_transient_storage, parse_error_body, retry_after, Sign,
 };
+pub(crate) use origin::{Origins, Role, Stop};
+pub(crate) use proxy::{shown_proxy, NoProxy, Proxies, ProxyUrl};
 pub(crate) use retry::{Failure, Retrier, RetryPolicy};
 pub(crate) use transport::check_transport;
+pub(crate) use trust::{pem_roots, Trust};

@@ -1,19 +1,22 @@
 //! The one retry loop, after cargo's `util/network/retry.rs`: a `Retry` holds one
 //! operation's policy and attempt count and decides, failure by failure, whether to try
-//! again; `Retrier::run` drives an attempt function through it and tells the user about
+//! again; `Retrier::run_at` drives an attempt function through it and tells the user about
 //! each retry. Delays are capped exponential backoff with full jitter (the AWS SDK's
 //! "standard" mode), or the server's `Retry-After` when it gave one.
 //!
-//! A `Retrier` is the place for what many requests share: what the run learns about an
-//! origin (it is out, it answers with errors no retry mends, it pushes back) belongs in
-//! it, consulted before each attempt and told of each failure, so that no caller keeps
-//! such state of its own.
+//! What many requests share lives beside it, in `origin.rs`: what the run learns about
+//! each origin (it is out, it answers with errors no retry mends, it pushes back). Each
+//! attempt passes its origin's gate first and tells the origin how it went after, so that
+//! no caller keeps such state of its own; and in `limit.rs`, the files in flight, told of
+//! every answer, pushback and outage.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use super::error::{describe_reqwest_error, no_answer, Fatal, NoAnswer, Sign};
 use super::limit::Limiter;
+use super::origin::{Origin, Origins, Pass, Role, Stop, Verdict};
 use crate::event::{Event, Reporter};
 
 #[derive(Clone, Debug)]
@@ -55,7 +58,7 @@ impl RetryPolicy {
 
 /// A uniform number in [0, 1), from the standard library's randomly keyed hasher: plenty
 /// for spreading retries, and no extra dependency.
-fn jitter() -> f64 {
+pub(super) fn jitter() -> f64 {
     use std::collections::hash_map::RandomState;
     use std::hash::{BuildHasher, Hasher};
     let mut h = RandomState::new().build_hasher();
@@ -71,23 +74,65 @@ fn jitter() -> f64 {
 /// How one attempt failed.
 #[derive(Debug)]
 pub(crate) enum Failure<E> {
-    /// No retry would mend it: `E` is the answer now.
+    /// The origin answered, and no retry would change the answer: `E` is the answer now.
     Final(E),
+    /// It failed before reaching the origin (the file could not be read): `E` is the
+    /// answer now, and the origin's health is none the wiser.
+    Local(E),
     /// Another try may succeed. `reason` is what the retry notice says, `error` the answer
-    /// if no try is left, `retry_after` the wait the server asked for.
+    /// if no try is left, `retry_after` the wait the server asked for, `sign` what the
+    /// failure says about the origin.
     Transient {
         error: E,
         reason: String,
         retry_after: Option<Duration>,
+        sign: Sign,
     },
+    /// No retry can mend it, and no other request would fare better: the run stops
+    /// (with `error` when no origin is watched).
+    Fatal { error: E, fatal: Fatal },
 }
 
 impl<E> Failure<E> {
+    /// A request that got no answer: fatal (a certificate not trusted, a proxy refusing
+    /// the credentials), or worth another try. `error` makes the answer from the words.
+    pub(crate) fn unanswered(e: &reqwest::Error, error: impl FnOnce(String) -> E) -> Failure<E> {
+        let reason = describe_reqwest_error(e);
+        let sign = match no_answer(e) {
+            NoAnswer::Fatal(fatal) => {
+                return Failure::Fatal {
+                    error: error(reason),
+                    fatal,
+                }
+            }
+            NoAnswer::Unreachable(words) => Sign::Unreachable(words),
+            NoAnswer::Dropped(words) => Sign::Dropped(words),
+        };
+        Failure::Transient {
+            error: error(reason.clone()),
+            reason,
+            retry_after: None,
+            sign,
+        }
+    }
+
+    /// A connection lost while reading an answer, in `reason`'s words.
+    pub(crate) fn dropped(error: E, reason: String) -> Failure<E> {
+        Failure::Transient {
+            error,
+            sign: Sign::Dropped(reason.clone()),
+            reason,
+            retry_after: None,
+        }
+    }
+
+    /// Worth another try, for a reason that says nothing about the origin's health.
     pub(crate) fn transient(error: E, reason: impl Into<String>) -> Failure<E> {
         Failure::Transient {
             error,
             reason: reason.into(),
             retry_after: None,
+            sign: Sign::Other,
         }
     }
 }
@@ -96,6 +141,9 @@ impl<E> Failure<E> {
 struct Retry<'a> {
     policy: &'a RetryPolicy,
     attempts: u32,
+    /// The streak of origin failures the latest counted attempts belong to, and how many
+    /// of them: given back if that streak turns out to be an outage.
+    streak: Option<(u64, u32)>,
 }
 
 /// After a failed attempt: wait this long, then try again; the notice says why.
@@ -109,6 +157,7 @@ impl<'a> Retry<'a> {
         Retry {
             policy,
             attempts: 0,
+            streak: None,
         }
     }
 
@@ -118,11 +167,33 @@ impl<'a> Retry<'a> {
         self.attempts
     }
 
+    /// The latest attempt counts; it belongs to `streak`, if any.
+    fn counted(&mut self, streak: Option<u64>) {
+        let Some(id) = streak else { return };
+        match &mut self.streak {
+            Some((current, n)) if *current == id => *n += 1,
+            other => *other = Some((id, 1)),
+        }
+    }
+
+    /// The latest attempt failed during an outage: neither it nor the attempts that failed
+    /// in the same streak count.
+    fn forgive(&mut self, streak: u64) {
+        let earlier = match self.streak.take() {
+            Some((id, n)) if id == streak => n,
+            other => {
+                self.streak = other;
+                0
+            }
+        };
+        self.attempts = self.attempts.saturating_sub(1 + earlier);
+    }
+
     /// The one decision: another try after this failure of the latest attempt, or the
     /// error to give up with.
     fn after<E>(&self, failure: Failure<E>) -> Result<Again, E> {
         match failure {
-            Failure::Final(e) => Err(e),
+            Failure::Final(e) | Failure::Local(e) | Failure::Fatal { error: e, .. } => Err(e),
             Failure::Transient { error, .. } if self.attempts > self.policy.retries => Err(error),
             Failure::Transient {
                 reason,
@@ -136,21 +207,34 @@ impl<'a> Retry<'a> {
     }
 }
 
-/// Runs attempts under a policy, telling `reporter` of each retry.
+/// Runs attempts under a policy, telling `reporter` of each retry, and (for network
+/// requests) their origins of each outcome.
 pub(crate) struct Retrier {
     policy: RetryPolicy,
     reporter: Reporter,
-    /// Told how each attempt went: the files in flight follow the answers and pushback.
+    network: Option<(Arc<Origins>, Role)>,
+    /// Told how each attempt went: the files in flight follow the answers, pushback and
+    /// outages.
     limiter: Option<Arc<Limiter>>,
 }
+
+/// An origin to pass before each attempt, and how its stop becomes the caller's error.
+type Watch<'a, E> = (&'a Arc<Origin>, u64, &'a (dyn Fn(Stop) -> E + Sync));
 
 impl Retrier {
     pub(crate) fn new(policy: RetryPolicy, reporter: Reporter) -> Retrier {
         Retrier {
             policy,
             reporter,
+            network: None,
             limiter: None,
         }
+    }
+
+    /// This retrier's requests go to origins of this role, whose health `origins` keeps.
+    pub(crate) fn watching(mut self, origins: Arc<Origins>, role: Role) -> Retrier {
+        self.network = Some((origins, role));
+        self
     }
 
     /// Each attempt's outcome is told to `limiter`.
@@ -160,9 +244,47 @@ impl Retrier {
     }
 
     /// Calls `attempt` with the attempt's number (from 1) until it succeeds, fails for
-    /// good, or the retries are spent. `what` names the operation in retry notices.
+    /// good, or the retries are spent. `what` names the operation in retry notices. For
+    /// what is not a request to one origin (asking the API for a fresh upload URL).
     pub(crate) async fn run<T, E, Fut>(
         &self,
+        what: impl Fn() -> String,
+        attempt: impl FnMut(u32) -> Fut,
+    ) -> Result<T, E>
+    where
+        Fut: Future<Output = Result<T, Failure<E>>>,
+    {
+        self.drive(None, what, attempt).await
+    }
+
+    /// As `run`, for a request to `url`: each attempt waits at the origin's gate (paused
+    /// during an outage, one probe at a time), and each outcome is told to the origin. A
+    /// failure during an outage does not count against the retries; a fatal failure, or
+    /// an outage longer than `--max-outage`, ends it with the run-stopping `Stop`.
+    pub(crate) async fn run_at<T, E, Fut>(
+        &self,
+        url: &reqwest::Url,
+        what: impl Fn() -> String,
+        attempt: impl FnMut(u32) -> Fut,
+    ) -> Result<T, E>
+    where
+        Fut: Future<Output = Result<T, Failure<E>>>,
+        E: From<Stop>,
+    {
+        match &self.network {
+            Some((origins, role)) => {
+                let origin = origins.origin(url, *role);
+                let op = origins.next_op();
+                self.drive(Some((&origin, op, &E::from)), what, attempt)
+                    .await
+            }
+            None => self.drive(None, what, attempt).await,
+        }
+    }
+
+    async fn drive<T, E, Fut>(
+        &self,
+        watch: Option<Watch<'_, E>>,
         what: impl Fn() -> String,
         mut attempt: impl FnMut(u32) -> Fut,
     ) -> Result<T, E>
@@ -171,19 +293,42 @@ impl Retrier {
     {
         let mut retry = Retry::new(&self.policy);
         loop {
+            let pass = match watch {
+                Some((origin, op, stopped)) => Some(origin.enter(op).await.map_err(stopped)?),
+                None => None,
+            };
             let n = retry.start();
             let began = Instant::now();
-            let result = attempt(n).await;
-            if let Some(limiter) = &self.limiter {
-                match &result {
-                    Ok(_) => limiter.answered(),
-                    Err(f) => limiter.failed(f, began),
+            let failure = match attempt(n).await {
+                Ok(v) => {
+                    if let Some(pass) = pass {
+                        pass.alive();
+                    }
+                    if let Some(limiter) = &self.limiter {
+                        limiter.answered();
+                    }
+                    return Ok(v);
                 }
-            }
-            let failure = match result {
-                Ok(v) => return Ok(v),
                 Err(f) => f,
             };
+            if let (Some(pass), Some((_, _, stopped))) = (pass, watch) {
+                match judge(pass, &failure) {
+                    Verdict::Stop(stop) => return Err(stopped(stop)),
+                    // The gate paces the next try, and the outage notice replaces the
+                    // retry notice; the files in flight hold still until it ends.
+                    Verdict::Free { streak } => {
+                        if let Some(limiter) = &self.limiter {
+                            limiter.hold(true);
+                        }
+                        retry.forgive(streak);
+                        continue;
+                    }
+                    Verdict::Count { streak } => retry.counted(streak),
+                }
+            }
+            if let Some(limiter) = &self.limiter {
+                limiter.failed(&failure, began);
+            }
             let Again { delay, reason } = retry.after(failure)?;
             self.reporter.emit(Event::Retry {
                 what: what(),
@@ -195,6 +340,24 @@ impl Retrier {
                 tokio::time::sleep(delay).await;
             }
         }
+    }
+}
+
+/// Tells the origin how an attempt failed, and returns what to make of it.
+fn judge<E>(pass: Pass, failure: &Failure<E>) -> Verdict {
+    match failure {
+        Failure::Final(_) => {
+            pass.alive();
+            Verdict::Count { streak: None }
+        }
+        Failure::Local(_) => {
+            pass.neutral();
+            Verdict::Count { streak: None }
+        }
+        Failure::Fatal { fatal, .. } => Verdict::Stop(pass.fatal(fatal)),
+        Failure::Transient {
+            sign, retry_after, ..
+        } => pass.failed(sign, *retry_after),
     }
 }
 
@@ -259,6 +422,29 @@ mod tests {
             r.after(Failure::transient("spent", "busy")),
             Err("spent")
         ));
+    }
+
+    #[test]
+    fn failures_during_an_outage_are_given_back() {
+        let p = RetryPolicy::immediate(2);
+        let mut r = Retry::new(&p);
+        assert_eq!(r.start(), 1);
+        r.counted(Some(4));
+        assert_eq!(r.start(), 2);
+        r.counted(Some(4));
+        assert_eq!(r.start(), 3);
+        // The streak of the first two turned out to be an outage: none of the three count.
+        r.forgive(4);
+        assert_eq!(r.start(), 1);
+        r.counted(Some(5));
+        assert_eq!(r.start(), 2);
+        // Another streak's outage gives back only the latest attempt.
+        r.forgive(6);
+        assert_eq!(r.start(), 2);
+        assert!(r.after(Failure::transient("spent", "busy")).is_ok());
+        r.counted(None);
+        assert_eq!(r.start(), 3);
+        assert!(r.after(Failure::transient("spent", "busy")).is_err());
     }
 
     /// Runs `attempt` under `policy` and returns its result with the retry notices sent.

@@ -22,7 +22,8 @@ pub(super) struct Remote {
     pub(super) uploader: Uploader,
 }
 
-/// POST, then PUT when needed. `None` means the run is stopping (credentials refused).
+/// POST, then PUT when needed. `None` means the run is stopping (credentials refused, a
+/// failure no retry mends, an outage too long).
 pub(super) async fn process(ctx: &Ctx, remote: &Remote, p: &Prepared) -> Option<FileReport> {
     let Remote { api, uploader } = remote;
     // An upload URL that expired, or is about to, is replaced at once by asking again.
@@ -54,6 +55,12 @@ async fn create_and_upload(
             if slot.is_none() {
                 *slot = Some(e);
             }
+            ctx.cancel.cancel();
+            return Ok(None);
+        }
+        // No retry mends it, or the API was out too long: the run stops (the origin
+        // keeps the reason), and this file is left undone, not failed.
+        Err(ApiError::Stopped(_)) => {
             ctx.cancel.cancel();
             return Ok(None);
         }
@@ -132,6 +139,10 @@ async fn create_and_upload(
             ))),
             "the upload URL expired; asking for a fresh one",
         )),
+        Err(TransferError::Stopped(_)) => {
+            ctx.cancel.cancel();
+            Ok(None)
+        }
         Err(e) => Ok(Some(with_id(p.failed(e.to_string())))),
     }
 }

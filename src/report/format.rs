@@ -79,6 +79,19 @@ pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// 1204 -> "1,204".
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// "1 file", "3 files".
 pub fn files(n: u64) -> String {
     if n == 1 {
@@ -152,5 +165,9 @@ mod tests {
         assert_eq!(bytes(5 << 30), "5.0 GiB");
         assert_eq!(seconds(Duration::from_millis(1250)), "1.2 s");
         assert_eq!(seconds(Duration::from_secs(125)), "2m05s");
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1204), "1,204");
+        assert_eq!(thousands(1_234_567), "1,234,567");
     }
 }

@@ -5,6 +5,11 @@
 //! finished file, a progress line every `--progress-interval` seconds (15 by default),
 //! and the summary.
 //!
+//! A watch (`--watch`) has no total to make a bar of: on a terminal the bar becomes a
+//! status line ("watching 3 folders; 1,204 uploaded, 3 failed since 09:14; idle"); without
+//! one, the same line is the periodic progress line, printed only when it changed, so an
+//! idle watch leaves the log alone.
+//!
 //! Colour (`--color`, `NO_COLOR`) is only colour: with bars and no colour the bars still
 //! draw with cursor movement, in black and white.
 
@@ -15,8 +20,8 @@ use std::time::{Duration, Instant};
 use console::Style;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::format::{self, bytes, file_line, summary_line};
-use crate::event::{Event, Outcome, Summary, TaskId};
+use super::format::{self, bytes, file_line, summary_line, thousands};
+use crate::event::{Event, Outcome, Summary, TaskId, WatchStatus};
 use crate::settings::OutputSettings;
 
 /// Redraws per second at most: a terminal is not flooded by fast byte counts.
@@ -49,6 +54,21 @@ pub struct Human {
     done_files: u64,
     done_bytes: u64,
     moved_bytes: u64,
+    /// `--watch`: what the status line says.
+    watch: Option<WatchView>,
+}
+
+/// A watch's status, as the events tell it.
+struct WatchView {
+    /// `None` until the watch says what it watches.
+    status: Option<WatchStatus>,
+    /// When the watch started, local time ("09:14").
+    since: String,
+    uploaded: u64,
+    skipped: u64,
+    failed: u64,
+    /// Without bars: the last status line printed.
+    printed: String,
 }
 
 struct Styles {
@@ -73,25 +93,27 @@ impl Styles {
 }
 
 impl Human {
-    pub fn new(settings: &OutputSettings, dry_run: bool) -> Human {
+    pub fn new(settings: &OutputSettings, dry_run: bool, watch: bool) -> Human {
         // A test-mode switch may pretend stderr is a terminal; then draw regardless.
-        Human::with_term(settings, dry_run, Box::new(console::Term::stderr()))
+        Human::with_term(settings, dry_run, watch, Box::new(console::Term::stderr()))
     }
 
     /// Bars (when `settings.bars`) are drawn on `term`.
     pub fn with_term(
         settings: &OutputSettings,
         dry_run: bool,
+        watch: bool,
         term: Box<dyn indicatif::TermLike>,
     ) -> Human {
         let bars = settings.bars.then(|| {
             let target = ProgressDrawTarget::term_like_with_hz(term, BAR_REFRESH_HZ);
             let multi = MultiProgress::with_draw_target(target);
             let overall = multi.add(ProgressBar::new(0));
-            let template = if settings.color {
-                "{spinner:.green} {prefix:.bold} [{wide_bar:.cyan/blue}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}"
-            } else {
-                "{spinner} {prefix} [{wide_bar}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}"
+            let template = match (watch, settings.color) {
+                (true, true) => "{spinner:.green} {wide_msg}",
+                (true, false) => "{spinner} {wide_msg}",
+                (false, true) => "{spinner:.green} {prefix:.bold} [{wide_bar:.cyan/blue}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
+                (false, false) => "{spinner} {prefix} [{wide_bar}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
             };
             overall.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "));
             overall.set_prefix(if dry_run { "hashing" } else { "uploading" });
@@ -113,6 +135,14 @@ impl Human {
             done_files: 0,
             done_bytes: 0,
             moved_bytes: 0,
+            watch: watch.then(|| WatchView {
+                status: None,
+                since: chrono::Local::now().format("%H:%M").to_string(),
+                uploaded: 0,
+                skipped: 0,
+                failed: 0,
+                printed: String::new(),
+            }),
         }
     }
 
@@ -135,6 +165,10 @@ impl Human {
         };
         if self.bars.is_none() && !self.quiet && due {
             self.last_plain_progress = Instant::now();
+            if self.watch.is_some() {
+                self.plain_watch_line();
+                return;
+            }
             let total = if self.walk_done {
                 format!("{}", self.found_files)
             } else {
@@ -150,6 +184,69 @@ impl Human {
             );
             self.say(&line);
         }
+    }
+
+    /// A watch's status: "watching 3 folders; 1,204 uploaded, 3 failed since 09:14; idle".
+    fn watch_line(&self) -> Option<String> {
+        let w = self.watch.as_ref()?;
+        let status = w.status?;
+        let plural = |n: u64, one: &str| {
+            if n == 1 {
+                format!("1 {one}")
+            } else {
+                format!("{} {one}s", thousands(n))
+            }
+        };
+        let what = match (status.folders, status.files) {
+            (n, 0) => plural(n, "folder"),
+            (0, n) => plural(n, "file"),
+            (a, b) => format!("{} and {}", plural(a, "folder"), plural(b, "file")),
+        };
+        let verb = if self.walk_done {
+            "watching"
+        } else {
+            "scanning"
+        };
+        let mut counts = format!("{} uploaded", thousands(w.uploaded));
+        if w.skipped > 0 {
+            counts.push_str(&format!(", {} skipped", thousands(w.skipped)));
+        }
+        counts.push_str(&format!(", {} failed", thousands(w.failed)));
+        let busy = self.found_files.saturating_sub(self.done_files);
+        let mut state = Vec::new();
+        if busy > 0 {
+            state.push(format!("uploading {}", plural(busy, "file")));
+        }
+        if status.settling > 0 {
+            state.push(format!("{} settling", thousands(status.settling)));
+        }
+        if state.is_empty() {
+            state.push("idle".into());
+        }
+        let rescans = if status.rescanning {
+            " (rescanning)"
+        } else {
+            ""
+        };
+        Some(format!(
+            "{verb} {what}{rescans}; {counts} since {}; {}",
+            w.since,
+            state.join(", ")
+        ))
+    }
+
+    /// Without bars: the watch's status line, when it says something new.
+    fn plain_watch_line(&mut self) {
+        let Some(line) = self.watch_line() else {
+            return;
+        };
+        if let Some(w) = self.watch.as_mut() {
+            if w.printed == line {
+                return;
+            }
+            w.printed.clone_from(&line);
+        }
+        self.say(&line);
     }
 
     /// Prints a line of another output (a CI's workflow command) as it is, above the
@@ -171,6 +268,10 @@ impl Human {
     }
 
     fn refresh_overall(&self) {
+        if let (Some(b), Some(line)) = (&self.bars, self.watch_line()) {
+            b.overall.set_message(line);
+            return;
+        }
         if let Some(b) = &self.bars {
             b.overall.set_length(self.found_bytes);
             b.overall.set_position(self.done_bytes + self.moved_bytes);
@@ -218,6 +319,17 @@ impl Human {
                 self.refresh_overall();
             }
             Event::Excluded => {}
+            Event::Withdrawn { size } => {
+                self.found_files = self.found_files.saturating_sub(1);
+                self.found_bytes = self.found_bytes.saturating_sub(size);
+                self.refresh_overall();
+            }
+            Event::Watching(status) => {
+                if let Some(w) = self.watch.as_mut() {
+                    w.status = Some(status);
+                }
+                self.refresh_overall();
+            }
             Event::WalkDone => {
                 self.walk_done = true;
                 self.refresh_overall();
@@ -296,6 +408,29 @@ impl Human {
                     self.say(&self.styles.dim.apply_to(line).to_string());
                 }
             }
+            Event::Outage {
+                origin,
+                reason,
+                down_for,
+                retry_in,
+            } => {
+                if !self.quiet {
+                    let line = format!(
+                        "{origin} unavailable ({}) for {}; retrying in {}",
+                        format::printable(&reason),
+                        whole_seconds(down_for),
+                        whole_seconds(retry_in)
+                    );
+                    self.say(&self.styles.warn.apply_to(line).to_string());
+                }
+            }
+            Event::OutageOver { origin, down_for } => {
+                if !self.quiet {
+                    let line =
+                        format!("{origin} available again after {}", whole_seconds(down_for));
+                    self.say(&self.styles.ok.apply_to(line).to_string());
+                }
+            }
             Event::Warning(text) => {
                 if !self.quiet {
                     let line = format!(
@@ -308,6 +443,14 @@ impl Human {
             }
             Event::File(report) => {
                 self.done_files += 1;
+                if let Some(w) = self.watch.as_mut() {
+                    match report.outcome {
+                        Outcome::Uploaded => w.uploaded += 1,
+                        Outcome::Skipped => w.skipped += 1,
+                        Outcome::Failed => w.failed += 1,
+                        Outcome::Planned => {}
+                    }
+                }
                 let size = report.size.unwrap_or(0);
                 if report.outcome == Outcome::Uploaded {
                     // Its bytes were counted as they moved.
@@ -357,6 +500,11 @@ impl Human {
     }
 }
 
+/// "12 s": waits of a network outage, where tenths would only flicker.
+fn whole_seconds(d: Duration) -> String {
+    format!("{} s", d.as_secs_f64().round() as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -398,6 +546,81 @@ mod tests {
         }
     }
 
+    /// Plain output; quiet, so that the test's files print no lines (but failures).
+    fn plain() -> OutputSettings {
+        OutputSettings {
+            json: false,
+            quiet: true,
+            verbose: 0,
+            color: false,
+            bars: false,
+            progress_every: Some(Duration::from_secs(15)),
+        }
+    }
+
+    fn done(outcome: Outcome) -> Event {
+        Event::File(crate::event::FileReport {
+            path: "./a".into(),
+            filename: "a".into(),
+            size: Some(1),
+            md5: None,
+            mime_type: None,
+            outcome,
+            asset_id: None,
+            status: None,
+            error: (outcome == Outcome::Failed).then(|| "refused".into()),
+            note: None,
+        })
+    }
+
+    #[test]
+    fn a_watch_says_what_it_watches_what_it_did_and_what_it_does() {
+        let mut h = Human::with_term(&plain(), false, true, Box::new(Screen::default()));
+        assert_eq!(h.watch_line(), None, "nothing to say before the watch does");
+        let status = |folders, files, settling| WatchStatus {
+            folders,
+            files,
+            settling,
+            rescanning: false,
+        };
+        h.event(Event::Watching(status(3, 0, 0)));
+        let since = h.watch.as_ref().unwrap().since.clone();
+        assert_eq!(
+            h.watch_line().unwrap(),
+            format!("scanning 3 folders; 0 uploaded, 0 failed since {since}; idle")
+        );
+        h.event(Event::WalkDone);
+        for _ in 0..1204 {
+            h.event(Event::Found { size: 1 });
+            h.event(done(Outcome::Uploaded));
+        }
+        for _ in 0..3 {
+            h.event(Event::Found { size: 1 });
+            h.event(done(Outcome::Failed));
+        }
+        assert_eq!(
+            h.watch_line().unwrap(),
+            format!("watching 3 folders; 1,204 uploaded, 3 failed since {since}; idle")
+        );
+        // Two files in flight (one of them then withdrawn), one settling, rescans.
+        h.event(Event::Found { size: 1 });
+        h.event(Event::Found { size: 1 });
+        h.event(Event::Withdrawn { size: 1 });
+        h.event(done(Outcome::Skipped));
+        h.event(Event::Found { size: 1 });
+        h.event(Event::Watching(WatchStatus {
+            rescanning: true,
+            ..status(1, 1, 1)
+        }));
+        assert_eq!(
+            h.watch_line().unwrap(),
+            format!(
+                "watching 1 folder and 1 file (rescanning); 1,204 uploaded, 1 skipped, 3 failed since {since}; uploading 1 file, 1 settling"
+            )
+        );
+        assert_eq!(h.found_files - h.done_files, 1);
+    }
+
     #[test]
     fn big_hashes_and_transfers_get_their_own_bars() {
         let screen = Screen::default();
@@ -409,7 +632,7 @@ mod tests {
             bars: true,
             progress_every: None,
         };
-        let mut h = Human::with_term(&settings, false, Box::new(screen.clone()));
+        let mut h = Human::with_term(&settings, false, false, Box::new(screen.clone()));
         let drawn = || screen.0.lock().unwrap().clone();
         h.event(Event::Found { size: 100 << 20 });
         h.event(Event::HashStart {

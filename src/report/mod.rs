@@ -44,6 +44,8 @@ const LAST_EVENTS: Duration = Duration::from_millis(300);
 pub struct Setup {
     pub output: OutputSettings,
     pub dry_run: bool,
+    /// `--watch`: a status line instead of a progress bar.
+    pub watch: bool,
     pub report: Option<ReportFile>,
     pub ci: Ci,
     pub stops: Arc<Stops>,
@@ -123,7 +125,7 @@ impl Output {
             });
         }
         Output {
-            human: Human::new(&setup.output, setup.dry_run),
+            human: Human::new(&setup.output, setup.dry_run, setup.watch),
             json,
             github: match setup.ci {
                 Ci::Github(files) => Some(Github::new(files)),
@@ -166,6 +168,7 @@ impl Output {
     fn event(&mut self, event: Event) {
         match &event {
             Event::Found { .. } => self.found += 1,
+            Event::Withdrawn { .. } => self.found = self.found.saturating_sub(1),
             Event::Excluded => self.seen.excluded += 1,
             Event::File(r) => self.seen.count(r),
             _ => {}
@@ -293,6 +296,7 @@ mod tests {
                 progress_every: None,
             },
             dry_run: false,
+            watch: false,
             report: Some(ReportFile::create(&path).unwrap()),
             ci: Ci::Off,
             stops,

@@ -44,6 +44,11 @@ impl Env {
         self.chief_dir(Dir::Cache).map(|d| d.join("hashes.sqlite"))
     }
 
+    /// What a watch has sent (`--watch`): `sent.sqlite` beside the hash cache.
+    pub(crate) fn record_path(&self) -> Option<PathBuf> {
+        self.chief_dir(Dir::Cache).map(|d| d.join("sent.sqlite"))
+    }
+
     /// The `chief` folder in one of the platform directories.
     fn chief_dir(&self, dir: Dir) -> Option<PathBuf> {
         // `directories` reads XDG_*_HOME and HOME from the process environment; on Linux,

@@ -7,9 +7,12 @@
 //! * `source.rs`: where a value came from, and the one precedence rule.
 //! * `file.rs`: the TOML config file and its profiles; `key_file.rs`: `--api-key-file`.
 //! * `validate.rs`: the local checks of the token, project id and API URL.
+//! * `network.rs`: trusted roots and proxies (`--ca-cert`, `SSL_CERT_*`, `*_PROXY`).
 //! * `units.rs`: the SIZE, RATE and DURATION value forms.
 //! * `show.rs`: the `--show-config` view.
 //! * `ci.rs`: `--ci` and `--shard`, the settings of a CI job.
+//! * `filter.rs`: which files a run takes: globs, pattern files, size and age limits.
+//! * `watch.rs`: `--watch`: the settle time, rescans, the record of files sent.
 //!
 //! A new setting: a `Key` below (its flag, variable and config key, added to
 //! `CONFIG_KEYS`), a `String` field in `Cli`, and one `Layers::pick` (or `pick_or`) whose
@@ -18,11 +21,14 @@
 mod ci;
 mod env;
 mod file;
+mod filter;
 mod key_file;
+mod network;
 mod show;
 mod source;
 pub(crate) mod units;
 mod validate;
+mod watch;
 
 use std::io::IsTerminal;
 use std::num::NonZeroU64;
@@ -31,7 +37,7 @@ use std::time::Duration;
 
 use crate::cli::{Cli, ColorChoice, IfNoFiles};
 use crate::exit::UsageError;
-use crate::http::RetryPolicy;
+use crate::http::{Network, RetryPolicy};
 use crate::secret::ApiKey;
 use crate::shard::Shard;
 use crate::walk::Filter;
@@ -42,9 +48,11 @@ pub(crate) use show::describe;
 pub(crate) use source::{Key, Layers, Source, Sourced};
 pub(crate) use units::Jobs;
 pub(crate) use validate::{validate, ProjectId};
+pub use watch::WatchSettings;
 
 use file::ConfigFile;
 use key_file::read_key_file;
+use network::{NetworkSources, CA_CERT};
 use units::Rate;
 
 /// Where the API lives when nothing says otherwise. The public reference page names no
@@ -60,6 +68,11 @@ pub(crate) const ENV_JOBS: &str = "CHIEF_JOBS";
 pub(crate) const ENV_BWLIMIT: &str = "CHIEF_BWLIMIT";
 /// Test-mode switch: draw progress bars although stderr is not a terminal.
 pub(crate) const ENV_PRETEND_TERM: &str = "CHIEF_UPLOAD_PRETEND_TERM";
+/// How long an outage is waited for. From the flag or the environment only: the config
+/// file's `max_outage` is not read yet.
+pub(crate) const MAX_OUTAGE: Key<Duration> =
+    Key::new("--max-outage", Some("CHIEF_MAX_OUTAGE"), "max_outage");
+const DEFAULT_MAX_OUTAGE: Duration = Duration::from_secs(5 * 60);
 
 /// The token: `--api-key-file` gives the file's text (the flag never takes the token).
 pub(crate) const API_KEY: Key<String> = Key::new("--api-key-file", Some(ENV_API_KEY), "api_key");
@@ -68,10 +81,11 @@ pub(crate) const API_URL: Key<String> = Key::new("--api-url", Some(ENV_API_URL),
 pub(crate) const JOBS: Key<Jobs> = Key::new("--jobs", Some(ENV_JOBS), "jobs");
 pub(crate) const BWLIMIT: Key<Rate> = Key::new("--bwlimit", Some(ENV_BWLIMIT), "bwlimit");
 /// The keys a config file may set; any other is warned about.
-pub(crate) const CONFIG_KEYS: [&str; 5] = [
+pub(crate) const CONFIG_KEYS: [&str; 6] = [
     API_KEY.file,
     PROJECT.file,
     API_URL.file,
+    CA_CERT.file,
     JOBS.file,
     BWLIMIT.file,
 ];
@@ -80,7 +94,7 @@ pub(crate) const CONFIG_KEYS: [&str; 5] = [
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub(crate) walk: WalkSettings,
-    /// `--include`/`--exclude`, compiled.
+    /// `--include`/`--exclude`, the pattern files, the size and age limits, compiled.
     pub(crate) filter: Filter,
     /// `--shard K/N`: only the files of this shard; the others count as excluded.
     pub(crate) shard: Option<Shard>,
@@ -99,8 +113,12 @@ pub struct Settings {
     pub(crate) retry: RetryPolicy,
     /// Idle timeout of a connection (connect, or no bytes moving).
     pub(crate) timeout: Duration,
+    /// How long an origin may be out before the run stops.
+    pub(crate) max_outage: Duration,
     /// The hash cache's file; `None` with `--no-cache` (or no known cache directory).
     pub(crate) cache: Option<PathBuf>,
+    /// `--watch`: keep going after the first pass.
+    pub(crate) watch: Option<WatchSettings>,
     /// Things to tell the user once output is set up (e.g. config file permissions).
     pub(crate) warnings: Vec<String>,
 }
@@ -126,6 +144,8 @@ pub struct ApiSettings {
     pub(crate) key: ApiKey,
     pub(crate) project: ProjectId,
     pub(crate) base_url: reqwest::Url,
+    /// Trusted roots and proxies, for the API and the storage alike.
+    pub(crate) network: Box<Network>,
 }
 
 #[derive(Clone, Debug)]
@@ -146,8 +166,6 @@ pub struct WalkSettings {
     pub paths: Vec<PathBuf>,
     pub files_from: Option<PathBuf>,
     pub null: bool,
-    pub include: Vec<String>,
-    pub exclude: Vec<String>,
     pub follow: bool,
 }
 
@@ -160,6 +178,7 @@ pub(crate) struct Gathered {
     pub(crate) api_key: Option<Sourced<String>>,
     pub(crate) project: Option<Sourced<String>>,
     pub(crate) api_url: Sourced<String>,
+    pub(crate) network: NetworkSources,
     pub(crate) transfer: Transfer,
     pub(crate) warnings: Vec<String>,
 }
@@ -204,8 +223,6 @@ pub(crate) fn resolve(
         paths: cli.paths.clone(),
         files_from: cli.files_from.clone(),
         null: cli.null,
-        include: cli.include.clone(),
-        exclude: cli.exclude.clone(),
         follow: cli.follow,
     };
     if walk.paths.is_empty() && walk.files_from.is_none() {
@@ -231,8 +248,18 @@ pub(crate) fn resolve(
             "--retry-max-delay must be a non-negative number of seconds",
         ));
     };
+    watch::check(cli)?;
     let shard = ci::shard(cli, env)?;
     let ci = ci::ci(cli, env)?;
+    let max_outage = watch::max_outage(
+        Layers {
+            env,
+            file: None,
+            profile: None,
+        }
+        .pick_or(&MAX_OUTAGE, cli.max_outage.as_deref(), DEFAULT_MAX_OUTAGE)?,
+        cli.watch,
+    );
     let mut warnings = Vec::new();
     let (mode, transfer) = if cli.dry_run {
         // A dry run reads no config file; the flags and variables are still checked.
@@ -255,7 +282,8 @@ pub(crate) fn resolve(
         warnings.extend(g.warnings.iter().cloned());
         (Mode::Upload(validate(&g)?), g.transfer)
     };
-    let filter = Filter::new(&walk.include, &walk.exclude)?;
+    let filter = filter::filter(cli, env)?;
+    let watch = watch::watch(cli, env, &mode)?;
     Ok(Settings {
         walk,
         filter,
@@ -273,7 +301,9 @@ pub(crate) fn resolve(
             cap: retry_cap,
         },
         timeout,
+        max_outage,
         cache: if cli.no_cache { None } else { env.cache_path() },
+        watch,
         warnings,
     })
 }
@@ -362,6 +392,7 @@ pub(crate) fn gather(cli: &Cli, env: &Env, stdin_used: &mut bool) -> Result<Gath
     let api_key = layers.pick(&API_KEY, key_text.as_deref())?;
     let project = layers.pick(&PROJECT, cli.project.as_deref())?;
     let api_url = layers.pick_or(&API_URL, cli.api_url.as_deref(), DEFAULT_API_URL.into())?;
+    let network = network::gather(cli.ca_cert.as_deref(), env, &layers)?;
     let transfer = Transfer::pick(cli, &layers)?;
     Ok(Gathered {
         config_path,
@@ -369,6 +400,7 @@ pub(crate) fn gather(cli: &Cli, env: &Env, stdin_used: &mut bool) -> Result<Gath
         api_key,
         project,
         api_url,
+        network,
         transfer,
         warnings,
     })

@@ -31,6 +31,7 @@ fn url_passwords_are_never_shown() {
             value: "https://me:hunter2@api.example.com".into(),
             source: Source::Default,
         },
+        network: Default::default(),
         transfer: Transfer {
             jobs: Sourced {
                 value: Jobs::Auto,
@@ -530,6 +531,116 @@ fn shards_come_from_the_flag_or_the_environment_and_are_checked() {
         .pick(&Key::<Shard>::env_only("--shard", "CHIEF_SHARD"), None)
         .unwrap()
         .is_none());
+}
+
+#[test]
+fn a_watch_settles_for_min_age_waits_out_outages_and_keeps_its_record_by_the_cache() {
+    let env = Env::from_pairs([
+        ("XDG_CACHE_HOME", "/xdg/cache"),
+        ("CHIEF_API_KEY", "pat_abcdefghijklmnopqrstuvwxyz012345"),
+        ("CHIEF_PROJECT_ID", "project_aaaaaaaaaaaaaaaaaaaa"),
+    ]);
+    let mut used = false;
+    let s = resolve_with(&cli(&["--watch", "x"]), &env, &mut used).unwrap();
+    let w = s.watch.clone().unwrap();
+    assert_eq!(w.settle, Duration::from_secs(2));
+    assert_eq!(w.rescan_every, Duration::from_secs(60));
+    assert!(!w.poll);
+    assert_eq!(
+        w.record,
+        Some(PathBuf::from("/xdg/cache/chief/sent.sqlite"))
+    );
+    assert!(
+        w.target.ends_with(" project_aaaaaaaaaaaaaaaaaaaa"),
+        "{}",
+        w.target
+    );
+    assert!(
+        s.max_outage > Duration::from_secs(365 * 24 * 3600),
+        "an outage is waited out"
+    );
+
+    // --min-age is the settle time, not a limit of the filter: a young file waits.
+    let s = resolve_with(
+        &cli(&[
+            "--watch",
+            "--min-age",
+            "10s",
+            "--rescan-interval",
+            "5m",
+            "x",
+        ]),
+        &env,
+        &mut used,
+    )
+    .unwrap();
+    assert_eq!(s.watch.as_ref().unwrap().settle, Duration::from_secs(10));
+    assert_eq!(
+        s.watch.as_ref().unwrap().rescan_every,
+        Duration::from_secs(300)
+    );
+    let now = std::time::SystemTime::now();
+    assert_eq!(
+        s.filter.judge(1, || Ok(now), now).unwrap(),
+        crate::walk::Verdict::Take
+    );
+    let run = resolve_with(&cli(&["--min-age", "10s", "x"]), &env, &mut used).unwrap();
+    assert_eq!(
+        run.filter.judge(1, || Ok(now), now).unwrap(),
+        crate::walk::Verdict::TooYoung
+    );
+    assert_eq!(run.max_outage, Duration::from_secs(300));
+
+    // Given, --max-outage holds for a watch too; --no-cache: a record for the run only.
+    let s = resolve_with(
+        &cli(&["--watch", "--max-outage", "10m", "--no-cache", "x"]),
+        &env,
+        &mut used,
+    )
+    .unwrap();
+    assert_eq!(s.max_outage, Duration::from_secs(600));
+    assert_eq!(s.watch.unwrap().record, None);
+    let env = Env::from_pairs([
+        ("CHIEF_API_KEY", "pat_abcdefghijklmnopqrstuvwxyz012345"),
+        ("CHIEF_PROJECT_ID", "project_aaaaaaaaaaaaaaaaaaaa"),
+        ("CHIEF_MAX_OUTAGE", "1m"),
+    ]);
+    let s = resolve_with(&cli(&["--watch", "x"]), &env, &mut used).unwrap();
+    assert_eq!(s.max_outage, Duration::from_secs(60));
+}
+
+#[test]
+fn watch_flags_are_checked_before_the_credentials() {
+    let env = Env::default();
+    let mut used = false;
+    for (args, says) in [
+        (
+            &["--watch", "--dry-run", "x"][..],
+            "--dry-run cannot be combined with --watch",
+        ),
+        (&["--poll", "x"][..], "--poll only applies to --watch"),
+        (
+            &["--watch", "--files-from", "l"][..],
+            "--files-from cannot be combined",
+        ),
+    ] {
+        let err = resolve_with(&cli(args), &env, &mut used).unwrap_err();
+        assert!(err.message.contains(says), "{args:?}: {err}");
+    }
+    let env = Env::from_pairs([
+        ("CHIEF_API_KEY", "pat_abcdefghijklmnopqrstuvwxyz012345"),
+        ("CHIEF_PROJECT_ID", "project_aaaaaaaaaaaaaaaaaaaa"),
+    ]);
+    let err = resolve_with(
+        &cli(&["--watch", "--rescan-interval", "0", "x"]),
+        &env,
+        &mut used,
+    )
+    .unwrap_err();
+    assert!(
+        err.message.contains("'0'") && err.message.contains("--rescan-interval"),
+        "{err}"
+    );
 }
 
 #[test]

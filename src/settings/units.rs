@@ -23,7 +23,6 @@ use super::source::SettingValue;
 
 /// A number of bytes (SIZE).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(not(test), expect(dead_code, reason = "no flag takes one yet"))]
 pub(crate) struct Size(pub(crate) u64);
 
 /// A cap on bytes per second (RATE); `None` is no cap.
@@ -31,7 +30,6 @@ pub(crate) struct Size(pub(crate) u64);
 pub(crate) struct Rate(pub(crate) Option<NonZeroU64>);
 
 /// SIZE: `512`, `10K`, `2G`, `1T` (powers of 1024).
-#[cfg_attr(not(test), expect(dead_code, reason = "no flag takes one yet"))]
 pub(crate) fn parse_size(raw: &str) -> Result<u64, String> {
     let (n, unit) = number_and_unit(raw)?;
     let shift = match unit {

@@ -88,10 +88,12 @@ pub(crate) fn validate(g: &Gathered) -> Result<ApiSettings, UsageError> {
         ))
         .hint(format!("pass --api-url https://HOST or set {ENV_API_URL}"))
     })?;
+    let network = Box::new(super::network::resolve(&g.network)?);
     Ok(ApiSettings {
         key,
         project,
         base_url,
+        network,
     })
 }
 

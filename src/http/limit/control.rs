@@ -182,7 +182,6 @@ impl Controller {
         self.held = on;
     }
 
-    #[cfg(test)]
     pub(crate) fn held(&self) -> bool {
         self.held
     }

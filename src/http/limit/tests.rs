@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use super::control::{Controller, Sample, Why, DECREASE, RISE, SLOW_START_DECREASE};
 use super::*;
+use crate::http::error::{Fatal, FatalKind};
 
 /// A round in which the limit held files back: `answers` in 100 ms, 4 KiB each.
 fn round(answers: u64) -> Sample {
@@ -253,14 +254,7 @@ fn a_fixed_limit_admits_exactly_that_many_files() {
     assert!(admits(&l, 1).is_some());
     for _ in 0..100 {
         l.answered();
-        l.failed(
-            &Failure::Transient {
-                error: (),
-                reason: "busy".into(),
-                retry_after: Some(Duration::from_secs(1)),
-            },
-            Instant::now(),
-        );
+        l.failed(&pushback(), Instant::now());
     }
     assert_eq!(l.limit(), 3, "a fixed limit never moves");
     assert_eq!(l.max(), 3);
@@ -348,6 +342,17 @@ fn pushback() -> Failure<()> {
         error: (),
         reason: "HTTP 429".into(),
         retry_after: Some(Duration::from_secs(1)),
+        sign: Sign::Pushback,
+    }
+}
+
+/// A transient failure with these words and this sign, without Retry-After.
+fn transient(reason: &str, sign: Sign) -> Failure<()> {
+    Failure::Transient {
+        error: (),
+        reason: reason.into(),
+        retry_after: None,
+        sign,
     }
 }
 
@@ -364,19 +369,31 @@ fn pushback_counts_only_while_other_requests_succeed() {
         "nothing answered yet: an outage, not pushback"
     );
     l.answered();
+    l.failed(&pushback(), Instant::now() + Duration::from_secs(1));
+    assert_eq!(
+        l.limit(),
+        start,
+        "nothing answered while that request was out"
+    );
     l.failed(&pushback(), began);
     let cut = ((start as f64 * SLOW_START_DECREASE) as usize).max(1);
     assert_eq!(l.limit(), cut);
     // Other failures are neither pushback nor answers.
-    l.failed(
-        &Failure::Transient {
+    for other in [
+        transient("HTTP 503", Sign::ServerError(503)),
+        transient("connection reset", Sign::Dropped("connection reset".into())),
+        Failure::Local(()),
+        Failure::Fatal {
             error: (),
-            reason: "HTTP 503".into(),
-            retry_after: None,
+            fatal: Fatal {
+                kind: FatalKind::Certificate,
+                reason: "untrusted".into(),
+            },
         },
-        Instant::now(),
-    );
-    assert_eq!(l.limit(), cut);
+    ] {
+        l.failed(&other, Instant::now());
+        assert_eq!(l.limit(), cut);
+    }
     // Pushback to requests sent before the cut is no news, even rounds later.
     let later = Instant::now() + MIN_ROUND;
     for _ in 0..3 * start {
@@ -385,7 +402,20 @@ fn pushback_counts_only_while_other_requests_succeed() {
     l.failed(&pushback(), began);
     assert_eq!(l.limit(), cut);
     l.failed(&pushback(), Instant::now());
-    assert!(l.limit() < cut, "a request sent after the cut");
+    let again = l.limit();
+    assert!(again < cut, "a request sent after the cut");
+    // A 503 with Retry-After is pushback too.
+    for _ in 0..3 * start {
+        l.answered_at(later + MIN_ROUND);
+    }
+    let busy = Failure::Transient {
+        error: (),
+        reason: "HTTP 503".into(),
+        retry_after: Some(Duration::from_secs(2)),
+        sign: Sign::Busy(503),
+    };
+    l.failed(&busy, Instant::now());
+    assert!(l.limit() < again, "{} then {}", again, l.limit());
 }
 
 #[test]
@@ -397,26 +427,18 @@ fn a_held_limiter_ignores_pushback() {
     l.hold(true);
     for _ in 0..10 {
         l.failed(&pushback(), Instant::now());
+        let words = "timed out: operation timed out";
         l.failed(
-            &Failure::Transient {
-                error: (),
-                reason: "timed out: operation timed out".into(),
-                retry_after: None,
-            },
+            &transient(words, Sign::Dropped(words.into())),
             Instant::now(),
         );
     }
     assert_eq!(l.limit(), start);
-    l.hold(false);
+    // The first answer ends the outage.
+    let began = Instant::now();
     l.answered();
-    l.failed(
-        &Failure::Transient {
-            error: (),
-            reason: "no progress for 60 s".into(),
-            retry_after: None,
-        },
-        Instant::now(),
-    );
+    assert!(!l.lock().auto.as_ref().unwrap().control.held());
+    l.failed(&transient("no progress for 60 s", Sign::Other), began);
     assert!(l.limit() < start, "a timeout counts again");
 }
 

@@ -1,0 +1,694 @@
+//! What the run learns about each origin (the API; each storage host), shared by every
+//! request to it through `Retrier::run_at`: before each attempt the request passes the
+//! origin's gate, after it the origin is told how it went. From that, one place sorts
+//! failures into the four kinds of SPEC.md "The network":
+//!
+//! * **Fatal**: no retry can mend it (an untrusted certificate, a proxy's 407, or an API
+//!   that refuses connections or whose name does not resolve before it ever answered).
+//!   The origin stops, every request to it ends with the same `Stop`, and the run stops.
+//! * **Outage**: an origin that has answered in this run fails every request for a while.
+//!   After `SUSPECT_AFTER` failures in a row from at least two requests (no sign of life
+//!   between them) it is *suspect*: new requests wait while one at a time probes it, with
+//!   a backoff up to `PROBE_CAP` (or the server's `Retry-After`). Suspect for
+//!   `OUTAGE_AFTER`, it is *out*: a failure then costs no request its retries, and the
+//!   user is told the run is waiting. The first answer ends it and every request goes
+//!   again at once. Out for longer than `--max-outage`, the origin stops the run.
+//! * **Pushback**: a 429 (or a 503 with `Retry-After`, which also counts towards an
+//!   outage if nothing else succeeds). The request waits as told and is retried; the
+//!   count is a signal for a concurrency controller (`Origins::pressure`).
+//! * **Per-file**: everything else; the request's own retries decide, as before.
+//!
+//! Random failures among successes (a flaky network) never make an origin out: a success
+//! between them ends the streak, and a single request that keeps failing while no other
+//! fails is that request's problem, not the origin's.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+
+use super::error::{Fatal, FatalKind, Sign};
+use super::retry::jitter;
+use crate::event::{Event, Reporter};
+use crate::exit::UsageError;
+
+/// Failures in a row, from at least two requests, that make an origin suspect.
+const SUSPECT_AFTER: u32 = 3;
+/// How long a suspect origin fails every request before it is out (an outage).
+const OUTAGE_AFTER: Duration = Duration::from_secs(5);
+/// The first wait between probes, doubled after each failed probe up to `PROBE_CAP`.
+const PROBE_FIRST: Duration = Duration::from_millis(250);
+const PROBE_CAP: Duration = Duration::from_secs(5);
+/// The outage notice is repeated at most this often (and once per probe at most).
+const NOTICE_EVERY: Duration = Duration::from_secs(10);
+
+/// Which service an origin is: the API is the one the user named, so nothing answering
+/// there before it ever did is a mistyped address; a storage host is the API's choice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    Api,
+    Storage,
+}
+
+/// Why the run stops because of an origin.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Stop {
+    pub(crate) kind: StopKind,
+    /// "the API (api.example.com)", "the storage at s3.example.com".
+    who: String,
+    /// "API", "storage at s3.example.com", for the outage's words.
+    name: String,
+    reason: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum StopKind {
+    /// No retry can mend it (exit 2).
+    Fatal(FatalKind),
+    /// Out for longer than `--max-outage` (exit 1).
+    Outage { down_for: Duration, limit: Duration },
+}
+
+impl std::fmt::Display for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.kind {
+            StopKind::Fatal(FatalKind::Certificate) => {
+                write!(f, "cannot connect securely to {}: {}", self.who, self.reason)
+            }
+            StopKind::Fatal(FatalKind::ProxyAuth | FatalKind::Unreachable) => {
+                write!(f, "cannot reach {}: {}", self.who, self.reason)
+            }
+            StopKind::Outage { down_for, limit } => write!(
+                f,
+                "{} unavailable ({}) for {}, longer than --max-outage {} allows: stopped; run again to upload the files not done",
+                self.name,
+                self.reason,
+                secs(down_for),
+                secs(limit)
+            ),
+        }
+    }
+}
+
+impl Stop {
+    /// The error that ends the run: for a fatal failure, a usage error (exit 2) with the
+    /// fix; for an outage, a plain one (exit 1).
+    pub(crate) fn into_error(self) -> anyhow::Error {
+        let fix = match self.kind {
+            StopKind::Fatal(FatalKind::Certificate) => {
+                "if a company proxy or a private authority signs this connection, trust its certificate with --ca-cert FILE (or SSL_CERT_FILE)"
+            }
+            StopKind::Fatal(FatalKind::ProxyAuth) => {
+                "check the user name and password in the proxy URL (HTTPS_PROXY, https_proxy or ALL_PROXY); percent-encode characters such as @ and :"
+            }
+            StopKind::Fatal(FatalKind::Unreachable) => {
+                "check --api-url (or CHIEF_API_URL, or api_url in the config file), and that this computer can reach it"
+            }
+            StopKind::Outage { .. } => return anyhow::anyhow!("{self}"),
+        };
+        UsageError::new(self.to_string())
+            .hint(fix)
+            .hint("chief-upload --show-config shows which settings are in effect")
+            .into()
+    }
+}
+
+/// "12 s", rounded to whole seconds (at least 1 once it is more than 0).
+fn secs(d: Duration) -> String {
+    let s = d.as_secs_f64().round() as u64;
+    format!("{} s", if s == 0 && !d.is_zero() { 1 } else { s })
+}
+
+/// What the run knows of every origin it has talked to, shared by the API client and the
+/// uploader (created once per run).
+pub(crate) struct Origins {
+    map: Mutex<HashMap<String, Arc<Origin>>>,
+    shared: Arc<Shared>,
+    next_op: AtomicU64,
+}
+
+/// What every origin of the run shares.
+struct Shared {
+    reporter: Reporter,
+    max_outage: Duration,
+    /// No probe waits longer than this for a `Retry-After`.
+    retry_after_cap: Duration,
+    /// The first reason the run stops, whichever origin gave it.
+    stop: Mutex<Option<Stop>>,
+}
+
+/// For a concurrency controller: how often an origin pushed back, and whether it is out
+/// now (when it should hold still, so the run resumes at the speed it had).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Pressure {
+    pub(crate) pushbacks: u64,
+    pub(crate) out: bool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Origins {
+    /// `max_outage`: how long an origin may be out before the run stops.
+    pub(crate) fn new(
+        reporter: Reporter,
+        max_outage: Duration,
+        retry_after_cap: Duration,
+    ) -> Origins {
+        Origins {
+            map: Mutex::new(HashMap::new()),
+            shared: Arc::new(Shared {
+                reporter,
+                max_outage,
+                retry_after_cap,
+                stop: Mutex::new(None),
+            }),
+            next_op: AtomicU64::new(0),
+        }
+    }
+
+    /// The state of `url`'s origin (scheme, host and port), made on first use.
+    pub(crate) fn origin(&self, url: &reqwest::Url, role: Role) -> Arc<Origin> {
+        let key = url.origin().ascii_serialization();
+        lock(&self.map)
+            .entry(key)
+            .or_insert_with(|| Arc::new(Origin::new(url, role, self.shared.clone())))
+            .clone()
+    }
+
+    /// A number for one operation (a request and its retries), so that an origin can tell
+    /// one request failing again from many failing at once.
+    pub(crate) fn next_op(&self) -> u64 {
+        self.next_op.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Why the run must stop, if an origin said so.
+    pub(crate) fn stopped(&self) -> Option<Stop> {
+        lock(&self.shared.stop).clone()
+    }
+
+    /// The signal for a concurrency controller, for `url`'s origin (if it was used).
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "read by the concurrency controller, to come")
+    )]
+    pub(crate) fn pressure(&self, url: &reqwest::Url) -> Option<Pressure> {
+        let key = url.origin().ascii_serialization();
+        let origin = lock(&self.map).get(&key)?.clone();
+        let h = origin.health();
+        Some(Pressure {
+            pushbacks: h.pushbacks,
+            out: h.mode == Mode::Out,
+        })
+    }
+}
+
+/// One origin: its health, and the gate its requests pass.
+pub(crate) struct Origin {
+    limits: Limits,
+    shared: Arc<Shared>,
+    health: Mutex<Health>,
+    changed: Notify,
+}
+
+/// What an origin's decisions depend on besides its history.
+#[derive(Clone, Debug)]
+struct Limits {
+    role: Role,
+    who: String,
+    name: String,
+    max_outage: Duration,
+    retry_after_cap: Duration,
+}
+
+impl Origin {
+    fn new(url: &reqwest::Url, role: Role, shared: Arc<Shared>) -> Origin {
+        let host = match (url.host_str(), url.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_string(),
+            (None, _) => "?".into(),
+        };
+        let (who, name) = match role {
+            Role::Api => (format!("the API ({host})"), "API".to_string()),
+            Role::Storage => (
+                format!("the storage at {host}"),
+                format!("storage at {host}"),
+            ),
+        };
+        Origin {
+            limits: Limits {
+                role,
+                who,
+                name,
+                max_outage: shared.max_outage,
+                retry_after_cap: shared.retry_after_cap,
+            },
+            shared,
+            health: Mutex::new(Health::new(Instant::now())),
+            changed: Notify::new(),
+        }
+    }
+
+    fn health(&self) -> MutexGuard<'_, Health> {
+        lock(&self.health)
+    }
+
+    /// Waits until a request may go: at once while the origin is fine; while it is
+    /// suspect or out, when it is this request's turn to probe it. `Err` when the run
+    /// must stop.
+    pub(crate) async fn enter(self: &Arc<Self>, op: u64) -> Result<Pass, Stop> {
+        // Leaves the queue however this ends (a turn, a stop, or the request cancelled).
+        let _queued = Queued { origin: self, op };
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            // Registered before the state is read, so no change between is missed.
+            notified.as_mut().enable();
+            let admit = self.health().admit(Instant::now(), op, &self.limits);
+            let wake = match admit {
+                Admit::Go => return Ok(Pass::new(self, op, false)),
+                Admit::Probe => return Ok(Pass::new(self, op, true)),
+                Admit::Stop(stop) => {
+                    self.stopping(&stop);
+                    return Err(stop);
+                }
+                Admit::Wait(until) => until,
+            };
+            match wake {
+                Some(at) => {
+                    tokio::select! {
+                        () = &mut notified => {}
+                        () = tokio::time::sleep_until(tokio::time::Instant::from_std(at)) => {}
+                    }
+                }
+                None => notified.await,
+            }
+        }
+    }
+
+    /// The run stops: remember the first reason, and wake every request waiting here.
+    fn stopping(&self, stop: &Stop) {
+        lock(&self.shared.stop).get_or_insert_with(|| stop.clone());
+        self.changed.notify_waiters();
+    }
+
+    fn emit(&self, event: Option<Event>) {
+        if let Some(e) = event {
+            self.shared.reporter.emit(e);
+        }
+    }
+}
+
+/// A request waiting at the gate, in the queue for the probe's turn until dropped.
+struct Queued<'a> {
+    origin: &'a Origin,
+    op: u64,
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        let mut h = self.origin.health();
+        if let Some(i) = h.queue.iter().position(|&q| q == self.op) {
+            h.queue.remove(i);
+            drop(h);
+            // The next in line may be due.
+            self.origin.changed.notify_waiters();
+        }
+    }
+}
+
+/// Leave to send one request; tell the origin how it went. Dropped untold (the request
+/// was cancelled), it frees the probe's turn.
+pub(crate) struct Pass {
+    origin: Arc<Origin>,
+    op: u64,
+    probe: bool,
+}
+
+/// What to make of a failed request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// It counts against the request's retries; `streak` is the run of failures it
+    /// belongs to, if it says the origin may be down.
+    Count { streak: Option<u64> },
+    /// The origin is out: it does not count, nor do the request's failures in the same
+    /// streak; the request waits at the gate for its turn.
+    Free { streak: u64 },
+    /// The run stops.
+    Stop(Stop),
+}
+
+impl Pass {
+    fn new(origin: &Arc<Origin>, op: u64, probe: bool) -> Pass {
+        Pass {
+            origin: origin.clone(),
+            op,
+            probe,
+        }
+    }
+
+    /// The origin answered (a success, or an answer no retry would change).
+    pub(crate) fn alive(self) {
+        let event = self
+            .origin
+            .health()
+            .alive(Instant::now(), self.probe, &self.origin.limits);
+        self.done(event);
+    }
+
+    /// The request failed before it reached the origin: nothing learnt.
+    pub(crate) fn neutral(self) {
+        self.origin.health().neutral(Instant::now(), self.probe);
+        self.done(None);
+    }
+
+    /// No retry can mend it: the origin stops, and with it the run.
+    pub(crate) fn fatal(self, fatal: &Fatal) -> Stop {
+        let stop = self.origin.health().fatal(fatal, &self.origin.limits);
+        self.origin.stopping(&stop);
+        self.done(None);
+        stop
+    }
+
+    /// A transient failure, with the server's `Retry-After` if it gave one.
+    pub(crate) fn failed(self, sign: &Sign, retry_after: Option<Duration>) -> Verdict {
+        let (verdict, event) = self.origin.health().failed(
+            Instant::now(),
+            Attempt {
+                op: self.op,
+                probe: self.probe,
+            },
+            sign,
+            retry_after,
+            &self.origin.limits,
+        );
+        if let Verdict::Stop(stop) = &verdict {
+            self.origin.stopping(stop);
+        }
+        self.done(event);
+        verdict
+    }
+
+    fn done(mut self, event: Option<Event>) {
+        // Told: the health above has freed the probe's turn.
+        self.probe = false;
+        self.origin.changed.notify_waiters();
+        self.origin.emit(event);
+    }
+}
+
+impl Drop for Pass {
+    fn drop(&mut self) {
+        if self.probe {
+            self.origin.health().probing = false;
+            self.origin.changed.notify_waiters();
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// Every request goes.
+    Open,
+    /// Failures in a row: one request at a time probes it.
+    Suspect,
+    /// An outage: as suspect, and failures cost no request its retries.
+    Out,
+}
+
+/// Failures since the last sign of life.
+#[derive(Clone, Debug)]
+struct Streak {
+    id: u64,
+    since: Instant,
+    failures: u32,
+    first_op: u64,
+    several_ops: bool,
+    /// The latest failure, in a few words ("HTTP 503").
+    reason: String,
+}
+
+/// One request's part in the decisions.
+#[derive(Clone, Copy, Debug)]
+struct Attempt {
+    op: u64,
+    probe: bool,
+}
+
+enum Admit {
+    Go,
+    Probe,
+    /// Until this instant (the next probe's turn), or a change (`None`: a probe is out).
+    Wait(Option<Instant>),
+    Stop(Stop),
+}
+
+/// An origin's history, as far as the decisions need it: pure, so tests give the time.
+#[derive(Debug)]
+struct Health {
+    /// It has sent an HTTP answer (of any status) in this run.
+    answered: bool,
+    streak: Option<Streak>,
+    streaks: u64,
+    mode: Mode,
+    probing: bool,
+    /// Requests waiting for the probe's turn, first come first served: a request whose
+    /// probe failed goes to the back, so no one spends all its retries probing.
+    queue: VecDeque<u64>,
+    next_probe: Instant,
+    backoff: Duration,
+    last_notice: Option<Instant>,
+    stopped: Option<Stop>,
+    pushbacks: u64,
+}
+
+/// Half of `d`, plus a random part of the other half.
+fn equal_jitter(d: Duration) -> Duration {
+    d / 2 + (d / 2).mul_f64(jitter())
+}
+
+impl Health {
+    fn new(now: Instant) -> Health {
+        Health {
+            answered: false,
+            streak: None,
+            streaks: 0,
+            mode: Mode::Open,
+            probing: false,
+            queue: VecDeque::new(),
+            next_probe: now,
+            backoff: PROBE_FIRST,
+            last_notice: None,
+            stopped: None,
+            pushbacks: 0,
+        }
+    }
+
+    /// Whether request `op` may go now. A request told to wait is in the queue (the
+    /// caller takes it out when it stops waiting).
+    fn admit(&mut self, now: Instant, op: u64, limits: &Limits) -> Admit {
+        if let Some(stop) = &self.stopped {
+            return Admit::Stop(stop.clone());
+        }
+        if self.mode == Mode::Open {
+            return Admit::Go;
+        }
+        if let Some(stop) = self.overdue(now, limits) {
+            return Admit::Stop(stop);
+        }
+        if !self.queue.contains(&op) {
+            self.queue.push_back(op);
+        }
+        if self.probing {
+            return Admit::Wait(None);
+        }
+        if now < self.next_probe {
+            return Admit::Wait(Some(self.next_probe));
+        }
+        if self.queue.front() != Some(&op) {
+            // Another's turn: it is being woken too.
+            return Admit::Wait(None);
+        }
+        self.queue.pop_front();
+        self.probing = true;
+        Admit::Probe
+    }
+
+    /// Out (or suspect) for longer than `--max-outage`: the origin stops.
+    fn overdue(&mut self, now: Instant, limits: &Limits) -> Option<Stop> {
+        let streak = self.streak.as_ref()?;
+        let down_for = now.saturating_duration_since(streak.since);
+        if self.mode == Mode::Open || down_for < limits.max_outage {
+            return None;
+        }
+        let stop = Stop {
+            kind: StopKind::Outage {
+                down_for,
+                limit: limits.max_outage,
+            },
+            who: limits.who.clone(),
+            name: limits.name.clone(),
+            reason: streak.reason.clone(),
+        };
+        self.stopped = Some(stop.clone());
+        Some(stop)
+    }
+
+    /// A sign of life: the streak ends, every request goes again.
+    fn alive(&mut self, now: Instant, probe: bool, limits: &Limits) -> Option<Event> {
+        if probe {
+            self.probing = false;
+        }
+        self.answered = true;
+        let event = match (&self.streak, self.mode) {
+            (Some(s), Mode::Out) => Some(Event::OutageOver {
+                origin: limits.name.clone(),
+                down_for: now.saturating_duration_since(s.since),
+            }),
+            _ => None,
+        };
+        self.streak = None;
+        self.mode = Mode::Open;
+        self.backoff = PROBE_FIRST;
+        self.last_notice = None;
+        event
+    }
+
+    fn neutral(&mut self, now: Instant, probe: bool) {
+        if probe {
+            self.probing = false;
+            if self.mode != Mode::Open {
+                self.next_probe = now + equal_jitter(self.backoff);
+            }
+        }
+    }
+
+    fn fatal(&mut self, fatal: &Fatal, limits: &Limits) -> Stop {
+        self.probing = false;
+        let stop = Stop {
+            kind: StopKind::Fatal(fatal.kind),
+            who: limits.who.clone(),
+            name: limits.name.clone(),
+            reason: fatal.reason.clone(),
+        };
+        self.stopped.get_or_insert(stop).clone()
+    }
+
+    fn failed(
+        &mut self,
+        now: Instant,
+        attempt: Attempt,
+        sign: &Sign,
+        retry_after: Option<Duration>,
+        limits: &Limits,
+    ) -> (Verdict, Option<Event>) {
+        if attempt.probe {
+            self.probing = false;
+        }
+        if let Some(stop) = &self.stopped {
+            return (Verdict::Stop(stop.clone()), None);
+        }
+        if matches!(sign, Sign::Pushback | Sign::Busy(_)) {
+            self.pushbacks += 1;
+        }
+        let evidence = match sign {
+            Sign::ServerError(_) | Sign::Busy(_) => {
+                self.answered = true;
+                true
+            }
+            // It answers, and asks for less: alive, never out.
+            Sign::Pushback => {
+                let event = self.alive(now, false, limits);
+                return (Verdict::Count { streak: None }, event);
+            }
+            Sign::Unreachable(why) if !self.answered && limits.role == Role::Api => {
+                let stop = self.fatal(
+                    &Fatal {
+                        kind: FatalKind::Unreachable,
+                        reason: why.clone(),
+                    },
+                    limits,
+                );
+                return (Verdict::Stop(stop), None);
+            }
+            // Before its first answer, a lost connection is that request's problem.
+            Sign::Dropped(_) | Sign::Unreachable(_) => self.answered,
+            Sign::Other => false,
+        };
+        if !evidence {
+            self.neutral(now, attempt.probe);
+            return (Verdict::Count { streak: None }, None);
+        }
+        let streak = self.streak.get_or_insert_with(|| {
+            self.streaks += 1;
+            Streak {
+                id: self.streaks,
+                since: now,
+                failures: 0,
+                first_op: attempt.op,
+                several_ops: false,
+                reason: String::new(),
+            }
+        });
+        streak.failures += 1;
+        streak.several_ops |= streak.first_op != attempt.op;
+        streak.reason = sign.short();
+        let (id, since) = (streak.id, streak.since);
+        if self.mode == Mode::Open && streak.failures >= SUSPECT_AFTER && streak.several_ops {
+            self.mode = Mode::Suspect;
+            self.backoff = PROBE_FIRST;
+            self.next_probe = now + equal_jitter(PROBE_FIRST);
+        }
+        if self.mode == Mode::Open {
+            return (Verdict::Count { streak: Some(id) }, None);
+        }
+        let asked = retry_after.map(|ra| ra.min(limits.retry_after_cap));
+        if attempt.probe {
+            self.next_probe = now + asked.unwrap_or_else(|| equal_jitter(self.backoff));
+            self.backoff = (self.backoff * 2).min(PROBE_CAP);
+        } else if let Some(ra) = asked {
+            self.next_probe = self.next_probe.max(now + ra);
+        }
+        // Never wait past the limit: the turn after it stops the run.
+        self.next_probe = self.next_probe.min(since + limits.max_outage);
+        let down_for = now.saturating_duration_since(since);
+        let mut notice = false;
+        if self.mode == Mode::Suspect && down_for >= OUTAGE_AFTER.min(limits.max_outage) {
+            self.mode = Mode::Out;
+            notice = true;
+        }
+        if self.mode != Mode::Out {
+            // A probe when the streak is old enough to judge, so that an outage is known
+            // (and shown) then, not whenever the backoff happens to end.
+            // (A server's `Retry-After` is honoured all the same.)
+            if asked.is_none() {
+                let judged = since + OUTAGE_AFTER.min(limits.max_outage);
+                self.next_probe = self.next_probe.min(judged);
+            }
+            return (Verdict::Count { streak: Some(id) }, None);
+        }
+        if let Some(stop) = self.overdue(now, limits) {
+            return (Verdict::Stop(stop), None);
+        }
+        notice |= attempt.probe
+            && self
+                .last_notice
+                .is_none_or(|t| now.saturating_duration_since(t) >= NOTICE_EVERY);
+        let event = notice.then(|| {
+            self.last_notice = Some(now);
+            Event::Outage {
+                origin: limits.name.clone(),
+                reason: sign.short(),
+                down_for,
+                retry_in: self.next_probe.saturating_duration_since(now),
+            }
+        });
+        (Verdict::Free { streak: id }, event)
+    }
+}
+
+#[cfg(test)]
+mod tests;
