@@ -25,7 +25,8 @@ off\t''"
 complete -c chief-upload -l color -d 'Colour on stderr: auto, always, never' -r -f -a "auto\t''
 always\t''
 never\t''"
-complete -c chief-upload -s j -l jobs -d 'Concurrent file transfers [default: 8]' -r
+complete -c chief-upload -s j -l jobs -d 'Files in flight: auto (adapts) or a number [default: auto]' -r
+complete -c chief-upload -l bwlimit -d 'Cap the upload rate, e.g. 20M (bytes/s; K, M, G; 0 or off: none)' -r
 complete -c chief-upload -l retries -d 'Retries for a transient failure (network error, timeout, 408, 429, 5xx) of one request, with capped exponential backoff and jitter' -r
 complete -c chief-upload -l timeout -d 'Give up on a connection that sends or receives nothing for SECS seconds' -r
 complete -c chief-upload -l max-outage -d 'Longest outage to wait for [default: 5m] [env: CHIEF_MAX_OUTAGE]' -r

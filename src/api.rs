@@ -13,6 +13,7 @@ use reqwest::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 
 use crate::event::{Event, Reporter};
+use crate::http::limit::Limiter;
 use crate::http::{
     self, check_transport, clean, is_transient, parse_error_body, read_limited, Failure, Origins,
     Retrier, RetryPolicy, Role, Sign, Stop,
@@ -136,7 +137,7 @@ impl ApiClient {
         api: &ApiSettings,
         policy: RetryPolicy,
         timeout: Duration,
-        jobs: usize,
+        limiter: Arc<Limiter>,
         origins: Arc<Origins>,
         reporter: Reporter,
     ) -> anyhow::Result<ApiClient> {
@@ -145,7 +146,7 @@ impl ApiClient {
         key.set_sensitive(true);
         headers.insert("x-api-key", key);
         headers.insert("x-project-id", HeaderValue::from_str(api.project.as_str())?);
-        let http = http::client_builder(timeout, jobs, &api.network)
+        let http = http::client_builder(timeout, limiter.max(), &api.network)
             .default_headers(headers)
             .timeout(timeout)
             .build()?;
@@ -154,7 +155,9 @@ impl ApiClient {
         Ok(ApiClient {
             http,
             endpoint,
-            retrier: Retrier::new(policy, reporter.clone()).watching(origins, Role::Api),
+            retrier: Retrier::new(policy, reporter.clone())
+                .watching(origins, Role::Api)
+                .limited(limiter),
             reporter,
             key: api.key.clone(),
         })

@@ -417,15 +417,36 @@ pub struct Cli {
     #[arg(long, help_heading = OUTPUT, help = "Show effective settings and their sources")]
     pub show_config: bool,
 
-    /// Number of files transferred at once.
+    /// Files in flight at once: `auto` (the default) or a number from 1 to 256.
+    ///
+    /// `auto` starts with a few files and doubles them while files per second and bytes per
+    /// second keep rising, then settles and probes gently; it backs off when the server
+    /// pushes back (429, or 503 with Retry-After) or requests time out, stays within
+    /// `ulimit -n` and a memory budget, and starts no more big uploads than fill the link.
+    /// A number fixes it. Environment CHIEF_JOBS, config key `jobs` (`jobs = 32` or
+    /// `jobs = "auto"`). With -v, each change of `auto` is shown.
     #[arg(
         short = 'j',
         long,
-        value_name = "N",
+        value_name = "N|auto",
         help_heading = TRANSFER,
-        help = "Concurrent file transfers [default: 8]"
+        help = "Files in flight: auto (adapts) or a number [default: auto]"
     )]
-    pub jobs: Option<usize>,
+    pub jobs: Option<String>,
+
+    /// Cap the bytes per second of all uploads together, e.g. 20M.
+    ///
+    /// RATE is bytes, or a number with K, M or G (powers of 1024); 0 or `off` means no cap.
+    /// The cap is smooth (bodies go out in small slices, never in bursts), and the progress
+    /// bars, rate and ETA follow it. Environment CHIEF_BWLIMIT, config key `bwlimit`
+    /// (`bwlimit = "20M"` or `bwlimit = 20971520`).
+    #[arg(
+        long,
+        value_name = "RATE",
+        help_heading = TRANSFER,
+        help = "Cap the upload rate, e.g. 20M (bytes/s; K, M, G; 0 or off: none)"
+    )]
+    pub bwlimit: Option<String>,
 
     /// Retries for a transient failure (network error, timeout, 408, 429, 5xx) of one
     /// request, with capped exponential backoff and jitter.

@@ -175,6 +175,12 @@ pub enum Event {
         delay: Duration,
         reason: String,
     },
+    /// `-j auto` changed the number of files in flight (`from == to`: it settled there).
+    Concurrency {
+        from: usize,
+        to: usize,
+        why: &'static str,
+    },
     /// Every request to an origin has failed for `down_for` (an outage): new work for it
     /// waits, and the next probe goes in `retry_in`. `origin` is "API" or "storage at
     /// HOST"; `reason` says how the latest request failed ("HTTP 503").

@@ -17,14 +17,15 @@ use tokio::io::AsyncReadExt;
 use crate::api::UploadTarget;
 use crate::cache::FileKey;
 use crate::event::{Event, Reporter, TaskId};
+use crate::http::limit::{self, Limiter};
 use crate::http::{
-    self, is_transient_storage, read_limited, Failure, Network, Origins, Retrier, RetryPolicy,
-    Role, Sign, Stop,
+    self, is_transient_storage, read_limited, Bandwidth, Failure, Network, Origins, Retrier,
+    RetryPolicy, Role, Sign, Stop,
 };
 use crate::secret::scrub;
 
-/// Bytes read from the file per body chunk.
-const CHUNK: usize = 256 * 1024;
+/// Bytes read from the file per body chunk (fewer under `--bwlimit`).
+const CHUNK: usize = limit::BUFFER as usize;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum TransferError {
@@ -81,6 +82,10 @@ pub(crate) struct Uploader {
     retrier: Retrier,
     timeout: Duration,
     reporter: Reporter,
+    /// Told of every byte sent: `-j auto` weighs the link by them.
+    limiter: Arc<Limiter>,
+    /// `--bwlimit`: the pace of all bodies together.
+    bandwidth: Option<Arc<Bandwidth>>,
 }
 
 impl Uploader {
@@ -88,17 +93,22 @@ impl Uploader {
         network: &Network,
         policy: RetryPolicy,
         timeout: Duration,
-        jobs: usize,
+        limiter: Arc<Limiter>,
+        bandwidth: Option<Arc<Bandwidth>>,
         origins: Arc<Origins>,
         reporter: Reporter,
     ) -> anyhow::Result<Uploader> {
         // No whole-request timeout: a big file takes long. `Activity` stops a stalled one.
-        let http = http::client_builder(timeout, jobs, network).build()?;
+        let http = http::client_builder(timeout, limiter.max(), network).build()?;
         Ok(Uploader {
             http,
-            retrier: Retrier::new(policy, reporter.clone()).watching(origins, Role::Storage),
+            retrier: Retrier::new(policy, reporter.clone())
+                .watching(origins, Role::Storage)
+                .limited(limiter.clone()),
             timeout,
             reporter,
+            limiter,
+            bandwidth,
         })
     }
 
@@ -144,9 +154,13 @@ impl Uploader {
             file,
             src.size,
             id,
-            self.reporter.clone(),
-            sent.clone(),
-            activity.clone(),
+            Pace {
+                reporter: self.reporter.clone(),
+                sent: sent.clone(),
+                activity: activity.clone(),
+                limiter: self.limiter.clone(),
+                bandwidth: self.bandwidth.clone(),
+            },
         );
         let request = self
             .http
@@ -382,35 +396,43 @@ impl Activity {
     }
 }
 
-/// The file as a stream of chunks, exactly `size` bytes; reports progress as it goes.
-fn file_body(
-    file: tokio::fs::File,
-    size: u64,
-    id: TaskId,
+/// Who hears of a body's bytes, and what paces them.
+struct Pace {
     reporter: Reporter,
+    /// This attempt's bytes (rolled back if it fails).
     sent: Arc<AtomicU64>,
     activity: Arc<Activity>,
-) -> reqwest::Body {
+    limiter: Arc<Limiter>,
+    bandwidth: Option<Arc<Bandwidth>>,
+}
+
+/// The file as a stream of chunks, exactly `size` bytes; reports progress as it goes. Under
+/// `--bwlimit` each chunk waits for its turn before it is read, and chunks are smaller.
+fn file_body(file: tokio::fs::File, size: u64, id: TaskId, pace: Pace) -> reqwest::Body {
     struct State {
         file: tokio::io::Take<tokio::fs::File>,
         remaining: u64,
-        reporter: Reporter,
-        sent: Arc<AtomicU64>,
-        activity: Arc<Activity>,
+        chunk: usize,
+        pace: Pace,
     }
+    let chunk = pace.bandwidth.as_ref().map_or(CHUNK, |b| b.chunk(CHUNK));
     let state = State {
         file: file.take(size),
         remaining: size,
-        reporter,
-        sent,
-        activity,
+        chunk,
+        pace,
     };
     // The state moves from chunk to chunk: nothing is cloned per chunk.
     let stream = futures_util::stream::try_unfold(state, move |mut st| async move {
         if st.remaining == 0 {
             return Ok(None);
         }
-        let want = (st.remaining as usize).min(CHUNK);
+        let want = (st.remaining as usize).min(st.chunk);
+        if let Some(b) = &st.pace.bandwidth {
+            b.take(want as u64).await;
+            // Waiting for the cap is not a stall.
+            st.pace.activity.touch();
+        }
         let mut buf = BytesMut::with_capacity(want);
         while buf.len() < want {
             if st.file.read_buf(&mut buf).await? == 0 {
@@ -425,9 +447,12 @@ fn file_body(
         }
         let n = buf.len() as u64;
         st.remaining -= n;
-        st.sent.fetch_add(n, Ordering::Relaxed);
-        st.activity.touch();
-        st.reporter.emit(Event::TransferProgress { id, bytes: n });
+        st.pace.sent.fetch_add(n, Ordering::Relaxed);
+        st.pace.limiter.sent(n);
+        st.pace.activity.touch();
+        st.pace
+            .reporter
+            .emit(Event::TransferProgress { id, bytes: n });
         Ok::<_, std::io::Error>(Some((buf.freeze(), st)))
     });
     reqwest::Body::wrap_stream(stream)

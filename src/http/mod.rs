@@ -13,10 +13,15 @@
 //! * `retry`: the retry policy and loop.
 //! * `origin`: what the run learns about each origin (fatal failures, outages,
 //!   pushback), consulted by the retry loop before and after each attempt.
+//! * `limit`: the files in flight (`-j`, fixed or `auto`), told of every answer,
+//!   pushback and outage by the retry loop.
+//! * `bandwidth`: `--bwlimit`, one pace for all upload bodies.
 //! * `resolve`: name resolution whose failure is known by its type.
 
+mod bandwidth;
 mod client;
 mod error;
+pub(crate) mod limit;
 mod origin;
 mod proxy;
 mod resolve;
@@ -24,6 +29,7 @@ mod retry;
 mod transport;
 mod trust;
 
+pub(crate) use bandwidth::Bandwidth;
 pub(crate) use client::{client_builder, header, read_limited, Network};
 pub(crate) use error::{
     clean, fatal_status, is_transient, is_transient_storage, parse_error_body, retry_after, Sign,

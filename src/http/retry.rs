@@ -7,13 +7,15 @@
 //! What many requests share lives beside it, in `origin.rs`: what the run learns about
 //! each origin (it is out, it answers with errors no retry mends, it pushes back). Each
 //! attempt passes its origin's gate first and tells the origin how it went after, so that
-//! no caller keeps such state of its own.
+//! no caller keeps such state of its own; and in `limit.rs`, the files in flight, told of
+//! every answer, pushback and outage.
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::error::{describe_reqwest_error, no_answer, Fatal, NoAnswer, Sign};
+use super::limit::Limiter;
 use super::origin::{Origin, Origins, Pass, Role, Stop, Verdict};
 use crate::event::{Event, Reporter};
 
@@ -39,10 +41,11 @@ impl RetryPolicy {
     }
 
     /// The wait before retry number `attempt` (1-based): a server's `Retry-After` when it
-    /// gave one, else a random time in [0, min(cap, base * 2^(attempt-1))].
+    /// gave one (plus up to half of it again, so that requests pushed back together do not
+    /// all come back together), else a random time in [0, min(cap, base * 2^(attempt-1))].
     pub(crate) fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
         if let Some(ra) = retry_after {
-            return ra.min(self.cap);
+            return ra.mul_f64(1.0 + 0.5 * jitter()).min(self.cap);
         }
         let exp = self.base.saturating_mul(
             1u32.checked_shl(attempt.saturating_sub(1).min(20))
@@ -210,6 +213,9 @@ pub(crate) struct Retrier {
     policy: RetryPolicy,
     reporter: Reporter,
     network: Option<(Arc<Origins>, Role)>,
+    /// Told how each attempt went: the files in flight follow the answers, pushback and
+    /// outages.
+    limiter: Option<Arc<Limiter>>,
 }
 
 /// An origin to pass before each attempt, and how its stop becomes the caller's error.
@@ -221,12 +227,19 @@ impl Retrier {
             policy,
             reporter,
             network: None,
+            limiter: None,
         }
     }
 
     /// This retrier's requests go to origins of this role, whose health `origins` keeps.
     pub(crate) fn watching(mut self, origins: Arc<Origins>, role: Role) -> Retrier {
         self.network = Some((origins, role));
+        self
+    }
+
+    /// Each attempt's outcome is told to `limiter`.
+    pub(crate) fn limited(mut self, limiter: Arc<Limiter>) -> Retrier {
+        self.limiter = Some(limiter);
         self
     }
 
@@ -285,10 +298,14 @@ impl Retrier {
                 None => None,
             };
             let n = retry.start();
+            let began = Instant::now();
             let failure = match attempt(n).await {
                 Ok(v) => {
                     if let Some(pass) = pass {
                         pass.alive();
+                    }
+                    if let Some(limiter) = &self.limiter {
+                        limiter.answered();
                     }
                     return Ok(v);
                 }
@@ -298,13 +315,19 @@ impl Retrier {
                 match judge(pass, &failure) {
                     Verdict::Stop(stop) => return Err(stopped(stop)),
                     // The gate paces the next try, and the outage notice replaces the
-                    // retry notice.
+                    // retry notice; the files in flight hold still until it ends.
                     Verdict::Free { streak } => {
+                        if let Some(limiter) = &self.limiter {
+                            limiter.hold(true);
+                        }
                         retry.forgive(streak);
                         continue;
                     }
                     Verdict::Count { streak } => retry.counted(streak),
                 }
+            }
+            if let Some(limiter) = &self.limiter {
+                limiter.failed(&failure, began);
             }
             let Again { delay, reason } = retry.after(failure)?;
             self.reporter.emit(Event::Retry {
@@ -359,6 +382,13 @@ mod tests {
             Duration::from_secs(1),
             "Retry-After is capped"
         );
+        let ra = Duration::from_millis(400);
+        let waits: std::collections::HashSet<_> = (0..20).map(|_| p.delay(1, Some(ra))).collect();
+        assert!(
+            waits.iter().all(|w| *w >= ra && *w <= ra * 3 / 2),
+            "at least Retry-After, at most half as much again: {waits:?}"
+        );
+        assert!(waits.len() > 10, "spread, not all at once: {waits:?}");
         let spread: std::collections::HashSet<_> = (0..20).map(|_| p.delay(5, None)).collect();
         assert!(spread.len() > 10, "delays are jittered");
     }

@@ -1,6 +1,7 @@
 //! Files with the same content in one run are uploaded once: the first to arrive leads,
 //! the others wait for its result and report its asset; if the leader fails, one of them
-//! takes over. The upload stage also bounds the files in flight (`jobs`).
+//! takes over. The upload stage also bounds the files in flight (`-j`, through the
+//! `Limiter`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,6 +15,7 @@ use super::upload::{process, Remote};
 use super::{recv_or_cancel, Ctx};
 use crate::event::{FileReport, Outcome};
 use crate::hash::Md5Sum;
+use crate::http::limit::Limiter;
 
 /// At most this many files wait at once for another file with the same content.
 const MAX_FOLLOWERS: usize = 1024;
@@ -63,10 +65,9 @@ impl InRun {
 pub(super) async fn upload_stage(
     ctx: Arc<Ctx>,
     remote: Arc<Remote>,
-    jobs: usize,
+    limiter: Arc<Limiter>,
     mut rx: mpsc::Receiver<Prepared>,
 ) {
-    let permits = Arc::new(Semaphore::new(jobs));
     let waiting = Arc::new(Semaphore::new(MAX_FOLLOWERS));
     let tracker = TaskTracker::new();
     loop {
@@ -76,11 +77,10 @@ pub(super) async fn upload_stage(
         let (ctx2, remote2) = (ctx.clone(), remote.clone());
         match ctx.in_run.claim(p.md5) {
             Claim::Leader => {
-                let acquired = tokio::select! {
-                    p = permits.clone().acquire_owned() => p,
+                let permit = tokio::select! {
+                    p = limiter.acquire(p.size) => p,
                     () = ctx.cancel.cancelled() => break,
                 };
-                let Ok(permit) = acquired else { break };
                 tracker.spawn(async move {
                     lead(&ctx2, &remote2, p).await;
                     drop(permit);
@@ -92,9 +92,9 @@ pub(super) async fn upload_stage(
                     () = ctx.cancel.cancelled() => break,
                 };
                 let Ok(wait_permit) = acquired else { break };
-                let permits = permits.clone();
+                let limiter = limiter.clone();
                 tracker.spawn(async move {
-                    follow(&ctx2, &remote2, p, rx, permits).await;
+                    follow(&ctx2, &remote2, p, rx, limiter).await;
                     drop(wait_permit);
                 });
             }
@@ -136,7 +136,7 @@ async fn follow(
     remote: &Remote,
     p: Prepared,
     mut rx: watch::Receiver<Settled>,
-    permits: Arc<Semaphore>,
+    limiter: Arc<Limiter>,
 ) {
     loop {
         let settled = tokio::select! {
@@ -157,8 +157,9 @@ async fn follow(
             Some(Err(())) | None => match ctx.in_run.claim(p.md5) {
                 Claim::Follower(next) => rx = next,
                 Claim::Leader => {
-                    let Ok(_permit) = permits.acquire_owned().await else {
-                        return;
+                    let _permit = tokio::select! {
+                        p = limiter.acquire(p.size) => p,
+                        () = ctx.cancel.cancelled() => return,
                     };
                     lead(ctx, remote, p).await;
                     return;

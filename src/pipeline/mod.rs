@@ -5,9 +5,10 @@
 //!   (`run` and `Feed`, here).
 //! * Hashing runs on up to one blocking thread per core; it consults the hash cache first
 //!   (`prepare.rs`). In a dry run it also settles each file's outcome.
-//! * Up to `jobs` files talk to the API and storage at once. Files with the same content
-//!   in one run are uploaded once: the first is the leader, the others wait for it and
-//!   report its asset (`dedup.rs`).
+//! * Up to `-j` files talk to the API and storage at once, a number fixed or adapted during
+//!   the run (`http::limit::Limiter`). Files with the same content in one run are uploaded
+//!   once: the first is the leader, the others wait for it and report its asset
+//!   (`dedup.rs`).
 //! * One file's create, upload and URL renewal (`upload.rs`).
 //!
 //! With `--watch` the walk is replaced by a long-lived source (`crate::watch`): the first
@@ -35,7 +36,8 @@ use crate::api::{ApiClient, ApiError};
 use crate::cache::HashCache;
 use crate::cli::IfNoFiles;
 use crate::event::{Event, FileReport, Outcome, Reporter, Summary, TaskId};
-use crate::http::{Origins, Stop};
+use crate::http::limit::Limiter;
+use crate::http::{Bandwidth, Origins, Stop};
 use crate::settings::{Mode, Settings};
 use crate::transfer::Uploader;
 use crate::walk::{self, WalkItem};
@@ -237,6 +239,7 @@ pub async fn run(
     cancel: CancellationToken,
 ) -> anyhow::Result<RunResult> {
     let started = Instant::now();
+    let limiter = Limiter::new(settings.jobs, reporter.clone());
     // What the run learns about the API and each storage host, shared by all requests.
     let origins = Arc::new(Origins::new(
         reporter.clone(),
@@ -250,7 +253,7 @@ pub async fn run(
                 api,
                 settings.retry.clone(),
                 settings.timeout,
-                settings.jobs,
+                limiter.clone(),
                 origins.clone(),
                 reporter.clone(),
             )?,
@@ -258,7 +261,8 @@ pub async fn run(
                 &api.network,
                 settings.retry.clone(),
                 settings.timeout,
-                settings.jobs,
+                limiter.clone(),
+                settings.bwlimit.map(|rate| Arc::new(Bandwidth::new(rate))),
                 origins.clone(),
                 reporter.clone(),
             )?,
@@ -359,11 +363,14 @@ pub async fn run(
         }
         (_, hashed_rx) => hashed_rx,
     };
+
+    // Stage 3: create and upload, as many at a time as the limiter admits; a dry run only
+    // reports the plan (or its hashing workers already did).
     let uploads = match (remote, hashed_rx) {
         (Some(remote), Some(rx)) => Some(tokio::spawn(upload_stage(
             ctx.clone(),
             remote,
-            settings.jobs,
+            limiter,
             rx,
         ))),
         (None, Some(rx)) => Some(tokio::spawn(plan_stage(ctx.clone(), rx))),

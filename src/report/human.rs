@@ -424,6 +424,16 @@ impl Human {
                     self.say(&self.styles.warn.apply_to(line).to_string());
                 }
             }
+            Event::Concurrency { from, to, why } => {
+                if self.verbose > 0 {
+                    let line = if from == to {
+                        format!("concurrency stays at {to} files in flight: {why}")
+                    } else {
+                        format!("concurrency {from} -> {to} files in flight: {why}")
+                    };
+                    self.say(&self.styles.dim.apply_to(line).to_string());
+                }
+            }
             Event::Outage {
                 origin,
                 reason,

@@ -31,6 +31,7 @@ mod validate;
 mod watch;
 
 use std::io::IsTerminal;
+use std::num::NonZeroU64;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -45,24 +46,26 @@ pub use ci::Ci;
 pub use env::Env;
 pub(crate) use show::describe;
 pub(crate) use source::{Key, Layers, Source, Sourced};
+pub(crate) use units::Jobs;
 pub(crate) use validate::{validate, ProjectId};
 pub use watch::WatchSettings;
 
 use file::ConfigFile;
 use key_file::read_key_file;
 use network::{NetworkSources, CA_CERT};
+use units::Rate;
 
 /// Where the API lives when nothing says otherwise. The public reference page names no
 /// base URL; override it with `--api-url`, `CHIEF_API_URL` or `api_url` in the config file.
 pub(crate) const DEFAULT_API_URL: &str = "https://api.chief.app";
-pub(crate) const DEFAULT_JOBS: usize = 8;
-const MAX_JOBS: usize = 256;
 
 pub(crate) const ENV_API_KEY: &str = "CHIEF_API_KEY";
 pub(crate) const ENV_PROJECT: &str = "CHIEF_PROJECT_ID";
 pub(crate) const ENV_API_URL: &str = "CHIEF_API_URL";
 pub(crate) const ENV_CONFIG: &str = "CHIEF_CONFIG";
 pub(crate) const ENV_PROFILE: &str = "CHIEF_PROFILE";
+pub(crate) const ENV_JOBS: &str = "CHIEF_JOBS";
+pub(crate) const ENV_BWLIMIT: &str = "CHIEF_BWLIMIT";
 /// Test-mode switch: draw progress bars although stderr is not a terminal.
 pub(crate) const ENV_PRETEND_TERM: &str = "CHIEF_UPLOAD_PRETEND_TERM";
 /// How long an outage is waited for. From the flag or the environment only: the config
@@ -75,8 +78,17 @@ const DEFAULT_MAX_OUTAGE: Duration = Duration::from_secs(5 * 60);
 pub(crate) const API_KEY: Key<String> = Key::new("--api-key-file", Some(ENV_API_KEY), "api_key");
 pub(crate) const PROJECT: Key<String> = Key::new("--project", Some(ENV_PROJECT), "project_id");
 pub(crate) const API_URL: Key<String> = Key::new("--api-url", Some(ENV_API_URL), "api_url");
+pub(crate) const JOBS: Key<Jobs> = Key::new("--jobs", Some(ENV_JOBS), "jobs");
+pub(crate) const BWLIMIT: Key<Rate> = Key::new("--bwlimit", Some(ENV_BWLIMIT), "bwlimit");
 /// The keys a config file may set; any other is warned about.
-pub(crate) const CONFIG_KEYS: [&str; 4] = [API_KEY.file, PROJECT.file, API_URL.file, CA_CERT.file];
+pub(crate) const CONFIG_KEYS: [&str; 6] = [
+    API_KEY.file,
+    PROJECT.file,
+    API_URL.file,
+    CA_CERT.file,
+    JOBS.file,
+    BWLIMIT.file,
+];
 
 /// Everything the run does, decided.
 #[derive(Clone, Debug)]
@@ -88,7 +100,10 @@ pub struct Settings {
     pub(crate) shard: Option<Shard>,
     /// What to do when, after the filters (before sharding), there is no file at all.
     pub(crate) if_no_files: IfNoFiles,
-    pub(crate) jobs: usize,
+    /// Files in flight: adapted during the run, or fixed.
+    pub(crate) jobs: Jobs,
+    /// `--bwlimit`: bytes per second of all uploads together; `None`, no cap.
+    pub(crate) bwlimit: Option<NonZeroU64>,
     pub(crate) mode: Mode,
     pub(crate) output: OutputSettings,
     /// `--report FILE`: the JSON lines, also written there.
@@ -154,8 +169,8 @@ pub struct WalkSettings {
     pub follow: bool,
 }
 
-/// The connection settings before validation, each with its source: what `--show-config`
-/// shows.
+/// The connection settings before validation, and the transfer settings, each with its
+/// source: what `--show-config` shows.
 #[derive(Clone, Debug)]
 pub(crate) struct Gathered {
     pub(crate) config_path: Sourced<Option<PathBuf>>,
@@ -164,7 +179,35 @@ pub(crate) struct Gathered {
     pub(crate) project: Option<Sourced<String>>,
     pub(crate) api_url: Sourced<String>,
     pub(crate) network: NetworkSources,
+    pub(crate) transfer: Transfer,
     pub(crate) warnings: Vec<String>,
+}
+
+/// How the run moves bytes: files in flight and the bandwidth cap.
+#[derive(Clone, Debug)]
+pub(crate) struct Transfer {
+    pub(crate) jobs: Sourced<Jobs>,
+    pub(crate) bwlimit: Sourced<Rate>,
+}
+
+impl Transfer {
+    /// `-j` and `--bwlimit` through `layers`. The flag `-j` keeps its own message, which
+    /// names the flag as it was typed ("--jobs 0 ...").
+    fn pick(cli: &Cli, layers: &Layers<'_>) -> Result<Transfer, UsageError> {
+        if let Some(raw) = &cli.jobs {
+            if let Err(why) = units::parse_jobs(raw) {
+                return Err(UsageError::new(format!(
+                    "--jobs {} is not valid: {why}",
+                    validate::shown_value(raw)
+                ))
+                .hint(<Jobs as source::SettingValue>::HINT));
+            }
+        }
+        Ok(Transfer {
+            jobs: layers.pick_or(&JOBS, cli.jobs.as_deref(), Jobs::Auto)?,
+            bwlimit: layers.pick_or(&BWLIMIT, cli.bwlimit.as_deref(), Rate(None))?,
+        })
+    }
 }
 
 /// Decides everything else from the command line and the environment. The output settings
@@ -189,11 +232,6 @@ pub(crate) fn resolve(
     if cli.null && cli.files_from.is_none() {
         return Err(UsageError::new("-0/--null only applies to --files-from")
             .hint("add --files-from FILE (or - for stdin)"));
-    }
-    let jobs = cli.jobs.unwrap_or(DEFAULT_JOBS);
-    if jobs == 0 || jobs > MAX_JOBS {
-        return Err(UsageError::new(format!("--jobs {jobs} is out of range"))
-            .hint(format!("use a number from 1 to {MAX_JOBS}")));
     }
     // `try_from`: a value too large for a Duration is an error, not a panic.
     let Some(timeout) = Duration::try_from_secs_f64(cli.timeout)
@@ -223,8 +261,14 @@ pub(crate) fn resolve(
         cli.watch,
     );
     let mut warnings = Vec::new();
-    let mode = if cli.dry_run {
-        Mode::DryRun
+    let (mode, transfer) = if cli.dry_run {
+        // A dry run reads no config file; the flags and variables are still checked.
+        let layers = Layers {
+            env,
+            file: None,
+            profile: None,
+        };
+        (Mode::DryRun, Transfer::pick(cli, &layers)?)
     } else {
         if cli.files_from.as_deref() == Some(Path::new("-"))
             && cli.api_key_file.as_deref() == Some(Path::new("-"))
@@ -236,7 +280,7 @@ pub(crate) fn resolve(
         }
         let g = gather(cli, env, stdin_used)?;
         warnings.extend(g.warnings.iter().cloned());
-        Mode::Upload(validate(&g)?)
+        (Mode::Upload(validate(&g)?), g.transfer)
     };
     let filter = filter::filter(cli, env)?;
     let watch = watch::watch(cli, env, &mode)?;
@@ -245,7 +289,8 @@ pub(crate) fn resolve(
         filter,
         shard,
         if_no_files: cli.if_no_files,
-        jobs,
+        jobs: transfer.jobs.value,
+        bwlimit: transfer.bwlimit.value.0,
         mode,
         output,
         report: cli.report.clone(),
@@ -348,6 +393,7 @@ pub(crate) fn gather(cli: &Cli, env: &Env, stdin_used: &mut bool) -> Result<Gath
     let project = layers.pick(&PROJECT, cli.project.as_deref())?;
     let api_url = layers.pick_or(&API_URL, cli.api_url.as_deref(), DEFAULT_API_URL.into())?;
     let network = network::gather(cli.ca_cert.as_deref(), env, &layers)?;
+    let transfer = Transfer::pick(cli, &layers)?;
     Ok(Gathered {
         config_path,
         profile,
@@ -355,6 +401,7 @@ pub(crate) fn gather(cli: &Cli, env: &Env, stdin_used: &mut bool) -> Result<Gath
         project,
         api_url,
         network,
+        transfer,
         warnings,
     })
 }

@@ -1,10 +1,11 @@
-//! The `--show-config` view: every connection setting, its value (token and proxy
-//! password redacted) and its source.
+//! The `--show-config` view: every connection and transfer setting, its value (token and
+//! proxy password redacted) and its source.
 
 use std::path::PathBuf;
 
 use super::network::{dir_roots, read_roots, NetworkSources};
 use super::source::{Source, Sourced};
+use super::units::{Jobs, Rate};
 use super::validate::{check_api_url, shown_url, shown_value, ProjectId};
 use super::Gathered;
 use crate::http::{shown_proxy, NoProxy, ProxyUrl};
@@ -58,6 +59,18 @@ pub(crate) fn describe(g: &Gathered) -> String {
     for (name, value, source) in network_lines(&g.network, &g.api_url.value) {
         line(name, value, source);
     }
+    let jobs = &g.transfer.jobs;
+    let shown = match jobs.value {
+        Jobs::Auto => "auto (adapts during the run)".to_string(),
+        Jobs::Fixed(n) => format!("{n} files in flight"),
+    };
+    line("jobs", shown, jobs.source.to_string());
+    let bwlimit = &g.transfer.bwlimit;
+    line(
+        "bwlimit",
+        shown_rate(bwlimit.value),
+        bwlimit.source.to_string(),
+    );
     out
 }
 
@@ -137,5 +150,20 @@ fn env_name(s: &Source) -> &'static str {
     match s {
         Source::Env(var) => var,
         _ => "NO_PROXY",
+    }
+}
+
+/// A rate in the units it was most likely given in, and in bytes per second.
+fn shown_rate(rate: Rate) -> String {
+    let Some(n) = rate.0 else {
+        return "off (no cap)".into();
+    };
+    let n = n.get();
+    let unit = [(30, "G"), (20, "M"), (10, "K")]
+        .into_iter()
+        .find(|(shift, _)| n % (1 << shift) == 0);
+    match unit {
+        Some((shift, letter)) => format!("{}{letter} ({n} bytes/s)", n >> shift),
+        None => format!("{n} bytes/s"),
     }
 }

@@ -32,6 +32,16 @@ fn url_passwords_are_never_shown() {
             source: Source::Default,
         },
         network: Default::default(),
+        transfer: Transfer {
+            jobs: Sourced {
+                value: Jobs::Auto,
+                source: Source::Default,
+            },
+            bwlimit: Sourced {
+                value: Rate(None),
+                source: Source::Default,
+            },
+        },
         warnings: vec![],
     };
     assert!(!describe(&g).contains("hunter2"), "{}", describe(&g));
@@ -295,9 +305,9 @@ fn the_cache_lives_in_the_platform_cache_directory_unless_turned_off() {
     assert_eq!(s.cache, None);
 }
 
-// Settings no flag uses yet, to prove the typed machinery the next ones will use.
+// Settings no flag uses yet, to prove the typed machinery the next ones will use (and
+// `BWLIMIT`, the first that does).
 const MAX_SIZE: Key<Size> = Key::new("--max-size", None, "max_size");
-const BWLIMIT: Key<Rate> = Key::new("--bwlimit", Some("CHIEF_BWLIMIT"), "bwlimit");
 const MAX_OUTAGE: Key<Duration> = Key::new("--max-outage", Some("CHIEF_MAX_OUTAGE"), "max_outage");
 
 #[test]
@@ -631,4 +641,52 @@ fn watch_flags_are_checked_before_the_credentials() {
         err.message.contains("'0'") && err.message.contains("--rescan-interval"),
         "{err}"
     );
+}
+
+#[test]
+fn jobs_default_to_auto_and_bwlimit_to_no_cap() {
+    let env = Env::default();
+    let mut used = false;
+    let s = resolve_with(&cli(&["--dry-run", "x"]), &env, &mut used).unwrap();
+    assert_eq!((s.jobs, s.bwlimit), (Jobs::Auto, None));
+    let s = resolve_with(
+        &cli(&["--dry-run", "-j", "12", "--bwlimit", "20M", "x"]),
+        &env,
+        &mut used,
+    )
+    .unwrap();
+    assert_eq!(s.jobs, Jobs::Fixed(12));
+    assert_eq!(s.bwlimit, NonZeroU64::new(20 << 20));
+    let env = Env::from_pairs([(ENV_JOBS, "auto"), (ENV_BWLIMIT, "512K")]);
+    let s = resolve_with(&cli(&["--dry-run", "x"]), &env, &mut used).unwrap();
+    assert_eq!(
+        (s.jobs, s.bwlimit),
+        (Jobs::Auto, NonZeroU64::new(512 << 10))
+    );
+    let err = resolve_with(&cli(&["--dry-run", "-j", "0", "x"]), &env, &mut used).unwrap_err();
+    assert_eq!(
+        err.message,
+        "--jobs 0 is not valid: it is out of range (1 to 256)"
+    );
+}
+
+#[test]
+fn jobs_and_bwlimit_take_a_toml_integer_or_a_string() {
+    let (_dir, file) =
+        config("jobs = 32\nbwlimit = 20971520\n[profiles.s]\njobs = \"auto\"\nbwlimit = \"20M\"\n");
+    let env = Env::default();
+    for profile in [None, Some("s")] {
+        let l = layers(&env, &file, profile);
+        let bw = l.pick(&BWLIMIT, None).unwrap().unwrap().value;
+        assert_eq!(bw, Rate(NonZeroU64::new(20 << 20)), "{profile:?}");
+    }
+    let jobs = |p| {
+        layers(&env, &file, p)
+            .pick(&JOBS, None)
+            .unwrap()
+            .unwrap()
+            .value
+    };
+    assert_eq!(jobs(None), Jobs::Fixed(32));
+    assert_eq!(jobs(Some("s")), Jobs::Auto);
 }

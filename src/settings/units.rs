@@ -1,10 +1,11 @@
 //! The value forms of SIZE, RATE and DURATION (SPEC.md "Choosing files", "The network"):
-//! a whole number, optionally followed by one unit letter.
+//! a whole number, optionally followed by one unit letter; and JOBS, `auto` or a number.
 //!
 //! * SIZE: bytes, or `K`, `M`, `G`, `T` (powers of 1024): `512`, `10K`, `2G`, `1T`.
 //! * RATE: bytes per second, the same forms up to `G`; `0` or `off` means no cap.
 //! * DURATION: `s`, `m`, `h` or `d`: `30s`, `5m`, `2h`, `7d`; a plain number counts
 //!   seconds, as a TOML integer in the config file does.
+//! * JOBS: `auto`, or the number of files in flight, 1 to `MAX_JOBS`.
 //!
 //! Size letters may be lower case (`10k`); duration letters are lower case only, since
 //! elsewhere (rclone, humantime) `M` is a month. A few lines of hand parsing share one
@@ -17,8 +18,8 @@ use std::time::Duration;
 
 use super::source::SettingValue;
 
-// Only the tests read sizes and rates until a flag takes one (`expect` then fails the build,
-// so that the attributes below go).
+// Only the tests read sizes until a flag takes one (`expect` then fails the build, so that
+// the attributes below go).
 
 /// A number of bytes (SIZE).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,7 +27,6 @@ pub(crate) struct Size(pub(crate) u64);
 
 /// A cap on bytes per second (RATE); `None` is no cap.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[cfg_attr(not(test), expect(dead_code, reason = "no flag takes one yet"))]
 pub(crate) struct Rate(pub(crate) Option<NonZeroU64>);
 
 /// SIZE: `512`, `10K`, `2G`, `1T` (powers of 1024).
@@ -44,7 +44,6 @@ pub(crate) fn parse_size(raw: &str) -> Result<u64, String> {
 }
 
 /// RATE: bytes per second as `20M`, `512K`, `1G` (powers of 1024); `0` or `off` is no cap.
-#[cfg_attr(not(test), expect(dead_code, reason = "no flag takes one yet"))]
 pub(crate) fn parse_rate(raw: &str) -> Result<Option<NonZeroU64>, String> {
     if raw.trim().eq_ignore_ascii_case("off") {
         return Ok(None);
@@ -58,6 +57,57 @@ pub(crate) fn parse_rate(raw: &str) -> Result<Option<NonZeroU64>, String> {
         other => return Err(format!("unknown unit '{other}'; use K, M or G")),
     };
     Ok(NonZeroU64::new(scale(n, 1 << shift)?))
+}
+
+/// The most files in flight `-j N` accepts: each holds three open files (the file, a
+/// connection to the API, one to the storage), and 256 of them stay within the common
+/// `ulimit -n` of 1024. (`auto` may go further, where it measures a gain and the limits
+/// allow: `http::limit`.)
+pub(crate) const MAX_JOBS: usize = 256;
+
+/// How many files are in flight at once (JOBS).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Jobs {
+    /// Adapted during the run to the link and to the server's pushback.
+    Auto,
+    /// Exactly this many, 1 to `MAX_JOBS`.
+    Fixed(usize),
+}
+
+impl std::fmt::Display for Jobs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Jobs::Auto => f.write_str("auto"),
+            Jobs::Fixed(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+/// JOBS: `auto` (any case), or a number from 1 to `MAX_JOBS`.
+pub(crate) fn parse_jobs(raw: &str) -> Result<Jobs, String> {
+    let s = raw.trim();
+    if s.eq_ignore_ascii_case("auto") {
+        return Ok(Jobs::Auto);
+    }
+    if s.is_empty() {
+        return Err("it is empty".into());
+    }
+    if !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(if s.starts_with('-') {
+            "it is negative".into()
+        } else {
+            "it is neither auto nor a whole number".into()
+        });
+    }
+    // Digits only: the one failure left is a number too large for any type.
+    jobs_in_range(s.parse().unwrap_or(u64::MAX))
+}
+
+fn jobs_in_range(n: u64) -> Result<Jobs, String> {
+    match usize::try_from(n) {
+        Ok(n @ 1..=MAX_JOBS) => Ok(Jobs::Fixed(n)),
+        _ => Err(format!("it is out of range (1 to {MAX_JOBS})")),
+    }
 }
 
 /// DURATION: `30s`, `5m`, `2h`, `7d`; a plain number is seconds.
@@ -131,6 +181,22 @@ impl SettingValue for Rate {
 
     fn from_integer(n: i64) -> Result<Rate, String> {
         non_negative(n).map(|n| Rate(NonZeroU64::new(n)))
+    }
+}
+
+impl SettingValue for Jobs {
+    const KIND: &'static str = "number of jobs";
+    const EXAMPLE: &'static str = "auto";
+    const HINT: &'static str =
+        "use auto (adapts to the link and the server) or a number of files in flight from 1 to 256";
+    const INTEGER: bool = true;
+
+    fn parse(raw: &str) -> Result<Jobs, String> {
+        parse_jobs(raw)
+    }
+
+    fn from_integer(n: i64) -> Result<Jobs, String> {
+        non_negative(n).and_then(jobs_in_range)
     }
 }
 
@@ -224,6 +290,36 @@ mod tests {
         ] {
             assert_eq!(parse_duration(raw), Err(why.to_string()), "{raw}");
         }
+    }
+
+    #[test]
+    fn jobs() {
+        for (raw, jobs) in [
+            ("auto", Jobs::Auto),
+            ("AUTO", Jobs::Auto),
+            (" auto ", Jobs::Auto),
+            ("1", Jobs::Fixed(1)),
+            ("32", Jobs::Fixed(32)),
+            ("256", Jobs::Fixed(256)),
+        ] {
+            assert_eq!(parse_jobs(raw), Ok(jobs), "{raw}");
+        }
+        for (raw, why) in [
+            ("0", "it is out of range (1 to 256)"),
+            ("257", "it is out of range (1 to 256)"),
+            ("99999999999999999999", "it is out of range (1 to 256)"),
+            ("-1", "it is negative"),
+            ("", "it is empty"),
+            ("many", "it is neither auto nor a whole number"),
+            ("8.5", "it is neither auto nor a whole number"),
+            ("8k", "it is neither auto nor a whole number"),
+        ] {
+            assert_eq!(parse_jobs(raw), Err(why.to_string()), "{raw}");
+        }
+        assert_eq!(Jobs::from_integer(32), Ok(Jobs::Fixed(32)));
+        assert!(Jobs::from_integer(0).is_err());
+        assert!(Jobs::from_integer(-3).is_err());
+        assert!(Jobs::from_integer(1 << 40).is_err());
     }
 
     #[test]
