@@ -93,7 +93,7 @@ impl Stops {
 
 /// How long the output thread has to write its summary after a second signal before the
 /// process leaves regardless.
-const LAST_WORDS: Duration = Duration::from_millis(800);
+const LAST_WORDS: Duration = Duration::from_millis(900);
 
 /// Starts listening at once (from here on a signal no longer kills the process), and
 /// returns the task that waits for signals for the whole run. Call it inside the runtime.

@@ -38,7 +38,7 @@ const LEAVE_CHECK: Duration = Duration::from_millis(250);
 /// After a second signal, how long the output thread may spend on events already queued
 /// (files that finished just before) before its summary. With `LEAVE_CHECK` it stays well
 /// inside the time `signal.rs` gives it.
-const LAST_EVENTS: Duration = Duration::from_millis(300);
+const LAST_EVENTS: Duration = Duration::from_millis(150);
 
 /// What the output thread writes to, decided and opened before the run starts.
 pub struct Setup {
@@ -213,6 +213,12 @@ impl Output {
     /// After a second signal: the lines of the files that finished just before (still in
     /// the queue), then the summary of everything seen, wherever a summary goes.
     fn leave(&mut self, rx: &Receiver<Event>) {
+        // Said first: on a machine too busy to finish in time, the process still says why
+        // it left when `signal.rs` ends it.
+        self.human.event(Event::Warning(
+            "signalled again: leaving now; files still in flight are counted as not attempted"
+                .into(),
+        ));
         let deadline = Instant::now() + LAST_EVENTS;
         while Instant::now() < deadline {
             let Ok(event) = rx.try_recv() else { break };
@@ -224,10 +230,6 @@ impl Output {
                 return;
             }
         }
-        self.human.event(Event::Warning(
-            "signalled again: leaving now; files still in flight are counted as not attempted"
-                .into(),
-        ));
         let summary = Summary {
             elapsed: self.started.elapsed(),
             interrupted: true,
