@@ -253,7 +253,7 @@ const SQL_TOUCH: &str = "UPDATE hashes SET last_seen_day = ?6
     WHERE dev = ?1 AND ino = ?2 AND size = ?3 AND mtime_ns = ?4 AND ctime_ns = ?5
     AND last_seen_day < ?6";
 
-fn is_corruption(e: &rusqlite::Error) -> bool {
+pub(crate) fn is_corruption(e: &rusqlite::Error) -> bool {
     matches!(
         e.sqlite_error_code(),
         Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase)
@@ -600,7 +600,7 @@ fn write_batch(conn: &mut Connection, ops: &[Op]) -> rusqlite::Result<()> {
 /// Moves a corrupt or foreign database out of the way (keeping the last one
 /// as `<path>.corrupt` for inspection) together with its WAL and shared-memory
 /// files, which belong to it.
-fn move_aside(path: &Path) {
+pub(crate) fn move_aside(path: &Path) {
     let with_suffix = |suffix: &str| {
         let mut s = path.as_os_str().to_owned();
         s.push(suffix);

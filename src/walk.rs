@@ -368,7 +368,7 @@ fn display(p: &Path) -> String {
 }
 
 /// The relative path globs see: `/`-separated, no leading `./`.
-fn rel_string(p: &Path) -> String {
+pub(crate) fn rel_string(p: &Path) -> String {
     let s = p.to_string_lossy();
     let s = if cfg!(windows) {
         s.replace('\\', "/")

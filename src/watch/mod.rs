@@ -38,7 +38,7 @@ use crate::cache::FileKey;
 use crate::event::{Event, FileReport, Outcome, Reporter, WatchStatus};
 use crate::hash::Md5Sum;
 use crate::settings::{Settings, WatchSettings};
-use crate::walk::{self, WalkItem, WalkedFile};
+use crate::walk::{self, rel_string, WalkItem, WalkedFile};
 
 use events::{Backlog, Events};
 use record::{now_ns, FileId, Record};
@@ -756,20 +756,6 @@ impl<'a> Source<'a> {
     }
 }
 
-/// The relative path globs see: `/`-separated, no leading `./` (as the walk makes it).
-fn rel_string(p: &Path) -> String {
-    let s = p.to_string_lossy();
-    let s = if cfg!(windows) {
-        s.replace('\\', "/")
-    } else {
-        s.into_owned()
-    };
-    let mut t = s.as_str();
-    while let Some(rest) = t.strip_prefix("./") {
-        t = rest;
-    }
-    t.to_string()
-}
 
 /// Device and inode, as the walk gives them (unix).
 fn identity(m: &std::fs::Metadata) -> Option<(u64, u64)> {

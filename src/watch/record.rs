@@ -20,14 +20,14 @@
 //! * Keys are trusted as the hash cache trusts them (git's racy-timestamp rule): a key
 //!   recorded within `RACY_MARGIN_NS` of the file's last change is checked by content.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
 
-use crate::cache::{FileKey, RACY_MARGIN_NS};
+use crate::cache::{is_corruption, move_aside, FileKey, RACY_MARGIN_NS};
 use crate::hash::Md5Sum;
 
 /// `PRAGMA application_id` ("chfR"): a foreign SQLite file at our path is moved aside.
@@ -359,24 +359,6 @@ fn is_foreign(e: &rusqlite::Error) -> bool {
     e.sqlite_error_code() == Some(ErrorCode::NotADatabase)
 }
 
-fn is_corruption(e: &rusqlite::Error) -> bool {
-    e.sqlite_error_code() == Some(ErrorCode::DatabaseCorrupt)
-}
-
-/// Keeps a damaged file as `<path>.corrupt`, and drops its WAL files with it.
-fn move_aside(path: &Path) {
-    let with = |suffix: &str| {
-        let mut s = path.as_os_str().to_owned();
-        s.push(suffix);
-        PathBuf::from(s)
-    };
-    if std::fs::rename(path, with(".corrupt")).is_err() {
-        let _ = std::fs::remove_file(path);
-    }
-    for suffix in ["-wal", "-shm", "-journal"] {
-        let _ = std::fs::remove_file(with(suffix));
-    }
-}
 
 #[cfg(test)]
 mod tests {
