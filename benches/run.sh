@@ -2,23 +2,27 @@
 # Benchmark runner for chief-upload. Not part of CI's
 # default path.
 #
-#   benches/run.sh            full run (about 20 minutes on 2 cores, plus the build and the
-#                             corpora; needs ~14 GiB in $TMPDIR)
+#   benches/run.sh            full run (about 42 minutes on 2 cores, plus the build and the
+#                             corpora; needs ~15 GiB in $TMPDIR)
 #   benches/run.sh --smoke    tiny corpora, one run each: checks that every scenario works
-#                             (about 40 s, plus the release build if it is not up to date);
+#                             (about 70 s, plus the release build if it is not up to date);
 #                             exits non-zero only if a scenario fails, not on ratios
 #   benches/run.sh --soak     only row 10, the --watch soak (about 2 minutes; with --smoke,
-#                             a few hundred files in a few seconds)
+#                             a few hundred files in a few seconds); the same as --only soak
 #   benches/run.sh --only overhead,million
-#                             only these groups of rows (and only their corpora): hash,
-#                             tree, e2e, small, overlap, memory, cache, outage, tls, soak,
-#                             overhead, million
+#                             only these groups of rows (and only their corpora), any of:
+#                             hash (1a), tree (1b), e2e (2), small (3), overlap (4),
+#                             memory (5, 7), cache (6), outage (8), tls (9), soak (10),
+#                             overhead (11), million (12), and over the fake's emulated
+#                             network, -j auto and --bwlimit: wan (W1), link (W2),
+#                             pushback (W3), bwlimit (W4)
 #
 # Environment:
-#   BENCH_ONLY=overhead       the same as --only
+#   BENCH_ONLY=wan,link       the same as --only wan,link
 #   BENCH_SCALE=0.25   scale every corpus (default 1; --smoke uses 0.01)
 #   BENCH_RUNS=5       alternated runs per measurement (default 3; --smoke uses 1)
 #   BENCH_SEQ_N=1000   files the sequential shell loop uploads (its time is extrapolated)
+#   BENCH_LINK_MBPS=80 per-upload speed of the emulated link of row 4 (default 80)
 #   BENCH_OUTAGE_SECS=20  length of the API outage of row 8 (default 20; --smoke uses 2)
 #   BENCH_SOAK_N=10000    files created under the --watch of row 10 (default 10000, scaled)
 #   BENCH_SOAK_SECS=60    over how many seconds they are created (default 60; --smoke uses 5)
@@ -37,21 +41,22 @@ ROOT=$PWD
 
 SMOKE=0
 ONLY=${BENCH_ONLY:-}
-GROUPS_ALL="hash tree e2e small overlap memory cache outage tls soak overhead million"
+GROUPS_ALL="hash tree e2e small overlap memory cache outage tls soak overhead million wan link pushback bwlimit"
+usage() { echo "usage: benches/run.sh [--smoke] [--soak] [--only GROUP,...]  (groups: ${GROUPS_ALL// /, })" >&2; exit 2; }
 while [ $# -gt 0 ]; do
     case "$1" in
         --smoke) SMOKE=1 ;;
         --soak) ONLY=soak ;;
-        --only) shift; ONLY=${1:-} ;;
+        --only) [ $# -ge 2 ] || usage; ONLY=$2; shift ;;
         --only=*) ONLY=${1#--only=} ;;
-        -h | --help) sed -n '2,32p' "$0"; exit 0 ;;
-        *) echo "usage: benches/run.sh [--smoke] [--soak] [--only GROUP,...]" >&2; exit 2 ;;
+        -h | --help) sed -n '2,37p' "$0"; exit 0 ;;
+        *) usage ;;
     esac
     shift
 done
 ONLY=${ONLY//,/ }
 for g in $ONLY; do
-    case " $GROUPS_ALL " in *" $g "*) ;; *) echo "run.sh: unknown group '$g' (groups: $GROUPS_ALL)" >&2; exit 2 ;; esac
+    case " $GROUPS_ALL " in *" $g "*) ;; *) echo "run.sh: unknown group '$g'" >&2; usage ;; esac
 done
 # wants GROUP: whether this run measures that group's rows.
 wants() { [ -z "$ONLY" ] || case " $ONLY " in *" $1 "*) true ;; *) false ;; esac; }
@@ -109,6 +114,10 @@ HUGE_MB=$(scaled 4096 8)       # one huge file (memory)
 DEEP_FANOUT=2                  # 10-level-deep tree: 2^10 leaf dirs, one 1 KiB file per dir
 TINY_N=$(scaled 300000 1000)   # x 4 bytes in ONE directory (per-file overhead)
 MILLION_N=$(scaled 1000000 2000) # x 16 bytes, 1,000 a directory (scale, memory)
+WAN_N=$(scaled 2000 50)        # x 4 KiB against a distant server (rows W1, W3)
+LINK_N=$(scaled 64 4)          # x 16 MiB through one shared 50 MB/s link (row W2)
+BW_MB=$(scaled 200 8)          # one file under --bwlimit 20M (row W4)
+FIXED_JOBS="8 16 32 64 128 256" # the fixed -j that rows W1 and W2 compare -j auto with
 # x 4 KiB through an API outage of OUT_FOR s (not scaled: the targets are for 300 files)
 TLS_N=$(scaled 1000 20)        # x 4 KiB over https vs http (the cost of TLS)
 if [ "$SMOKE" = 1 ]; then OUT_N=30 OUT_FOR=${BENCH_OUTAGE_SECS:-2}; else OUT_N=300 OUT_FOR=${BENCH_OUTAGE_SECS:-20}; fi
@@ -142,6 +151,9 @@ if wants tls; then needs tls $((TLS_N * 4 / 1024)); fi
 if wants soak; then need_mb=$((need_mb + SOAK_N * 8 / 1024)); fi
 if wants overhead; then needs tiny $((TINY_N * 4 / 1024)); fi
 if wants million; then needs million $((MILLION_N * 4 / 1024)); fi
+if wants wan || wants pushback; then needs wan $((WAN_N * 4 / 1024)); fi
+if wants link; then needs link $((LINK_N * 16)); fi
+if wants bwlimit; then needs bw "$BW_MB"; fi
 need_kb=$((need_mb * 1024))
 free_kb=$(df -Pk "$W" | awk 'NR == 2 { print $4 }')
 [ "$free_kb" -gt "$need_kb" ] || die "needs $((need_kb / 1024)) MiB free in $W, has $((free_kb / 1024)) MiB"
@@ -225,6 +237,16 @@ for i in range(n):
 EOF
         corpus_done million
     fi
+fi
+# The emulated-network corpora (rows W1-W4).
+if wants wan || wants pushback; then
+    if corpus wan; then gen_split "$C/wan" "$WAN_N" 4096; corpus_done wan; fi
+fi
+if wants link; then
+    if corpus link; then gen_split "$C/link" "$LINK_N" $((16 << 20)); corpus_done link; fi
+fi
+if wants bwlimit; then
+    if corpus bw; then gen_split "$C/bw" 1 $((BW_MB << 20)); corpus_done bw; fi
 fi
 
 # ---- helpers -------------------------------------------------------------------------
@@ -323,10 +345,10 @@ export CURL_ONE
 # cannot end before all but the bounded queues' worth of files have reached the upload
 # stage: walk->hash 8 batches of 128 (pipeline/mod.rs), one batch held by each hashing
 # thread (one per core) and the one the walk fills, hash->upload 1024. The upload stage
-# takes at most `jobs` (8) + 1 beyond the files already finished: so the walk ends after
-# the file line number n - STAMP_BOUND at the earliest. A first upload before that time
-# started before the walk ended.
-STAMP_BOUND=$(( 8 * 128 + 128 * ($(nproc) + 1) + 1024 + 8 + 1 ))
+# takes at most the files in flight (at most 512 with -j auto, the default) + 1 beyond the
+# files already finished: so the walk ends after the file line number n - STAMP_BOUND at
+# the earliest. A first upload before that time started before the walk ended.
+STAMP_BOUND=$(( 8 * 128 + 128 * ($(nproc) + 1) + 1024 + 512 + 1 ))
 cat > "$W/stamp.py" <<'PY'
 import json, sys, time
 t0 = float(sys.argv[1]); first = None; stamps = []
@@ -605,6 +627,63 @@ start_fake; XDG_CACHE_HOME=$W/cache-million measure million_up "$CHIEF" --json "
 check_uploaded million_up "$MILLION_N"
 stop_fake
 fi
+
+# ---- the emulated network: -j auto and --bwlimit (rows W1-W4) ------------------------
+# The fake writes one --stats line a second; the last one comes up to a second after the run.
+settle_stats() { sleep 1.2; }
+
+if wants wan; then
+say "== W1 ${WAN_N} x 4 KiB, 50 ms API and storage latency: -j auto vs -j ${FIXED_JOBS// /, }"
+warm "$C/wan"
+for _ in $(seq "$RUNS"); do
+    for j in auto $FIXED_JOBS; do
+        start_fake --latency-ms 50
+        measure "wan_j$j" "$CHIEF" --no-cache --json -j "$j" "$C/wan"
+        check_uploaded "wan_j$j" "$WAN_N"
+    done
+done
+stop_fake
+fi
+
+if wants link; then
+say "== W2 ${LINK_N} x 16 MiB through one shared 50 MB/s link, 20 ms latency: -j auto vs -j ${FIXED_JOBS// /, }"
+warm "$C/link"
+for i in $(seq "$RUNS"); do
+    for j in auto $FIXED_JOBS; do
+        start_fake --latency-ms 20 --shared-link-mbps 50 --no-verify --stats "$R/link_j$j.stats$i"
+        measure "link_j$j" "$CHIEF" --no-cache --json -j "$j" "$C/link"
+        check_uploaded "link_j$j" "$LINK_N"
+        settle_stats
+    done
+done
+stop_fake
+fi
+
+if wants pushback; then
+say "== W3 ${WAN_N} x 4 KiB, the API answers 429 (Retry-After: 1) above 16 in flight, 50 ms latency: -j auto vs -j 16"
+warm "$C/wan"
+for i in $(seq "$RUNS"); do
+    for j in auto 16; do
+        start_fake --latency-ms 50 --api-max-in-flight 16 --retry-after 1 --stats "$R/push_j$j.stats$i"
+        measure "push_j$j" "$CHIEF" --no-cache --json -j "$j" "$C/wan"
+        check_uploaded "push_j$j" "$WAN_N"
+        settle_stats
+    done
+done
+stop_fake
+fi
+
+if wants bwlimit; then
+say "== W4 --bwlimit 20M, 1 x ${BW_MB} MiB, measured at the fake's storage"
+warm "$C/bw"
+for i in $(seq "$RUNS"); do
+    start_fake --no-verify --stats "$R/bw.stats$i"
+    measure bw_chief "$CHIEF" --no-cache --json --bwlimit 20M "$C/bw"
+    check_uploaded bw_chief 1
+    settle_stats
+done
+stop_fake
+fi
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---- table ---------------------------------------------------------------------------
@@ -613,16 +692,19 @@ OUT_FAILED=0
 if wants outage; then OUT_FAILED=$(summary_field outage_run failed); fi
 RESULTS=$R TLS_N=$TLS_N python3 - "$SMOKE" "$RUNS" "$SCALE" "$SMALL_N" "$SEQ_N" "$LOAD_BEFORE" "$LOAD_AFTER" \
     "$BIG_MB" "$TREE_N" "$OV_N" "$MANY_N" "$HUGE_MB" "${DEEP_N:-0}" "$(nproc)" "$OV_LINK_MBPS" \
-    "$OUT_N" "$OUT_FOR" "$OUT_FAILED" "$TINY_N" "$MILLION_N" "${ONLY:-$GROUPS_ALL}" <<'EOF'
-import os, statistics, sys
+    "$OUT_N" "$OUT_FOR" "$OUT_FAILED" "$TINY_N" "$MILLION_N" "$WAN_N" "$LINK_N" "$BW_MB" "$FIXED_JOBS" \
+    "${ONLY:-$GROUPS_ALL}" <<'EOF'
+import glob, json, os, statistics, sys
 (smoke, runs, scale, small_n, seq_n, load0, load1, big, tree, ov, many, huge, deep, cores, link,
- out_n, out_for, out_failed, tiny, million, only) = sys.argv[1:]
+ out_n, out_for, out_failed, tiny, million, wan_n, link_n, bw_mb, fixed_jobs, only) = sys.argv[1:]
 wants = set(only.split()).__contains__
+fixed_jobs = fixed_jobs.split()
 smoke = smoke == "1"; small_n = int(small_n); seq_n = int(seq_n)
 R = os.environ["RESULTS"]
 def times(l): return [float(x) for x in open(f"{R}/{l}.t").read().split()]
 def med(l): return statistics.median(times(l))
 def rss(l): return max(int(x) for x in open(f"{R}/{l}.rss").read().split()) / 1024
+def have(l): return os.path.exists(f"{R}/{l}.t")
 rows = []; fails = []
 def row(name, ours, base, ratio, goal, ok, rss_mib=None):
     met = "-" if smoke else "yes" if ok else "NO"
@@ -692,6 +774,50 @@ if wants("million"):
     row(f"12a {million} files in one tree (1,000 a dir), --dry-run: peak RSS", s(med("million_dry")), "", f"{r:.1f} MiB", "<= 64 MiB", r <= 64, r)
     r = rss("million_up")
     row(f"12b {million} files in one tree, uploaded to the fake: peak RSS", s(med("million_up")), "", f"{r:.1f} MiB", "<= 64 MiB", r <= 64, r)
+
+def stats(pattern):
+    """The --stats lines of each run matching pattern: a list of runs, each a list of seconds."""
+    return [[json.loads(l) for l in open(f)] for f in sorted(glob.glob(f"{R}/{pattern}"))]
+def best_fixed(prefix):
+    t = {j: med(f"{prefix}_j{j}") for j in fixed_jobs if have(f"{prefix}_j{j}")}
+    j = min(t, key=t.get)
+    return j, t[j], t
+if wants("wan"):
+    a = med("wan_jauto"); j, b, t = best_fixed("wan")
+    row(f"W1 {wan_n} x 4 KiB, 50 ms latency (API and storage): -j auto vs the best fixed, -j {j}, in files/s", s(a), s(b), f"{b/a:.2f}x", ">= 0.85x", b/a >= 0.85, rss("wan_jauto"))
+    e8 = med("wan_j8")
+    row(f"   -j auto vs -j 8 (the old default), in files/s", s(a), s(e8), f"{e8/a:.1f}x", ">= 5x", e8/a >= 5)
+    row("   (fixed: " + ", ".join(f"-j {k} {v:.2f} s" for k, v in t.items()) + ")", "", "", "", "", True)
+if wants("link"):
+    a = med("link_jauto"); j, b, t = best_fixed("link")
+    row(f"W2 {link_n} x 16 MiB through one shared 50 MB/s link, 20 ms latency: -j auto vs the best fixed, -j {j}", s(a), s(b), f"{a/b:.2f}x", "<= 1.05x", a/b <= 1.05, rss("link_jauto"))
+    late = []
+    for run in stats("link_jauto.stats*"):
+        start = next((i for i, d in enumerate(run) if d["api"]["requests"] > 0), 0)
+        late.append(max([d["storage"]["peak_in_flight"] for d in run[start + 2:]] or [0]))
+    worst = max(late)
+    row("   uploads in flight at the fake after the first 2 s, most (per run: " + ", ".join(map(str, late)) + ")", str(worst), "", "", "<= 8", worst <= 8)
+    row("   (fixed: " + ", ".join(f"-j {k} {v:.2f} s" for k, v in t.items()) + ")", "", "", "", "", True)
+if wants("pushback"):
+    a, b = med("push_jauto"), med("push_j16")
+    row(f"W3 {wan_n} x 4 KiB, API 429 (Retry-After: 1) above 16 in flight, 50 ms latency: -j auto vs -j 16", s(a), s(b), f"{a/b:.2f}x", "<= 1.30x", a/b <= 1.30, rss("push_jauto"))
+    shares = []
+    for run in stats("push_jauto.stats*"):
+        total = run[-1]["api"]["total"]
+        shares.append(total["throttled"] / max(1, total["requests"]))
+    worst = max(shares)
+    row("   API requests pushed back (429), most of the runs; failed files: 0 (checked)", f"{100*worst:.1f}%", "", "", "<= 10%", worst <= 0.10)
+if wants("bwlimit"):
+    cap = 20 << 20
+    avgs, peaks = [], []
+    for run in stats("bw.stats*"):
+        b = [d["storage"]["bytes"] for d in run]
+        moving = [i for i, x in enumerate(b) if x > 0]
+        whole = b[moving[0] + 1:moving[-1]] or b[moving[0]:moving[-1] + 1]
+        avgs.append(sum(whole) / len(whole)); peaks.append(max(b))
+    worst_avg = max(avgs, key=lambda v: abs(v - cap))
+    row(f"W4 --bwlimit 20M, 1 x {bw_mb} MiB: bytes/s at the fake's storage, whole seconds, the run furthest off", f"{worst_avg/2**20:.2f} MiB/s", "20.00 MiB/s", f"{worst_avg/cap:.3f}x", "within 5%", abs(worst_avg / cap - 1) <= 0.05, rss("bw_chief"))
+    row("   the busiest second", f"{max(peaks)/2**20:.2f} MiB/s", "20.00 MiB/s", f"{max(peaks)/cap:.2f}x", "<= 1.5x", max(peaks) <= 1.5 * cap)
 
 hdr = ("target", "chief-upload", "baseline", "ratio", "goal", "met", "peak RSS MiB")
 w = [max(len(str(r[i])) for r in rows + [hdr]) for i in range(len(hdr))]
