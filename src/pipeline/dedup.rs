@@ -75,6 +75,7 @@ pub(super) async fn upload_stage(
             break;
         };
         let (ctx2, remote2) = (ctx.clone(), remote.clone());
+        limiter.found(ctx.found.load(std::sync::atomic::Ordering::Relaxed));
         match ctx.in_run.claim(p.md5) {
             Claim::Leader => {
                 let permit = tokio::select! {

@@ -310,6 +310,21 @@ fn auto_keeps_the_files_in_flight_within_the_memory_budget() {
         }
     }
     assert_eq!(l.lock().memory, 0, "every place given back");
+    // A run that has found a million files keeps 28 MB for them: the files in flight
+    // get what is left of the budget.
+    l.found(1_000_000);
+    let mut held = Vec::new();
+    while let Some(p) = admits(&l, 16) {
+        held.push(p);
+        if held.len() > AUTO_MAX {
+            break;
+        }
+    }
+    let left = MEMORY - 1_000_000 * SEEN_COST;
+    let budget = ((left / memory(16)) as usize).max(MIN_FILES);
+    if open_files_cap() >= budget {
+        assert_eq!(held.len(), budget, "files in flight after a million found");
+    }
 }
 
 #[test]
