@@ -6,6 +6,7 @@ use std::path::Path;
 use clap::Parser;
 use md5::{Digest, Md5};
 
+use super::feed::Seen;
 use super::*;
 use crate::cli::Cli;
 use crate::settings::{self, Env};
