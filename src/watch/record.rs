@@ -359,7 +359,6 @@ fn is_foreign(e: &rusqlite::Error) -> bool {
     e.sqlite_error_code() == Some(ErrorCode::NotADatabase)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
