@@ -70,6 +70,7 @@ fn memory(size: u64) -> u64 {
     PER_FILE + size.min(BUFFER)
 }
 /// Descriptors kept for everything else (the hashing threads, the cache, stdio).
+#[cfg(unix)]
 const RESERVED_FDS: u64 = 64;
 /// A round lasts at least this long: shorter ones (on a LAN, where a round trip takes
 /// well under a millisecond) measure the scheduler's noise.
