@@ -1,0 +1,64 @@
+//! A file's identity as the filesystem reports it: what the cache is keyed by, and what
+//! tells a changed file from an unchanged one.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+#[cfg(unix)]
+use super::NS_PER_SEC;
+
+/// Identity of a file's content as the filesystem reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileKey {
+    pub dev: u64,
+    pub ino: u64,
+    pub size: u64,
+    pub mtime_ns: i128,
+    pub ctime_ns: i128,
+}
+
+impl FileKey {
+    /// Builds the key from `std::fs::metadata` (follow symlinks: the key must
+    /// describe the file whose content is hashed).
+    ///
+    /// On Unix every field comes from [`std::os::unix::fs::MetadataExt`]; the
+    /// ctime (inode change time) catches changes that restore the old mtime,
+    /// e.g. `touch -d` or a rename over the file.
+    ///
+    /// On other platforms this is a best effort: `dev` and `ino` are 0,
+    /// `mtime_ns` comes from `modified()` and `ctime_ns` from `created()` (or
+    /// 0 when unavailable). The key then identifies content only by size and
+    /// timestamps, which is weaker: two different files with the same size and
+    /// identical nanosecond modification and creation times would share an
+    /// entry.
+    pub fn from_metadata(m: &std::fs::Metadata) -> FileKey {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            FileKey {
+                dev: m.dev(),
+                ino: m.ino(),
+                size: m.size(),
+                mtime_ns: i128::from(m.mtime()) * NS_PER_SEC + i128::from(m.mtime_nsec()),
+                ctime_ns: i128::from(m.ctime()) * NS_PER_SEC + i128::from(m.ctime_nsec()),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            FileKey {
+                dev: 0,
+                ino: 0,
+                size: m.len(),
+                mtime_ns: m.modified().map(system_time_ns).unwrap_or(0),
+                ctime_ns: m.created().map(system_time_ns).unwrap_or(0),
+            }
+        }
+    }
+}
+
+/// Nanoseconds since the Unix epoch (negative before it).
+pub(super) fn system_time_ns(t: SystemTime) -> i128 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_nanos() as i128,
+        Err(e) => -(e.duration().as_nanos() as i128),
+    }
+}
