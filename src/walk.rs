@@ -17,6 +17,8 @@ use crate::cache::FileKey;
 use crate::exit::UsageError;
 use crate::settings::WalkSettings;
 
+pub(crate) mod seen;
+
 /// A regular file to upload.
 #[derive(Clone, Debug)]
 pub struct WalkedFile {

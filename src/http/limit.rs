@@ -34,6 +34,7 @@ use super::error::Sign;
 use super::retry::Failure;
 use crate::event::{Event, Reporter};
 use crate::settings::Jobs;
+use crate::walk::seen;
 
 pub(crate) use control::{Change, Controller, Sample, Why};
 
@@ -58,12 +59,8 @@ pub(crate) const BUFFER: u64 = 256 << 10;
 const PER_FILE: u64 = 96 << 10;
 /// The files in flight together stay under this, so that a run's peak RSS stays under
 /// 64 MiB (about 20 MiB of it are the rest of the program), less what the run keeps per
-/// file found (`SEEN_COST`).
+/// file found (`seen::COST_PER_FILE`).
 const MEMORY: u64 = 32 << 20;
-/// What the run keeps per file found, about (the device and inode of each, in a growing
-/// set: 28 MB at a million files): at that scale it, not the files in flight, is the bulk
-/// of the memory, so the files in flight get what is left.
-const SEEN_COST: u64 = 28;
 
 /// What a file of `size` bytes costs in flight.
 fn memory(size: u64) -> u64 {
@@ -273,7 +270,10 @@ impl Limiter {
         if let Some(a) = &mut s.auto {
             a.waiting = false;
             if s.in_flight >= MIN_FILES {
-                let seen = self.found.load(Ordering::Relaxed).saturating_mul(SEEN_COST);
+                let seen = self
+                    .found
+                    .load(Ordering::Relaxed)
+                    .saturating_mul(seen::COST_PER_FILE);
                 if s.memory + memory(size) > MEMORY.saturating_sub(seen) {
                     return false;
                 }

@@ -3,7 +3,6 @@
 //! on in batches; a watch's `WatchFeed` does the same for the files it finds, and
 //! `watch_gate` keeps content already sent from being sent again.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,6 +13,7 @@ use super::prepare::Prepared;
 use super::{recv_or_cancel, Ctx};
 use crate::event::Event;
 use crate::settings::Settings;
+use crate::walk::seen::{self, Seen};
 use crate::walk::{self, WalkItem};
 use crate::watch::{self, Watch};
 
@@ -154,20 +154,6 @@ pub(super) async fn watch_gate(
     }
 }
 
-/// Device and inode of every file handed on: each file gets exactly one outcome, however
-/// often it is reached. Inodes are kept per device: 8 bytes a file, not 16 for the pair
-/// (with the set's slack, 19 MB for a million files and 28 while it grows, not 36 and 53:
-/// the bulk of the run's memory at that scale).
-#[derive(Default)]
-pub(super) struct Seen(HashMap<u64, HashSet<u64>>);
-
-impl Seen {
-    /// Whether this is the first time the file is seen (and remembers it).
-    pub(super) fn first_time(&mut self, (dev, ino): (u64, u64)) -> bool {
-        self.0.entry(dev).or_default().insert(ino)
-    }
-}
-
 impl walk::Sink for Feed<'_> {
     fn item(&mut self, item: WalkItem) -> bool {
         if self.ctx.cancel.is_cancelled() {
@@ -180,10 +166,7 @@ impl walk::Sink for Feed<'_> {
                 if self.settings.shard.is_some_and(|s| !s.holds(&f.display)) {
                     self.excluded += 1;
                 } else if f.identity.is_some_and(|id| !self.seen.first_time(id)) {
-                    self.ctx.reporter.warn(format!(
-                        "skipped {}: the same file was reached before (given twice, or a hard link)",
-                        f.display
-                    ));
+                    self.ctx.reporter.warn(seen::reached_twice(&f.display));
                 } else {
                     self.found += 1;
                     self.found_bytes += f.size;

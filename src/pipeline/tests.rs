@@ -6,7 +6,6 @@ use std::path::Path;
 use clap::Parser;
 use md5::{Digest, Md5};
 
-use super::feed::Seen;
 use super::*;
 use crate::cli::Cli;
 use crate::settings::{self, Env};
@@ -166,14 +165,4 @@ fn batched_counts_and_lines_add_up() {
             > 300
     );
     check("second run", &args, &planted);
-}
-
-#[test]
-fn a_file_is_seen_once_by_device_and_inode() {
-    let mut seen = Seen::default();
-    assert!(seen.first_time((1, 42)));
-    assert!(!seen.first_time((1, 42)));
-    assert!(seen.first_time((2, 42)), "another device");
-    assert!(seen.first_time((1, 43)));
-    assert!(!seen.first_time((2, 42)));
 }

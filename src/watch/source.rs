@@ -2,6 +2,7 @@
 //! events (or rescans where there are none), each file handed on once it has settled.
 
 use super::*;
+use crate::walk::seen::{self, Seen};
 
 /// A PATH being watched.
 pub(super) struct Root {
@@ -153,7 +154,7 @@ impl<'a> Source<'a> {
         let first = pass == Pass::First;
         // As a normal run does: a file reached twice (a hard link, PATHs that overlap) is
         // taken once. Only for the first pass; later, the record knows the file.
-        let mut reached: HashSet<(u64, u64)> = HashSet::new();
+        let mut reached = Seen::default();
         walk::walk(&settings.walk, &settings.filter, None, &mut |item| {
             if self.stopping() {
                 return false;
@@ -172,11 +173,9 @@ impl<'a> Source<'a> {
                         }
                         return true;
                     }
-                    if first && f.identity.is_some_and(|id| !reached.insert(id)) {
-                        self.feed.emit(Event::Warning(format!(
-                            "skipped {}: the same file was reached before (given twice, or a hard link)",
-                            f.display
-                        )));
+                    if first && f.identity.is_some_and(|id| !reached.first_time(id)) {
+                        self.feed
+                            .emit(Event::Warning(seen::reached_twice(&f.display)));
                         return true;
                     }
                     self.offer(f.display, f.path)

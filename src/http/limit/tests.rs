@@ -71,7 +71,34 @@ fn slow_start_stops_where_throughput_stops_rising() {
 }
 
 #[test]
-fn a_rise_below_the_threshold_is_a_plateau() {
+fn a_round_in_which_the_limit_grew_little_is_no_plateau() {
+    let mut c = Controller::new(16, 512);
+    round_trip(&mut c, 1000);
+    assert_eq!(c.limit(), 32);
+    // Few files waited for room this round (the walk was behind): the limit grew by 4,
+    // not by 32, though throughput had doubled.
+    for i in 0..32 {
+        c.on_answer(i < 4);
+    }
+    assert_eq!(c.on_round(round(32)).unwrap().why, Why::Rising);
+    assert_eq!(c.limit(), 36);
+    // The next round's throughput rose with the limit, by an eighth: that is no plateau.
+    let change = round_trip(&mut c, 1000).unwrap();
+    assert_eq!(change.why, Why::Rising);
+    assert!(c.in_slow_start());
+    assert_eq!(c.limit(), 72);
+    // Judged against the round at 32, this one's throughput rose 2.25-fold: it goes on.
+    assert_eq!(round_trip(&mut c, 1000).unwrap().why, Why::Rising);
+    assert_eq!(c.limit(), 144);
+    // And a plateau is still found, against the last round judged (72): 80 files in
+    // flight were as fast as 144, and then as fast as 288.
+    assert_eq!(round_trip(&mut c, 80).unwrap().why, Why::Rising);
+    assert_eq!(round_trip(&mut c, 80).unwrap().why, Why::Plateau);
+    assert_eq!(c.limit(), 80);
+}
+
+#[test]
+fn two_rounds_short_of_the_rise_in_a_row_are_a_plateau() {
     let mut c = Controller::new(8, 256);
     for _ in 0..8 {
         c.on_answer(true);
@@ -79,14 +106,36 @@ fn a_rise_below_the_threshold_is_a_plateau() {
     c.on_round(round(100));
     assert_eq!(c.limit(), 16);
     let just_below = ((1.0 + RISE) * 100.0) as u64 - 1;
+    // One round short of the rise may have caught a burst of answers fewer than it
+    // should: slow start goes on.
+    for _ in 0..16 {
+        c.on_answer(true);
+    }
+    assert_eq!(c.on_round(round(just_below)).unwrap().why, Why::Rising);
+    assert!(c.in_slow_start());
+    assert_eq!(c.limit(), 32);
+    // A second one, judged against the same round at 8: a plateau.
     let change = c.on_round(round(just_below)).unwrap();
     assert_eq!(change.why, Why::Plateau);
     assert!(!c.in_slow_start());
     assert!(
         (8..=16).contains(&c.limit()),
-        "between the last two levels: {}",
+        "between the last two levels judged: {}",
         c.limit()
     );
+
+    // A short round followed by one that rises is no plateau, and the doubt is gone.
+    let mut c = Controller::new(8, 1024);
+    round_trip(&mut c, 1000);
+    round_trip(&mut c, 8);
+    assert!(c.in_slow_start());
+    assert_eq!(round_trip(&mut c, 1000).unwrap().why, Why::Rising);
+    assert_eq!(round_trip(&mut c, 32).unwrap().why, Why::Rising);
+    assert!(
+        c.in_slow_start(),
+        "one short round after a rise is not yet a plateau"
+    );
+    assert_eq!(round_trip(&mut c, 32).unwrap().why, Why::Plateau);
 }
 
 #[test]
@@ -310,8 +359,8 @@ fn auto_keeps_the_files_in_flight_within_the_memory_budget() {
         }
     }
     assert_eq!(l.lock().memory, 0, "every place given back");
-    // A run that has found a million files keeps 28 MB for them: the files in flight
-    // get what is left of the budget.
+    // A run that has found a million files keeps about 9 MB for them: the files in
+    // flight get what is left of the budget.
     l.found(1_000_000);
     let mut held = Vec::new();
     while let Some(p) = admits(&l, 16) {
@@ -320,7 +369,7 @@ fn auto_keeps_the_files_in_flight_within_the_memory_budget() {
             break;
         }
     }
-    let left = MEMORY - 1_000_000 * SEEN_COST;
+    let left = MEMORY - 1_000_000 * seen::COST_PER_FILE;
     let budget = ((left / memory(16)) as usize).max(MIN_FILES);
     if open_files_cap() >= budget {
         assert_eq!(held.len(), budget, "files in flight after a million found");
