@@ -5,8 +5,9 @@
 //! * **Slow start.** Each answer while files wait for room adds one to the limit, so it
 //!   doubles every round (every file in flight has had one answer), new files starting
 //!   among the others rather than all at once, as TCP's slow start does. It goes on while
-//!   each round's throughput rises by at least `RISE` over the round before; when it stops
-//!   rising, the limit settles where the gain ran out.
+//!   each round's throughput rises by at least `RISE` over the round before (in proportion,
+//!   when the limit grew less than twofold, and not judged at all below `JUDGE_GROWTH`);
+//!   when it stops rising (two rounds in a row), the limit settles where the gain ran out.
 //! * **Probing (AIMD).** From there, one step of about an eighth up at a time, each judged
 //!   on at least `PROBE_ANSWERS` answers; kept when throughput rises with it, given back
 //!   when it does not (and the next probe waits longer). Pushback and timeouts cut the
@@ -21,6 +22,9 @@ use std::time::Duration;
 
 /// Throughput must rise by this fraction a round for slow start to go on.
 pub(crate) const RISE: f64 = 0.25;
+/// Slow start judges a round against an earlier one only once the limit has grown by
+/// this factor since (it doubles in a round when every answer finds a file waiting).
+const JUDGE_GROWTH: f64 = 1.5;
 /// Pushback or a timeout multiplies the limit by this.
 pub(crate) const DECREASE: f64 = 0.7;
 /// ... or by this in slow start, where the limit doubled in the round trip the news took
@@ -116,8 +120,12 @@ pub(crate) struct Change {
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Phase {
-    /// Doubling; the last binding round's throughput and limit.
-    SlowStart { last: Option<(Throughput, usize)> },
+    /// Doubling; the last binding round judged, its throughput and limit; `doubted`: the
+    /// round after it did not rise enough.
+    SlowStart {
+        last: Option<(Throughput, usize)>,
+        doubted: bool,
+    },
     /// Settled at `base`, whose throughput is `rate` (unknown right after a cut).
     Probing {
         base: usize,
@@ -159,7 +167,10 @@ impl Controller {
             limit,
             round_from: limit,
             cap,
-            phase: Phase::SlowStart { last: None },
+            phase: Phase::SlowStart {
+                last: None,
+                doubted: false,
+            },
             held: false,
             cooldown: 0,
             gap: 1,
@@ -221,7 +232,9 @@ impl Controller {
             return None;
         }
         match self.phase {
-            Phase::SlowStart { last } => self.slow_start(Throughput::of(&sample), last),
+            Phase::SlowStart { last, doubted } => {
+                self.slow_start(Throughput::of(&sample), last, doubted)
+            }
             Phase::Probing { base, rate, probe } => {
                 let pooled = match self.pooled.take() {
                     Some(p) => Sample {
@@ -241,11 +254,41 @@ impl Controller {
         }
     }
 
-    fn slow_start(&mut self, now: Throughput, last: Option<(Throughput, usize)>) -> Option<Change> {
+    fn slow_start(
+        &mut self,
+        now: Throughput,
+        last: Option<(Throughput, usize)>,
+        doubted: bool,
+    ) -> Option<Change> {
         let from = self.round_from;
+        let rising = Change {
+            from,
+            to: self.limit,
+            why: Why::Rising,
+        };
+        let rising = (self.limit != from).then_some(rising);
         if let Some((before, limit_before)) = last {
+            // Throughput can rise only as much as the limit did, and in a round in which
+            // few files waited for room (the walk behind, a slow disk) it grew little:
+            // such a round is no sign of a plateau. It is not judged, and the next round
+            // is compared with the same one.
+            let grew = from as f64 / limit_before.max(1) as f64;
+            if grew < JUDGE_GROWTH {
+                return rising;
+            }
             let ratio = now.ratio(&before);
-            if ratio < 1.0 + RISE {
+            if ratio < 1.0 + RISE * (grew - 1.0).min(1.0) {
+                if !doubted {
+                    // A round's answers come in bursts a round trip apart, so one round
+                    // can measure half its real rate: it takes a second round short of
+                    // the rise, judged against the same one, to end slow start (BBR
+                    // waits for three).
+                    self.phase = Phase::SlowStart {
+                        last,
+                        doubted: true,
+                    };
+                    return rising;
+                }
                 // The gain ran out between `limit_before` and `from`; settle where the
                 // throughput measured says it did (a ratio of 1.1 means about 10% past
                 // `limit_before` still helped).
@@ -256,12 +299,9 @@ impl Controller {
         }
         self.phase = Phase::SlowStart {
             last: Some((now, from)),
+            doubted: false,
         };
-        (self.limit != from).then_some(Change {
-            from,
-            to: self.limit,
-            why: Why::Rising,
-        })
+        rising
     }
 
     fn settle(&mut self, limit: usize, rate: Throughput, why: Why) -> Option<Change> {
