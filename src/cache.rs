@@ -103,7 +103,8 @@ pub fn now_ns() -> i64 {
     i64::try_from(system_time_ns(SystemTime::now())).unwrap_or(i64::MAX)
 }
 
-fn day_of(ns: i64) -> i64 {
+/// The day (since the Unix epoch) of a time in nanoseconds: what `seen_day` holds.
+pub(crate) fn day_of(ns: i64) -> i64 {
     ns.div_euclid(NS_PER_SEC as i64 * SECS_PER_DAY)
 }
 
@@ -136,11 +137,11 @@ impl DbKey {
     }
 }
 
-/// Whether an entry recorded at `recorded_at` for `key` may be trusted at
-/// time `now`.
-fn trusted(key: &DbKey, recorded_at: i64, now: i64) -> bool {
+/// Whether an entry recorded at `recorded_at` for a file last changed at `changed_ns` may
+/// be trusted at time `now` (the watch's record keeps the same rule).
+pub(crate) fn trusted(changed_ns: i64, recorded_at: i64, now: i64) -> bool {
     // Racy rule: the file must have last changed well before it was hashed.
-    let not_racy = key.changed_ns() < recorded_at.saturating_sub(RACY_MARGIN_NS);
+    let not_racy = changed_ns < recorded_at.saturating_sub(RACY_MARGIN_NS);
     // A record from the future means the clock went backwards since: the
     // racy comparison above is then meaningless, so do not trust it.
     let not_future = recorded_at <= now.saturating_add(RACY_MARGIN_NS);
@@ -388,7 +389,7 @@ impl HashCache {
                     let Some((Some(md5), recorded_at, last_seen_day)) = row else {
                         continue;
                     };
-                    if !trusted(&k, recorded_at, now) {
+                    if !trusted(k.changed_ns(), recorded_at, now) {
                         continue;
                     }
                     if last_seen_day < today {

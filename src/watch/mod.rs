@@ -43,8 +43,9 @@ use crate::hash::Md5Sum;
 use crate::settings::{Settings, WatchSettings};
 use crate::walk::{self, rel_string, WalkItem, WalkedFile};
 
+use crate::cache::now_ns;
 use events::{Backlog, Events};
-use record::{now_ns, FileId, Record};
+use record::{FileId, Record};
 use settle::{Due, Settling, Verdict};
 
 /// Files waiting to settle, at most; past that, newcomers are left to a later rescan.

@@ -18,16 +18,16 @@
 //! * Errors never stop the watch: a lookup that fails is a miss (the file is hashed, and
 //!   at worst announced again), a write that fails is dropped.
 //! * Keys are trusted as the hash cache trusts them (git's racy-timestamp rule): a key
-//!   recorded within `RACY_MARGIN_NS` of the file's last change is checked by content.
+//!   recorded within `cache::RACY_MARGIN_NS` of the file's last change is checked by content.
 
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
 
-use crate::cache::{is_corruption, move_aside, FileKey, RACY_MARGIN_NS};
+use crate::cache::{day_of, is_corruption, move_aside, now_ns, trusted, FileKey};
 use crate::hash::Md5Sum;
 
 /// `PRAGMA application_id` ("chfR"): a foreign SQLite file at our path is moved aside.
@@ -38,7 +38,6 @@ const SCHEMA_VERSION: i64 = 1;
 /// file deleted from a watched folder leaves its row behind).
 const RETENTION_DAYS: i64 = 90;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-const NS_PER_DAY: i64 = 86_400 * 1_000_000_000;
 
 const CREATE_TABLE: &str = "CREATE TABLE sent (
     target         TEXT    NOT NULL,
@@ -200,10 +199,10 @@ impl Record {
         let same = row.key.size == k.size
             && row.key.mtime_ns == k.mtime_ns
             && row.key.ctime_ns == k.ctime_ns
-            && trusted(&k, row.recorded_at, now);
+            && trusted(k.mtime_ns.max(k.ctime_ns), row.recorded_at, now);
         let handled = row.md5.is_some() || row.run == self.run;
         if same && handled {
-            let today = now.div_euclid(NS_PER_DAY);
+            let today = day_of(now);
             if row.seen_day < today {
                 let _ = conn
                     .prepare_cached(SQL_TOUCH)
@@ -231,7 +230,7 @@ impl Record {
             return false;
         }
         if let Some(k) = DbKey::new(key) {
-            let day = now_ns().div_euclid(NS_PER_DAY);
+            let day = day_of(now_ns());
             let _ = conn.prepare_cached(SQL_REKEY).and_then(|mut st| {
                 st.execute(params![
                     self.target,
@@ -273,7 +272,7 @@ impl Record {
         observed_at: i64,
     ) {
         let Some(k) = DbKey::new(key) else { return };
-        let day = now_ns().div_euclid(NS_PER_DAY);
+        let day = day_of(now_ns());
         let conn = self.lock();
         let _ = conn.prepare_cached(SQL_PUT).and_then(|mut st| {
             st.execute(params![
@@ -292,7 +291,7 @@ impl Record {
     }
 
     fn prune(&self) {
-        let cutoff = now_ns().div_euclid(NS_PER_DAY) - RETENTION_DAYS;
+        let cutoff = day_of(now_ns()) - RETENTION_DAYS;
         let _ = self
             .lock()
             .execute("DELETE FROM sent WHERE seen_day < ?1", [cutoff]);
@@ -305,21 +304,6 @@ struct Row {
     run: i64,
     recorded_at: i64,
     seen_day: i64,
-}
-
-/// The hash cache's rule: a key is trusted only when the file had last changed well
-/// before the key was taken, and the record is not from the future (a clock set back).
-fn trusted(k: &DbKey, recorded_at: i64, now: i64) -> bool {
-    k.mtime_ns.max(k.ctime_ns) < recorded_at.saturating_sub(RACY_MARGIN_NS)
-        && recorded_at <= now.saturating_add(RACY_MARGIN_NS)
-}
-
-/// Nanoseconds since the Unix epoch, now.
-pub(crate) fn now_ns() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 /// A connection set up: WAL, our ids, the table at the current schema.
