@@ -9,56 +9,23 @@ mod fake;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command as StdCommand, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command as StdCommand, Output};
+use std::time::Duration;
 
 use chief_upload::shard::shard_of;
-use common::{files_by_path, json_lines, summary, TestEnv};
+use common::{files_by_path, finish, json_lines, summary, text, TestEnv};
 use fake::{Action, FakeChief, Rule, PROJECT};
 use serde_json::Value;
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 /// The binary as a child process with the isolated environment of `TestEnv::cmd_for`,
 /// stdout and stderr piped.
 fn spawn(env: &TestEnv, fake: &FakeChief, extra_env: &[(&str, &OsStr)], args: &[&str]) -> Child {
-    StdCommand::new(assert_cmd::cargo::cargo_bin("chief-upload"))
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", env.dir.path().join("home"))
-        .env("XDG_CONFIG_HOME", env.config_dir())
-        .env("XDG_CACHE_HOME", env.dir.path().join("cache"))
-        .envs(fake.env())
+    env.child_cmd(fake)
         .envs(extra_env.iter().map(|(k, v)| (k, v)))
-        .current_dir(env.root())
         .args(["--retry-base-ms", "5"])
         .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
         .unwrap()
-}
-
-/// Waits for the child to end, killing it (and failing) after `within`.
-fn finish(mut child: Child, within: Duration) -> Output {
-    let started = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
-        }
-        if started.elapsed() > within {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "chief-upload did not end within {within:?}; stderr: {}",
-                text(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 /// The JSON lines of a report file.

@@ -11,16 +11,12 @@ use std::path::Path;
 use std::process::Output;
 use std::time::{Duration, SystemTime};
 
-use common::{files_by_path, json_lines, summary, TestEnv};
+use common::{files_by_path, json_lines, summary, text, TestEnv};
 use fake::FakeChief;
 use serde_json::Value;
 
 const MINUTE: Duration = Duration::from_secs(60);
 const HOUR: Duration = Duration::from_secs(3600);
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 /// A file of `size` bytes, last modified `age` ago.
 fn file(env: &TestEnv, rel: &str, size: u64, age: Duration) {

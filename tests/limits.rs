@@ -7,12 +7,8 @@ mod fake;
 
 use std::time::Duration;
 
-use common::{files_by_path, json_lines, summary, TestEnv};
+use common::{files_by_path, json_lines, summary, text, TestEnv};
 use fake::{FakeChief, InFlightLimit, Origins, Outage, OutageMode, Target};
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 /// `n` small files of distinct content.
 fn small_files(env: &TestEnv, n: usize) {

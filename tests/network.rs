@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use assert_cmd::Command;
-use common::{files_by_path, json_lines, summary, TestEnv};
+use common::{files_by_path, json_lines, summary, text, TestEnv};
 use fake::{Cert, FakeChief, Target};
 use serde_json::Value;
 
@@ -25,10 +25,6 @@ const PROMPT: Duration = Duration::from_secs(20);
 const USER: &str = "alice";
 /// Choose a password that appears nowhere else, so finding it in the output is a leak.
 const PASSWORD: &str = "Pr0xyPa55w0rdXyZ";
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 fn https_fake() -> FakeChief {
     FakeChief::builder().tls(Cert::Trusted).start().unwrap()

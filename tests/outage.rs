@@ -11,16 +11,12 @@ use std::collections::BTreeMap;
 use std::process::Output;
 use std::time::Duration;
 
-use common::{files_by_path, json_lines, summary, TestEnv};
+use common::{files_by_path, json_lines, summary, text, TestEnv};
 use fake::{Cert, Chaos, FakeChief, Origins, Outage, OutageMode, Target};
 use serde_json::Value;
 
 const FILES: usize = 24;
 const JOBS: &str = "4";
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 /// `FILES` small files of distinct content.
 fn tree(env: &TestEnv) {

@@ -7,19 +7,15 @@ mod common;
 mod fake;
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command as StdCommand, Output, Stdio};
+use std::process::{Child, Command as StdCommand, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use common::{files_by_path, json_lines, summary, TestEnv};
+use common::{files_by_path, finish, json_lines, summary, text, TestEnv};
 use fake::{Action, FakeChief, Gate, Recorded, Rule, PROJECT, TOKEN};
 use serde_json::Value;
 
 /// Generous upper bound for anything that should happen "at once".
 const PROMPT: Duration = Duration::from_secs(20);
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 /// Runs with `--json`; returns the exit code, the file lines by path, and stderr.
 fn run_json(
@@ -54,40 +50,12 @@ fn spawn(env: &TestEnv, fake: &FakeChief, args: &[&str]) -> Child {
 }
 
 fn spawn_with_stdin(env: &TestEnv, fake: &FakeChief, args: &[&str], stdin: Stdio) -> Child {
-    StdCommand::new(assert_cmd::cargo::cargo_bin("chief-upload"))
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", env.dir.path().join("home"))
-        .env("XDG_CONFIG_HOME", env.config_dir())
-        .env("XDG_CACHE_HOME", env.dir.path().join("cache"))
-        .envs(fake.env())
-        .current_dir(env.root())
+    env.child_cmd(fake)
         .args(["--retry-base-ms", "5"])
         .args(args)
         .stdin(stdin)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
         .unwrap()
-}
-
-/// Waits for the child to end, killing it (and failing) after `within`.
-fn finish(mut child: Child, within: Duration) -> (Output, Duration) {
-    let started = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return (child.wait_with_output().unwrap(), started.elapsed());
-        }
-        if started.elapsed() > within {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "chief-upload did not end within {within:?}; stderr: {}",
-                text(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -356,7 +324,7 @@ fn a_renewal_can_become_a_dedup_hit() {
     gate.wait_arrived(1, PROMPT);
     let seeded = fake.seed_asset(PROJECT, &fake::md5_hex(content), "ready");
     gate.release();
-    let (out, _) = finish(child, PROMPT);
+    let out = finish(child, PROMPT);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let files = files_by_path(&json_lines(&out.stdout));
     let statuses: Vec<u16> = fake.api_requests().iter().map(|r| r.status).collect();
@@ -413,7 +381,7 @@ fn a_file_changed_after_hashing_is_not_reported_uploaded() {
     std::fs::write(&same, "BBBBBBBB").unwrap();
     std::fs::remove_file(&gone).unwrap();
     gate.release();
-    let (out, _) = finish(child, PROMPT);
+    let out = finish(child, PROMPT);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let files = files_by_path(&json_lines(&out.stdout));
     for name in ["./grow.txt", "./same_size.txt"] {
@@ -454,7 +422,7 @@ fn ctrl_c_stops_promptly_with_a_summary_and_exit_130() {
         .status()
         .unwrap();
     assert!(kill.success());
-    let (out, _) = finish(child, PROMPT);
+    let out = finish(child, PROMPT);
     let took = signalled.elapsed();
     gate.release();
     let err = text(&out.stderr);
@@ -490,7 +458,7 @@ fn ctrl_c_ends_a_run_whose_files_from_pipe_is_still_open() {
         .status()
         .unwrap();
     assert!(kill.success());
-    let (out, _) = finish(child, PROMPT);
+    let out = finish(child, PROMPT);
     gate.release();
     drop(list);
     let err = text(&out.stderr);

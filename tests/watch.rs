@@ -20,7 +20,7 @@ mod watching {
 
     use std::io::{BufRead, BufReader, Write};
     use std::path::{Path, PathBuf};
-    use std::process::{Child, Command as StdCommand, ExitStatus, Stdio};
+    use std::process::{Child, Command as StdCommand, ExitStatus};
     use std::sync::mpsc::{self, Receiver};
     use std::thread::JoinHandle;
     use std::time::{Duration, Instant, SystemTime};
@@ -85,14 +85,8 @@ mod watching {
         }
 
         fn spawn(env: &TestEnv, fake: &FakeChief, args: &[&str]) -> Watching {
-            let mut child = StdCommand::new(assert_cmd::cargo::cargo_bin("chief-upload"))
-                .env_clear()
-                .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-                .env("HOME", env.dir.path().join("home"))
-                .env("XDG_CONFIG_HOME", env.config_dir())
-                .env("XDG_CACHE_HOME", env.dir.path().join("cache"))
-                .envs(fake.env())
-                .current_dir(env.root())
+            let mut child = env
+                .child_cmd(fake)
                 .args(if args.contains(&"--retry-base-ms") {
                     &[][..]
                 } else {
@@ -102,9 +96,6 @@ mod watching {
                 .args(["--progress-interval", "0.05"])
                 .args(args)
                 .arg(".")
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
                 .spawn()
                 .unwrap();
             let (tx, stdout) = mpsc::channel();

@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command as StdCommand, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 use serde_json::Value;
@@ -50,7 +52,11 @@ impl TestEnv {
 
     /// The binary with a clean environment and no credentials.
     pub fn cmd(&self) -> Command {
-        let mut c = Command::cargo_bin("chief-upload").unwrap();
+        Command::from_std(self.std_cmd())
+    }
+
+    fn std_cmd(&self) -> StdCommand {
+        let mut c = StdCommand::new(assert_cmd::cargo::cargo_bin("chief-upload"));
         c.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.dir.path().join("home"))
@@ -60,11 +66,46 @@ impl TestEnv {
         c
     }
 
+    /// The binary pointed at `fake`, to run as a child process the test acts on while it
+    /// runs: stdin empty, stdout and stderr piped. Unlike `cmd_for`, no quick retries.
+    pub fn child_cmd(&self, fake: &FakeChief) -> StdCommand {
+        let mut c = self.std_cmd();
+        c.envs(fake.env())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        c
+    }
+
     /// The binary pointed at `fake` with valid credentials, and quick retries.
     pub fn cmd_for(&self, fake: &FakeChief) -> Command {
         let mut c = self.cmd();
         c.envs(fake.env()).arg("--retry-base-ms").arg("5");
         c
+    }
+}
+
+/// Process output as text.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Waits for the child to end, killing it (and failing) after `within`.
+pub fn finish(mut child: Child, within: Duration) -> Output {
+    let started = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if started.elapsed() > within {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "chief-upload did not end within {within:?}; stderr: {}",
+                text(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
