@@ -258,6 +258,25 @@ mod tests {
     use super::*;
     use std::time::UNIX_EPOCH;
 
+    /// The error of a request to a port nobody listens on (the listener is gone).
+    fn refused(path: &str) -> reqwest::Error {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(
+            reqwest::Client::new()
+                .put(format!("http://127.0.0.1:{port}{path}"))
+                .send(),
+        )
+        .unwrap_err()
+    }
+
     #[test]
     fn retry_after_forms() {
         let now = UNIX_EPOCH + Duration::from_secs(1_795_774_500);
@@ -313,22 +332,7 @@ mod tests {
 
     #[test]
     fn a_refused_connection_is_known_by_its_kind() {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let err = rt
-            .block_on(
-                reqwest::Client::new()
-                    .get(format!("http://127.0.0.1:{port}/"))
-                    .send(),
-            )
-            .unwrap_err();
+        let err = refused("/");
         assert_eq!(
             no_answer(&err),
             NoAnswer::Unreachable("connection refused".into())
@@ -408,22 +412,7 @@ mod tests {
 
     #[test]
     fn transport_errors_never_show_the_url() {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let err = rt
-            .block_on(
-                reqwest::Client::new()
-                    .put(format!("http://127.0.0.1:{port}/u?signature=S3CR3TS1G"))
-                    .send(),
-            )
-            .unwrap_err();
+        let err = refused("/u?signature=S3CR3TS1G");
         assert!(
             err.to_string().contains("S3CR3TS1G"),
             "reqwest itself would leak it"
