@@ -261,12 +261,11 @@ impl Controller {
         doubted: bool,
     ) -> Option<Change> {
         let from = self.round_from;
-        let rising = Change {
+        let rising = (self.limit != from).then_some(Change {
             from,
             to: self.limit,
             why: Why::Rising,
-        };
-        let rising = (self.limit != from).then_some(rising);
+        });
         if let Some((before, limit_before)) = last {
             // Throughput can rise only as much as the limit did, and in a round in which
             // few files waited for room (the walk behind, a slow disk) it grew little:
