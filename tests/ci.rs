@@ -9,7 +9,7 @@ mod fake;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command as StdCommand, Output};
+use std::process::{Child, Output};
 use std::time::Duration;
 
 use chief_upload::shard::shard_of;
@@ -128,7 +128,7 @@ mod signals {
     const PROMPT: Duration = Duration::from_secs(20);
 
     fn kill(child: &Child, signal: &str) {
-        let status = StdCommand::new("kill")
+        let status = std::process::Command::new("kill")
             .args([&format!("-{signal}"), &child.id().to_string()])
             .status()
             .unwrap();

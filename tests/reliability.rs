@@ -7,8 +7,8 @@ mod common;
 mod fake;
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command as StdCommand, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::process::{Child, Stdio};
+use std::time::{Duration, SystemTime};
 
 use common::{files_by_path, finish, json_lines, summary, text, TestEnv};
 use fake::{Action, FakeChief, Gate, Recorded, Rule, PROJECT, TOKEN};
@@ -416,8 +416,8 @@ fn ctrl_c_stops_promptly_with_a_summary_and_exit_130() {
     fake.inject(Rule::storage(1, Action::Gate(gate.clone())).always());
     let child = spawn(&env, &fake, &["-j", "1", "."]);
     gate.wait_arrived(1, PROMPT);
-    let signalled = Instant::now();
-    let kill = StdCommand::new("kill")
+    let signalled = std::time::Instant::now();
+    let kill = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
         .unwrap();
@@ -453,7 +453,7 @@ fn ctrl_c_ends_a_run_whose_files_from_pipe_is_still_open() {
     list.write_all(b"a.bin\n").unwrap();
     list.flush().unwrap();
     gate.wait_arrived(1, PROMPT);
-    let kill = StdCommand::new("kill")
+    let kill = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
         .unwrap();
