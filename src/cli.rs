@@ -210,9 +210,9 @@ pub struct Cli {
     /// Take only the files of shard K of N, so that N runs (CI jobs, machines) with the
     /// same arguments and K = 1..N share the upload, each file handled by exactly one.
     ///
-    /// A file's shard is FNV-1a-64 of its path (as in the --json lines, `/`-separated)
-    /// mod N, plus 1: fixed, so a re-run of a shard takes the same files. Files of other
-    /// shards count as excluded. Can also be set with CHIEF_SHARD.
+    /// A file's shard is XXH64 (seed 0) of its path (as in the --json lines,
+    /// `/`-separated) mod N, plus 1: fixed, so a re-run of a shard takes the same files.
+    /// Files of other shards count as excluded. Can also be set with CHIEF_SHARD.
     #[arg(
         long,
         value_name = "K/N",
@@ -516,6 +516,38 @@ pub struct Cli {
     /// Longest wait between retries, also the cap on a server's Retry-After, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 30.0, hide = true)]
     pub retry_max_delay: f64,
+
+    /// The ids of the arguments given on the command line (not defaults), so that
+    /// `--show-config` can say that a value came from a flag. Filled by `Cli::parse_args`.
+    #[arg(skip)]
+    pub given: Vec<String>,
+}
+
+impl Cli {
+    /// Parses `args` (the first is the program name), remembering which arguments the
+    /// command line gave.
+    pub fn parse_args<I, T>(args: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::FromArgMatches;
+        let matches = command().try_get_matches_from(args)?;
+        let mut cli = Cli::from_arg_matches(&matches)?;
+        cli.given = matches
+            .ids()
+            .filter(|id| {
+                matches.value_source(id.as_str()) == Some(clap::parser::ValueSource::CommandLine)
+            })
+            .map(|id| id.to_string())
+            .collect();
+        Ok(cli)
+    }
+
+    /// Whether the argument `id` (the field's name) was given on the command line.
+    pub fn gave(&self, id: &str) -> bool {
+        self.given.iter().any(|g| g == id)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
