@@ -12,10 +12,14 @@
 //! * The cache is an optimisation only. Every error is swallowed (and
 //!   counted, see [`HashCache::errors`]): a failing lookup is a miss, a failing
 //!   insert is dropped, a cache that cannot be opened means "run without one".
-//! * A corrupt or foreign file is moved aside (to `<path>.corrupt`) and
-//!   rebuilt on open; a schema-version mismatch drops and recreates the table.
+//! * The database is opened through `db` (the SQLite layer the watch's record
+//!   shares): a damaged or foreign file is moved aside (to `<path>.corrupt`)
+//!   and a new one started, at open or when SQLite finds damage in the middle
+//!   of a run (the cache is then bypassed until the run ends), and the caller
+//!   is told once (`open_with`'s `on_damage`); a schema-version mismatch drops
+//!   and recreates the table.
 //! * Entries are never trusted blindly: every field of the key must match, and
-//!   git's racy-timestamp rule applies (see [`RACY_MARGIN_NS`]).
+//!   git's racy-timestamp rule applies (`db::trusted`).
 //! * Inserts are buffered and committed in one transaction every
 //!   [`BATCH_SIZE`] operations and on [`HashCache::flush`] / drop, so 100,000
 //!   files cost a few dozen commits, not 100,000 (and with
@@ -33,37 +37,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
 
-use anyhow::Context as _;
 use rusqlite::types::ValueRef;
-use rusqlite::{params, Connection, ErrorCode, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-mod key;
-
-/// Bumped whenever the table layout or the meaning of a column changes; a
-/// database with another `PRAGMA user_version` has its table dropped and
-/// recreated.
-const SCHEMA_VERSION: i64 = 1;
-
-/// Stored in `PRAGMA application_id` ("chfU") so that a foreign SQLite file
-/// at our path is recognised and moved aside rather than modified.
-const APPLICATION_ID: i64 = 0x6368_6655;
-
-/// Git's racy-timestamp rule. An entry is trusted only if the file's mtime
-/// and ctime are both earlier than `recorded_at - RACY_MARGIN_NS`.
-///
-/// Why: a file can be modified again within the same timestamp "tick" right
-/// after it was hashed, keeping its size and its (coarse) mtime, so a key taken
-/// just before hashing cannot prove the content did not change just after.
-/// Timestamps are coarser than they look: FAT has 2 s mtime resolution, ext3
-/// and HFS+ 1 s, Linux stamps files from a coarse clock that lags the real
-/// time by up to a scheduler tick, and network filesystems stamp files with
-/// the *server's* clock, which may be skewed from ours. Two seconds covers all
-/// of these. Only entries hashed within 2 s of the file's last change are
-/// affected; they are re-hashed (and re-recorded, then trusted) on the next
-/// run.
-pub const RACY_MARGIN_NS: i64 = 2_000_000_000;
+use crate::db::{self, Damage, Schema};
+use crate::file_key::{day_of, now_ns, FileKey};
+use crate::sync::lock;
 
 /// Number of buffered operations (inserts and last-seen touches) committed
 /// together in one transaction. A commit rewrites every page it touches, and
@@ -87,32 +67,11 @@ pub const MIN_SIZE: u64 = 4096;
 /// entry, so hits cost no write on most runs.
 pub const RETENTION_DAYS: i64 = 90;
 
-/// How long a writer waits for another process's transaction to finish before
-/// giving up (the buffered batch is then dropped, not retried).
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
-const NS_PER_SEC: i128 = 1_000_000_000;
-const SECS_PER_DAY: i64 = 86_400;
-
-use key::system_time_ns;
-pub use key::FileKey;
-
-/// Now, in nanoseconds since the Unix epoch: the `recorded_at` of
-/// [`HashCache::put_many`].
-pub fn now_ns() -> i64 {
-    i64::try_from(system_time_ns(SystemTime::now())).unwrap_or(i64::MAX)
-}
-
-/// The day (since the Unix epoch) of a time in nanoseconds: what `seen_day` holds.
-pub(crate) fn day_of(ns: i64) -> i64 {
-    ns.div_euclid(NS_PER_SEC as i64 * SECS_PER_DAY)
-}
-
 /// The key as stored: SQLite integers are i64. `u64` fields are stored
 /// bit-for-bit (as `i64`); timestamps outside the i64-nanosecond range
 /// (before 1677 or after 2262) cannot be stored and are simply not cached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct DbKey {
+struct CachedKey {
     dev: i64,
     ino: i64,
     size: i64,
@@ -120,9 +79,9 @@ struct DbKey {
     ctime_ns: i64,
 }
 
-impl DbKey {
-    fn new(k: &FileKey) -> Option<DbKey> {
-        Some(DbKey {
+impl CachedKey {
+    fn new(k: &FileKey) -> Option<CachedKey> {
+        Some(CachedKey {
             dev: k.dev as i64,
             ino: k.ino as i64,
             size: k.size as i64,
@@ -137,25 +96,14 @@ impl DbKey {
     }
 }
 
-/// Whether an entry recorded at `recorded_at` for a file last changed at `changed_ns` may
-/// be trusted at time `now` (the watch's record keeps the same rule).
-pub(crate) fn trusted(changed_ns: i64, recorded_at: i64, now: i64) -> bool {
-    // Racy rule: the file must have last changed well before it was hashed.
-    let not_racy = changed_ns < recorded_at.saturating_sub(RACY_MARGIN_NS);
-    // A record from the future means the clock went backwards since: the
-    // racy comparison above is then meaningless, so do not trust it.
-    let not_future = recorded_at <= now.saturating_add(RACY_MARGIN_NS);
-    not_racy && not_future
-}
-
 enum Op {
     Put {
-        key: DbKey,
+        key: CachedKey,
         md5: [u8; 16],
         recorded_at: i64,
     },
     Touch {
-        key: DbKey,
+        key: CachedKey,
         day: i64,
     },
 }
@@ -175,12 +123,25 @@ pub struct HashCache {
     inner: Mutex<Inner>,
     path: PathBuf,
     errors: AtomicU64,
-    /// Set when SQLite reports corruption at run time: the cache is then
-    /// bypassed for the rest of the run (the next open rebuilds it).
+    /// Set when SQLite reports damage at run time: the file is then moved
+    /// aside and the cache bypassed for the rest of the run.
     broken: AtomicBool,
+    on_damage: OnDamage,
 }
 
-const CREATE_TABLE: &str = "CREATE TABLE hashes (
+/// What the hash cache tells the user when it must be started anew.
+type OnDamage = Box<dyn Fn(Damage) + Send + Sync>;
+
+/// The hash cache's database file.
+const SCHEMA: Schema = Schema {
+    what: "the hash cache",
+    cost: "files will be hashed again",
+    // "chfU"
+    application_id: 0x6368_6655,
+    // Bumped whenever the table layout or the meaning of a column changes.
+    version: 1,
+    table: "hashes",
+    create: "CREATE TABLE hashes (
     dev            INTEGER NOT NULL,
     ino            INTEGER NOT NULL,
     size           INTEGER NOT NULL,
@@ -190,7 +151,10 @@ const CREATE_TABLE: &str = "CREATE TABLE hashes (
     recorded_at_ns INTEGER NOT NULL,
     last_seen_day  INTEGER NOT NULL,
     PRIMARY KEY (dev, ino, size, mtime_ns, ctime_ns)
-) WITHOUT ROWID";
+) WITHOUT ROWID",
+    statements: &[SQL_GET, SQL_PUT],
+    quick_check: true,
+};
 
 const SQL_GET: &str = "SELECT md5, recorded_at_ns, last_seen_day FROM hashes
     WHERE dev = ?1 AND ino = ?2 AND size = ?3 AND mtime_ns = ?4 AND ctime_ns = ?5";
@@ -202,60 +166,24 @@ const SQL_TOUCH: &str = "UPDATE hashes SET last_seen_day = ?6
     WHERE dev = ?1 AND ino = ?2 AND size = ?3 AND mtime_ns = ?4 AND ctime_ns = ?5
     AND last_seen_day < ?6";
 
-pub(crate) fn is_corruption(e: &rusqlite::Error) -> bool {
-    matches!(
-        e.sqlite_error_code(),
-        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase)
-    )
-}
-
-/// Why opening failed: corruption (move the file aside and rebuild) or
-/// anything else (give up; the caller runs without a cache).
-enum OpenError {
-    Corrupt(String),
-    Other(anyhow::Error),
-}
-
-impl From<rusqlite::Error> for OpenError {
-    fn from(e: rusqlite::Error) -> Self {
-        if is_corruption(&e) {
-            OpenError::Corrupt(e.to_string())
-        } else {
-            OpenError::Other(e.into())
-        }
-    }
-}
-
 impl HashCache {
-    /// Opens (creating parent directories and the database as needed) the
-    /// cache at `path`. A corrupt or foreign file is moved aside to
-    /// `<path>.corrupt` and a fresh cache created in its place; that is not an
-    /// error. Errors are returned only when no usable cache can be had (e.g.
-    /// the directory is not writable).
+    /// Opens the cache at `path`, telling nobody of damage (tests).
+    #[cfg(test)]
     pub fn open(path: &Path) -> anyhow::Result<HashCache> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("creating cache directory {}", parent.display()))?;
+        HashCache::open_with(path, Box::new(|_| {}))
+    }
+
+    /// Opens (creating parent directories and the database as needed) the
+    /// cache at `path`. A damaged or foreign file is moved aside and a fresh
+    /// cache created in its place; that is not an error, but `on_damage` is
+    /// told, as it is of damage found later in the run. Errors are returned
+    /// only when no usable cache can be had (e.g. the directory is not
+    /// writable).
+    pub fn open_with(path: &Path, on_damage: OnDamage) -> anyhow::Result<HashCache> {
+        let (conn, damage) = db::open(path, &SCHEMA)?;
+        if let Some(d) = damage {
+            on_damage(d);
         }
-        let conn = match Self::try_open(path) {
-            Ok(conn) => conn,
-            Err(OpenError::Other(e)) => {
-                return Err(e.context(format!("opening hash cache {}", path.display())))
-            }
-            Err(OpenError::Corrupt(_why)) => {
-                move_aside(path);
-                match Self::try_open(path) {
-                    Ok(conn) => conn,
-                    Err(OpenError::Other(e)) => {
-                        return Err(e.context(format!("recreating hash cache {}", path.display())))
-                    }
-                    Err(OpenError::Corrupt(why)) => anyhow::bail!(
-                        "hash cache {} still unusable after rebuild: {why}",
-                        path.display()
-                    ),
-                }
-            }
-        };
         let cache = HashCache {
             inner: Mutex::new(Inner {
                 conn,
@@ -264,71 +192,22 @@ impl HashCache {
             path: path.to_path_buf(),
             errors: AtomicU64::new(0),
             broken: AtomicBool::new(false),
+            on_damage,
         };
         cache.prune(now_ns());
         Ok(cache)
-    }
-
-    /// Opens the database and brings it to a known-good, current-schema
-    /// state, or says why it cannot.
-    fn try_open(path: &Path) -> Result<Connection, OpenError> {
-        let mut conn = Connection::open(path)?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
-        // The first statements that read the file: garbage shows up here as
-        // SQLITE_NOTADB.
-        let app_id: i64 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
-        if app_id != 0 && app_id != APPLICATION_ID {
-            return Err(OpenError::Corrupt(format!(
-                "foreign SQLite file (application_id {app_id:#x})"
-            )));
-        }
-        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(OpenError::Other(anyhow::anyhow!(
-                "cannot switch hash cache to WAL mode (got {mode})"
-            )));
-        }
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        // Catch damaged pages now rather than mid-run. Proportional to the
-        // file size but cheap (a few milliseconds for 100,000 entries).
-        let check: String = conn.query_row("PRAGMA quick_check(1)", [], |r| r.get(0))?;
-        if check != "ok" {
-            return Err(OpenError::Corrupt(format!("quick_check: {check}")));
-        }
-        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        if version != SCHEMA_VERSION || app_id != APPLICATION_ID {
-            // Re-check under the write lock: a concurrent run may have just
-            // done this.
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-            let app_id: i64 = tx.query_row("PRAGMA application_id", [], |r| r.get(0))?;
-            if version != SCHEMA_VERSION || app_id != APPLICATION_ID {
-                tx.execute_batch(&format!(
-                    "DROP TABLE IF EXISTS hashes; {CREATE_TABLE};
-                     PRAGMA user_version = {SCHEMA_VERSION};
-                     PRAGMA application_id = {APPLICATION_ID};"
-                ))?;
-            }
-            tx.commit()?;
-        }
-        // Make sure the table is really there and has our columns (a file
-        // with our ids but a mangled schema would fail every query).
-        conn.prepare(SQL_GET)?;
-        conn.prepare(SQL_PUT)?;
-        Ok(conn)
     }
 
     /// Deletes entries not seen for [`RETENTION_DAYS`]. A full scan of a
     /// small table (milliseconds); failures are ignored.
     fn prune(&self, now: i64) {
         let cutoff = day_of(now) - RETENTION_DAYS;
-        let inner = self.lock();
+        let mut inner = self.lock();
         if let Err(e) = inner
             .conn
             .execute("DELETE FROM hashes WHERE last_seen_day < ?1", [cutoff])
         {
-            drop(inner);
-            self.note_error(&e);
+            self.note_error(&mut inner, &e);
         }
     }
 
@@ -376,7 +255,9 @@ impl HashCache {
             {
                 let mut st = tx.prepare_cached(SQL_GET)?;
                 for (answer, key) in found.iter_mut().zip(keys) {
-                    let Some(k) = DbKey::new(key) else { continue };
+                    let Some(k) = CachedKey::new(key) else {
+                        continue;
+                    };
                     let row = st
                         .query_row(params![k.dev, k.ino, k.size, k.mtime_ns, k.ctime_ns], |r| {
                             let md5 = match r.get_ref(0)? {
@@ -389,7 +270,7 @@ impl HashCache {
                     let Some((Some(md5), recorded_at, last_seen_day)) = row else {
                         continue;
                     };
-                    if !trusted(k.changed_ns(), recorded_at, now) {
+                    if !db::trusted(k.changed_ns(), recorded_at, now) {
                         continue;
                     }
                     if last_seen_day < today {
@@ -401,8 +282,7 @@ impl HashCache {
             tx.commit()
         })();
         if let Err(e) = read {
-            drop(guard);
-            self.note_error(&e);
+            self.note_error(inner, &e);
             return vec![None; keys.len()];
         }
         for op in touches {
@@ -435,7 +315,9 @@ impl HashCache {
         }
         let mut inner = self.lock();
         for (key, md5, recorded_at) in entries {
-            let Some(key) = DbKey::new(key) else { continue };
+            let Some(key) = CachedKey::new(key) else {
+                continue;
+            };
             self.push(
                 &mut inner,
                 Op::Put {
@@ -461,9 +343,8 @@ impl HashCache {
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock cannot leave the connection in a bad
-        // state (an open transaction is rolled back when dropped), so a
-        // poisoned mutex is still usable.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        // state (an open transaction is rolled back when dropped).
+        lock(&self.inner)
     }
 
     fn push(&self, inner: &mut Inner, op: Op) {
@@ -489,16 +370,26 @@ impl HashCache {
             Op::Put { key, .. } | Op::Touch { key, .. } => (key.dev, key.ino),
         });
         if let Err(e) = write_batch(&mut inner.conn, &ops) {
-            self.note_error(&e);
+            self.note_error(inner, &e);
         }
         inner.pending = ops;
         inner.pending.clear();
     }
 
-    fn note_error(&self, e: &rusqlite::Error) {
+    /// Counts an error; damage also closes the file, moves it aside, tells
+    /// `on_damage`, and bypasses the cache for the rest of the run (a private
+    /// temporary database takes the connection's place, unused).
+    fn note_error(&self, inner: &mut Inner, e: &rusqlite::Error) {
         self.errors.fetch_add(1, Ordering::Relaxed);
-        if is_corruption(e) {
-            self.broken.store(true, Ordering::Relaxed);
+        if !db::is_corruption(e) || self.broken.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        inner.pending.clear();
+        if let Ok(blank) = Connection::open_in_memory() {
+            // Closed before the file is moved, so that closing cannot write
+            // into a new file at the same path.
+            drop(std::mem::replace(&mut inner.conn, blank));
+            (self.on_damage)(db::move_aside(&self.path, &SCHEMA, e.to_string()));
         }
     }
 }
@@ -546,23 +437,6 @@ fn write_batch(conn: &mut Connection, ops: &[Op]) -> rusqlite::Result<()> {
     tx.commit()
 }
 
-/// Moves a corrupt or foreign database out of the way (keeping the last one
-/// as `<path>.corrupt` for inspection) together with its WAL and shared-memory
-/// files, which belong to it.
-pub(crate) fn move_aside(path: &Path) {
-    let with_suffix = |suffix: &str| {
-        let mut s = path.as_os_str().to_owned();
-        s.push(suffix);
-        PathBuf::from(s)
-    };
-    if std::fs::rename(path, with_suffix(".corrupt")).is_err() {
-        let _ = std::fs::remove_file(path);
-    }
-    for suffix in ["-wal", "-shm", "-journal"] {
-        let _ = std::fs::remove_file(with_suffix(suffix));
-    }
-}
-
 impl Drop for HashCache {
     fn drop(&mut self) {
         self.flush();
@@ -581,6 +455,12 @@ impl std::fmt::Debug for HashCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::db::RACY_MARGIN_NS;
+    use crate::file_key::{NS_PER_SEC, SECS_PER_DAY};
+
+    use std::time::SystemTime;
+
+    const APPLICATION_ID: i64 = SCHEMA.application_id;
     use std::io::Write as _;
     use std::sync::Arc;
     use std::time::Duration;
@@ -842,6 +722,89 @@ mod tests {
         drop(cache);
         assert!(dir.path().join("hashes.sqlite.corrupt").exists());
         integrity_ok(&path);
+    }
+
+    /// The damage each test's `on_damage` was told of.
+    fn telling() -> (Arc<Mutex<Vec<Damage>>>, OnDamage) {
+        let told = Arc::new(Mutex::new(Vec::new()));
+        let t = told.clone();
+        (told, Box::new(move |d| t.lock().unwrap().push(d)))
+    }
+
+    /// Smashes the b-tree pages behind the header of the database at `path`.
+    fn smash(path: &Path) {
+        let mut bytes = std::fs::read(path).unwrap();
+        assert!(bytes.len() > 16 * 4096);
+        for (i, b) in bytes[8192..].iter_mut().enumerate() {
+            *b = (i as u8).wrapping_mul(31) ^ 0x5a;
+        }
+        std::fs::write(path, &bytes).unwrap();
+    }
+
+    #[test]
+    fn damage_found_at_open_is_told_once_with_where_the_file_went() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hashes.sqlite");
+        std::fs::write(&path, "not a database ".repeat(1000)).unwrap();
+        let (told, on_damage) = telling();
+        let cache = HashCache::open_with(&path, on_damage).unwrap();
+        cache.put_at(&synthetic(1), MD5_A, settled(&synthetic(1)));
+        cache.flush();
+        assert_eq!(cache.get(&synthetic(1)), Some(MD5_A), "the new cache works");
+        let told = told.lock().unwrap();
+        assert_eq!(told.len(), 1, "{told:?}");
+        assert_eq!(
+            told[0].moved_to.as_deref(),
+            Some(dir.path().join("hashes.sqlite.corrupt").as_path())
+        );
+        let said = told[0].to_string();
+        assert!(
+            said.contains("hashes.sqlite.corrupt") && said.contains("files will be hashed again"),
+            "{said}"
+        );
+    }
+
+    #[test]
+    fn damage_found_in_the_middle_of_a_run_is_told_once_and_the_file_moved_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hashes.sqlite");
+        {
+            let cache = HashCache::open(&path).unwrap();
+            for i in 0..5000 {
+                cache.put_at(&synthetic(i), md5_for(i), settled(&synthetic(i)));
+            }
+        }
+        let (told, on_damage) = telling();
+        let cache = HashCache::open_with(&path, on_damage).unwrap();
+        assert!(told.lock().unwrap().is_empty(), "sound at open");
+        // Damaged under the open cache, whose page cache is then emptied so that the next
+        // lookups read the file.
+        smash(&path);
+        cache
+            .lock()
+            .conn
+            .execute_batch("PRAGMA shrink_memory")
+            .unwrap();
+        let keys: Vec<FileKey> = (0..5000).map(synthetic).collect();
+        assert!(cache.get_many(&keys).iter().all(Option::is_none));
+        // Bypassed from now on: no more errors, nothing more told.
+        cache.put_at(&synthetic(1), MD5_A, settled(&synthetic(1)));
+        cache.flush();
+        assert_eq!(cache.get(&synthetic(1)), None);
+        assert_eq!(told.lock().unwrap().len(), 1);
+        let damage = told.lock().unwrap()[0].clone();
+        assert_eq!(
+            damage.moved_to.as_deref(),
+            Some(dir.path().join("hashes.sqlite.corrupt").as_path())
+        );
+        drop(cache);
+        // The next run starts a sound cache, and says nothing.
+        let (told, on_damage) = telling();
+        let cache = HashCache::open_with(&path, on_damage).unwrap();
+        cache.put_at(&synthetic(1), MD5_B, settled(&synthetic(1)));
+        cache.flush();
+        assert_eq!(cache.get(&synthetic(1)), Some(MD5_B));
+        assert!(told.lock().unwrap().is_empty());
     }
 
     #[test]

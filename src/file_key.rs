@@ -1,10 +1,21 @@
-//! A file's identity as the filesystem reports it: what the cache is keyed by, and what
-//! tells a changed file from an unchanged one.
+//! A file's identity as the filesystem reports it (`FileKey`): what the hash cache and the
+//! watch's record are keyed by, what the walk and the upload compare to tell a changed
+//! file from an unchanged one; and the clock they record it by.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-#[cfg(unix)]
-use super::NS_PER_SEC;
+pub(crate) const NS_PER_SEC: i128 = 1_000_000_000;
+pub(crate) const SECS_PER_DAY: i64 = 86_400;
+
+/// Now, in nanoseconds since the Unix epoch: when a key or a hash is recorded.
+pub fn now_ns() -> i64 {
+    i64::try_from(system_time_ns(SystemTime::now())).unwrap_or(i64::MAX)
+}
+
+/// The day (since the Unix epoch) of a time in nanoseconds: when a row was last seen.
+pub(crate) fn day_of(ns: i64) -> i64 {
+    ns.div_euclid(NS_PER_SEC as i64 * SECS_PER_DAY)
+}
 
 /// Identity of a file's content as the filesystem reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,7 +67,7 @@ impl FileKey {
 }
 
 /// Nanoseconds since the Unix epoch (negative before it).
-pub(super) fn system_time_ns(t: SystemTime) -> i128 {
+fn system_time_ns(t: SystemTime) -> i128 {
     match t.duration_since(UNIX_EPOCH) {
         Ok(d) => d.as_nanos() as i128,
         Err(e) => -(e.duration().as_nanos() as i128),

@@ -8,8 +8,10 @@
 pub(crate) mod api;
 pub(crate) mod cache;
 pub mod cli;
+pub(crate) mod db;
 pub mod event;
 pub(crate) mod exit;
+pub(crate) mod file_key;
 pub(crate) mod hash;
 pub(crate) mod http;
 pub(crate) mod media;
@@ -19,6 +21,7 @@ pub(crate) mod secret;
 pub mod settings;
 pub mod shard;
 pub(crate) mod signal;
+pub(crate) mod sync;
 pub(crate) mod transfer;
 pub(crate) mod walk;
 pub(crate) mod watch;
@@ -29,7 +32,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Parser;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::Cli;
@@ -41,7 +43,7 @@ use crate::signal::{Signal, Stops};
 /// Runs chief-upload with these arguments (the first is the program name) and this
 /// environment, and returns the exit status.
 pub fn run(args: impl IntoIterator<Item = OsString>, env: Env) -> ExitCode {
-    let cli = match Cli::try_parse_from(args) {
+    let cli = match Cli::parse_args(args) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -77,7 +79,7 @@ fn run_cli(cli: Cli, env: Env, output: OutputSettings) -> anyhow::Result<Exit> {
         for w in &gathered.warnings {
             report::print_warning(w, output.color);
         }
-        let _ = std::io::stdout().write_all(settings::describe(&gathered).as_bytes());
+        let _ = std::io::stdout().write_all(settings::describe(&cli, &env, &gathered).as_bytes());
         return Ok(Exit::Success);
     }
     let settings = settings::resolve(&cli, &env, output, &mut stdin_used)?;

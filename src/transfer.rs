@@ -15,8 +15,8 @@ use reqwest::header::{HeaderMap, HeaderValue, CONTENT_LENGTH, ETAG};
 use tokio::io::AsyncReadExt;
 
 use crate::api::UploadTarget;
-use crate::cache::FileKey;
 use crate::event::{Event, Reporter, TaskId};
+use crate::file_key::FileKey;
 use crate::http::limit::{self, Limiter};
 use crate::http::{
     self, is_transient_storage, read_limited, Bandwidth, Failure, Network, Origins, Retrier,

@@ -13,8 +13,8 @@ use std::time::{Duration, SystemTime};
 
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 
-use crate::cache::FileKey;
 use crate::exit::UsageError;
+use crate::file_key::FileKey;
 use crate::settings::WalkSettings;
 
 pub(crate) mod seen;

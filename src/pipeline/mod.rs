@@ -260,7 +260,11 @@ pub async fn run(
     };
     let cache = if let Some(path) = settings.cache.clone() {
         // A cache that cannot be opened never stops an upload: the run hashes everything.
-        match tokio::task::spawn_blocking(move || HashCache::open(&path)).await {
+        // Damage (at open, or found later by a hashing worker) is said once, and the run
+        // goes on hashing.
+        let told = reporter.clone();
+        let on_damage = Box::new(move |d: crate::db::Damage| told.warn(d.to_string()));
+        match tokio::task::spawn_blocking(move || HashCache::open_with(&path, on_damage)).await {
             Ok(Ok(c)) => Some(Arc::new(c)),
             Ok(Err(e)) => {
                 reporter.warn(format!("hash cache unavailable, hashing every file: {e:#}"));

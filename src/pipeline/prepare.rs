@@ -6,8 +6,9 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
 use super::{failed_report, file_name, Ctx, Outbox};
-use crate::cache::{self, FileKey, HashCache};
+use crate::cache::{self, HashCache};
 use crate::event::{Event, FileReport, Outcome};
+use crate::file_key::FileKey;
 use crate::hash::{self, Md5Sum, ReadBuf};
 use crate::media;
 use crate::walk::{self, WalkItem, WalkedFile};
@@ -323,7 +324,7 @@ fn prepare(
                 return Err(fail(&file, "changed while hashing; run again".into()));
             }
             if cache.is_some() {
-                fresh.push((key, hashed.md5, cache::now_ns()));
+                fresh.push((key, hashed.md5, crate::file_key::now_ns()));
             }
             (hashed.md5, hashed.head)
         }

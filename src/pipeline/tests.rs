@@ -146,13 +146,13 @@ fn batched_counts_and_lines_add_up() {
     // Every file the cache serves gets an answer of its own (these files are too fresh
     // for what the first run recorded: planted as late as the cache accepts).
     let cache = HashCache::open(&settings(&args, dir.path()).cache.unwrap()).unwrap();
-    let late = crate::cache::now_ns() + 2_000_000_000 - 1;
+    let late = crate::file_key::now_ns() + 2_000_000_000 - 1;
     let mut planted = real.clone();
     for (path, md5) in planted.iter_mut() {
         let meta = std::fs::metadata(path).unwrap();
         if meta.len() >= crate::cache::MIN_SIZE {
             let fake: [u8; 16] = Md5::digest(path.as_bytes()).into();
-            cache.put_at(&crate::cache::FileKey::from_metadata(&meta), fake, late);
+            cache.put_at(&crate::file_key::FileKey::from_metadata(&meta), fake, late);
             *md5 = hex::encode(fake);
         }
     }

@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 
 use super::env::Env;
-use super::source::{Key, Layers, SettingValue};
+use super::source::{Key, Layers, SettingValue, Sourced};
 use crate::cli::Cli;
 use crate::exit::UsageError;
 use crate::report::GithubFiles;
@@ -74,13 +74,7 @@ fn layers(env: &Env) -> Layers<'_> {
 
 /// `--ci`, then `CHIEF_CI`, then `auto`; `auto` is decided here, from `GITHUB_ACTIONS`.
 pub(crate) fn ci(cli: &Cli, env: &Env) -> Result<Ci, UsageError> {
-    let choice = layers(env).pick_or(&CI, cli.ci.as_deref(), CiChoice::Auto)?;
-    let github = match choice.value {
-        CiChoice::Github => true,
-        CiChoice::Off => false,
-        // GitHub sets it to exactly "true" on its runners.
-        CiChoice::Auto => env.get("GITHUB_ACTIONS").as_deref() == Some("true"),
-    };
+    let (_, github) = ci_sourced(cli, env)?;
     Ok(if github {
         let path = |var: &str| env.get_os(var).map(PathBuf::from);
         Ci::Github(GithubFiles {
@@ -92,9 +86,36 @@ pub(crate) fn ci(cli: &Cli, env: &Env) -> Result<Ci, UsageError> {
     })
 }
 
+/// What `--ci` asks for (`auto`, `github` or `off`) and where that came from, and whether
+/// the run talks to GitHub Actions.
+pub(super) fn ci_sourced(cli: &Cli, env: &Env) -> Result<(Sourced<String>, bool), UsageError> {
+    let choice = layers(env).pick_or(&CI, cli.ci.as_deref(), CiChoice::Auto)?;
+    let github = match choice.value {
+        CiChoice::Github => true,
+        CiChoice::Off => false,
+        // GitHub sets it to exactly "true" on its runners.
+        CiChoice::Auto => env.get("GITHUB_ACTIONS").as_deref() == Some("true"),
+    };
+    let name = match choice.value {
+        CiChoice::Auto => "auto",
+        CiChoice::Github => "github",
+        CiChoice::Off => "off",
+    };
+    Ok((
+        Sourced {
+            value: name.to_string(),
+            source: choice.source,
+        },
+        github,
+    ))
+}
+
 /// `--shard`, then `CHIEF_SHARD`; none: this run takes every file.
 pub(crate) fn shard(cli: &Cli, env: &Env) -> Result<Option<Shard>, UsageError> {
-    Ok(layers(env)
-        .pick(&SHARD, cli.shard.as_deref())?
-        .map(|s| s.value))
+    Ok(shard_sourced(cli, env)?.map(|s| s.value))
+}
+
+/// As `shard`, with where it came from.
+pub(super) fn shard_sourced(cli: &Cli, env: &Env) -> Result<Option<Sourced<Shard>>, UsageError> {
+    layers(env).pick(&SHARD, cli.shard.as_deref())
 }

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::env::Env;
-use super::source::{Key, Layers, SettingValue};
+use super::source::{Key, Layers, SettingValue, Sourced};
 use super::units::Size;
 use crate::cli::Cli;
 use crate::exit::UsageError;
@@ -76,6 +76,31 @@ pub(super) fn min_age(cli: &Cli, env: &Env) -> Result<Option<Duration>, UsageErr
         profile: None,
     };
     pick(&layers, &MIN_AGE, &cli.min_age)
+}
+
+/// The size and age limits, each with where it came from (for `--show-config`).
+pub(super) struct SourcedLimits {
+    pub(super) min_size: Picked<Size>,
+    pub(super) max_size: Picked<Size>,
+    pub(super) min_age: Picked<Duration>,
+    pub(super) max_age: Picked<Duration>,
+}
+
+type Picked<T> = Result<Option<Sourced<T>>, UsageError>;
+
+/// The size and age limits as given, each checked on its own.
+pub(super) fn limits_sourced(cli: &Cli, env: &Env) -> SourcedLimits {
+    let layers = Layers {
+        env,
+        file: None,
+        profile: None,
+    };
+    SourcedLimits {
+        min_size: layers.pick(&MIN_SIZE, cli.min_size.as_deref()),
+        max_size: layers.pick(&MAX_SIZE, cli.max_size.as_deref()),
+        min_age: layers.pick(&MIN_AGE, cli.min_age.as_deref()),
+        max_age: layers.pick(&MAX_AGE, cli.max_age.as_deref()),
+    }
 }
 
 fn pick<T: SettingValue>(

@@ -68,8 +68,7 @@ pub(crate) const ENV_JOBS: &str = "CHIEF_JOBS";
 pub(crate) const ENV_BWLIMIT: &str = "CHIEF_BWLIMIT";
 /// Test-mode switch: draw progress bars although stderr is not a terminal.
 pub(crate) const ENV_PRETEND_TERM: &str = "CHIEF_UPLOAD_PRETEND_TERM";
-/// How long an outage is waited for. From the flag or the environment only: the config
-/// file's `max_outage` is not read yet.
+/// How long an outage is waited for.
 pub(crate) const MAX_OUTAGE: Key<Duration> =
     Key::new("--max-outage", Some("CHIEF_MAX_OUTAGE"), "max_outage");
 const DEFAULT_MAX_OUTAGE: Duration = Duration::from_secs(5 * 60);
@@ -81,13 +80,14 @@ pub(crate) const API_URL: Key<String> = Key::new("--api-url", Some(ENV_API_URL),
 pub(crate) const JOBS: Key<Jobs> = Key::new("--jobs", Some(ENV_JOBS), "jobs");
 pub(crate) const BWLIMIT: Key<Rate> = Key::new("--bwlimit", Some(ENV_BWLIMIT), "bwlimit");
 /// The keys a config file may set; any other is warned about.
-pub(crate) const CONFIG_KEYS: [&str; 6] = [
+pub(crate) const CONFIG_KEYS: [&str; 7] = [
     API_KEY.file,
     PROJECT.file,
     API_URL.file,
     CA_CERT.file,
     JOBS.file,
     BWLIMIT.file,
+    MAX_OUTAGE.file,
 ];
 
 /// Everything the run does, decided.
@@ -183,11 +183,12 @@ pub(crate) struct Gathered {
     pub(crate) warnings: Vec<String>,
 }
 
-/// How the run moves bytes: files in flight and the bandwidth cap.
+/// How the run moves bytes: files in flight, the bandwidth cap, the longest outage.
 #[derive(Clone, Debug)]
 pub(crate) struct Transfer {
     pub(crate) jobs: Sourced<Jobs>,
     pub(crate) bwlimit: Sourced<Rate>,
+    pub(crate) max_outage: Sourced<Duration>,
 }
 
 impl Transfer {
@@ -206,6 +207,11 @@ impl Transfer {
         Ok(Transfer {
             jobs: layers.pick_or(&JOBS, cli.jobs.as_deref(), Jobs::Auto)?,
             bwlimit: layers.pick_or(&BWLIMIT, cli.bwlimit.as_deref(), Rate(None))?,
+            max_outage: layers.pick_or(
+                &MAX_OUTAGE,
+                cli.max_outage.as_deref(),
+                DEFAULT_MAX_OUTAGE,
+            )?,
         })
     }
 }
@@ -251,15 +257,6 @@ pub(crate) fn resolve(
     watch::check(cli)?;
     let shard = ci::shard(cli, env)?;
     let ci = ci::ci(cli, env)?;
-    let max_outage = watch::max_outage(
-        Layers {
-            env,
-            file: None,
-            profile: None,
-        }
-        .pick_or(&MAX_OUTAGE, cli.max_outage.as_deref(), DEFAULT_MAX_OUTAGE)?,
-        cli.watch,
-    );
     let mut warnings = Vec::new();
     let (mode, transfer) = if cli.dry_run {
         // A dry run reads no config file; the flags and variables are still checked.
@@ -284,6 +281,7 @@ pub(crate) fn resolve(
     };
     let filter = filter::filter(cli, env)?;
     let watch = watch::watch(cli, env, &mode)?;
+    let max_outage = watch::max_outage(transfer.max_outage, cli.watch);
     Ok(Settings {
         walk,
         filter,

@@ -1,8 +1,6 @@
 //! The settings' unit tests: resolution, precedence, the config file, validation, and the
 //! `--show-config` view.
 
-use clap::Parser;
-
 use super::file::ConfigFile;
 use super::units::{Rate, Size};
 use super::validate::check_api_url;
@@ -10,7 +8,7 @@ use super::*;
 use crate::report::GithubFiles;
 
 fn cli(args: &[&str]) -> Cli {
-    Cli::parse_from(std::iter::once("chief-upload").chain(args.iter().copied()))
+    Cli::parse_args(std::iter::once("chief-upload").chain(args.iter().copied())).unwrap()
 }
 
 fn resolve_with(cli: &Cli, env: &Env, stdin_used: &mut bool) -> Result<Settings, UsageError> {
@@ -41,10 +39,15 @@ fn url_passwords_are_never_shown() {
                 value: Rate(None),
                 source: Source::Default,
             },
+            max_outage: Sourced {
+                value: DEFAULT_MAX_OUTAGE,
+                source: Source::Default,
+            },
         },
         warnings: vec![],
     };
-    assert!(!describe(&g).contains("hunter2"), "{}", describe(&g));
+    let shown = describe(&cli(&["x"]), &Env::default(), &g);
+    assert!(!shown.contains("hunter2"), "{shown}");
     let g = Gathered {
         api_key: Some(Sourced {
             value: "pat_abcdefghijklmnopqrstuvwxyz012345".into(),
@@ -196,7 +199,7 @@ fn config_parsing_never_panics_on_mangled_files() {
             match gather(c, &Env::default(), &mut used) {
                 Ok(g) => {
                     let _ = validate(&g);
-                    let _ = describe(&g);
+                    let _ = describe(c, &Env::default(), &g);
                 }
                 Err(e) => assert!(!format!("{e:?}").contains(token_body), "{e:?}"),
             }
@@ -689,4 +692,137 @@ fn jobs_and_bwlimit_take_a_toml_integer_or_a_string() {
     };
     assert_eq!(jobs(None), Jobs::Fixed(32));
     assert_eq!(jobs(Some("s")), Jobs::Auto);
+}
+
+/// `--show-config` shows every setting: each flag of the command line definition, each
+/// environment variable the code reads and each config key has its line (or, for a
+/// variable or a key, is named in the line it sets), unless it is no setting at all
+/// (`show::NOT_SETTINGS`). A new flag, variable or key fails here until it is shown.
+#[test]
+fn show_config_lists_every_setting() {
+    use super::show::{LINES, NOT_SETTINGS};
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "[profiles.ci]\n").unwrap();
+    let config = config.to_str().unwrap().to_string();
+    let shown = |args: &[&str], vars: &[(&str, &str)]| -> String {
+        let mut pairs = vec![("CHIEF_CONFIG", config.as_str())];
+        pairs.extend_from_slice(vars);
+        let env = Env::from_pairs(pairs);
+        let c = cli(args);
+        let mut used = false;
+        let g = gather(&c, &env, &mut used).unwrap();
+        describe(&c, &env, &g)
+    };
+
+    // Every flag: a line of its own name (or the one `LINES` names).
+    let text = shown(&["--watch", "x"], &[]);
+    let names: Vec<&str> = text
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    let mut missing = Vec::new();
+    for arg in crate::cli::command().get_arguments() {
+        let id = arg.get_id().as_str();
+        if NOT_SETTINGS.contains(&id) {
+            continue;
+        }
+        let line = LINES
+            .iter()
+            .find(|(flag, _)| *flag == id)
+            .map_or(id, |(_, line)| line);
+        if !names.contains(&line) {
+            missing.push(format!("--{} (line {line})", arg.get_long().unwrap_or(id)));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "not in --show-config: {missing:?}\n{text}"
+    );
+
+    // Every variable the code reads: named where it is in effect.
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut read = std::collections::BTreeSet::new();
+    let mut files = vec![src];
+    while let Some(p) = files.pop() {
+        if p.is_dir() {
+            files.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+            continue;
+        }
+        let text = std::fs::read_to_string(&p).unwrap();
+        // The code above its tests.
+        let code = text.split("#[cfg(test)]").next().unwrap();
+        for (i, _) in code.match_indices("\"CHIEF_") {
+            let name: String = code[i + 1..]
+                .chars()
+                .take_while(|c| c.is_ascii_uppercase() || *c == '_')
+                .collect();
+            read.insert(name);
+        }
+    }
+    // Switches for the tests, not settings.
+    let not_settings = ["CHIEF_UPLOAD_PRETEND_TERM", "CHIEF_HASH_CACHE_TEST_CHILD"];
+    let proxy = "http://proxy.example:3128";
+    let samples: [(&str, &str); 23] = [
+        ("CHIEF_API_KEY", "pat_abcdefghijklmnopqrstuvwxyz012345"),
+        ("CHIEF_PROJECT_ID", "project_aaaaaaaaaaaaaaaaaaaa"),
+        ("CHIEF_API_URL", "https://api.example.com"),
+        ("CHIEF_CONFIG", &config),
+        ("CHIEF_PROFILE", "ci"),
+        ("CHIEF_JOBS", "8"),
+        ("CHIEF_BWLIMIT", "1M"),
+        ("CHIEF_CA_CERT", "/nonexistent/ca.pem"),
+        ("CHIEF_SHARD", "1/2"),
+        ("CHIEF_CI", "github"),
+        ("CHIEF_MAX_OUTAGE", "1m"),
+        ("SSL_CERT_FILE", "/nonexistent/roots.pem"),
+        ("SSL_CERT_DIR", "/nonexistent/certs"),
+        ("HTTPS_PROXY", proxy),
+        ("https_proxy", proxy),
+        ("HTTP_PROXY", proxy),
+        ("http_proxy", proxy),
+        ("ALL_PROXY", proxy),
+        ("all_proxy", proxy),
+        ("NO_PROXY", "example.org"),
+        ("no_proxy", "example.org"),
+        ("NO_COLOR", "1"),
+        ("GITHUB_ACTIONS", "true"),
+    ];
+    for var in &read {
+        assert!(
+            not_settings.contains(&var.as_str()) || samples.iter().any(|(v, _)| v == var),
+            "{var} is read by the code: give it a sample here and show it in --show-config"
+        );
+    }
+    for (var, value) in samples {
+        let text = shown(&["x"], &[(var, value)]);
+        assert!(text.contains(var), "{var}={value} is not named:\n{text}");
+    }
+
+    // Every config key: its line says it came from the file.
+    let key_values: [(&str, &str); 7] = [
+        ("api_key", "\"pat_abcdefghijklmnopqrstuvwxyz012345\""),
+        ("project_id", "\"project_aaaaaaaaaaaaaaaaaaaa\""),
+        ("api_url", "\"https://api.example.com\""),
+        ("ca_cert", "\"/nonexistent/ca.pem\""),
+        ("jobs", "8"),
+        ("bwlimit", "\"1M\""),
+        ("max_outage", "\"1m\""),
+    ];
+    for key in CONFIG_KEYS {
+        let (_, value) = key_values
+            .iter()
+            .find(|(k, _)| *k == key)
+            .unwrap_or_else(|| panic!("config key {key}: give it a sample here"));
+        let file = dir.path().join(format!("{key}.toml"));
+        std::fs::write(&file, format!("{key} = {value}\n")).unwrap();
+        let file = file.to_str().unwrap();
+        let text = shown(&["--config", file, "x"], &[]);
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(&format!("{key} ")) && l.contains(&format!("({key})"))),
+            "config key {key} is not shown as coming from the file:\n{text}"
+        );
+    }
 }

@@ -109,7 +109,7 @@ pub(super) fn watch(
 }
 
 /// A DURATION flag's value, more than zero.
-fn positive(flag: &'static str, raw: &str) -> Result<Duration, UsageError> {
+pub(super) fn positive(flag: &'static str, raw: &str) -> Result<Duration, UsageError> {
     let why = match parse_duration(raw) {
         Ok(d) if d.is_zero() => "it must be more than 0".to_string(),
         Ok(d) => return Ok(d),

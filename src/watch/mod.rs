@@ -37,13 +37,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
-use crate::cache::FileKey;
 use crate::event::{Event, FileReport, Outcome, Reporter, WatchStatus};
+use crate::file_key::FileKey;
 use crate::hash::Md5Sum;
 use crate::settings::{Settings, WatchSettings};
 use crate::walk::{self, rel_string, WalkItem, WalkedFile};
 
-use crate::cache::now_ns;
+use crate::file_key::now_ns;
 use events::{Backlog, Events};
 use record::{FileId, Record};
 use settle::{Due, Settling, Verdict};
@@ -109,7 +109,12 @@ impl Watch {
     /// one, with a warning: the watch goes on.
     pub(crate) fn open(settings: Arc<Settings>, ws: WatchSettings, reporter: &Reporter) -> Watch {
         let record = match &ws.record {
-            Some(path) => Record::open(path, &ws.target).or_else(|e| {
+            Some(path) => {
+                let told = reporter.clone();
+                let on_damage = Box::new(move |d: crate::db::Damage| told.warn(d.to_string()));
+                Record::open(path, &ws.target, on_damage)
+            }
+            .or_else(|e| {
                 reporter.warn(format!(
                     "the record of files sent is unavailable ({e:#}); a restart will announce every file again"
                 ));

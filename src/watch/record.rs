@@ -17,27 +17,44 @@
 //!   unchanged file again every interval, but a restart tries it again.
 //! * Errors never stop the watch: a lookup that fails is a miss (the file is hashed, and
 //!   at worst announced again), a write that fails is dropped.
-//! * Keys are trusted as the hash cache trusts them (git's racy-timestamp rule): a key
-//!   recorded within `cache::RACY_MARGIN_NS` of the file's last change is checked by content.
+//! * Keys are trusted as the hash cache trusts them (`db::trusted`, git's racy-timestamp
+//!   rule): a key recorded within `db::RACY_MARGIN_NS` of the file's last change is
+//!   checked by content.
+//! * The file is opened through `db`, as the hash cache is: a damaged one, found at open
+//!   or by any later statement, is moved aside and a new one started, and the watch is
+//!   told once (`on_damage`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
 
-use anyhow::Context as _;
-use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::cache::{day_of, is_corruption, move_aside, now_ns, trusted, FileKey};
+use crate::db::{self, Damage, Schema};
+use crate::file_key::{day_of, now_ns, FileKey};
 use crate::hash::Md5Sum;
+use crate::sync::lock;
 
-/// `PRAGMA application_id` ("chfR"): a foreign SQLite file at our path is moved aside.
-const APPLICATION_ID: i64 = 0x6368_6652;
-/// Bumped when the table's layout or meaning changes: the table is then rebuilt.
-const SCHEMA_VERSION: i64 = 1;
 /// Rows of files not seen for this many days are deleted when the record is opened (a
 /// file deleted from a watched folder leaves its row behind).
 const RETENTION_DAYS: i64 = 90;
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What the watch tells the user when its record must be started anew.
+pub(crate) type OnDamage = Box<dyn Fn(Damage) + Send + Sync>;
+
+/// The record's database file.
+const SCHEMA: Schema = Schema {
+    what: "the record of files sent",
+    cost: "files already sent will be announced again (and skipped, as the project has them)",
+    // "chfR"
+    application_id: 0x6368_6652,
+    // Bumped when the table's layout or meaning changes: the table is then rebuilt.
+    version: 1,
+    table: "sent",
+    create: CREATE_TABLE,
+    statements: &[SQL_GET, SQL_PUT],
+    // Read a row at a time, never as a whole: damage is found when a statement meets it.
+    quick_check: false,
+};
 
 const CREATE_TABLE: &str = "CREATE TABLE sent (
     target         TEXT    NOT NULL,
@@ -89,15 +106,15 @@ impl FileId {
 
 /// A key as SQLite stores it (integers are i64); `None` for times it cannot hold.
 #[derive(Clone, Copy)]
-struct DbKey {
+struct RecordedKey {
     size: i64,
     mtime_ns: i64,
     ctime_ns: i64,
 }
 
-impl DbKey {
-    fn new(k: &FileKey) -> Option<DbKey> {
-        Some(DbKey {
+impl RecordedKey {
+    fn new(k: &FileKey) -> Option<RecordedKey> {
+        Some(RecordedKey {
             size: k.size as i64,
             mtime_ns: i64::try_from(k.mtime_ns).ok()?,
             ctime_ns: i64::try_from(k.ctime_ns).ok()?,
@@ -108,6 +125,9 @@ impl DbKey {
 /// The record of one watch: one connection, shared by the watch's thread and the pipeline.
 pub(crate) struct Record {
     conn: Mutex<Connection>,
+    /// The file; `None` for a temporary record.
+    path: Option<PathBuf>,
+    on_damage: OnDamage,
     /// Which API and project the rows are about: the same file sent to another project
     /// has not been sent there.
     target: String,
@@ -116,39 +136,31 @@ pub(crate) struct Record {
 }
 
 impl Record {
-    /// Opens (creating as needed) the record at `path`. A corrupt or foreign file is moved
-    /// aside to `<path>.corrupt` and a fresh one made.
-    pub(crate) fn open(path: &Path, target: &str) -> anyhow::Result<Record> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("creating the folder {}", parent.display()))?;
+    /// Opens (creating as needed) the record at `path`. A damaged or foreign file is moved
+    /// aside and a fresh one made, and `on_damage` told, then or whenever a later
+    /// statement finds damage.
+    pub(crate) fn open(path: &Path, target: &str, on_damage: OnDamage) -> anyhow::Result<Record> {
+        let (conn, damage) = db::open(path, &SCHEMA)?;
+        if let Some(d) = damage {
+            on_damage(d);
         }
-        let conn = match try_open(Connection::open(path)) {
-            Ok(c) => c,
-            Err(e) if is_corruption(&e) || is_foreign(&e) => {
-                move_aside(path);
-                try_open(Connection::open(path))
-                    .with_context(|| format!("recreating {}", path.display()))?
-            }
-            Err(e) => {
-                return Err(anyhow::Error::new(e).context(format!("opening {}", path.display())))
-            }
-        };
-        let record = Record::with(conn, target);
-        record.prune();
+        let record = Record::with(conn, Some(path), target, on_damage);
+        db::prune(&record.lock(), &SCHEMA, "seen_day", RETENTION_DAYS);
         Ok(record)
     }
 
     /// A record that lasts as long as this run (`--no-cache`): SQLite's private temporary
     /// database, on disk, deleted when it is closed.
     pub(crate) fn temporary(target: &str) -> anyhow::Result<Record> {
-        let conn = try_open(Connection::open("")).context("creating a temporary record")?;
-        Ok(Record::with(conn, target))
+        let conn = db::temporary(&SCHEMA)?;
+        Ok(Record::with(conn, None, target, Box::new(|_| {})))
     }
 
-    fn with(conn: Connection, target: &str) -> Record {
+    fn with(conn: Connection, path: Option<&Path>, target: &str, on_damage: OnDamage) -> Record {
         Record {
             conn: Mutex::new(conn),
+            path: path.map(Path::to_path_buf),
+            on_damage,
             target: target.to_string(),
             run: now_ns(),
         }
@@ -156,30 +168,49 @@ impl Record {
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
         // A panic while the lock was held leaves no transaction open: still usable.
-        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.conn)
+    }
+
+    /// What a statement gave, with damage handled: the file is closed, moved aside and
+    /// started anew (the watch goes on with an empty record), and `on_damage` is told.
+    fn checked<T>(&self, conn: &mut Connection, result: rusqlite::Result<T>) -> Option<T> {
+        let e = match result {
+            Ok(v) => return Some(v),
+            Err(e) => e,
+        };
+        let Some(path) = self.path.as_deref().filter(|_| db::is_corruption(&e)) else {
+            return None;
+        };
+        if let Ok(blank) = Connection::open_in_memory() {
+            // Closed first, so that closing cannot write into the new file.
+            drop(std::mem::replace(conn, blank));
+            (self.on_damage)(db::move_aside(path, &SCHEMA, e.to_string()));
+            if let Ok((fresh, _)) = db::open(path, &SCHEMA) {
+                *conn = fresh;
+            }
+        }
+        None
     }
 
     /// The row of `file`: its key, MD5 (`None`: it failed), run and when it was recorded.
-    fn get(&self, conn: &Connection, file: &FileId) -> Option<Row> {
-        conn.prepare_cached(SQL_GET)
-            .and_then(|mut st| {
-                st.query_row(params![self.target, file.0], |r| {
-                    Ok(Row {
-                        key: DbKey {
-                            size: r.get(0)?,
-                            mtime_ns: r.get(1)?,
-                            ctime_ns: r.get(2)?,
-                        },
-                        md5: r.get::<_, Option<Vec<u8>>>(3)?,
-                        run: r.get(4)?,
-                        recorded_at: r.get(5)?,
-                        seen_day: r.get(6)?,
-                    })
+    fn get(&self, conn: &mut Connection, file: &FileId) -> Option<Row> {
+        let row = conn.prepare_cached(SQL_GET).and_then(|mut st| {
+            st.query_row(params![self.target, file.0], |r| {
+                Ok(Row {
+                    key: RecordedKey {
+                        size: r.get(0)?,
+                        mtime_ns: r.get(1)?,
+                        ctime_ns: r.get(2)?,
+                    },
+                    md5: r.get::<_, Option<Vec<u8>>>(3)?,
+                    run: r.get(4)?,
+                    recorded_at: r.get(5)?,
+                    seen_day: r.get(6)?,
                 })
-                .optional()
             })
-            .ok()
-            .flatten()
+            .optional()
+        });
+        self.checked(conn, row).flatten()
     }
 
     /// Whether `file`, whose key is now `key`, was handled and has not changed since: sent
@@ -189,24 +220,25 @@ impl Record {
     }
 
     fn unchanged_at(&self, file: &FileId, key: &FileKey, now: i64) -> bool {
-        let Some(k) = DbKey::new(key) else {
+        let Some(k) = RecordedKey::new(key) else {
             return false;
         };
-        let conn = self.lock();
-        let Some(row) = self.get(&conn, file) else {
+        let mut conn = self.lock();
+        let Some(row) = self.get(&mut conn, file) else {
             return false;
         };
         let same = row.key.size == k.size
             && row.key.mtime_ns == k.mtime_ns
             && row.key.ctime_ns == k.ctime_ns
-            && trusted(k.mtime_ns.max(k.ctime_ns), row.recorded_at, now);
+            && db::trusted(k.mtime_ns.max(k.ctime_ns), row.recorded_at, now);
         let handled = row.md5.is_some() || row.run == self.run;
         if same && handled {
             let today = day_of(now);
             if row.seen_day < today {
-                let _ = conn
+                let touched = conn
                     .prepare_cached(SQL_TOUCH)
                     .and_then(|mut st| st.execute(params![self.target, file.0, today]));
+                self.checked(&mut conn, touched);
             }
         }
         same && handled
@@ -222,16 +254,16 @@ impl Record {
         md5: &Md5Sum,
         observed_at: i64,
     ) -> bool {
-        let conn = self.lock();
-        let Some(row) = self.get(&conn, file) else {
+        let mut conn = self.lock();
+        let Some(row) = self.get(&mut conn, file) else {
             return false;
         };
         if row.md5.as_deref() != Some(&md5[..]) {
             return false;
         }
-        if let Some(k) = DbKey::new(key) {
+        if let Some(k) = RecordedKey::new(key) {
             let day = day_of(now_ns());
-            let _ = conn.prepare_cached(SQL_REKEY).and_then(|mut st| {
+            let rekeyed = conn.prepare_cached(SQL_REKEY).and_then(|mut st| {
                 st.execute(params![
                     self.target,
                     file.0,
@@ -242,6 +274,7 @@ impl Record {
                     day
                 ])
             });
+            self.checked(&mut conn, rekeyed);
         }
         true
     }
@@ -271,10 +304,12 @@ impl Record {
         asset_id: Option<&str>,
         observed_at: i64,
     ) {
-        let Some(k) = DbKey::new(key) else { return };
+        let Some(k) = RecordedKey::new(key) else {
+            return;
+        };
         let day = day_of(now_ns());
-        let conn = self.lock();
-        let _ = conn.prepare_cached(SQL_PUT).and_then(|mut st| {
+        let mut conn = self.lock();
+        let put = conn.prepare_cached(SQL_PUT).and_then(|mut st| {
             st.execute(params![
                 self.target,
                 file.0,
@@ -288,64 +323,25 @@ impl Record {
                 day
             ])
         });
-    }
-
-    fn prune(&self) {
-        let cutoff = day_of(now_ns()) - RETENTION_DAYS;
-        let _ = self
-            .lock()
-            .execute("DELETE FROM sent WHERE seen_day < ?1", [cutoff]);
+        self.checked(&mut conn, put);
     }
 }
 
 struct Row {
-    key: DbKey,
+    key: RecordedKey,
     md5: Option<Vec<u8>>,
     run: i64,
     recorded_at: i64,
     seen_day: i64,
 }
 
-/// A connection set up: WAL, our ids, the table at the current schema.
-fn try_open(conn: rusqlite::Result<Connection>) -> rusqlite::Result<Connection> {
-    let conn = conn?;
-    conn.busy_timeout(BUSY_TIMEOUT)?;
-    let app_id: i64 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
-    if app_id != 0 && app_id != APPLICATION_ID {
-        return Err(foreign());
-    }
-    // A temporary database has no WAL; it needs none.
-    let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if version != SCHEMA_VERSION || app_id != APPLICATION_ID {
-        conn.execute_batch(&format!(
-            "BEGIN IMMEDIATE;
-             DROP TABLE IF EXISTS sent; {CREATE_TABLE};
-             PRAGMA user_version = {SCHEMA_VERSION};
-             PRAGMA application_id = {APPLICATION_ID};
-             COMMIT;"
-        ))?;
-    }
-    conn.prepare(SQL_GET)?;
-    conn.prepare(SQL_PUT)?;
-    Ok(conn)
-}
-
-fn foreign() -> rusqlite::Error {
-    rusqlite::Error::SqliteFailure(
-        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_NOTADB),
-        Some("not a chief-upload record".into()),
-    )
-}
-
-fn is_foreign(e: &rusqlite::Error) -> bool {
-    e.sqlite_error_code() == Some(ErrorCode::NotADatabase)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn quiet() -> OnDamage {
+        Box::new(|_| {})
+    }
 
     const T: &str = "https://api.example project_0123456789abcdefghij";
 
@@ -370,7 +366,7 @@ mod tests {
     fn a_sent_file_is_unchanged_until_its_key_changes() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sent.sqlite");
-        let r = Record::open(&path, T).unwrap();
+        let r = Record::open(&path, T, quiet()).unwrap();
         let k = key(5, OLD);
         assert!(!r.unchanged(&id(1), &k), "nothing recorded yet");
         r.sent(&id(1), &k, &[7; 16], "asset_1", now_ns());
@@ -380,9 +376,14 @@ mod tests {
         assert!(!r.unchanged(&id(2), &k), "another file");
         drop(r);
         // Kept on disk: a restart knows it, for the same project only.
-        let again = Record::open(&path, T).unwrap();
+        let again = Record::open(&path, T, quiet()).unwrap();
         assert!(again.unchanged(&id(1), &k));
-        let other = Record::open(&path, "https://api.example project_other0000000000000").unwrap();
+        let other = Record::open(
+            &path,
+            "https://api.example project_other0000000000000",
+            quiet(),
+        )
+        .unwrap();
         assert!(!other.unchanged(&id(1), &k));
     }
 
@@ -407,13 +408,13 @@ mod tests {
     fn a_failure_counts_for_this_run_only() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sent.sqlite");
-        let r = Record::open(&path, T).unwrap();
+        let r = Record::open(&path, T, quiet()).unwrap();
         let k = key(5, OLD);
         r.failed(&id(1), &k, now_ns());
         assert!(r.unchanged(&id(1), &k), "not failed again in this run");
         assert!(!r.same_content(&id(1), &k, &[7; 16], now_ns()));
         drop(r);
-        let next = Record::open(&path, T).unwrap();
+        let next = Record::open(&path, T, quiet()).unwrap();
         assert!(!next.unchanged(&id(1), &k), "a restart tries it again");
     }
 
@@ -433,7 +434,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sent.sqlite");
         std::fs::write(&path, "not a database at all, just text ".repeat(200)).unwrap();
-        let r = Record::open(&path, T).unwrap();
+        let r = Record::open(&path, T, quiet()).unwrap();
         r.sent(&id(1), &key(5, OLD), &[7; 16], "asset_1", now_ns());
         assert!(r.unchanged(&id(1), &key(5, OLD)));
         assert!(dir.path().join("sent.sqlite.corrupt").exists());
@@ -443,7 +444,61 @@ mod tests {
         c.execute_batch("PRAGMA application_id = 42; CREATE TABLE t (x);")
             .unwrap();
         drop(c);
-        assert!(Record::open(&other, T).is_ok());
+        assert!(Record::open(&other, T, quiet()).is_ok());
         assert!(dir.path().join("other.sqlite.corrupt").exists());
+    }
+
+    #[test]
+    fn damage_at_open_and_in_the_middle_of_a_watch_is_told_and_the_record_goes_on() {
+        use std::sync::Arc;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sent.sqlite");
+        let told: Arc<Mutex<Vec<Damage>>> = Arc::default();
+        let telling = || -> OnDamage {
+            let t = told.clone();
+            Box::new(move |d| t.lock().unwrap().push(d))
+        };
+        // At open.
+        std::fs::write(&path, "not a database ".repeat(1000)).unwrap();
+        let r = Record::open(&path, T, telling()).unwrap();
+        assert_eq!(told.lock().unwrap().len(), 1);
+        let said = told.lock().unwrap()[0].to_string();
+        assert!(
+            said.contains("sent.sqlite.corrupt") && said.contains("announced again"),
+            "{said}"
+        );
+        for i in 0..3000u32 {
+            let mut file = id(0);
+            file.0.extend_from_slice(&i.to_be_bytes());
+            r.sent(&file, &key(5, OLD), &[7; 16], "asset_1", now_ns());
+        }
+        drop(r);
+
+        // In the middle: damaged under the open record, whose page cache is emptied.
+        let r = Record::open(&path, T, telling()).unwrap();
+        assert_eq!(told.lock().unwrap().len(), 1, "sound at open");
+        let mut bytes = std::fs::read(&path).unwrap();
+        assert!(bytes.len() > 16 * 4096, "{}", bytes.len());
+        for (i, b) in bytes[8192..].iter_mut().enumerate() {
+            *b = (i as u8).wrapping_mul(31) ^ 0x5a;
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        r.lock().execute_batch("PRAGMA shrink_memory").unwrap();
+        let mut damaged = false;
+        for i in 0..3000u32 {
+            let mut file = id(0);
+            file.0.extend_from_slice(&i.to_be_bytes());
+            r.unchanged(&file, &key(5, OLD));
+            damaged = told.lock().unwrap().len() == 2;
+            if damaged {
+                break;
+            }
+        }
+        assert!(damaged, "the damage was found and told");
+        // The watch goes on with a new, empty record that works.
+        r.sent(&id(9), &key(5, OLD), &[7; 16], "asset_9", now_ns());
+        assert!(r.unchanged(&id(9), &key(5, OLD)));
+        assert_eq!(told.lock().unwrap().len(), 2, "told once");
+        assert!(dir.path().join("sent.sqlite.corrupt").exists());
     }
 }

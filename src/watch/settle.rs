@@ -15,7 +15,7 @@ use std::collections::{BinaryHeap, HashMap};
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::cache::FileKey;
+use crate::file_key::FileKey;
 
 /// One file waiting.
 struct Waiting {
