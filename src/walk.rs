@@ -96,8 +96,7 @@ pub enum WalkItem {
     /// counted as `excluded`. (A directory pruned by `--exclude` is not walked, so the
     /// files inside it are not counted.)
     Excluded {
-        /// Which file: the tests check what each filter leaves out.
-        #[cfg_attr(not(test), expect(dead_code))]
+        /// Which file: a watch remembers what it left out, and the tests check it.
         display: String,
     },
 }

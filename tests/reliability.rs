@@ -749,3 +749,40 @@ fn an_unreachable_storage_error_does_not_show_the_signed_query() {
         assert!(!all.contains(sig) && !all.contains("expires=9"), "{all}");
     }
 }
+
+/// A damaged hash cache is moved aside with one warning that says what happened, where
+/// the file went and what it costs; the run goes on, and the next run says nothing.
+#[test]
+fn a_damaged_hash_cache_is_said_once_and_the_run_goes_on() {
+    let env = TestEnv::new();
+    env.file("big.bin", vec![3u8; 64 * 1024]);
+    let cache = env.dir.path().join("cache/chief/hashes.sqlite");
+    std::fs::create_dir_all(cache.parent().unwrap()).unwrap();
+    std::fs::write(&cache, "not a database ".repeat(1000)).unwrap();
+    let out = env
+        .cmd()
+        .args(["--dry-run", "--json", "."])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let warnings: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("hashes.sqlite"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{err}");
+    assert!(
+        warnings[0].starts_with("warning:")
+            && warnings[0].contains("hashes.sqlite.corrupt")
+            && warnings[0].contains("files will be hashed again"),
+        "{err}"
+    );
+    assert!(cache.with_extension("sqlite.corrupt").exists());
+    assert_eq!(summary(&json_lines(&out.stdout))["excluded"], 0);
+    let again = env.cmd().args(["--dry-run", "."]).output().unwrap();
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        again.status.success() && !err.contains("hashes.sqlite"),
+        "{err}"
+    );
+}

@@ -579,6 +579,95 @@ mod watching {
         );
     }
 
+    /// `excluded` counts every file the filters leave out when it appears, in the status
+    /// line and the summary: from the first pass and from file events, each once.
+    #[test]
+    fn files_left_out_after_the_first_pass_count_as_excluded() {
+        let fake = FakeChief::start();
+        let env = TestEnv::new();
+        env.file("old.tmp", "left out by the first pass");
+        let mut w = Watching::start(&env, &fake, &["--exclude", "*.tmp", "--min-age", "1s"]);
+        env.file("new.tmp", "left out once it is still");
+        w.wait_stderr("the status line counting both", |l| {
+            l.starts_with("watching ") && l.contains("2 excluded")
+        });
+        env.file("kept.txt", "uploaded");
+        assert_uploaded(&w.wait_file("kept.txt"), b"uploaded");
+        let end = w.stop("TERM");
+        assert_eq!(end.status.code(), Some(0), "{}", end.stderr);
+        assert_eq!(end.summary()["excluded"], 2, "{}", end.summary());
+        assert!(end.files_named("new.tmp").is_empty());
+    }
+
+    /// A rescan passes every file again: what it left out before, unchanged, adds nothing;
+    /// a file left out that changed counts again.
+    #[test]
+    fn a_rescan_counts_only_what_is_new_or_changed_as_excluded() {
+        let fake = FakeChief::start();
+        let env = TestEnv::new();
+        env.file("old.tmp", "left out by the first pass");
+        let mut w = Watching::start(
+            &env,
+            &fake,
+            &[
+                "--poll",
+                "--rescan-interval",
+                "1",
+                "--min-age",
+                "1s",
+                "--exclude",
+                "*.tmp",
+            ],
+        );
+        env.file("new.tmp", "found by a rescan");
+        w.wait_stderr("the rescan's count", |l| {
+            l.starts_with("watching ") && l.contains("2 excluded")
+        });
+        // Each upload below was found by a later rescan, which passed both .tmp files.
+        env.file("a.txt", "a");
+        assert_uploaded(&w.wait_file("a.txt"), b"a");
+        env.file("b.txt", "b");
+        assert_uploaded(&w.wait_file("b.txt"), b"b");
+        // Changed: counts again.
+        std::fs::write(env.root().join("new.tmp"), "changed, still left out").unwrap();
+        w.wait_stderr("the changed file's count", |l| {
+            l.starts_with("watching ") && l.contains("3 excluded")
+        });
+        env.file("c.txt", "c");
+        assert_uploaded(&w.wait_file("c.txt"), b"c");
+        let end = w.stop("TERM");
+        assert_eq!(end.status.code(), Some(0), "{}", end.stderr);
+        assert_eq!(end.summary()["excluded"], 3, "{}", end.summary());
+    }
+
+    /// A damaged record of files sent is moved aside with one warning that says what it
+    /// costs, and the watch goes on.
+    #[test]
+    fn a_damaged_record_is_said_once_and_the_watch_goes_on() {
+        let fake = FakeChief::start();
+        let env = TestEnv::new();
+        let record = env.dir.path().join("cache/chief/sent.sqlite");
+        std::fs::create_dir_all(record.parent().unwrap()).unwrap();
+        std::fs::write(&record, "not a database ".repeat(1000)).unwrap();
+        let mut w = Watching::start(&env, &fake, &["--min-age", "1s"]);
+        env.file("a.txt", "a");
+        assert_uploaded(&w.wait_file("a.txt"), b"a");
+        let end = w.stop("TERM");
+        assert_eq!(end.status.code(), Some(0), "{}", end.stderr);
+        let damaged: Vec<&str> = end
+            .warnings()
+            .into_iter()
+            .filter(|l| l.contains("sent.sqlite"))
+            .collect();
+        assert_eq!(damaged.len(), 1, "{}", end.stderr);
+        assert!(
+            damaged[0].contains("sent.sqlite.corrupt") && damaged[0].contains("announced again"),
+            "{}",
+            damaged[0]
+        );
+        assert!(record.with_extension("sqlite.corrupt").exists());
+    }
+
     /// N watches with `--shard K/N` share the files as N runs do.
     #[test]
     fn a_shard_takes_only_its_files() {

@@ -72,6 +72,8 @@ struct WatchView {
     uploaded: u64,
     skipped: u64,
     failed: u64,
+    /// Files the filters or the shard left out, each once per appearance or change.
+    excluded: u64,
     /// Without bars: the last status line printed.
     printed: String,
 }
@@ -146,6 +148,7 @@ impl Human {
                 uploaded: 0,
                 skipped: 0,
                 failed: 0,
+                excluded: 0,
                 printed: String::new(),
             }),
             held: RefCell::new(None),
@@ -218,6 +221,9 @@ impl Human {
             counts.push_str(&format!(", {} skipped", thousands(w.skipped)));
         }
         counts.push_str(&format!(", {} failed", thousands(w.failed)));
+        if w.excluded > 0 {
+            counts.push_str(&format!(", {} excluded", thousands(w.excluded)));
+        }
         let busy = self.found_files.saturating_sub(self.done_files);
         let mut state = Vec::new();
         if busy > 0 {
@@ -344,7 +350,12 @@ impl Human {
                 self.found_bytes += bytes;
                 self.refresh_overall();
             }
-            Event::Excluded { .. } => {}
+            Event::Excluded { files } => {
+                if let Some(w) = self.watch.as_mut() {
+                    w.excluded += files;
+                    self.refresh_overall();
+                }
+            }
             Event::Withdrawn { size } => {
                 self.found_files = self.found_files.saturating_sub(1);
                 self.found_bytes = self.found_bytes.saturating_sub(size);

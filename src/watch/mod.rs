@@ -23,6 +23,7 @@
 //! happened to the files it took through `hashed` and `finished`.
 
 mod events;
+mod left_out;
 mod record;
 mod settle;
 mod source;

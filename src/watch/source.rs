@@ -1,6 +1,7 @@
 //! The watch's source of files: the first pass over the PATHs, then the platform's file
 //! events (or rescans where there are none), each file handed on once it has settled.
 
+use super::left_out::LeftOut;
 use super::*;
 use crate::walk::seen::{self, Seen};
 
@@ -49,6 +50,8 @@ pub(super) struct Source<'a> {
     said_full: bool,
     status_sent: Option<WatchStatus>,
     status_at: Instant,
+    /// The files left out so far, each counted once per appearance or change.
+    left_out: LeftOut,
 }
 
 impl<'a> Source<'a> {
@@ -90,6 +93,7 @@ impl<'a> Source<'a> {
             said_full: false,
             status_sent: None,
             status_at: Instant::now(),
+            left_out: LeftOut::default(),
         }
     }
 
@@ -160,17 +164,16 @@ impl<'a> Source<'a> {
                 return false;
             }
             match item {
-                WalkItem::Excluded { .. } => {
-                    if first {
-                        self.feed.exclude();
-                    }
+                WalkItem::Excluded { display } => {
+                    let key = std::fs::metadata(&display)
+                        .ok()
+                        .map(|m| FileKey::from_metadata(&m));
+                    self.left_out(&display, key.as_ref());
                     true
                 }
                 WalkItem::File(f) => {
                     if settings.shard.is_some_and(|s| !s.holds(&f.display)) {
-                        if first {
-                            self.feed.exclude();
-                        }
+                        self.left_out(&f.display, Some(&f.seen_as));
                         return true;
                     }
                     if first && f.identity.is_some_and(|id| !reached.first_time(id)) {
@@ -187,6 +190,14 @@ impl<'a> Source<'a> {
                 }
             }
         });
+    }
+
+    /// A file a filter or the shard left out: counted as excluded when it is new or changed
+    /// since it was last left out (`LeftOut`).
+    fn left_out(&mut self, display: &str, key: Option<&FileKey>) {
+        if self.left_out.newly(display, key) {
+            self.feed.exclude();
+        }
     }
 
     /// A file found by a walk: looked at now unless it is waiting or in flight. False:
@@ -229,17 +240,25 @@ impl<'a> Source<'a> {
             .settling
             .judge(&mut due, key, meta.modified().ok(), now, SystemTime::now())
         {
-            // The size and age limits are judged on the file as it is taken.
-            Verdict::Ready => match self.watch.settings.filter.judge(
-                meta.len(),
-                || meta.modified(),
-                SystemTime::now(),
-            ) {
-                Ok(walk::Verdict::Take) => self.take(due, &meta, id, key),
-                // Left out (counted as excluded by the first pass only), or its time
-                // cannot be read (the walk reports that).
-                _ => true,
-            },
+            // The globs, the shard, and the size and age limits are judged on the file as
+            // it is taken: a file left out counts once it is still, as an upload would.
+            Verdict::Ready => {
+                let wanted = self.wanted_open(&due.path);
+                let judged = self.watch.settings.filter.judge(
+                    meta.len(),
+                    || meta.modified(),
+                    SystemTime::now(),
+                );
+                match judged {
+                    Ok(walk::Verdict::Take) if wanted => self.take(due, &meta, id, key),
+                    Ok(_) => {
+                        self.left_out(&due.display, Some(&key));
+                        true
+                    }
+                    // Its time cannot be read (the walk reports that).
+                    Err(_) => true,
+                }
+            }
             Verdict::Later(at) => {
                 if !self.settling.again(due, at) {
                     self.too_many();
@@ -376,7 +395,8 @@ impl<'a> Source<'a> {
             if moved_in && (follow || !lmeta.file_type().is_symlink()) {
                 self.walk_folder(&place);
             }
-        } else if meta.is_file() && self.wanted_file(&place) {
+        } else if meta.is_file() {
+            // Left out or not, it waits to settle: what is left out counts once it is.
             self.candidate(place.display, place.open);
         }
     }
@@ -405,6 +425,32 @@ impl<'a> Source<'a> {
             display: open.to_string_lossy().into_owned(),
             rel: rel_string(if is_root { &root.given } else { rest }),
             open,
+            root: i,
+        })
+    }
+
+    /// Whether the globs and the shard take the file at `open` (a path as the walk or
+    /// `place` gives it: under the PATH as given).
+    fn wanted_open(&self, open: &Path) -> bool {
+        let Some((i, root)) = self
+            .roots
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| open.starts_with(&r.given))
+            .max_by_key(|(_, r)| r.given.components().count())
+        else {
+            return true;
+        };
+        let rest = open.strip_prefix(&root.given).unwrap_or(open);
+        let rel = rel_string(if rest.as_os_str().is_empty() {
+            &root.given
+        } else {
+            rest
+        });
+        self.wanted_file(&Place {
+            display: open.to_string_lossy().into_owned(),
+            open: open.to_path_buf(),
+            rel,
             root: i,
         })
     }
@@ -471,15 +517,8 @@ impl<'a> Source<'a> {
                 rel,
                 root: place.root,
             };
-            if is_file
-                && self.watch.settings.filter.wants_file(&place.rel)
-                && self
-                    .watch
-                    .settings
-                    .shard
-                    .is_none_or(|sh| sh.holds(&place.display))
-                && !self.offer(place.display, place.open)
-            {
+            // Left out or not, it is looked at: what is left out counts once it is still.
+            if is_file && !self.offer(place.display, place.open) {
                 return;
             }
         }
