@@ -1,4 +1,5 @@
-//! The Chief API client: `POST /v1/assets` (API.md §1), with retries of transient failures.
+//! The Chief API client: `POST /v1/assets` (`docs/api.md#create`), with retries of
+//! transient failures.
 //!
 //! The token travels only to the configured API origin: this client follows no redirect
 //! (a 3xx is an error naming the target host) and sends no `Referer`.
@@ -106,8 +107,9 @@ pub(crate) enum Created {
         asset_id: String,
         status: Option<String>,
     },
-    /// 201 with an `upload_method` this version cannot perform (the seed says new methods,
-    /// such as resumable multi-part uploads, may come); its other fields are not read.
+    /// 201 with an `upload_method` this version cannot perform (the API reference says new
+    /// methods, such as resumable multi-part uploads, may come:
+    /// `docs/api.md#forward-compatibility`); its other fields are not read.
     Unsupported {
         asset_id: String,
         status: Option<String>,

@@ -4,7 +4,7 @@
 //! * `help = "…"` is the one-line text `-h` shows; the doc comment is the long text of `--help`.
 //! * Rare options are `hide_short_help = true`: out of `-h`, still in `--help`.
 //! * Side actions are flags, not subcommands, so that a folder named `completions` stays
-//!   uploadable (SPEC.md).
+//!   uploadable (`docs/interface.md#invocation`).
 //! * Nothing here reads the environment or the config file: `settings/` resolves that once.
 
 use std::path::PathBuf;

@@ -29,7 +29,8 @@ impl Outcome {
     }
 }
 
-/// The result line of one file; its JSON form is the `"event":"file"` line of SPEC.md.
+/// The result line of one file; its JSON form is the `"event":"file"` line of
+/// `docs/interface.md#json`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct FileReport {
     pub path: String,

@@ -1,4 +1,5 @@
-//! Exit codes (SPEC.md) and the errors that end a run before or instead of its files.
+//! Exit codes (`docs/interface.md#exit-status`) and the errors that end a run before or
+//! instead of its files.
 
 use std::process::ExitCode;
 

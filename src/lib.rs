@@ -16,6 +16,8 @@ pub(crate) mod hash;
 pub(crate) mod http;
 pub(crate) mod media;
 pub(crate) mod pipeline;
+#[cfg(test)]
+mod repo_tests;
 pub mod report;
 pub(crate) mod secret;
 pub mod settings;

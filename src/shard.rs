@@ -1,4 +1,4 @@
-//! `--shard K/N`: which files this run handles.
+//! `--shard K/N`: which files this run handles (`docs/interface.md#shard`).
 //!
 //! A file's shard is `XXH64(path, seed 0) mod N + 1` over the UTF-8 bytes of its `path` as
 //! in the JSON lines, with `/` separators. The function is fixed forever: a re-run of shard

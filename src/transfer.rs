@@ -1,4 +1,4 @@
-//! Sends a file's bytes to its signed URL (API.md §2).
+//! Sends a file's bytes to its signed URL (`docs/api.md#upload`).
 //!
 //! A separate HTTP client from the API's: it never holds the token, follows no redirect and
 //! sends no `Referer`. The body is streamed from the file with an exact `Content-Length`

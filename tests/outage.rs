@@ -1,5 +1,5 @@
-//! The failure taxonomy of SPEC.md "The network", run by the real binary against the fake:
-//! failures no retry can mend stop the run at once (exit 2, the files left
+//! The failure taxonomy of `docs/interface.md#network`, run by the real binary against the
+//! fake: failures no retry can mend stop the run at once (exit 2, the files left
 //! `not_attempted`); an outage is waited for without files spending their retries, up to
 //! `--max-outage` (then exit 1); random failures among successes are never an outage.
 //! Counts and outcomes only: what the fake counted, what the summary says.

@@ -7,13 +7,13 @@ use std::time::{Duration, SystemTime};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use serde_json::Value;
 
-/// 408, 429 and the 5xx that mean "try again" (API.md §1).
+/// 408, 429 and the 5xx that mean "try again" (`docs/api.md#status-handling`).
 pub(crate) fn is_transient(status: u16) -> bool {
     matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
 }
 
 /// For storage, also any other 5xx but 501, which means "not supported" (a chunked body,
-/// say) and would be answered again (API.md §2).
+/// say) and would be answered again (`docs/api.md#upload-answers`).
 pub(crate) fn is_transient_storage(status: u16) -> bool {
     is_transient(status) || (status >= 500 && status != 501)
 }

@@ -1,7 +1,7 @@
 //! What the run learns about each origin (the API; each storage host), shared by every
 //! request to it through `Retrier::run_at`: before each attempt the request passes the
 //! origin's gate, after it the origin is told how it went. From that, one place sorts
-//! failures into the four kinds of SPEC.md "The network":
+//! failures into the four kinds of `docs/interface.md#network`:
 //!
 //! * **Fatal**: no retry can mend it (an untrusted certificate, a proxy's 407, or an API
 //!   that refuses connections or whose name does not resolve before it ever answered).

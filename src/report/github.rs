@@ -1,4 +1,4 @@
-//! GitHub Actions (SPEC.md "Reports and CI"): `::error` workflow commands for failed
+//! GitHub Actions (`docs/interface.md#ci`): `::error` workflow commands for failed
 //! files, a Markdown job summary and step outputs.
 //!
 //! Everything a file name or a server can influence is escaped by GitHub's rules for

@@ -1,5 +1,6 @@
-//! `--json`: newline-delimited JSON on stdout (SPEC.md), built from `Serialize` values by
-//! pure functions. A closed stdout (`| head`) quietly ends the JSON output.
+//! `--json`: newline-delimited JSON on stdout (`docs/interface.md#json`), built from
+//! `Serialize` values by pure functions. A closed stdout (`| head`) quietly ends the JSON
+//! output.
 
 use std::io::{self, Write};
 

@@ -1,4 +1,4 @@
-//! The settings a CI job needs (SPEC.md "Reports and CI", "Choosing files"): which CI
+//! The settings a CI job needs (`docs/interface.md#ci`, `#shard`): which CI
 //! system to talk to (`--ci`, `CHIEF_CI`), which part of the files this run takes
 //! (`--shard`, `CHIEF_SHARD`). `--report` and `--if-no-files` are plain flags.
 //!

@@ -1,8 +1,10 @@
-//! Which files a run takes (SPEC.md "Choosing files"), compiled into one `walk::Filter`:
-//! the globs of `--include`/`--exclude` and of the `--include-from`/`--exclude-from`
-//! files, and the limits `--min-size`, `--max-size`, `--min-age` and `--max-age`.
+//! Which files a run takes (`docs/interface.md#choosing-files`), compiled into one
+//! `walk::Filter`: the globs of `--include`/`--exclude` and of the
+//! `--include-from`/`--exclude-from` files, and the limits `--min-size`, `--max-size`,
+//! `--min-age` and `--max-age`.
 //!
-//! These are flags only, with no environment variable or config key (SPEC.md names none):
+//! These are flags only, with no environment variable or config key
+//! (`docs/interface.md#settings` lists none):
 //! which files to take belongs to the command, like its PATHs, and a `max_size` forgotten
 //! in a config file or a profile would quietly thin out every later upload.
 

@@ -1,6 +1,6 @@
-//! Where a setting's value comes from, and the one precedence rule (SPEC.md): flag >
-//! environment variable > config file (the selected profile, then the top-level keys) >
-//! built-in default.
+//! Where a setting's value comes from, and the one precedence rule
+//! (`docs/interface.md#settings`): flag > environment variable > config file (the selected
+//! profile, then the top-level keys) > built-in default.
 
 use std::fmt;
 use std::marker::PhantomData;

@@ -1,5 +1,6 @@
-//! The value forms of SIZE, RATE and DURATION (SPEC.md "Choosing files", "The network"):
-//! a whole number, optionally followed by one unit letter; and JOBS, `auto` or a number.
+//! The value forms of SIZE, RATE and DURATION (`docs/interface.md#choosing-files`,
+//! `#network`): a whole number, optionally followed by one unit letter; and JOBS, `auto`
+//! or a number.
 //!
 //! * SIZE: bytes, or `K`, `M`, `G`, `T` (powers of 1024): `512`, `10K`, `2G`, `1T`.
 //! * RATE: bytes per second, the same forms up to `G`; `0` or `off` means no cap.
@@ -10,8 +11,9 @@
 //! Size letters may be lower case (`10k`); duration letters are lower case only, since
 //! elsewhere (rclone, humantime) `M` is a month. A few lines of hand parsing share one
 //! reader for all three. `humantime` would parse only the durations, and a wider grammar
-//! than SPEC.md states (`1M` months, `1y`, `5min 3s`), with messages listing its own units;
-//! it would still need this module for sizes, rates, plain numbers and integers.
+//! than `docs/interface.md` states (`1M` months, `1y`, `5min 3s`), with messages listing
+//! its own units; it would still need this module for sizes, rates, plain numbers and
+//! integers.
 
 use std::num::NonZeroU64;
 use std::time::Duration;

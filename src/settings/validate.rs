@@ -1,6 +1,6 @@
-//! The local checks of the connection settings (API.md): the token's shape (`ApiKey`), the
-//! project id's (`ProjectId`), and the API URL with its transport rule. Messages quote the
-//! bad value, never a secret.
+//! The local checks of the connection settings (`docs/api.md#request-headers`): the token's
+//! shape (`ApiKey`), the project id's (`ProjectId`), and the API URL with its transport
+//! rule. Messages quote the bad value, never a secret.
 
 use std::fmt;
 
@@ -9,7 +9,8 @@ use crate::exit::UsageError;
 use crate::http::check_transport;
 use crate::secret::ApiKey;
 
-/// A project id of the form API.md fixes: `project_` + 20 lower-case letters or digits.
+/// A project id of the form `docs/api.md#request-headers` fixes: `project_` + 20 lower-case
+/// letters or digits.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct ProjectId(String);
 

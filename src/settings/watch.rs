@@ -1,5 +1,6 @@
-//! `--watch` (SPEC.md "Watching"): how long a file must be still before it is taken, how
-//! often to rescan without file events, and where the record of files sent is kept.
+//! `--watch` (`docs/interface.md#watching`): how long a file must be still before it is
+//! taken, how often to rescan without file events, and where the record of files sent is
+//! kept.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -20,8 +21,8 @@ pub(crate) const DEFAULT_RESCAN: Duration = Duration::from_secs(60);
 /// to an `Instant` cannot overflow.
 const NO_OUTAGE_LIMIT: Duration = Duration::from_secs(100 * 365 * 24 * 60 * 60);
 
-/// The longest outage to wait for (SPEC.md "Watching"): a watch waits out an outage
-/// however long it lasts (a service should not die because the API was down for ten
+/// The longest outage to wait for (`docs/interface.md#watching`): a watch waits out an
+/// outage however long it lasts (a service should not die because the API was down for ten
 /// minutes), unless `--max-outage` or its variable is given.
 pub(super) fn max_outage(picked: Sourced<Duration>, watch: bool) -> Duration {
     if watch && picked.source == Source::Default {

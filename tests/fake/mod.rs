@@ -1,5 +1,5 @@
 //! An in-process fake of the Chief assets API (`POST /v1/assets`) and of the signed-URL
-//! storage it hands out, faithful to `shared/API.md`: it refuses what the real service
+//! storage it hands out, faithful to `docs/api.md`: it refuses what the real service
 //! refuses, records every request, and can inject faults.
 //!
 //! Two listeners on 127.0.0.1 (two origins): the API and the storage, plain http or

@@ -1,5 +1,6 @@
-//! A small Chief API for the interop suite: `POST /v1/assets` as API.md gives it, handing
-//! out genuine SigV4 presigned PUT URLs (signed by `rusty-s3`, checked by `s3s-fs`).
+//! A small Chief API for the interop suite: `POST /v1/assets` as `docs/api.md` gives it,
+//! handing out genuine SigV4 presigned PUT URLs (signed by `rusty-s3`, checked by
+//! `s3s-fs`).
 //!
 //! It remembers every MD5 it has handed a URL for: asking again for the same content is a
 //! dedup hit (200, `already_exists: true`, no URL).
