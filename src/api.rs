@@ -13,11 +13,11 @@ use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE, LOCATION};
 use reqwest::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 
+use crate::admission::Limiter;
 use crate::event::{Event, Reporter};
-use crate::http::limit::Limiter;
 use crate::http::{
-    self, check_transport, clean, is_transient, parse_error_body, read_limited, Failure, Origins,
-    Retrier, RetryPolicy, Role, Sign, Stop,
+    self, check_transport, clean, is_transient, parse_error_body, read_limited, Failure,
+    HealthSign, Origins, Retrier, RetryPolicy, Role, Stop,
 };
 use crate::secret::{redact_parsed, ApiKey, SignedUrl};
 use crate::settings::ApiSettings;
@@ -264,7 +264,7 @@ impl ApiClient {
             error,
             reason,
             retry_after,
-            sign: Sign::of_status(s, retry_after),
+            sign: HealthSign::of_status(s, retry_after),
         })
     }
 

@@ -5,6 +5,7 @@
 //! the generated files), the event and report shapes (for snapshots), `settings::Env` and
 //! the shard function (fixed forever, so tests pin it).
 
+pub(crate) mod admission;
 pub(crate) mod api;
 pub(crate) mod cache;
 pub mod cli;

@@ -14,18 +14,18 @@ use bytes::BytesMut;
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_LENGTH, ETAG};
 use tokio::io::AsyncReadExt;
 
+use crate::admission::{self, Limiter};
 use crate::api::UploadTarget;
 use crate::event::{Event, Reporter, TaskId};
 use crate::file_key::FileKey;
-use crate::http::limit::{self, Limiter};
 use crate::http::{
-    self, is_transient_storage, read_limited, Bandwidth, Failure, Network, Origins, Retrier,
-    RetryPolicy, Role, Sign, Stop,
+    self, is_transient_storage, read_limited, Bandwidth, Failure, HealthSign, Network, Origins,
+    Retrier, RetryPolicy, Role, Stop,
 };
 use crate::secret::scrub;
 
 /// Bytes read from the file per body chunk (fewer under `--bwlimit`).
-const CHUNK: usize = limit::BUFFER as usize;
+const CHUNK: usize = admission::BUFFER as usize;
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum TransferError {
@@ -189,7 +189,7 @@ impl Uploader {
             None => {
                 log(None);
                 let reason = format!("no progress for {} s", self.timeout.as_secs_f64());
-                return Err(Failure::dropped(error(&reason), reason));
+                return Err(Failure::timed_out(error(&reason), reason));
             }
             Some(Err(e)) => {
                 log(None);
@@ -250,7 +250,7 @@ impl Uploader {
                 error: error(&reason),
                 reason,
                 retry_after,
-                sign: Sign::of_status(status, retry_after),
+                sign: HealthSign::of_status(status, retry_after),
             });
         }
         let hint = match code.as_deref() {

@@ -65,8 +65,10 @@ pub(crate) enum NoAnswer {
     /// Nothing listens there, or the name does not resolve: a mistyped address if the
     /// origin has never answered, else a sign that it is down.
     Unreachable(String),
-    /// The connection failed, was dropped, or timed out.
+    /// The connection failed or was dropped.
     Dropped(String),
+    /// No answer within the timeout.
+    TimedOut(String),
 }
 
 /// A failure that no retry mends, whatever the request: it stops the run.
@@ -117,7 +119,11 @@ pub(crate) fn no_answer(e: &reqwest::Error) -> NoAnswer {
         }
         src = cause(s);
     }
-    NoAnswer::Dropped(described)
+    if e.is_timeout() {
+        NoAnswer::TimedOut(described)
+    } else {
+        NoAnswer::Dropped(described)
+    }
 }
 
 /// The next cause down the chain. An io::Error's `source` skips the error it wraps (it
@@ -169,7 +175,7 @@ pub(crate) fn fatal_status(status: u16) -> Option<Fatal> {
 
 /// What a transient failure says about its origin's health, for the outage detector.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Sign {
+pub(crate) enum HealthSign {
     /// A 5xx other than 501: the origin is there, but failing.
     ServerError(u16),
     /// 503 with `Retry-After`: failing, and saying when to come back (also pushback).
@@ -178,31 +184,35 @@ pub(crate) enum Sign {
     Pushback,
     /// No answer (see `NoAnswer`), in words.
     Dropped(String),
+    /// No answer, or no bytes moving, within the timeout, in words.
+    TimedOut(String),
     /// Nothing listens, or the name does not resolve, in words.
     Unreachable(String),
     /// Worth another try, but says nothing about the origin (a 408).
     Other,
 }
 
-impl Sign {
+impl HealthSign {
     /// The sign of a transient status.
-    pub(crate) fn of_status(status: u16, retry_after: Option<Duration>) -> Sign {
+    pub(crate) fn of_status(status: u16, retry_after: Option<Duration>) -> HealthSign {
         match status {
-            429 => Sign::Pushback,
-            503 if retry_after.is_some() => Sign::Busy(status),
-            501 => Sign::Other,
-            s if s >= 500 => Sign::ServerError(s),
-            _ => Sign::Other,
+            429 => HealthSign::Pushback,
+            503 if retry_after.is_some() => HealthSign::Busy(status),
+            501 => HealthSign::Other,
+            s if s >= 500 => HealthSign::ServerError(s),
+            _ => HealthSign::Other,
         }
     }
 
     /// A few words for the outage notice: "HTTP 503", "connection refused".
     pub(crate) fn short(&self) -> String {
         match self {
-            Sign::ServerError(s) | Sign::Busy(s) => format!("HTTP {s}"),
-            Sign::Pushback => "HTTP 429".into(),
-            Sign::Dropped(w) | Sign::Unreachable(w) => w.clone(),
-            Sign::Other => "failing".into(),
+            HealthSign::ServerError(s) | HealthSign::Busy(s) => format!("HTTP {s}"),
+            HealthSign::Pushback => "HTTP 429".into(),
+            HealthSign::Dropped(w) | HealthSign::TimedOut(w) | HealthSign::Unreachable(w) => {
+                w.clone()
+            }
+            HealthSign::Other => "failing".into(),
         }
     }
 }
@@ -397,12 +407,15 @@ mod tests {
     #[test]
     fn signs_of_statuses() {
         let ra = Some(Duration::from_secs(1));
-        assert_eq!(Sign::of_status(429, ra), Sign::Pushback);
-        assert_eq!(Sign::of_status(503, ra), Sign::Busy(503));
-        assert_eq!(Sign::of_status(503, None), Sign::ServerError(503));
-        assert_eq!(Sign::of_status(502, ra), Sign::ServerError(502));
-        assert_eq!(Sign::of_status(501, None), Sign::Other);
-        assert_eq!(Sign::of_status(408, None), Sign::Other);
+        assert_eq!(HealthSign::of_status(429, ra), HealthSign::Pushback);
+        assert_eq!(HealthSign::of_status(503, ra), HealthSign::Busy(503));
+        assert_eq!(
+            HealthSign::of_status(503, None),
+            HealthSign::ServerError(503)
+        );
+        assert_eq!(HealthSign::of_status(502, ra), HealthSign::ServerError(502));
+        assert_eq!(HealthSign::of_status(501, None), HealthSign::Other);
+        assert_eq!(HealthSign::of_status(408, None), HealthSign::Other);
         assert_eq!(
             fatal_status(407).map(|f| f.kind),
             Some(FatalKind::ProxyAuth)

@@ -10,18 +10,21 @@
 //! * `transport`: https anywhere, plain http only to loopback.
 //! * `error`: failures in words without URLs, which statuses are worth another try,
 //!   `Retry-After`, error bodies.
-//! * `retry`: the retry policy and loop.
+//! * `failure`: how one attempt failed (`Failure`), typed where it is made, and what
+//!   that tells admission (`RequestEnd`).
+//! * `retry`: the retry policy and loop; `jitter`: randomness for spreading retries.
 //! * `origin`: what the run learns about each origin (fatal failures, outages,
 //!   pushback), consulted by the retry loop before and after each attempt.
-//! * `limit`: the files in flight (`-j`, fixed or `auto`), told of every answer,
-//!   pushback and outage by the retry loop.
+//! The retry loop tells `admission` (files in flight) of every answer, pushback,
+//! timeout and outage.
 //! * `bandwidth`: `--bwlimit`, one pace for all upload bodies.
 //! * `resolve`: name resolution whose failure is known by its type.
 
 mod bandwidth;
 mod client;
 mod error;
-pub(crate) mod limit;
+mod failure;
+mod jitter;
 mod origin;
 mod proxy;
 mod resolve;
@@ -32,10 +35,14 @@ mod trust;
 pub(crate) use bandwidth::Bandwidth;
 pub(crate) use client::{client_builder, header, read_limited, Network};
 pub(crate) use error::{
-    clean, fatal_status, is_transient, is_transient_storage, parse_error_body, retry_after, Sign,
+    clean, fatal_status, is_transient, is_transient_storage, parse_error_body, retry_after,
+    HealthSign,
 };
+#[cfg(test)]
+pub(crate) use error::{Fatal, FatalKind};
+pub(crate) use failure::Failure;
 pub(crate) use origin::{Origins, Role, Stop};
 pub(crate) use proxy::{shown_proxy, NoProxy, Proxies, ProxyUrl};
-pub(crate) use retry::{Failure, Retrier, RetryPolicy};
+pub(crate) use retry::{Retrier, RetryPolicy};
 pub(crate) use transport::check_transport;
 pub(crate) use trust::{pem_roots, Trust};

@@ -29,8 +29,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
-use super::error::{Fatal, FatalKind, Sign};
-use super::retry::jitter;
+use super::error::{Fatal, FatalKind, HealthSign};
+use super::jitter::jitter;
 use crate::event::{Event, Reporter};
 use crate::exit::UsageError;
 
@@ -374,7 +374,7 @@ impl Pass {
     }
 
     /// A transient failure, with the server's `Retry-After` if it gave one.
-    pub(crate) fn failed(self, sign: &Sign, retry_after: Option<Duration>) -> Verdict {
+    pub(crate) fn failed(self, sign: &HealthSign, retry_after: Option<Duration>) -> Verdict {
         let (verdict, event) = self.origin.health().failed(
             Instant::now(),
             Attempt {

@@ -12,11 +12,12 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use super::error::{describe_reqwest_error, no_answer, Fatal, NoAnswer, Sign};
-use super::limit::Limiter;
+use super::failure::Failure;
+use super::jitter::jitter;
 use super::origin::{Origin, Origins, Pass, Role, Stop, Verdict};
+use crate::admission::Limiter;
 use crate::event::{Event, Reporter};
 
 #[derive(Clone, Debug)]
@@ -53,87 +54,6 @@ impl RetryPolicy {
         );
         let ceiling = exp.min(self.cap);
         ceiling.mul_f64(jitter())
-    }
-}
-
-/// A uniform number in [0, 1), from the standard library's randomly keyed hasher: plenty
-/// for spreading retries, and no extra dependency.
-pub(super) fn jitter() -> f64 {
-    use std::collections::hash_map::RandomState;
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = RandomState::new().build_hasher();
-    h.write_u128(
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
-}
-
-/// How one attempt failed.
-#[derive(Debug)]
-pub(crate) enum Failure<E> {
-    /// The origin answered, and no retry would change the answer: `E` is the answer now.
-    Final(E),
-    /// It failed before reaching the origin (the file could not be read): `E` is the
-    /// answer now, and the origin's health is none the wiser.
-    Local(E),
-    /// Another try may succeed. `reason` is what the retry notice says, `error` the answer
-    /// if no try is left, `retry_after` the wait the server asked for, `sign` what the
-    /// failure says about the origin.
-    Transient {
-        error: E,
-        reason: String,
-        retry_after: Option<Duration>,
-        sign: Sign,
-    },
-    /// No retry can mend it, and no other request would fare better: the run stops
-    /// (with `error` when no origin is watched).
-    Fatal { error: E, fatal: Fatal },
-}
-
-impl<E> Failure<E> {
-    /// A request that got no answer: fatal (a certificate not trusted, a proxy refusing
-    /// the credentials), or worth another try. `error` makes the answer from the words.
-    pub(crate) fn unanswered(e: &reqwest::Error, error: impl FnOnce(String) -> E) -> Failure<E> {
-        let reason = describe_reqwest_error(e);
-        let sign = match no_answer(e) {
-            NoAnswer::Fatal(fatal) => {
-                return Failure::Fatal {
-                    error: error(reason),
-                    fatal,
-                }
-            }
-            NoAnswer::Unreachable(words) => Sign::Unreachable(words),
-            NoAnswer::Dropped(words) => Sign::Dropped(words),
-        };
-        Failure::Transient {
-            error: error(reason.clone()),
-            reason,
-            retry_after: None,
-            sign,
-        }
-    }
-
-    /// A connection lost while reading an answer, in `reason`'s words.
-    pub(crate) fn dropped(error: E, reason: String) -> Failure<E> {
-        Failure::Transient {
-            error,
-            sign: Sign::Dropped(reason.clone()),
-            reason,
-            retry_after: None,
-        }
-    }
-
-    /// Worth another try, for a reason that says nothing about the origin's health.
-    pub(crate) fn transient(error: E, reason: impl Into<String>) -> Failure<E> {
-        Failure::Transient {
-            error,
-            reason: reason.into(),
-            retry_after: None,
-            sign: Sign::Other,
-        }
     }
 }
 
@@ -327,7 +247,7 @@ impl Retrier {
                 }
             }
             if let Some(limiter) = &self.limiter {
-                limiter.failed(&failure, began);
+                limiter.ended(failure.request_end(), began);
             }
             let Again { delay, reason } = retry.after(failure)?;
             self.reporter.emit(Event::Retry {

@@ -13,9 +13,9 @@ use tokio_util::task::TaskTracker;
 use super::prepare::Prepared;
 use super::upload::{process, Remote};
 use super::{recv_or_cancel, Ctx};
+use crate::admission::Limiter;
 use crate::event::{FileReport, Outcome};
 use crate::hash::Md5Sum;
-use crate::http::limit::Limiter;
 
 /// At most this many files wait at once for another file with the same content.
 const MAX_FOLLOWERS: usize = 1024;

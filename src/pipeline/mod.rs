@@ -6,7 +6,7 @@
 //! * Hashing runs on up to one blocking thread per core; it consults the hash cache first
 //!   (`prepare.rs`). In a dry run it also settles each file's outcome.
 //! * Up to `-j` files talk to the API and storage at once, a number fixed or adapted during
-//!   the run (`http::limit::Limiter`). Files with the same content in one run are uploaded
+//!   the run (`admission::Limiter`). Files with the same content in one run are uploaded
 //!   once: the first is the leader, the others wait for it and report its asset
 //!   (`dedup.rs`).
 //! * One file's create, upload and URL renewal (`upload.rs`).
@@ -32,11 +32,11 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::admission::Limiter;
 use crate::api::{ApiClient, ApiError};
 use crate::cache::HashCache;
 use crate::cli::IfNoFiles;
 use crate::event::{Event, FileReport, Outcome, Reporter, Summary, TaskId};
-use crate::http::limit::Limiter;
 use crate::http::{Bandwidth, Origins, Stop};
 use crate::settings::{Mode, Settings};
 use crate::transfer::Uploader;

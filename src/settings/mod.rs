@@ -42,11 +42,11 @@ use crate::secret::ApiKey;
 use crate::shard::Shard;
 use crate::walk::Filter;
 
+pub(crate) use crate::admission::Jobs;
 pub use ci::Ci;
 pub use env::Env;
 pub(crate) use show::describe;
 pub(crate) use source::{Key, Layers, Source, Sourced};
-pub(crate) use units::Jobs;
 pub(crate) use validate::{validate, ProjectId};
 pub use watch::WatchSettings;
 
@@ -196,7 +196,7 @@ impl Transfer {
     /// names the flag as it was typed ("--jobs 0 ...").
     fn pick(cli: &Cli, layers: &Layers<'_>) -> Result<Transfer, UsageError> {
         if let Some(raw) = &cli.jobs {
-            if let Err(why) = units::parse_jobs(raw) {
+            if let Err(why) = crate::admission::parse_jobs(raw) {
                 return Err(UsageError::new(format!(
                     "--jobs {} is not valid: {why}",
                     validate::shown_value(raw)

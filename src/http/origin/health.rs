@@ -178,7 +178,7 @@ impl Health {
         &mut self,
         now: Instant,
         attempt: Attempt,
-        sign: &Sign,
+        sign: &HealthSign,
         retry_after: Option<Duration>,
         limits: &Limits,
     ) -> (Verdict, Option<Event>) {
@@ -188,20 +188,20 @@ impl Health {
         if let Some(stop) = &self.stopped {
             return (Verdict::Stop(stop.clone()), None);
         }
-        if matches!(sign, Sign::Pushback | Sign::Busy(_)) {
+        if matches!(sign, HealthSign::Pushback | HealthSign::Busy(_)) {
             self.pushbacks += 1;
         }
         let evidence = match sign {
-            Sign::ServerError(_) | Sign::Busy(_) => {
+            HealthSign::ServerError(_) | HealthSign::Busy(_) => {
                 self.answered = true;
                 true
             }
             // It answers, and asks for less: alive, never out.
-            Sign::Pushback => {
+            HealthSign::Pushback => {
                 let event = self.alive(now, false, limits);
                 return (Verdict::Count { streak: None }, event);
             }
-            Sign::Unreachable(why) if !self.answered && limits.role == Role::Api => {
+            HealthSign::Unreachable(why) if !self.answered && limits.role == Role::Api => {
                 let stop = self.fatal(
                     &Fatal {
                         kind: FatalKind::Unreachable,
@@ -212,8 +212,10 @@ impl Health {
                 return (Verdict::Stop(stop), None);
             }
             // Before its first answer, a lost connection is that request's problem.
-            Sign::Dropped(_) | Sign::Unreachable(_) => self.answered,
-            Sign::Other => false,
+            HealthSign::Dropped(_) | HealthSign::TimedOut(_) | HealthSign::Unreachable(_) => {
+                self.answered
+            }
+            HealthSign::Other => false,
         };
         if !evidence {
             self.neutral(now, attempt.probe);

@@ -13,7 +13,7 @@ fn limits(role: Role, max_outage: Duration) -> Limits {
     }
 }
 
-const S503: Sign = Sign::ServerError(503);
+const S503: HealthSign = HealthSign::ServerError(503);
 
 fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s)
@@ -193,7 +193,7 @@ fn past_max_outage_the_origin_stops_the_run() {
 
 #[test]
 fn nothing_listening_where_the_api_never_answered_is_fatal() {
-    let refused = Sign::Unreachable("connection refused".into());
+    let refused = HealthSign::Unreachable("connection refused".into());
     let t0 = Instant::now();
     let api = limits(Role::Api, secs(300.0));
     let mut h = Health::new(t0);
@@ -253,7 +253,13 @@ fn pushback_is_counted_and_never_an_outage() {
     let t0 = Instant::now();
     let mut h = Health::new(t0);
     for op in 0..50 {
-        let (v, e) = h.failed(t0 + secs(op as f64), req(op), &Sign::Pushback, None, &l);
+        let (v, e) = h.failed(
+            t0 + secs(op as f64),
+            req(op),
+            &HealthSign::Pushback,
+            None,
+            &l,
+        );
         assert_eq!(v, Verdict::Count { streak: None });
         assert!(e.is_none());
         assert!(matches!(admit(&mut h, t0 + secs(op as f64), &l), Admit::Go));
@@ -264,7 +270,7 @@ fn pushback_is_counted_and_never_an_outage() {
         h.failed(t0, req(op), &S503, None, &l);
     }
     assert!(matches!(admit(&mut h, t0, &l), Admit::Wait(_)));
-    h.failed(t0, req(0), &Sign::Pushback, None, &l);
+    h.failed(t0, req(0), &HealthSign::Pushback, None, &l);
     assert!(matches!(admit(&mut h, t0, &l), Admit::Go));
 }
 
@@ -274,7 +280,7 @@ fn a_retry_after_paces_the_probes() {
     let t0 = Instant::now();
     let mut h = Health::new(t0);
     h.alive(t0, false, &l);
-    let busy = Sign::Busy(503);
+    let busy = HealthSign::Busy(503);
     for op in 0..3 {
         h.failed(t0, req(op), &busy, Some(secs(7.0)), &l);
     }
@@ -291,7 +297,7 @@ fn failures_before_the_first_answer_say_nothing_of_an_outage() {
     let l = limits(Role::Api, secs(300.0));
     let t0 = Instant::now();
     let mut h = Health::new(t0);
-    let reset = Sign::Dropped("connection reset".into());
+    let reset = HealthSign::Dropped("connection reset".into());
     for op in 0..10 {
         let (v, _) = h.failed(t0, req(op), &reset, None, &l);
         assert_eq!(v, Verdict::Count { streak: None });

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::control::{Controller, Sample, Why, DECREASE, RISE, SLOW_START_DECREASE};
 use super::*;
-use crate::http::error::{Fatal, FatalKind};
+use crate::http::{Failure, Fatal, FatalKind, HealthSign};
 
 /// A round in which the limit held files back: `answers` in 100 ms, 4 KiB each.
 fn round(answers: u64) -> Sample {
@@ -303,7 +303,7 @@ fn a_fixed_limit_admits_exactly_that_many_files() {
     assert!(admits(&l, 1).is_some());
     for _ in 0..100 {
         l.answered();
-        l.failed(&pushback(), Instant::now());
+        l.ended(pushback().request_end(), Instant::now());
     }
     assert_eq!(l.limit(), 3, "a fixed limit never moves");
     assert_eq!(l.max(), 3);
@@ -406,12 +406,12 @@ fn pushback() -> Failure<()> {
         error: (),
         reason: "HTTP 429".into(),
         retry_after: Some(Duration::from_secs(1)),
-        sign: Sign::Pushback,
+        sign: HealthSign::Pushback,
     }
 }
 
 /// A transient failure with these words and this sign, without Retry-After.
-fn transient(reason: &str, sign: Sign) -> Failure<()> {
+fn transient(reason: &str, sign: HealthSign) -> Failure<()> {
     Failure::Transient {
         error: (),
         reason: reason.into(),
@@ -426,26 +426,32 @@ fn pushback_counts_only_while_other_requests_succeed() {
     let l = Limiter::new(Jobs::Auto, r);
     let start = l.limit();
     let began = Instant::now();
-    l.failed(&pushback(), began);
+    l.ended(pushback().request_end(), began);
     assert_eq!(
         l.limit(),
         start,
         "nothing answered yet: an outage, not pushback"
     );
     l.answered();
-    l.failed(&pushback(), Instant::now() + Duration::from_secs(1));
+    l.ended(
+        pushback().request_end(),
+        Instant::now() + Duration::from_secs(1),
+    );
     assert_eq!(
         l.limit(),
         start,
         "nothing answered while that request was out"
     );
-    l.failed(&pushback(), began);
+    l.ended(pushback().request_end(), began);
     let cut = ((start as f64 * SLOW_START_DECREASE) as usize).max(1);
     assert_eq!(l.limit(), cut);
     // Other failures are neither pushback nor answers.
     for other in [
-        transient("HTTP 503", Sign::ServerError(503)),
-        transient("connection reset", Sign::Dropped("connection reset".into())),
+        transient("HTTP 503", HealthSign::ServerError(503)),
+        transient(
+            "connection reset",
+            HealthSign::Dropped("connection reset".into()),
+        ),
         Failure::Local(()),
         Failure::Fatal {
             error: (),
@@ -455,7 +461,7 @@ fn pushback_counts_only_while_other_requests_succeed() {
             },
         },
     ] {
-        l.failed(&other, Instant::now());
+        l.ended(other.request_end(), Instant::now());
         assert_eq!(l.limit(), cut);
     }
     // Pushback to requests sent before the cut is no news, even rounds later.
@@ -463,9 +469,9 @@ fn pushback_counts_only_while_other_requests_succeed() {
     for _ in 0..3 * start {
         l.answered_at(later);
     }
-    l.failed(&pushback(), began);
+    l.ended(pushback().request_end(), began);
     assert_eq!(l.limit(), cut);
-    l.failed(&pushback(), Instant::now());
+    l.ended(pushback().request_end(), Instant::now());
     let again = l.limit();
     assert!(again < cut, "a request sent after the cut");
     // A 503 with Retry-After is pushback too.
@@ -476,9 +482,9 @@ fn pushback_counts_only_while_other_requests_succeed() {
         error: (),
         reason: "HTTP 503".into(),
         retry_after: Some(Duration::from_secs(2)),
-        sign: Sign::Busy(503),
+        sign: HealthSign::Busy(503),
     };
-    l.failed(&busy, Instant::now());
+    l.ended(busy.request_end(), Instant::now());
     assert!(l.limit() < again, "{} then {}", again, l.limit());
 }
 
@@ -490,10 +496,10 @@ fn a_held_limiter_ignores_pushback() {
     l.answered();
     l.hold(true);
     for _ in 0..10 {
-        l.failed(&pushback(), Instant::now());
+        l.ended(pushback().request_end(), Instant::now());
         let words = "timed out: operation timed out";
-        l.failed(
-            &transient(words, Sign::Dropped(words.into())),
+        l.ended(
+            Failure::timed_out((), words.into()).request_end(),
             Instant::now(),
         );
     }
@@ -502,7 +508,10 @@ fn a_held_limiter_ignores_pushback() {
     let began = Instant::now();
     l.answered();
     assert!(!l.lock().auto.as_ref().unwrap().control.held());
-    l.failed(&transient("no progress for 60 s", Sign::Other), began);
+    l.ended(
+        Failure::timed_out((), "no progress for 60 s".into()).request_end(),
+        began,
+    );
     assert!(l.limit() < start, "a timeout counts again");
 }
 

@@ -1,7 +1,9 @@
-//! How many files are in flight (`-j`): a fixed number, or (`auto`) one that adapts during
-//! the run. A `Limiter` admits a file when there is room and takes it back when the file is
-//! done; the retry loop tells it of every answer, pushback and timeout (`Limiter::answered`,
-//! `Limiter::failed`), and the uploads of every byte sent (`Limiter::sent`).
+//! Admission of files: how many are in flight (`-j`), a fixed number or (`auto`) one that
+//! adapts during the run, within the memory, open files and bytes in flight the machine
+//! and the link allow. A `Limiter` admits a file when there is room and takes it back when
+//! the file is done; the retry loop tells it how every request ended (`Limiter::answered`,
+//! `Limiter::ended`, as a `RequestEnd` it decides where the failure is made), and the
+//! uploads of every byte sent (`Limiter::sent`).
 //!
 //! With `auto`, `control::Controller` decides the limit round by round; a round ends when
 //! as many answers came back as there were files in flight at its start (one round trip
@@ -22,6 +24,7 @@
 //! requests succeed.
 
 mod control;
+mod jobs;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,13 +33,25 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
-use super::error::Sign;
-use super::retry::Failure;
 use crate::event::{Event, Reporter};
-use crate::settings::Jobs;
+use crate::sync::lock;
 use crate::walk::seen;
 
 pub(crate) use control::{Change, Controller, Sample, Why};
+pub(crate) use jobs::{jobs_in_range, parse_jobs, Jobs};
+
+/// How a request ended, for admission: the retry loop says it of every attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RequestEnd {
+    /// The origin answered (also with an answer no retry changes).
+    Answered,
+    /// It asked for fewer requests (429, or 503 with `Retry-After`).
+    PushedBack,
+    /// The request timed out (no answer, or no bytes moving, for the idle timeout).
+    TimedOut,
+    /// Anything else: says nothing about how many files should be in flight.
+    Other,
+}
 
 /// Files in flight when `auto` starts.
 pub(crate) const INITIAL: usize = 16;
@@ -76,7 +91,7 @@ const MIN_ROUND: Duration = Duration::from_millis(50);
 const RATE_WINDOW: Duration = Duration::from_secs(1);
 
 pub(crate) struct Limiter {
-    state: Mutex<State>,
+    state: Mutex<AdmissionState>,
     /// Rung when room may have appeared (a file done, a higher limit).
     room: Notify,
     /// Upload bytes sent so far, counted as the bodies stream.
@@ -86,7 +101,7 @@ pub(crate) struct Limiter {
     reporter: Reporter,
 }
 
-struct State {
+struct AdmissionState {
     limit: usize,
     in_flight: usize,
     /// Sizes of the files in flight, together.
@@ -205,7 +220,7 @@ impl Limiter {
             }
         };
         Arc::new(Limiter {
-            state: Mutex::new(State {
+            state: Mutex::new(AdmissionState {
                 limit,
                 in_flight: 0,
                 bytes: 0,
@@ -219,8 +234,8 @@ impl Limiter {
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> MutexGuard<'_, AdmissionState> {
+        lock(&self.state)
     }
 
     /// The most files that may ever be in flight at once (for connection pools).
@@ -355,15 +370,12 @@ impl Limiter {
     /// timeouts, while other requests succeed, lower the limit (once for the requests in
     /// flight when it was cut, as TCP does once a window); an answer no retry changes
     /// counts as an answer.
-    pub(crate) fn failed<E>(&self, failure: &Failure<E>, began: Instant) {
-        let why = match failure {
-            Failure::Final(_) => return self.answered(),
-            Failure::Transient {
-                sign: Sign::Pushback | Sign::Busy(_),
-                ..
-            } => Why::Pushback,
-            Failure::Transient { reason, .. } if is_timeout(reason) => Why::Timeout,
-            Failure::Transient { .. } | Failure::Local(_) | Failure::Fatal { .. } => return,
+    pub(crate) fn ended(&self, end: RequestEnd, began: Instant) {
+        let why = match end {
+            RequestEnd::Answered => return self.answered(),
+            RequestEnd::PushedBack => Why::Pushback,
+            RequestEnd::TimedOut => Why::Timeout,
+            RequestEnd::Other => return,
         };
         let change = {
             let mut s = self.lock();
@@ -416,12 +428,6 @@ impl Limiter {
             why: c.why.words(),
         });
     }
-}
-
-/// The words of a transient failure that timed out (`describe_reqwest_error`, and the
-/// uploads' idle timeout).
-fn is_timeout(reason: &str) -> bool {
-    reason.starts_with("timed out") || reason.starts_with("no progress")
 }
 
 /// The most files in flight the open-file limit allows: three descriptors each.
