@@ -15,6 +15,7 @@ pub(crate) mod exit;
 pub(crate) mod file_key;
 pub(crate) mod hash;
 pub(crate) mod http;
+pub(crate) mod io_words;
 pub(crate) mod media;
 pub(crate) mod pipeline;
 #[cfg(test)]

@@ -61,7 +61,7 @@ impl Source<'_> {
         let (file, meta) = tokio::task::spawn_blocking(move || crate::hash::open_regular(&path))
             .await
             .map_err(|e| failed(format!("cannot open: {e}")))?
-            .map_err(|e| failed(format!("cannot open: {}", crate::walk::io_reason(&e))))?;
+            .map_err(|e| failed(format!("cannot open: {}", crate::io_words::io_reason(&e))))?;
         if FileKey::from_metadata(&meta) != self.key {
             return Err(failed(changed()));
         }

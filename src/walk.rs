@@ -15,9 +15,19 @@ use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 
 use crate::exit::UsageError;
 use crate::file_key::FileKey;
-use crate::settings::WalkSettings;
+use crate::io_words::io_reason;
 
 pub(crate) mod seen;
+
+/// What to walk: the PATHs, the `--files-from` list, and whether to follow links to
+/// folders. Built by `settings`.
+#[derive(Clone, Debug)]
+pub struct WalkSettings {
+    pub paths: Vec<PathBuf>,
+    pub files_from: Option<PathBuf>,
+    pub null: bool,
+    pub follow: bool,
+}
 
 /// A regular file to upload.
 #[derive(Clone, Debug)]
@@ -558,21 +568,6 @@ fn kind(m: &Metadata) -> &'static str {
         "a directory"
     } else {
         "a special file"
-    }
-}
-
-/// An I/O error in words, without Rust's "(os error 2)" suffix.
-pub fn io_reason(e: &io::Error) -> String {
-    match e.kind() {
-        io::ErrorKind::NotFound => "no such file or directory".into(),
-        io::ErrorKind::PermissionDenied => "permission denied".into(),
-        _ => {
-            let s = e.to_string();
-            match s.find(" (os error") {
-                Some(i) => s[..i].to_string(),
-                None => s,
-            }
-        }
     }
 }
 

@@ -11,7 +11,7 @@ use crate::event::{Event, FileReport, Outcome};
 use crate::file_key::FileKey;
 use crate::hash::{self, Md5Sum, ReadBuf};
 use crate::media;
-use crate::walk::{self, WalkItem, WalkedFile};
+use crate::walk::{WalkItem, WalkedFile};
 
 /// Hashing progress is reported in steps of this many bytes.
 const HASH_REPORT_STEP: u64 = 1 << 20;
@@ -270,8 +270,12 @@ fn prepare(
             ..failed_report(file.display.clone(), why)
         })
     };
-    let (f, meta) = hash::open_regular(&file.path)
-        .map_err(|e| fail(&file, format!("cannot open: {}", walk::io_reason(&e))))?;
+    let (f, meta) = hash::open_regular(&file.path).map_err(|e| {
+        fail(
+            &file,
+            format!("cannot open: {}", crate::io_words::io_reason(&e)),
+        )
+    })?;
     let key = FileKey::from_metadata(&meta);
     let size = meta.len();
     // Only the key of the file opened counts: the walk's answer serves when the file is
@@ -317,8 +321,12 @@ fn prepare(
             if show {
                 ctx.reporter.emit(Event::HashEnd { id });
             }
-            let hashed =
-                result.map_err(|e| fail(&file, format!("cannot read: {}", walk::io_reason(&e))))?;
+            let hashed = result.map_err(|e| {
+                fail(
+                    &file,
+                    format!("cannot read: {}", crate::io_words::io_reason(&e)),
+                )
+            })?;
             let after = f.metadata().map(|m| FileKey::from_metadata(&m)).ok();
             if hashed.size != size || after != Some(key) {
                 return Err(fail(&file, "changed while hashing; run again".into()));

@@ -6,8 +6,9 @@
 //! and `,` in properties), so no name can end a command or start another; in the Markdown
 //! summary it is escaped so that no name can break the table or inject HTML.
 
+use crate::settings::GithubFiles;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::format;
 use crate::event::{FileReport, Outcome, Summary};
@@ -16,13 +17,6 @@ use crate::event::{FileReport, Outcome, Summary};
 pub const MAX_ANNOTATIONS: usize = 10;
 /// At most this many failed files listed in the job summary.
 pub const MAX_SUMMARY_ROWS: usize = 50;
-
-/// Where GitHub wants the job summary and the step outputs (from the environment).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct GithubFiles {
-    pub step_summary: Option<PathBuf>,
-    pub output: Option<PathBuf>,
-}
 
 /// Collects what GitHub is told about the run.
 #[derive(Debug)]

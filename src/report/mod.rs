@@ -25,7 +25,6 @@ use crate::settings::{Ci, OutputSettings};
 use crate::signal::Stops;
 
 pub use format::{bytes as format_bytes, file_line, summary_line};
-pub use github::GithubFiles;
 pub use human::Human;
 pub use json::{file_json, summary_json};
 
@@ -69,7 +68,7 @@ impl ReportFile {
             Err(e) => Err(UsageError::new(format!(
                 "cannot create the report file '{}': {}",
                 path.display(),
-                crate::walk::io_reason(&e)
+                crate::io_words::io_reason(&e)
             ))
             .hint("check that its folder exists and is writable, or pass another --report FILE")),
         }
@@ -186,7 +185,7 @@ impl Output {
                 if let Some(name) = &sink.name {
                     self.human.event(Event::Warning(format!(
                         "cannot write {name}: {}; it ends here",
-                        crate::walk::io_reason(&e)
+                        crate::io_words::io_reason(&e)
                     )));
                 }
             }

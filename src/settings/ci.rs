@@ -8,10 +8,10 @@
 use std::path::PathBuf;
 
 use super::env::Env;
-use super::source::{Key, Layers, SettingValue, Sourced};
+use super::layers::Layers;
+use super::source::{Key, SettingValue, Sourced};
 use crate::cli::Cli;
 use crate::exit::UsageError;
-use crate::report::GithubFiles;
 use crate::shard::Shard;
 
 pub(crate) const ENV_CI: &str = "CHIEF_CI";
@@ -52,6 +52,13 @@ impl SettingValue for Shard {
     fn parse(raw: &str) -> Result<Shard, String> {
         Shard::parse(raw)
     }
+}
+
+/// Where GitHub wants the job summary and the step outputs (from the environment).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GithubFiles {
+    pub step_summary: Option<PathBuf>,
+    pub output: Option<PathBuf>,
 }
 
 /// The CI system the run reports to, besides its usual output.

@@ -13,11 +13,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::env::Env;
-use super::source::{Key, Layers, SettingValue, Sourced};
+use super::layers::Layers;
+use super::source::{Key, SettingValue, Sourced};
 use super::units::Size;
 use crate::cli::Cli;
 use crate::exit::UsageError;
-use crate::walk::{io_reason, Filter, Limits, Origin, Pattern};
+use crate::io_words::io_reason;
+use crate::walk::{Filter, Limits, Origin, Pattern};
 
 const MIN_SIZE: Key<Size> = Key::new("--min-size", None, "");
 const MAX_SIZE: Key<Size> = Key::new("--max-size", None, "");

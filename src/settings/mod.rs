@@ -4,9 +4,12 @@
 //! program reads the environment.
 //!
 //! * `env.rs`: the environment snapshot and the platform paths (config file, hash cache).
-//! * `source.rs`: where a value came from, and the one precedence rule.
+//! * `source.rs`: the vocabulary: where a value came from, a setting's names, how a kind of
+//!   value is read. `layers.rs`: the one precedence rule.
 //! * `file.rs`: the TOML config file and its profiles; `key_file.rs`: `--api-key-file`.
-//! * `validate.rs`: the local checks of the token, project id and API URL.
+//! * `validate.rs`: the shapes of the project id and the API URL; `connection.rs`: the
+//!   connection settings checked and the network resolved; `shown.rs`: values as
+//!   messages quote them.
 //! * `network.rs`: trusted roots and proxies (`--ca-cert`, `SSL_CERT_*`, `*_PROXY`).
 //! * `units.rs`: the SIZE, RATE and DURATION value forms.
 //! * `show.rs`: the `--show-config` view.
@@ -19,12 +22,15 @@
 //! type says how the value is read.
 
 mod ci;
+mod connection;
 mod env;
 mod file;
 mod filter;
 mod key_file;
+mod layers;
 mod network;
 mod show;
+mod shown;
 mod source;
 pub(crate) mod units;
 mod validate;
@@ -40,14 +46,16 @@ use crate::exit::UsageError;
 use crate::http::{Network, RetryPolicy};
 use crate::secret::ApiKey;
 use crate::shard::Shard;
-use crate::walk::Filter;
+use crate::walk::{Filter, WalkSettings};
 
 pub(crate) use crate::admission::Jobs;
-pub use ci::Ci;
+pub use ci::{Ci, GithubFiles};
+pub(crate) use connection::validate;
 pub use env::Env;
+pub(crate) use layers::Layers;
 pub(crate) use show::describe;
-pub(crate) use source::{Key, Layers, Source, Sourced};
-pub(crate) use validate::{validate, ProjectId};
+pub(crate) use source::{Key, Source, Sourced};
+pub(crate) use validate::ProjectId;
 pub use watch::WatchSettings;
 
 use file::ConfigFile;
@@ -161,14 +169,6 @@ pub struct OutputSettings {
     pub progress_every: Option<Duration>,
 }
 
-#[derive(Clone, Debug)]
-pub struct WalkSettings {
-    pub paths: Vec<PathBuf>,
-    pub files_from: Option<PathBuf>,
-    pub null: bool,
-    pub follow: bool,
-}
-
 /// The connection settings before validation, and the transfer settings, each with its
 /// source: what `--show-config` shows.
 #[derive(Clone, Debug)]
@@ -199,7 +199,7 @@ impl Transfer {
             if let Err(why) = crate::admission::parse_jobs(raw) {
                 return Err(UsageError::new(format!(
                     "--jobs {} is not valid: {why}",
-                    validate::shown_value(raw)
+                    shown::shown_value(raw)
                 ))
                 .hint(<Jobs as source::SettingValue>::HINT));
             }

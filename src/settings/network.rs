@@ -8,7 +8,8 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use super::env::Env;
-use super::source::{Key, Layers, Source, Sourced};
+use super::layers::Layers;
+use super::source::{Key, Source, Sourced};
 use crate::exit::UsageError;
 use crate::http::{pem_roots, shown_proxy, Network, NoProxy, Proxies, ProxyUrl, Trust};
 

@@ -11,9 +11,10 @@ use std::time::Duration;
 
 use super::env::Env;
 use super::network::{dir_roots, read_roots, NetworkSources};
+use super::shown::{shown_url, shown_value};
 use super::source::{Source, Sourced};
 use super::units::Rate;
-use super::validate::{check_api_url, shown_url, shown_value, ProjectId};
+use super::validate::{check_api_url, ProjectId};
 use super::{ci, filter, watch, Gathered};
 use crate::admission::Jobs;
 use crate::cli::{Cli, ColorChoice};

@@ -1,14 +1,12 @@
-//! Where a setting's value comes from, and the one precedence rule
-//! (`docs/interface.md#settings`): flag > environment variable > config file (the selected
-//! profile, then the top-level keys) > built-in default.
+//! The vocabulary of settings: where a value came from (`Source`, `Sourced`), a setting's
+//! names (`Key`), and how a kind of value is read (`SettingValue`). The precedence rule
+//! that uses them (`docs/interface.md#settings`) is `layers.rs`.
 
 use std::fmt;
 use std::marker::PhantomData;
 use std::path::PathBuf;
 
-use super::env::Env;
-use super::file::ConfigFile;
-use super::validate::shown_value;
+use super::shown::shown_value;
 use crate::exit::UsageError;
 
 /// Where a setting's value came from.
@@ -101,49 +99,10 @@ impl<T> Key<T> {
     }
 }
 
-/// The layers below the command line: the environment, and the config file (if any) read
-/// through its selected profile (if any).
-pub(crate) struct Layers<'a> {
-    pub(crate) env: &'a Env,
-    pub(crate) file: Option<&'a ConfigFile>,
-    pub(crate) profile: Option<&'a str>,
-}
-
-impl Layers<'_> {
-    /// The setting's value by precedence: `flag` (the flag's text, if it was given), else
-    /// the environment variable, else the config file. `None` when no layer sets it.
-    pub(crate) fn pick<T: SettingValue>(
-        &self,
-        key: &Key<T>,
-        flag: Option<&str>,
-    ) -> Result<Option<Sourced<T>>, UsageError> {
-        if let Some(raw) = flag {
-            return parse_sourced(raw, Source::Flag(key.flag)).map(Some);
-        }
-        if let Some((var, raw)) = key.env.and_then(|var| Some((var, self.env.get(var)?))) {
-            return parse_sourced(&raw, Source::Env(var)).map(Some);
-        }
-        match self.file {
-            Some(file) if !key.file.is_empty() => file.lookup(key.file, self.profile),
-            _ => Ok(None),
-        }
-    }
-
-    /// As `pick`, with the built-in default below every layer.
-    pub(crate) fn pick_or<T: SettingValue>(
-        &self,
-        key: &Key<T>,
-        flag: Option<&str>,
-        default: T,
-    ) -> Result<Sourced<T>, UsageError> {
-        Ok(self.pick(key, flag)?.unwrap_or(Sourced {
-            value: default,
-            source: Source::Default,
-        }))
-    }
-}
-
-fn parse_sourced<T: SettingValue>(raw: &str, source: Source) -> Result<Sourced<T>, UsageError> {
+pub(super) fn parse_sourced<T: SettingValue>(
+    raw: &str,
+    source: Source,
+) -> Result<Sourced<T>, UsageError> {
     match T::parse(raw) {
         Ok(value) => Ok(Sourced { value, source }),
         Err(why) => Err(invalid::<T>(raw, &source, &why)),

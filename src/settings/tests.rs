@@ -5,7 +5,6 @@ use super::file::ConfigFile;
 use super::units::{Rate, Size};
 use super::validate::check_api_url;
 use super::*;
-use crate::report::GithubFiles;
 
 fn cli(args: &[&str]) -> Cli {
     Cli::parse_args(std::iter::once("chief-upload").chain(args.iter().copied())).unwrap()

@@ -159,7 +159,7 @@ fn trouble_of(e: &notify::Error) -> Option<Trouble> {
 /// A notify error in words, without its paths (the caller names the path).
 fn reason(e: &notify::Error) -> String {
     match &e.kind {
-        notify::ErrorKind::Io(io) => crate::walk::io_reason(io),
+        notify::ErrorKind::Io(io) => crate::io_words::io_reason(io),
         notify::ErrorKind::Generic(s) => s.clone(),
         notify::ErrorKind::PathNotFound => "no such file or directory".into(),
         notify::ErrorKind::WatchNotFound => "no such watch".into(),
