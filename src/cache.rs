@@ -41,7 +41,7 @@ use std::sync::{Mutex, MutexGuard};
 use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use crate::db::{self, Damage, Schema};
+use crate::db::{self, OnDamage, Schema};
 use crate::file_key::{day_of, now_ns, FileKey};
 use crate::sync::lock;
 
@@ -128,9 +128,6 @@ pub struct HashCache {
     broken: AtomicBool,
     on_damage: OnDamage,
 }
-
-/// What the hash cache tells the user when it must be started anew.
-type OnDamage = Box<dyn Fn(Damage) + Send + Sync>;
 
 /// The hash cache's database file.
 const SCHEMA: Schema = Schema {
@@ -725,7 +722,7 @@ mod tests {
     }
 
     /// The damage each test's `on_damage` was told of.
-    fn telling() -> (Arc<Mutex<Vec<Damage>>>, OnDamage) {
+    fn telling() -> (Arc<Mutex<Vec<db::Damage>>>, OnDamage) {
         let told = Arc::new(Mutex::new(Vec::new()));
         let t = told.clone();
         (told, Box::new(move |d| t.lock().unwrap().push(d)))

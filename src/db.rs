@@ -49,6 +49,9 @@ pub(crate) fn trusted(changed_ns: i64, recorded_at: i64, now: i64) -> bool {
     not_racy && not_future
 }
 
+/// Who is told, once, when a database file must be started anew.
+pub(crate) type OnDamage = Box<dyn Fn(Damage) + Send + Sync>;
+
 /// One kind of database file: its identity, its table, and what losing it costs.
 pub(crate) struct Schema {
     /// What the file is, for messages: "the hash cache".

@@ -218,30 +218,30 @@ pub struct Batch {
     pub events: Vec<Event>,
     /// Their room in the queue, given back when the batch is dropped (by the output
     /// thread, once it has taken the events).
-    _room: Ticket,
+    _room: EventPermit,
 }
 
 /// How many batched events wait for the output thread; a sender waits while a batch
 /// would bring them over `EVENT_QUEUE`. (The channel bounds messages; without this, 8192
 /// batches of 128 file lines could wait at once.)
 #[derive(Debug, Default)]
-struct Room {
-    state: Mutex<RoomState>,
+struct EventBudget {
+    state: Mutex<EventBudgetState>,
     freed: Condvar,
 }
 
 #[derive(Debug, Default)]
-struct RoomState {
+struct EventBudgetState {
     queued: usize,
     waiting: usize,
 }
 
-impl Room {
-    fn lock(&self) -> MutexGuard<'_, RoomState> {
+impl EventBudget {
+    fn lock(&self) -> MutexGuard<'_, EventBudgetState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn take(self: &Arc<Room>, events: usize) -> Ticket {
+    fn take(self: &Arc<EventBudget>, events: usize) -> EventPermit {
         let mut state = self.lock();
         // A batch always fits in an empty queue, however big.
         while state.queued > 0 && state.queued + events > EVENT_QUEUE {
@@ -250,7 +250,7 @@ impl Room {
             state.waiting -= 1;
         }
         state.queued += events;
-        Ticket {
+        EventPermit {
             room: self.clone(),
             events,
         }
@@ -258,12 +258,12 @@ impl Room {
 }
 
 #[derive(Debug)]
-struct Ticket {
-    room: Arc<Room>,
+struct EventPermit {
+    room: Arc<EventBudget>,
     events: usize,
 }
 
-impl Drop for Ticket {
+impl Drop for EventPermit {
     fn drop(&mut self) {
         let mut state = self.room.lock();
         state.queued -= self.events;
@@ -277,7 +277,7 @@ impl Drop for Ticket {
 #[derive(Clone, Debug)]
 pub struct Reporter {
     tx: mpsc::SyncSender<Event>,
-    room: Arc<Room>,
+    room: Arc<EventBudget>,
 }
 
 impl Reporter {
@@ -286,7 +286,7 @@ impl Reporter {
     /// reading), the pipeline waits for it instead of piling events up in memory.
     pub fn channel() -> (Reporter, mpsc::Receiver<Event>) {
         let (tx, rx) = mpsc::sync_channel(EVENT_QUEUE);
-        let room = Arc::new(Room::default());
+        let room = Arc::new(EventBudget::default());
         (Reporter { tx, room }, rx)
     }
 

@@ -46,7 +46,7 @@ impl From<Stop> for TransferError {
 }
 
 /// What is being sent: the file as it was hashed.
-pub(crate) struct Source<'a> {
+pub(crate) struct UploadFile<'a> {
     pub(crate) path: &'a Path,
     pub(crate) size: u64,
     pub(crate) md5_hex: &'a str,
@@ -54,7 +54,7 @@ pub(crate) struct Source<'a> {
     pub(crate) key: FileKey,
 }
 
-impl Source<'_> {
+impl UploadFile<'_> {
     /// Opens the file for sending, if it is still the one that was hashed.
     async fn open(&self) -> Result<tokio::fs::File, TransferError> {
         let path = self.path.to_path_buf();
@@ -116,7 +116,7 @@ impl Uploader {
     pub(crate) async fn upload(
         &self,
         target: &UploadTarget,
-        src: &Source<'_>,
+        src: &UploadFile<'_>,
         id: TaskId,
     ) -> Result<(), TransferError> {
         let headers = build_headers(target, src.size)?;
@@ -140,7 +140,7 @@ impl Uploader {
         &self,
         target: &UploadTarget,
         headers: &HeaderMap,
-        src: &Source<'_>,
+        src: &UploadFile<'_>,
         id: TaskId,
         sent: &Arc<AtomicU64>,
         attempt: u32,
@@ -409,14 +409,14 @@ struct Pace {
 /// The file as a stream of chunks, exactly `size` bytes; reports progress as it goes. Under
 /// `--bwlimit` each chunk waits for its turn before it is read, and chunks are smaller.
 fn file_body(file: tokio::fs::File, size: u64, id: TaskId, pace: Pace) -> reqwest::Body {
-    struct State {
+    struct TransferState {
         file: tokio::io::Take<tokio::fs::File>,
         remaining: u64,
         chunk: usize,
         pace: Pace,
     }
     let chunk = pace.bandwidth.as_ref().map_or(CHUNK, |b| b.chunk(CHUNK));
-    let state = State {
+    let state = TransferState {
         file: file.take(size),
         remaining: size,
         chunk,

@@ -115,11 +115,11 @@ pub enum WalkItem {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pattern {
     pub glob: String,
-    pub origin: Origin,
+    pub origin: PatternOrigin,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Origin {
+pub enum PatternOrigin {
     /// `--include` or `--exclude`.
     Flag(&'static str),
     /// A line (counted from 1) of an `--include-from` or `--exclude-from` file.
@@ -134,7 +134,7 @@ impl Pattern {
     pub fn flag(flag: &'static str, glob: &str) -> Pattern {
         Pattern {
             glob: glob.to_string(),
-            origin: Origin::Flag(flag),
+            origin: PatternOrigin::Flag(flag),
         }
     }
 }
@@ -143,7 +143,7 @@ impl Pattern {
 /// `--min-size` or `--max-size` bytes is kept, and so is one whose age is exactly
 /// `--min-age` or `--max-age`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Limits {
+pub struct SizeAgeLimits {
     pub min_size: Option<u64>,
     pub max_size: Option<u64>,
     /// Files modified more recently than this are too young (still being written, maybe).
@@ -154,7 +154,7 @@ pub struct Limits {
 
 /// What the filter says about a regular file its globs let through.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verdict {
+pub enum FilterVerdict {
     Take,
     /// Left out for good: no file line, counted as `excluded`.
     Exclude,
@@ -171,7 +171,7 @@ pub enum Verdict {
 pub struct Filter {
     include: Option<GlobSet>,
     exclude: GlobSet,
-    limits: Limits,
+    limits: SizeAgeLimits,
     /// The flags that make up this filter, in the words of a message (`--min-age`).
     flags: Vec<&'static str>,
 }
@@ -180,7 +180,7 @@ impl Filter {
     pub fn new(
         include: &[Pattern],
         exclude: &[Pattern],
-        limits: Limits,
+        limits: SizeAgeLimits,
     ) -> Result<Filter, UsageError> {
         let build = |patterns: &[Pattern]| -> Result<GlobSet, UsageError> {
             let mut b = GlobSetBuilder::new();
@@ -192,13 +192,16 @@ impl Filter {
         };
         let mut flags = Vec::new();
         let globs = include.iter().chain(exclude);
-        if globs.clone().any(|p| matches!(p.origin, Origin::Flag(_))) {
+        if globs
+            .clone()
+            .any(|p| matches!(p.origin, PatternOrigin::Flag(_)))
+        {
             flags.push("--include/--exclude");
         }
         for from in ["--include-from", "--exclude-from"] {
             if globs
                 .clone()
-                .any(|p| matches!(p.origin, Origin::File { flag, .. } if flag == from))
+                .any(|p| matches!(p.origin, PatternOrigin::File { flag, .. } if flag == from))
             {
                 flags.push(from);
             }
@@ -245,7 +248,7 @@ impl Filter {
         size: u64,
         modified: impl FnOnce() -> io::Result<SystemTime>,
         now: SystemTime,
-    ) -> io::Result<Verdict> {
+    ) -> io::Result<FilterVerdict> {
         let l = &self.limits;
         let age = if l.min_age.is_some() || l.max_age.is_some() {
             now.duration_since(modified()?).unwrap_or(Duration::ZERO)
@@ -253,12 +256,16 @@ impl Filter {
             Duration::ZERO
         };
         if l.min_age.is_some_and(|min| age < min) {
-            return Ok(Verdict::TooYoung);
+            return Ok(FilterVerdict::TooYoung);
         }
         let out = l.min_size.is_some_and(|min| size < min)
             || l.max_size.is_some_and(|max| size > max)
             || l.max_age.is_some_and(|max| age > max);
-        Ok(if out { Verdict::Exclude } else { Verdict::Take })
+        Ok(if out {
+            FilterVerdict::Exclude
+        } else {
+            FilterVerdict::Take
+        })
     }
 
     /// The filter's flags in a message: `--min-age`, or `the filters (--include/--exclude,
@@ -282,8 +289,10 @@ fn glob(pattern: &Pattern) -> Result<Glob, UsageError> {
         .build()
         .map_err(|e| {
             let message = match &pattern.origin {
-                Origin::Flag(flag) => format!("invalid {flag} pattern '{raw}': {}", e.kind()),
-                Origin::File { flag, path, line } => format!(
+                PatternOrigin::Flag(flag) => {
+                    format!("invalid {flag} pattern '{raw}': {}", e.kind())
+                }
+                PatternOrigin::File { flag, path, line } => format!(
                     "invalid {flag} pattern '{raw}' (line {line} of {}): {}",
                     path.display(),
                     e.kind()
@@ -533,9 +542,9 @@ fn walk_root(root: &Path, follow: bool, filter: &Filter, sink: &mut dyn Sink) ->
 /// A regular file the globs let through, judged by its size and age as it is now.
 fn judged(filter: &Filter, path: &Path, meta: &Metadata) -> WalkItem {
     match filter.judge(meta.len(), || meta.modified(), SystemTime::now()) {
-        Ok(Verdict::Take) => WalkItem::File(WalkedFile::new(path, meta)),
+        Ok(FilterVerdict::Take) => WalkItem::File(WalkedFile::new(path, meta)),
         // A run over the PATHs does not come back for a file too young to take.
-        Ok(Verdict::Exclude | Verdict::TooYoung) => WalkItem::Excluded {
+        Ok(FilterVerdict::Exclude | FilterVerdict::TooYoung) => WalkItem::Excluded {
             display: display(path),
         },
         Err(e) => WalkItem::Failed {
@@ -582,7 +591,7 @@ mod tests {
         Filter::new(
             &patterns("--include", include),
             &patterns("--exclude", exclude),
-            Limits::default(),
+            SizeAgeLimits::default(),
         )
     }
 
@@ -671,23 +680,23 @@ mod tests {
         );
     }
 
-    fn limits(limits: Limits) -> Filter {
+    fn limits(limits: SizeAgeLimits) -> Filter {
         Filter::new(&[], &[], limits).unwrap()
     }
 
     /// Both ends of every limit are kept, to the nanosecond, as in rclone.
     #[test]
     fn size_and_age_limits_keep_a_file_exactly_at_the_limit() {
-        use Verdict::{Exclude, Take, TooYoung};
+        use FilterVerdict::{Exclude, Take, TooYoung};
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
         let ago = |d: Duration| move || Ok(now - d);
         let secs = Duration::from_secs;
         let ns = Duration::from_nanos(1);
 
-        let sizes = limits(Limits {
+        let sizes = limits(SizeAgeLimits {
             min_size: Some(10),
             max_size: Some(20),
-            ..Limits::default()
+            ..SizeAgeLimits::default()
         });
         for (size, want) in [
             (0, Exclude),
@@ -703,10 +712,10 @@ mod tests {
             );
         }
 
-        let ages = limits(Limits {
+        let ages = limits(SizeAgeLimits {
             min_age: Some(secs(60)),
             max_age: Some(secs(3600)),
-            ..Limits::default()
+            ..SizeAgeLimits::default()
         });
         for (age, want) in [
             (secs(0), TooYoung),
@@ -720,9 +729,9 @@ mod tests {
         // A file from the future is as young as can be.
         let future = || Ok(now + secs(30));
         assert_eq!(ages.judge(5, future, now).unwrap(), TooYoung);
-        let max_only = limits(Limits {
+        let max_only = limits(SizeAgeLimits {
             max_age: Some(secs(60)),
-            ..Limits::default()
+            ..SizeAgeLimits::default()
         });
         assert_eq!(max_only.judge(5, future, now).unwrap(), Take);
     }
@@ -732,29 +741,35 @@ mod tests {
     #[test]
     fn a_young_file_is_too_young_before_it_is_too_small() {
         let now = SystemTime::now();
-        let f = limits(Limits {
+        let f = limits(SizeAgeLimits {
             min_size: Some(100),
             min_age: Some(Duration::from_secs(60)),
-            ..Limits::default()
+            ..SizeAgeLimits::default()
         });
-        assert_eq!(f.judge(1, || Ok(now), now).unwrap(), Verdict::TooYoung);
+        assert_eq!(
+            f.judge(1, || Ok(now), now).unwrap(),
+            FilterVerdict::TooYoung
+        );
         let old = || Ok(now - Duration::from_secs(61));
-        assert_eq!(f.judge(1, old, now).unwrap(), Verdict::Exclude);
-        assert_eq!(f.judge(100, old, now).unwrap(), Verdict::Take);
+        assert_eq!(f.judge(1, old, now).unwrap(), FilterVerdict::Exclude);
+        assert_eq!(f.judge(100, old, now).unwrap(), FilterVerdict::Take);
     }
 
     #[test]
     fn the_modification_time_is_read_only_for_an_age_limit() {
         let now = SystemTime::now();
         let unreadable = || Err(io::Error::other("no mtime here"));
-        let sizes = limits(Limits {
+        let sizes = limits(SizeAgeLimits {
             max_size: Some(10),
-            ..Limits::default()
+            ..SizeAgeLimits::default()
         });
-        assert_eq!(sizes.judge(10, unreadable, now).unwrap(), Verdict::Take);
-        let ages = limits(Limits {
+        assert_eq!(
+            sizes.judge(10, unreadable, now).unwrap(),
+            FilterVerdict::Take
+        );
+        let ages = limits(SizeAgeLimits {
             max_age: Some(Duration::from_secs(10)),
-            ..Limits::default()
+            ..SizeAgeLimits::default()
         });
         assert!(ages.judge(10, unreadable, now).is_err());
     }
@@ -767,15 +782,15 @@ mod tests {
         assert_eq!(f.describe(), "the filters (--include/--exclude, --min-age)");
         let from = Pattern {
             glob: "*.tmp".into(),
-            origin: Origin::File {
+            origin: PatternOrigin::File {
                 flag: "--exclude-from",
                 path: "ignore.txt".into(),
                 line: 3,
             },
         };
-        let max = Limits {
+        let max = SizeAgeLimits {
             max_size: Some(1),
-            ..Limits::default()
+            ..SizeAgeLimits::default()
         };
         let f = Filter::new(&[], std::slice::from_ref(&from), max).unwrap();
         assert_eq!(f.describe(), "the filters (--exclude-from, --max-size)");
@@ -785,7 +800,7 @@ mod tests {
             glob: "a[".into(),
             ..from
         };
-        let err = Filter::new(&[], &[bad], Limits::default()).unwrap_err();
+        let err = Filter::new(&[], &[bad], SizeAgeLimits::default()).unwrap_err();
         assert_eq!(
             err.message,
             "invalid --exclude-from pattern 'a[' (line 3 of ignore.txt): unclosed character class; missing ']'"
@@ -812,7 +827,7 @@ mod tests {
             f.set_len(size).unwrap();
             f.set_modified(now - age).unwrap();
         }
-        let f = limits(Limits {
+        let f = limits(SizeAgeLimits {
             min_size: Some(10),
             max_size: Some(20),
             min_age: Some(hour),

@@ -125,12 +125,12 @@ fn secs(d: Duration) -> String {
 /// uploader (created once per run).
 pub(crate) struct Origins {
     map: Mutex<HashMap<String, Arc<Origin>>>,
-    shared: Arc<Shared>,
+    shared: Arc<OriginsShared>,
     next_op: AtomicU64,
 }
 
 /// What every origin of the run shares.
-struct Shared {
+struct OriginsShared {
     reporter: Reporter,
     max_outage: Duration,
     /// No probe waits longer than this for a `Retry-After`.
@@ -160,7 +160,7 @@ impl Origins {
     ) -> Origins {
         Origins {
             map: Mutex::new(HashMap::new()),
-            shared: Arc::new(Shared {
+            shared: Arc::new(OriginsShared {
                 reporter,
                 max_outage,
                 retry_after_cap,
@@ -201,22 +201,22 @@ impl Origins {
         let h = origin.health();
         Some(Pressure {
             pushbacks: h.pushbacks,
-            out: h.mode == Mode::Out,
+            out: h.mode == HealthMode::Out,
         })
     }
 }
 
 /// One origin: its health, and the gate its requests pass.
 pub(crate) struct Origin {
-    limits: Limits,
-    shared: Arc<Shared>,
+    limits: HealthLimits,
+    shared: Arc<OriginsShared>,
     health: Mutex<Health>,
     changed: Notify,
 }
 
 /// What an origin's decisions depend on besides its history.
 #[derive(Clone, Debug)]
-struct Limits {
+struct HealthLimits {
     role: Role,
     who: String,
     name: String,
@@ -225,7 +225,7 @@ struct Limits {
 }
 
 impl Origin {
-    fn new(url: &reqwest::Url, role: Role, shared: Arc<Shared>) -> Origin {
+    fn new(url: &reqwest::Url, role: Role, shared: Arc<OriginsShared>) -> Origin {
         let host = match (url.host_str(), url.port()) {
             (Some(h), Some(p)) => format!("{h}:{p}"),
             (Some(h), None) => h.to_string(),
@@ -239,7 +239,7 @@ impl Origin {
             ),
         };
         Origin {
-            limits: Limits {
+            limits: HealthLimits {
                 role,
                 who,
                 name,
@@ -259,7 +259,7 @@ impl Origin {
     /// Waits until a request may go: at once while the origin is fine; while it is
     /// suspect or out, when it is this request's turn to probe it. `Err` when the run
     /// must stop.
-    pub(crate) async fn enter(self: &Arc<Self>, op: u64) -> Result<Pass, Stop> {
+    pub(crate) async fn enter(self: &Arc<Self>, op: u64) -> Result<GatePass, Stop> {
         // Leaves the queue however this ends (a turn, a stop, or the request cancelled).
         let _queued = Queued { origin: self, op };
         loop {
@@ -269,8 +269,8 @@ impl Origin {
             notified.as_mut().enable();
             let admit = self.health().admit(Instant::now(), op, &self.limits);
             let wake = match admit {
-                Admit::Go => return Ok(Pass::new(self, op, false)),
-                Admit::Probe => return Ok(Pass::new(self, op, true)),
+                Admit::Go => return Ok(GatePass::new(self, op, false)),
+                Admit::Probe => return Ok(GatePass::new(self, op, true)),
                 Admit::Stop(stop) => {
                     self.stopping(&stop);
                     return Err(stop);
@@ -322,7 +322,7 @@ impl Drop for Queued<'_> {
 
 /// Leave to send one request; tell the origin how it went. Dropped untold (the request
 /// was cancelled), it frees the probe's turn.
-pub(crate) struct Pass {
+pub(crate) struct GatePass {
     origin: Arc<Origin>,
     op: u64,
     probe: bool,
@@ -330,7 +330,7 @@ pub(crate) struct Pass {
 
 /// What to make of a failed request.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Verdict {
+pub(crate) enum FailureVerdict {
     /// It counts against the request's retries; `streak` is the run of failures it
     /// belongs to, if it says the origin may be down.
     Count { streak: Option<u64> },
@@ -341,9 +341,9 @@ pub(crate) enum Verdict {
     Stop(Stop),
 }
 
-impl Pass {
-    fn new(origin: &Arc<Origin>, op: u64, probe: bool) -> Pass {
-        Pass {
+impl GatePass {
+    fn new(origin: &Arc<Origin>, op: u64, probe: bool) -> GatePass {
+        GatePass {
             origin: origin.clone(),
             op,
             probe,
@@ -374,7 +374,7 @@ impl Pass {
     }
 
     /// A transient failure, with the server's `Retry-After` if it gave one.
-    pub(crate) fn failed(self, sign: &HealthSign, retry_after: Option<Duration>) -> Verdict {
+    pub(crate) fn failed(self, sign: &HealthSign, retry_after: Option<Duration>) -> FailureVerdict {
         let (verdict, event) = self.origin.health().failed(
             Instant::now(),
             Attempt {
@@ -385,7 +385,7 @@ impl Pass {
             retry_after,
             &self.origin.limits,
         );
-        if let Verdict::Stop(stop) = &verdict {
+        if let FailureVerdict::Stop(stop) = &verdict {
             self.origin.stopping(stop);
         }
         self.done(event);
@@ -400,7 +400,7 @@ impl Pass {
     }
 }
 
-impl Drop for Pass {
+impl Drop for GatePass {
     fn drop(&mut self) {
         if self.probe {
             self.origin.health().probing = false;
@@ -411,7 +411,7 @@ impl Drop for Pass {
 
 mod health;
 
-use health::{Admit, Attempt, Health, Mode};
+use health::{Admit, Attempt, Health, HealthMode};
 
 #[cfg(test)]
 mod tests;

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use super::failure::Failure;
 use super::jitter::jitter;
-use super::origin::{Origin, Origins, Pass, Role, Stop, Verdict};
+use super::origin::{FailureVerdict, GatePass, Origin, Origins, Role, Stop};
 use crate::admission::Limiter;
 use crate::event::{Event, Reporter};
 
@@ -67,7 +67,7 @@ struct Retry<'a> {
 }
 
 /// After a failed attempt: wait this long, then try again; the notice says why.
-struct Again {
+struct NextTry {
     delay: Duration,
     reason: String,
 }
@@ -111,7 +111,7 @@ impl<'a> Retry<'a> {
 
     /// The one decision: another try after this failure of the latest attempt, or the
     /// error to give up with.
-    fn after<E>(&self, failure: Failure<E>) -> Result<Again, E> {
+    fn after<E>(&self, failure: Failure<E>) -> Result<NextTry, E> {
         match failure {
             Failure::Final(e) | Failure::Local(e) | Failure::Fatal { error: e, .. } => Err(e),
             Failure::Transient { error, .. } if self.attempts > self.policy.retries => Err(error),
@@ -119,7 +119,7 @@ impl<'a> Retry<'a> {
                 reason,
                 retry_after,
                 ..
-            } => Ok(Again {
+            } => Ok(NextTry {
                 delay: self.policy.delay(self.attempts, retry_after),
                 reason,
             }),
@@ -139,7 +139,7 @@ pub(crate) struct Retrier {
 }
 
 /// An origin to pass before each attempt, and how its stop becomes the caller's error.
-type Watch<'a, E> = (&'a Arc<Origin>, u64, &'a (dyn Fn(Stop) -> E + Sync));
+type OriginWatch<'a, E> = (&'a Arc<Origin>, u64, &'a (dyn Fn(Stop) -> E + Sync));
 
 impl Retrier {
     pub(crate) fn new(policy: RetryPolicy, reporter: Reporter) -> Retrier {
@@ -204,7 +204,7 @@ impl Retrier {
 
     async fn drive<T, E, Fut>(
         &self,
-        watch: Option<Watch<'_, E>>,
+        watch: Option<OriginWatch<'_, E>>,
         what: impl Fn() -> String,
         mut attempt: impl FnMut(u32) -> Fut,
     ) -> Result<T, E>
@@ -233,23 +233,23 @@ impl Retrier {
             };
             if let (Some(pass), Some((_, _, stopped))) = (pass, watch) {
                 match judge(pass, &failure) {
-                    Verdict::Stop(stop) => return Err(stopped(stop)),
+                    FailureVerdict::Stop(stop) => return Err(stopped(stop)),
                     // The gate paces the next try, and the outage notice replaces the
                     // retry notice; the files in flight hold still until it ends.
-                    Verdict::Free { streak } => {
+                    FailureVerdict::Free { streak } => {
                         if let Some(limiter) = &self.limiter {
                             limiter.hold(true);
                         }
                         retry.forgive(streak);
                         continue;
                     }
-                    Verdict::Count { streak } => retry.counted(streak),
+                    FailureVerdict::Count { streak } => retry.counted(streak),
                 }
             }
             if let Some(limiter) = &self.limiter {
                 limiter.ended(failure.request_end(), began);
             }
-            let Again { delay, reason } = retry.after(failure)?;
+            let NextTry { delay, reason } = retry.after(failure)?;
             self.reporter.emit(Event::Retry {
                 what: what(),
                 attempt: n,
@@ -264,17 +264,17 @@ impl Retrier {
 }
 
 /// Tells the origin how an attempt failed, and returns what to make of it.
-fn judge<E>(pass: Pass, failure: &Failure<E>) -> Verdict {
+fn judge<E>(pass: GatePass, failure: &Failure<E>) -> FailureVerdict {
     match failure {
         Failure::Final(_) => {
             pass.alive();
-            Verdict::Count { streak: None }
+            FailureVerdict::Count { streak: None }
         }
         Failure::Local(_) => {
             pass.neutral();
-            Verdict::Count { streak: None }
+            FailureVerdict::Count { streak: None }
         }
-        Failure::Fatal { fatal, .. } => Verdict::Stop(pass.fatal(fatal)),
+        Failure::Fatal { fatal, .. } => FailureVerdict::Stop(pass.fatal(fatal)),
         Failure::Transient {
             sign, retry_after, ..
         } => pass.failed(sign, *retry_after),

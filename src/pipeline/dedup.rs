@@ -21,11 +21,11 @@ use crate::hash::Md5Sum;
 const MAX_FOLLOWERS: usize = 1024;
 
 /// What a content group's leader has settled: nothing yet, its asset, or failure.
-type Settled = Option<Result<Shared, ()>>;
+type Settled = Option<Result<SharedAsset, ()>>;
 
 /// What the leader of a content group tells the files that share its content.
 #[derive(Clone)]
-struct Shared {
+struct SharedAsset {
     asset_id: String,
     status: Option<String>,
     leader: String,
@@ -54,7 +54,7 @@ impl InRun {
     /// memory holds only contents in flight. A later file with the same content asks the
     /// API, which answers with the stored asset (a dedup hit, no upload); after a failure
     /// it tries again.
-    fn settle(&self, md5: Md5Sum, result: Result<Shared, ()>) {
+    fn settle(&self, md5: Md5Sum, result: Result<SharedAsset, ()>) {
         let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(tx) = map.remove(&md5) {
             tx.send_replace(Some(result));
@@ -117,7 +117,7 @@ async fn lead(ctx: &Ctx, remote: &Remote, p: Prepared) {
     match result {
         Some(report) => {
             let shared = match (&report.outcome, &report.asset_id) {
-                (Outcome::Uploaded | Outcome::Skipped, Some(id)) => Ok(Shared {
+                (Outcome::Uploaded | Outcome::Skipped, Some(id)) => Ok(SharedAsset {
                     asset_id: id.clone(),
                     status: report.status.clone(),
                     leader: report.path.clone(),

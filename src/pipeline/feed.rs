@@ -1,4 +1,4 @@
-//! Stage 1's hand-off: how files reach the hashing stage. The walk's `Feed` drops what
+//! Stage 1's hand-off: how files reach the hashing stage. The walk's `WalkFeed` drops what
 //! filters, shards and a second visit leave out, counts the files found and hands the rest
 //! on in batches; a watch's `WatchFeed` does the same for the files it finds, and
 //! `watch_gate` keeps content already sent from being sent again.
@@ -30,7 +30,7 @@ const BATCH_AGE: Duration = Duration::from_millis(50);
 pub(super) const WALK_QUEUE: usize = 8;
 /// The walk's side of stage 1: drops what filters, shards and a second visit leave
 /// out, counts the files found, and hands the rest to the hashing stage in batches.
-pub(super) struct Feed<'a> {
+pub(super) struct WalkFeed<'a> {
     ctx: &'a Ctx,
     settings: &'a Settings,
     tx: mpsc::Sender<Vec<WalkItem>>,
@@ -47,13 +47,13 @@ pub(super) struct Feed<'a> {
     since: Option<Instant>,
 }
 
-impl<'a> Feed<'a> {
+impl<'a> WalkFeed<'a> {
     pub(super) fn new(
         ctx: &'a Ctx,
         settings: &'a Settings,
         tx: mpsc::Sender<Vec<WalkItem>>,
-    ) -> Feed<'a> {
-        Feed {
+    ) -> WalkFeed<'a> {
+        WalkFeed {
             ctx,
             settings,
             tx,
@@ -154,7 +154,7 @@ pub(super) async fn watch_gate(
     }
 }
 
-impl walk::Sink for Feed<'_> {
+impl walk::Sink for WalkFeed<'_> {
     fn item(&mut self, item: WalkItem) -> bool {
         if self.ctx.cancel.is_cancelled() {
             return false;

@@ -2,7 +2,7 @@
 //! bounded queues between them, so memory stays flat whatever the number or size of files.
 //!
 //! * The walk runs on one blocking thread and streams files into a queue in small batches
-//!   (`run`, here, and `Feed` in `feed.rs`).
+//!   (`run`, here, and `WalkFeed` in `feed.rs`).
 //! * Hashing runs on up to one blocking thread per core; it consults the hash cache first
 //!   (`prepare.rs`). In a dry run it also settles each file's outcome.
 //! * Up to `-j` files talk to the API and storage at once, a number fixed or adapted during
@@ -44,8 +44,8 @@ use crate::walk::{self, WalkItem};
 use crate::watch::Watch;
 
 use dedup::{upload_stage, InRun};
-use feed::{watch_gate, Feed, WatchFeed, WALK_QUEUE};
-use prepare::{hash_stage, Prepared, Then};
+use feed::{watch_gate, WalkFeed, WatchFeed, WALK_QUEUE};
+use prepare::{hash_stage, NextStage, Prepared};
 use upload::Remote;
 
 /// A hashing thread hands over its file lines and warnings in batches of at most this
@@ -325,7 +325,7 @@ pub async fn run(
         let settings = settings.clone();
         let ctx = ctx.clone();
         tokio::task::spawn_blocking(move || {
-            let mut feed = Feed::new(&ctx, &settings, walk_tx);
+            let mut feed = WalkFeed::new(&ctx, &settings, walk_tx);
             walk::walk(&settings.walk, &settings.filter, None, &mut feed);
             feed.end();
             ctx.reporter.emit(Event::WalkDone);
@@ -338,9 +338,9 @@ pub async fn run(
     // unless a watch's gate must see it first (then a plan stage settles it).
     let (then, hashed_rx) = if remote.is_some() || watch.is_some() {
         let (tx, rx) = mpsc::channel::<Prepared>(1024);
-        (Then::Pass(tx), Some(rx))
+        (NextStage::Pass(tx), Some(rx))
     } else {
-        (Then::Plan, None)
+        (NextStage::Plan, None)
     };
     let hasher = tokio::spawn(hash_stage(ctx.clone(), walk_rx, then, cache.clone()));
     let hashed_rx = match (&watch, hashed_rx) {

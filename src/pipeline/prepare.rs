@@ -56,7 +56,7 @@ impl Prepared {
 }
 
 /// Where a hashed file goes next.
-pub(super) enum Then {
+pub(super) enum NextStage {
     /// `--dry-run`: nowhere; it is what would be sent, settled here.
     Plan,
     /// To the next stage: the upload stage (or a watch's gate).
@@ -70,7 +70,7 @@ type Fresh = (FileKey, Md5Sum, i64);
 pub(super) async fn hash_stage(
     ctx: Arc<Ctx>,
     rx: mpsc::Receiver<Vec<WalkItem>>,
-    then: Then,
+    then: NextStage,
     cache: Option<Arc<HashCache>>,
 ) {
     let cores = std::thread::available_parallelism()
@@ -107,7 +107,7 @@ pub(super) async fn hash_stage(
 fn hash_worker(
     ctx: &Ctx,
     rx: &Mutex<mpsc::Receiver<Vec<WalkItem>>>,
-    then: &Then,
+    then: &NextStage,
     cache: Option<&HashCache>,
 ) {
     let mut worker = Worker {
@@ -138,7 +138,7 @@ fn hash_worker(
 /// What one hashing thread keeps from batch to batch.
 struct Worker<'a> {
     ctx: &'a Ctx,
-    then: &'a Then,
+    then: &'a NextStage,
     cache: Option<&'a HashCache>,
     out: Outbox<'a>,
     buf: ReadBuf,
@@ -191,8 +191,8 @@ impl Worker<'_> {
             }
             match prep {
                 Ok(Ok(p)) => match self.then {
-                    Then::Plan => self.out.finish(p.report(Outcome::Planned)),
-                    Then::Pass(tx) => {
+                    NextStage::Plan => self.out.finish(p.report(Outcome::Planned)),
+                    NextStage::Pass(tx) => {
                         // The upload queue may be full: nothing held back while waiting.
                         self.out.flush();
                         if tx.blocking_send(p).is_err() {

@@ -123,7 +123,7 @@ async fn create_and_upload(
         path: p.file.display.clone(),
         size: p.size,
     });
-    let src = transfer::Source {
+    let src = transfer::UploadFile {
         path: &p.file.path,
         size: p.size,
         md5_hex: &p.md5_hex,

@@ -19,7 +19,7 @@ use super::units::Size;
 use crate::cli::Cli;
 use crate::exit::UsageError;
 use crate::io_words::io_reason;
-use crate::walk::{Filter, Limits, Origin, Pattern};
+use crate::walk::{Filter, Pattern, PatternOrigin, SizeAgeLimits};
 
 const MIN_SIZE: Key<Size> = Key::new("--min-size", None, "");
 const MAX_SIZE: Key<Size> = Key::new("--max-size", None, "");
@@ -61,7 +61,7 @@ pub(crate) fn filter(cli: &Cli, env: &Env) -> Result<Filter, UsageError> {
             ("--max-age", &cli.max_age),
         )?;
     }
-    let limits = Limits {
+    let limits = SizeAgeLimits {
         min_size,
         max_size,
         // In a watch, --min-age is the settle time (`watch.rs`): a file too young waits
@@ -158,7 +158,7 @@ fn read_patterns(flag: &'static str, path: &Path) -> Result<Vec<Pattern>, UsageE
     Ok(pattern_lines(&text)
         .map(|(line, glob)| Pattern {
             glob: glob.to_string(),
-            origin: Origin::File {
+            origin: PatternOrigin::File {
                 flag,
                 path: path.to_path_buf(),
                 line,
@@ -185,14 +185,14 @@ mod tests {
     use clap::Parser;
 
     use super::*;
-    use crate::walk::Verdict;
+    use crate::walk::FilterVerdict;
 
     fn filter_of(args: &[&str]) -> Result<Filter, UsageError> {
         let cli = Cli::parse_from(["chief-upload"].iter().chain(args).chain(&["x"]));
         filter(&cli, &Env::default())
     }
 
-    fn judge(f: &Filter, size: u64, age_secs: u64) -> Verdict {
+    fn judge(f: &Filter, size: u64, age_secs: u64) -> FilterVerdict {
         let now = SystemTime::now();
         let modified = now - Duration::from_secs(age_secs);
         f.judge(size, || Ok(modified), now).unwrap()
@@ -201,20 +201,20 @@ mod tests {
     #[test]
     fn sizes_and_ages_come_from_their_flags() {
         let f = filter_of(&["--min-size", "1K", "--max-size", "2k"]).unwrap();
-        assert_eq!(judge(&f, 1023, 0), Verdict::Exclude);
-        assert_eq!(judge(&f, 1024, 0), Verdict::Take);
-        assert_eq!(judge(&f, 2048, 0), Verdict::Take);
-        assert_eq!(judge(&f, 2049, 0), Verdict::Exclude);
+        assert_eq!(judge(&f, 1023, 0), FilterVerdict::Exclude);
+        assert_eq!(judge(&f, 1024, 0), FilterVerdict::Take);
+        assert_eq!(judge(&f, 2048, 0), FilterVerdict::Take);
+        assert_eq!(judge(&f, 2049, 0), FilterVerdict::Exclude);
         assert_eq!(f.describe(), "the filters (--min-size, --max-size)");
 
         let f = filter_of(&["--min-age", "15m", "--max-age", "7d"]).unwrap();
-        assert_eq!(judge(&f, 1, 60), Verdict::TooYoung);
-        assert_eq!(judge(&f, 1, 16 * 60), Verdict::Take);
-        assert_eq!(judge(&f, 1, 8 * 24 * 3600), Verdict::Exclude);
+        assert_eq!(judge(&f, 1, 60), FilterVerdict::TooYoung);
+        assert_eq!(judge(&f, 1, 16 * 60), FilterVerdict::Take);
+        assert_eq!(judge(&f, 1, 8 * 24 * 3600), FilterVerdict::Exclude);
 
-        // Limits that meet are fine; nothing set takes everything.
+        // SizeAgeLimits that meet are fine; nothing set takes everything.
         assert!(filter_of(&["--min-size", "1K", "--max-size", "1024"]).is_ok());
-        assert_eq!(judge(&filter_of(&[]).unwrap(), 0, 0), Verdict::Take);
+        assert_eq!(judge(&filter_of(&[]).unwrap(), 0, 0), FilterVerdict::Take);
     }
 
     #[test]

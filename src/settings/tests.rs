@@ -584,12 +584,12 @@ fn a_watch_settles_for_min_age_waits_out_outages_and_keeps_its_record_by_the_cac
     let now = std::time::SystemTime::now();
     assert_eq!(
         s.filter.judge(1, || Ok(now), now).unwrap(),
-        crate::walk::Verdict::Take
+        crate::walk::FilterVerdict::Take
     );
     let run = resolve_with(&cli(&["--min-age", "10s", "x"]), &env, &mut used).unwrap();
     assert_eq!(
         run.filter.judge(1, || Ok(now), now).unwrap(),
-        crate::walk::Verdict::TooYoung
+        crate::walk::FilterVerdict::TooYoung
     );
     assert_eq!(run.max_outage, Duration::from_secs(300));
 

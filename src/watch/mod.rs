@@ -28,7 +28,7 @@ mod record;
 mod settle;
 mod source;
 
-use source::{Pass, Source};
+use source::{WalkPass, WatchSource};
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -47,7 +47,7 @@ use crate::walk::{self, rel_string, WalkItem, WalkedFile};
 use crate::file_key::now_ns;
 use events::{Backlog, Events};
 use record::{FileId, Record};
-use settle::{Due, Settling, Verdict};
+use settle::{Due, SettleVerdict, Settling};
 
 /// Files waiting to settle, at most; past that, newcomers are left to a later rescan.
 const MAX_SETTLING: usize = 50_000;
@@ -249,10 +249,10 @@ impl Watch {
     pub(crate) fn run(&self, feed: &dyn Feed, stop: &CancellationToken) {
         let (tx, rx) = mpsc::channel();
         *self.to_thread.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx.clone());
-        let mut source = Source::new(self, feed, stop, rx);
+        let mut source = WatchSource::new(self, feed, stop, rx);
         source.start_events(tx);
         source.report_status(true);
-        source.pass(Pass::First);
+        source.pass(WalkPass::First);
         source.report_status(true);
         feed.emit(Event::WalkDone);
         source.serve();

@@ -29,7 +29,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::db::{self, Damage, Schema};
+use crate::db::{self, OnDamage, Schema};
 use crate::file_key::{day_of, now_ns, FileKey};
 use crate::hash::Md5Sum;
 use crate::sync::lock;
@@ -37,9 +37,6 @@ use crate::sync::lock;
 /// Rows of files not seen for this many days are deleted when the record is opened (a
 /// file deleted from a watched folder leaves its row behind).
 const RETENTION_DAYS: i64 = 90;
-
-/// What the watch tells the user when its record must be started anew.
-pub(crate) type OnDamage = Box<dyn Fn(Damage) + Send + Sync>;
 
 /// The record's database file.
 const SCHEMA: Schema = Schema {
@@ -453,7 +450,7 @@ mod tests {
         use std::sync::Arc;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sent.sqlite");
-        let told: Arc<Mutex<Vec<Damage>>> = Arc::default();
+        let told: Arc<Mutex<Vec<db::Damage>>> = Arc::default();
         let telling = || -> OnDamage {
             let t = told.clone();
             Box::new(move |d| t.lock().unwrap().push(d))

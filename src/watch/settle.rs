@@ -27,7 +27,7 @@ struct Waiting {
 
 /// What a look at a waiting file decided.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) enum Verdict {
+pub(super) enum SettleVerdict {
     /// Still for long enough: take it.
     Ready,
     /// Not yet: look again at this instant.
@@ -136,7 +136,7 @@ impl Settling {
         modified: Option<SystemTime>,
         now: Instant,
         wall: SystemTime,
-    ) -> Verdict {
+    ) -> SettleVerdict {
         if due.key != Some(key) {
             due.key = Some(key);
             due.still_since = now;
@@ -147,9 +147,9 @@ impl Settling {
         let by_clock = now.saturating_duration_since(due.still_since);
         let still = by_mtime.max(by_clock);
         if still >= self.settle {
-            Verdict::Ready
+            SettleVerdict::Ready
         } else {
-            Verdict::Later(now + (self.settle - still))
+            SettleVerdict::Later(now + (self.settle - still))
         }
     }
 }
@@ -193,7 +193,7 @@ mod tests {
         let mut d = s.pop_due(t0).unwrap();
         assert!(s.pop_due(t0).is_none());
         let v = s.judge(&mut d, key(1, 1), Some(wall), t0, wall);
-        assert_eq!(v, Verdict::Later(t0 + settle));
+        assert_eq!(v, SettleVerdict::Later(t0 + settle));
         assert!(s.again(d, t0 + settle));
         assert!(s.pop_due(t0 + Duration::from_secs(1)).is_none());
 
@@ -202,14 +202,14 @@ mod tests {
         let mut d = s.pop_due(t1).unwrap();
         let written = wall + Duration::from_secs(1);
         let v = s.judge(&mut d, key(2, 2), Some(written), t1, wall + settle);
-        assert_eq!(v, Verdict::Later(t1 + Duration::from_secs(1)));
+        assert_eq!(v, SettleVerdict::Later(t1 + Duration::from_secs(1)));
         assert!(s.again(d, t1 + Duration::from_secs(1)));
 
         // Unchanged since: ready.
         let t2 = t1 + Duration::from_secs(1);
         let mut d = s.pop_due(t2).unwrap();
         let v = s.judge(&mut d, key(2, 2), Some(written), t2, written + settle);
-        assert_eq!(v, Verdict::Ready);
+        assert_eq!(v, SettleVerdict::Ready);
         assert_eq!(s.len(), 0);
         assert_eq!(s.next_due(), None);
     }
@@ -225,7 +225,7 @@ mod tests {
         let old = wall - Duration::from_secs(3600);
         assert_eq!(
             s.judge(&mut d, key(1, 1), Some(old), t0, wall),
-            Verdict::Ready
+            SettleVerdict::Ready
         );
 
         // Stamped an hour ahead (a server's clock): ready after the settle time by ours.
@@ -233,11 +233,11 @@ mod tests {
         let mut d = s.pop_due(t0).unwrap();
         let ahead = wall + Duration::from_secs(3600);
         let v = s.judge(&mut d, key(1, 1), Some(ahead), t0, wall);
-        assert_eq!(v, Verdict::Later(t0 + settle));
+        assert_eq!(v, SettleVerdict::Later(t0 + settle));
         assert!(s.again(d, t0 + settle));
         let mut d = s.pop_due(t0 + settle).unwrap();
         let v = s.judge(&mut d, key(1, 1), Some(ahead), t0 + settle, wall + settle);
-        assert_eq!(v, Verdict::Ready);
+        assert_eq!(v, SettleVerdict::Ready);
     }
 
     #[test]

@@ -24,7 +24,7 @@ pub(super) struct Place {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum Pass {
+pub(super) enum WalkPass {
     /// The first walk: counts what it leaves out and reports what it cannot walk.
     First,
     /// A later walk, after lost events or at the interval: only finds files to look at.
@@ -32,7 +32,7 @@ pub(super) enum Pass {
 }
 
 /// The state of the watch's thread.
-pub(super) struct Source<'a> {
+pub(super) struct WatchSource<'a> {
     watch: &'a Watch,
     feed: &'a dyn Feed,
     stop: &'a CancellationToken,
@@ -54,13 +54,13 @@ pub(super) struct Source<'a> {
     left_out: LeftOut,
 }
 
-impl<'a> Source<'a> {
+impl<'a> WatchSource<'a> {
     pub(super) fn new(
         watch: &'a Watch,
         feed: &'a dyn Feed,
         stop: &'a CancellationToken,
         rx: Receiver<Msg>,
-    ) -> Source<'a> {
+    ) -> WatchSource<'a> {
         let cwd = std::env::current_dir().unwrap_or_default();
         let roots = watch
             .settings
@@ -77,7 +77,7 @@ impl<'a> Source<'a> {
                 is_dir: std::fs::metadata(given).is_ok_and(|m| m.is_dir()),
             })
             .collect();
-        Source {
+        WatchSource {
             watch,
             feed,
             stop,
@@ -153,9 +153,9 @@ impl<'a> Source<'a> {
     }
 
     /// A walk of every PATH: each file not waiting, in flight or unchanged is looked at.
-    pub(super) fn pass(&mut self, pass: Pass) {
+    pub(super) fn pass(&mut self, pass: WalkPass) {
         let settings = self.watch.settings.clone();
-        let first = pass == Pass::First;
+        let first = pass == WalkPass::First;
         // As a normal run does: a file reached twice (a hard link, PATHs that overlap) is
         // taken once. Only for the first pass; later, the record knows the file.
         let mut reached = Seen::default();
@@ -242,7 +242,7 @@ impl<'a> Source<'a> {
         {
             // The globs, the shard, and the size and age limits are judged on the file as
             // it is taken: a file left out counts once it is still, as an upload would.
-            Verdict::Ready => {
+            SettleVerdict::Ready => {
                 let wanted = self.wanted_open(&due.path);
                 let judged = self.watch.settings.filter.judge(
                     meta.len(),
@@ -250,7 +250,7 @@ impl<'a> Source<'a> {
                     SystemTime::now(),
                 );
                 match judged {
-                    Ok(walk::Verdict::Take) if wanted => self.take(due, &meta, id, key),
+                    Ok(walk::FilterVerdict::Take) if wanted => self.take(due, &meta, id, key),
                     Ok(_) => {
                         self.left_out(&due.display, Some(&key));
                         true
@@ -259,7 +259,7 @@ impl<'a> Source<'a> {
                     Err(_) => true,
                 }
             }
-            Verdict::Later(at) => {
+            SettleVerdict::Later(at) => {
                 if !self.settling.again(due, at) {
                     self.too_many();
                 }
@@ -318,7 +318,7 @@ impl<'a> Source<'a> {
             let room_to_rescan = self.settling.len() < MAX_SETTLING / 2;
             if (self.rescan_soon && room_to_rescan) || self.next_rescan.is_some_and(|t| t <= now) {
                 self.rescan_soon = false;
-                self.pass(Pass::Rescan);
+                self.pass(WalkPass::Rescan);
                 if let Some(every) = self.rescan_every {
                     self.next_rescan = Some(Instant::now() + every);
                 }

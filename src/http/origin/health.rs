@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use super::*;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Mode {
+pub(super) enum HealthMode {
     /// Every request goes.
     Open,
     /// Failures in a row: one request at a time probes it.
@@ -50,7 +50,7 @@ pub(super) struct Health {
     pub(super) answered: bool,
     pub(super) streak: Option<Streak>,
     pub(super) streaks: u64,
-    pub(super) mode: Mode,
+    pub(super) mode: HealthMode,
     pub(super) probing: bool,
     /// Requests waiting for the probe's turn, first come first served: a request whose
     /// probe failed goes to the back, so no one spends all its retries probing.
@@ -73,7 +73,7 @@ impl Health {
             answered: false,
             streak: None,
             streaks: 0,
-            mode: Mode::Open,
+            mode: HealthMode::Open,
             probing: false,
             queue: VecDeque::new(),
             next_probe: now,
@@ -86,11 +86,11 @@ impl Health {
 
     /// Whether request `op` may go now. A request told to wait is in the queue (the
     /// caller takes it out when it stops waiting).
-    pub(super) fn admit(&mut self, now: Instant, op: u64, limits: &Limits) -> Admit {
+    pub(super) fn admit(&mut self, now: Instant, op: u64, limits: &HealthLimits) -> Admit {
         if let Some(stop) = &self.stopped {
             return Admit::Stop(stop.clone());
         }
-        if self.mode == Mode::Open {
+        if self.mode == HealthMode::Open {
             return Admit::Go;
         }
         if let Some(stop) = self.overdue(now, limits) {
@@ -115,10 +115,10 @@ impl Health {
     }
 
     /// Out (or suspect) for longer than `--max-outage`: the origin stops.
-    pub(super) fn overdue(&mut self, now: Instant, limits: &Limits) -> Option<Stop> {
+    pub(super) fn overdue(&mut self, now: Instant, limits: &HealthLimits) -> Option<Stop> {
         let streak = self.streak.as_ref()?;
         let down_for = now.saturating_duration_since(streak.since);
-        if self.mode == Mode::Open || down_for < limits.max_outage {
+        if self.mode == HealthMode::Open || down_for < limits.max_outage {
             return None;
         }
         let stop = Stop {
@@ -135,20 +135,25 @@ impl Health {
     }
 
     /// A sign of life: the streak ends, every request goes again.
-    pub(super) fn alive(&mut self, now: Instant, probe: bool, limits: &Limits) -> Option<Event> {
+    pub(super) fn alive(
+        &mut self,
+        now: Instant,
+        probe: bool,
+        limits: &HealthLimits,
+    ) -> Option<Event> {
         if probe {
             self.probing = false;
         }
         self.answered = true;
         let event = match (&self.streak, self.mode) {
-            (Some(s), Mode::Out) => Some(Event::OutageOver {
+            (Some(s), HealthMode::Out) => Some(Event::OutageOver {
                 origin: limits.name.clone(),
                 down_for: now.saturating_duration_since(s.since),
             }),
             _ => None,
         };
         self.streak = None;
-        self.mode = Mode::Open;
+        self.mode = HealthMode::Open;
         self.backoff = PROBE_FIRST;
         self.last_notice = None;
         event
@@ -157,13 +162,13 @@ impl Health {
     pub(super) fn neutral(&mut self, now: Instant, probe: bool) {
         if probe {
             self.probing = false;
-            if self.mode != Mode::Open {
+            if self.mode != HealthMode::Open {
                 self.next_probe = now + equal_jitter(self.backoff);
             }
         }
     }
 
-    pub(super) fn fatal(&mut self, fatal: &Fatal, limits: &Limits) -> Stop {
+    pub(super) fn fatal(&mut self, fatal: &Fatal, limits: &HealthLimits) -> Stop {
         self.probing = false;
         let stop = Stop {
             kind: StopKind::Fatal(fatal.kind),
@@ -180,13 +185,13 @@ impl Health {
         attempt: Attempt,
         sign: &HealthSign,
         retry_after: Option<Duration>,
-        limits: &Limits,
-    ) -> (Verdict, Option<Event>) {
+        limits: &HealthLimits,
+    ) -> (FailureVerdict, Option<Event>) {
         if attempt.probe {
             self.probing = false;
         }
         if let Some(stop) = &self.stopped {
-            return (Verdict::Stop(stop.clone()), None);
+            return (FailureVerdict::Stop(stop.clone()), None);
         }
         if matches!(sign, HealthSign::Pushback | HealthSign::Busy(_)) {
             self.pushbacks += 1;
@@ -199,7 +204,7 @@ impl Health {
             // It answers, and asks for less: alive, never out.
             HealthSign::Pushback => {
                 let event = self.alive(now, false, limits);
-                return (Verdict::Count { streak: None }, event);
+                return (FailureVerdict::Count { streak: None }, event);
             }
             HealthSign::Unreachable(why) if !self.answered && limits.role == Role::Api => {
                 let stop = self.fatal(
@@ -209,7 +214,7 @@ impl Health {
                     },
                     limits,
                 );
-                return (Verdict::Stop(stop), None);
+                return (FailureVerdict::Stop(stop), None);
             }
             // Before its first answer, a lost connection is that request's problem.
             HealthSign::Dropped(_) | HealthSign::TimedOut(_) | HealthSign::Unreachable(_) => {
@@ -219,7 +224,7 @@ impl Health {
         };
         if !evidence {
             self.neutral(now, attempt.probe);
-            return (Verdict::Count { streak: None }, None);
+            return (FailureVerdict::Count { streak: None }, None);
         }
         let streak = self.streak.get_or_insert_with(|| {
             self.streaks += 1;
@@ -236,13 +241,13 @@ impl Health {
         streak.several_ops |= streak.first_op != attempt.op;
         streak.reason = sign.short();
         let (id, since) = (streak.id, streak.since);
-        if self.mode == Mode::Open && streak.failures >= SUSPECT_AFTER && streak.several_ops {
-            self.mode = Mode::Suspect;
+        if self.mode == HealthMode::Open && streak.failures >= SUSPECT_AFTER && streak.several_ops {
+            self.mode = HealthMode::Suspect;
             self.backoff = PROBE_FIRST;
             self.next_probe = now + equal_jitter(PROBE_FIRST);
         }
-        if self.mode == Mode::Open {
-            return (Verdict::Count { streak: Some(id) }, None);
+        if self.mode == HealthMode::Open {
+            return (FailureVerdict::Count { streak: Some(id) }, None);
         }
         let asked = retry_after.map(|ra| ra.min(limits.retry_after_cap));
         if attempt.probe {
@@ -255,11 +260,11 @@ impl Health {
         self.next_probe = self.next_probe.min(since + limits.max_outage);
         let down_for = now.saturating_duration_since(since);
         let mut notice = false;
-        if self.mode == Mode::Suspect && down_for >= OUTAGE_AFTER.min(limits.max_outage) {
-            self.mode = Mode::Out;
+        if self.mode == HealthMode::Suspect && down_for >= OUTAGE_AFTER.min(limits.max_outage) {
+            self.mode = HealthMode::Out;
             notice = true;
         }
-        if self.mode != Mode::Out {
+        if self.mode != HealthMode::Out {
             // A probe when the streak is old enough to judge, so that an outage is known
             // (and shown) then, not whenever the backoff happens to end.
             // (A server's `Retry-After` is honoured all the same.)
@@ -267,10 +272,10 @@ impl Health {
                 let judged = since + OUTAGE_AFTER.min(limits.max_outage);
                 self.next_probe = self.next_probe.min(judged);
             }
-            return (Verdict::Count { streak: Some(id) }, None);
+            return (FailureVerdict::Count { streak: Some(id) }, None);
         }
         if let Some(stop) = self.overdue(now, limits) {
-            return (Verdict::Stop(stop), None);
+            return (FailureVerdict::Stop(stop), None);
         }
         notice |= attempt.probe
             && self
@@ -285,6 +290,6 @@ impl Health {
                 retry_in: self.next_probe.saturating_duration_since(now),
             }
         });
-        (Verdict::Free { streak: id }, event)
+        (FailureVerdict::Free { streak: id }, event)
     }
 }

@@ -3,8 +3,8 @@
 
 use super::*;
 
-fn limits(role: Role, max_outage: Duration) -> Limits {
-    Limits {
+fn limits(role: Role, max_outage: Duration) -> HealthLimits {
+    HealthLimits {
         role,
         who: "the API (api.example.com)".into(),
         name: "API".into(),
@@ -30,14 +30,14 @@ fn probe(op: u64) -> Attempt {
 
 /// Asks the gate at `now` for a request that then stops waiting (as the gate's guard
 /// takes it out of the queue).
-fn admit(h: &mut Health, now: Instant, l: &Limits) -> Admit {
+fn admit(h: &mut Health, now: Instant, l: &HealthLimits) -> Admit {
     let a = h.admit(now, 99, l);
     h.queue.retain(|&q| q != 99);
     a
 }
 
 /// Takes the probe's turn at `now`, which must be open.
-fn take_probe(h: &mut Health, now: Instant, l: &Limits) {
+fn take_probe(h: &mut Health, now: Instant, l: &HealthLimits) {
     match admit(h, now, l) {
         Admit::Probe => {}
         other => panic!("expected the probe's turn, got {}", admit_name(&other)),
@@ -66,7 +66,7 @@ fn failures_among_successes_never_make_an_origin_suspect() {
             assert!(h.alive(now, false, &l).is_none());
         } else {
             let (v, e) = h.failed(now, req(i), &S503, None, &l);
-            assert!(matches!(v, Verdict::Count { .. }), "{v:?}");
+            assert!(matches!(v, FailureVerdict::Count { .. }), "{v:?}");
             assert!(e.is_none());
         }
         assert!(matches!(admit(&mut h, now, &l), Admit::Go));
@@ -81,7 +81,10 @@ fn one_request_failing_alone_is_its_own_problem() {
     h.alive(t0, false, &l);
     for i in 0..20 {
         let (v, _) = h.failed(t0 + secs(i as f64), req(7), &S503, None, &l);
-        assert!(matches!(v, Verdict::Count { streak: Some(_) }), "{v:?}");
+        assert!(
+            matches!(v, FailureVerdict::Count { streak: Some(_) }),
+            "{v:?}"
+        );
         assert!(matches!(admit(&mut h, t0 + secs(i as f64), &l), Admit::Go));
     }
 }
@@ -99,7 +102,7 @@ fn an_outage_is_probed_one_at_a_time_then_ridden_out() {
     }
     assert!(verdicts
         .iter()
-        .all(|v| matches!(v, Verdict::Count { streak: Some(1) })));
+        .all(|v| matches!(v, FailureVerdict::Count { streak: Some(1) })));
     // New work waits for the probe's turn, which comes within the first backoff.
     assert!(matches!(admit(&mut h, t0, &l), Admit::Wait(Some(_))));
     let mut now = t0 + PROBE_FIRST;
@@ -126,8 +129,8 @@ fn an_outage_is_probed_one_at_a_time_then_ridden_out() {
             assert!(*down_for >= OUTAGE_AFTER && *retry_in <= PROBE_CAP);
         }
         match v {
-            Verdict::Count { .. } => assert!(!freed && now - t0 < OUTAGE_AFTER + PROBE_CAP),
-            Verdict::Free { streak: 1 } => freed = true,
+            FailureVerdict::Count { .. } => assert!(!freed && now - t0 < OUTAGE_AFTER + PROBE_CAP),
+            FailureVerdict::Free { streak: 1 } => freed = true,
             other => panic!("{other:?}"),
         }
         let next = h.next_probe;
@@ -168,7 +171,7 @@ fn past_max_outage_the_origin_stops_the_run() {
     let stop = loop {
         match admit(&mut h, now, &l) {
             Admit::Probe => match h.failed(now, probe(9), &S503, None, &l).0 {
-                Verdict::Stop(stop) => break stop,
+                FailureVerdict::Stop(stop) => break stop,
                 _ => now = h.next_probe,
             },
             Admit::Wait(Some(at)) => now = at,
@@ -187,7 +190,7 @@ fn past_max_outage_the_origin_stops_the_run() {
     assert!(matches!(admit(&mut h, now + secs(1.0), &l), Admit::Stop(_)));
     assert!(matches!(
         h.failed(now, req(1), &S503, None, &l).0,
-        Verdict::Stop(_)
+        FailureVerdict::Stop(_)
     ));
 }
 
@@ -198,7 +201,7 @@ fn nothing_listening_where_the_api_never_answered_is_fatal() {
     let api = limits(Role::Api, secs(300.0));
     let mut h = Health::new(t0);
     match h.failed(t0, req(0), &refused, None, &api).0 {
-        Verdict::Stop(stop) => {
+        FailureVerdict::Stop(stop) => {
             assert_eq!(stop.kind, StopKind::Fatal(FatalKind::Unreachable));
             assert_eq!(
                 stop.to_string(),
@@ -214,7 +217,7 @@ fn nothing_listening_where_the_api_never_answered_is_fatal() {
     let mut h = Health::new(t0);
     for op in 0..10 {
         let (v, _) = h.failed(t0, req(op), &refused, None, &storage);
-        assert_eq!(v, Verdict::Count { streak: None });
+        assert_eq!(v, FailureVerdict::Count { streak: None });
     }
     assert!(matches!(admit(&mut h, t0, &storage), Admit::Go));
 
@@ -222,7 +225,7 @@ fn nothing_listening_where_the_api_never_answered_is_fatal() {
     let mut h = Health::new(t0);
     h.alive(t0, false, &api);
     let (v, _) = h.failed(t0, req(0), &refused, None, &api);
-    assert_eq!(v, Verdict::Count { streak: Some(1) });
+    assert_eq!(v, FailureVerdict::Count { streak: Some(1) });
 }
 
 #[test]
@@ -260,7 +263,7 @@ fn pushback_is_counted_and_never_an_outage() {
             None,
             &l,
         );
-        assert_eq!(v, Verdict::Count { streak: None });
+        assert_eq!(v, FailureVerdict::Count { streak: None });
         assert!(e.is_none());
         assert!(matches!(admit(&mut h, t0 + secs(op as f64), &l), Admit::Go));
     }
@@ -300,7 +303,7 @@ fn failures_before_the_first_answer_say_nothing_of_an_outage() {
     let reset = HealthSign::Dropped("connection reset".into());
     for op in 0..10 {
         let (v, _) = h.failed(t0, req(op), &reset, None, &l);
-        assert_eq!(v, Verdict::Count { streak: None });
+        assert_eq!(v, FailureVerdict::Count { streak: None });
     }
     assert!(matches!(admit(&mut h, t0, &l), Admit::Go));
     // A 5xx is an answer: from then on, resets count.
@@ -332,7 +335,7 @@ fn the_gate_lets_one_probe_through_and_everyone_after_its_answer() {
         api.enter(0).await.unwrap().alive();
         for op in 0..3 {
             let v = api.enter(op).await.unwrap().failed(&S503, None);
-            assert!(matches!(v, Verdict::Count { .. }));
+            assert!(matches!(v, FailureVerdict::Count { .. }));
         }
         api.health().next_probe = Instant::now();
         let prober = api.enter(10).await.unwrap();
