@@ -1,6 +1,7 @@
 //! What the pipeline reports. The pipeline never prints: it sends these to the output
 //! layer (`report`), which alone decides what reaches stdout and stderr.
 
+use crate::sync::{lock, wait};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -238,7 +239,7 @@ struct EventBudgetState {
 
 impl EventBudget {
     fn lock(&self) -> MutexGuard<'_, EventBudgetState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.state)
     }
 
     fn take(self: &Arc<EventBudget>, events: usize) -> EventPermit {
@@ -246,7 +247,7 @@ impl EventBudget {
         // A batch always fits in an empty queue, however big.
         while state.queued > 0 && state.queued + events > EVENT_QUEUE {
             state.waiting += 1;
-            state = self.freed.wait(state).unwrap_or_else(|e| e.into_inner());
+            state = wait(&self.freed, state);
             state.waiting -= 1;
         }
         state.queued += events;

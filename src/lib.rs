@@ -41,6 +41,7 @@ use tokio_util::sync::CancellationToken;
 use crate::cli::Cli;
 use crate::event::Reporter;
 use crate::exit::{exit_for, Exit, UsageError};
+use crate::http::{FatalKind, Stop, StopKind};
 use crate::settings::{Env, Mode, OutputSettings};
 use crate::signal::{Signal, Stops};
 
@@ -87,7 +88,7 @@ fn run_cli(cli: Cli, env: Env, output: OutputSettings) -> anyhow::Result<Exit> {
         return Ok(Exit::Success);
     }
     let settings = settings::resolve(&cli, &env, output, &mut stdin_used)?;
-    let watching = settings.watch.is_some();
+    let watching = settings.watch().is_some();
     let report_file = match &settings.report {
         Some(path) => Some(report::ReportFile::create(path)?),
         None => None,
@@ -113,7 +114,7 @@ fn run_cli(cli: Cli, env: Env, output: OutputSettings) -> anyhow::Result<Exit> {
     }
     // For the hint when the credentials are refused, which only an upload has.
     let project = match &settings.mode {
-        Mode::Upload(api) => api.project.to_string(),
+        Mode::Upload { api, .. } => api.project.to_string(),
         Mode::DryRun => String::new(),
     };
     let cancel = CancellationToken::new();
@@ -145,7 +146,7 @@ fn run_cli(cli: Cli, env: Env, output: OutputSettings) -> anyhow::Result<Exit> {
             .into());
     }
     if let Some(stop) = result.stopped {
-        return Err(stop.into_error());
+        return Err(stop_error(stop));
     }
     let s = &result.summary;
     if s.interrupted {
@@ -161,4 +162,25 @@ fn run_cli(cli: Cli, env: Env, output: OutputSettings) -> anyhow::Result<Exit> {
     } else {
         Exit::Success
     })
+}
+
+/// The error that ends a run an origin stopped: for a fatal failure, a usage error (exit 2)
+/// with the fix; for an outage, a plain one (exit 1).
+pub(crate) fn stop_error(stop: Stop) -> anyhow::Error {
+    let fix = match stop.kind {
+        StopKind::Fatal(FatalKind::Certificate) => {
+            "if a company proxy or a private authority signs this connection, trust its certificate with --ca-cert FILE (or SSL_CERT_FILE)"
+        }
+        StopKind::Fatal(FatalKind::ProxyAuth) => {
+            "check the user name and password in the proxy URL (HTTPS_PROXY, https_proxy or ALL_PROXY); percent-encode characters such as @ and :"
+        }
+        StopKind::Fatal(FatalKind::Unreachable) => {
+            "check --api-url (or CHIEF_API_URL, or api_url in the config file), and that this computer can reach it"
+        }
+        StopKind::Outage { .. } => return anyhow::anyhow!("{stop}"),
+    };
+    UsageError::new(stop.to_string())
+        .hint(fix)
+        .hint("chief-upload --show-config shows which settings are in effect")
+        .into()
 }

@@ -5,6 +5,7 @@
 //! followed by silence, and the progress bars, rate and ETA, which count bytes as they go
 //! out, follow the cap.
 
+use crate::sync::lock;
 use std::num::NonZeroU64;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -46,7 +47,7 @@ impl Bandwidth {
 
     /// When `n` bytes reserved at `now` may go out.
     fn reserve(&self, n: u64, now: Instant) -> Instant {
-        let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+        let mut next = lock(&self.next);
         let start = (*next).max(now.checked_sub(SLICE).unwrap_or(now));
         *next = start + Duration::from_secs_f64(n as f64 / self.per_sec as f64);
         start

@@ -15,6 +15,7 @@
 //! * `retry`: the retry policy and loop; `jitter`: randomness for spreading retries.
 //! * `origin`: what the run learns about each origin (fatal failures, outages,
 //!   pushback), consulted by the retry loop before and after each attempt.
+//!
 //! The retry loop tells `admission` (files in flight) of every answer, pushback,
 //! timeout and outage.
 //! * `bandwidth`: `--bwlimit`, one pace for all upload bodies.
@@ -34,14 +35,15 @@ mod trust;
 
 pub(crate) use bandwidth::Bandwidth;
 pub(crate) use client::{client_builder, header, read_limited, Network};
+#[cfg(test)]
+pub(crate) use error::Fatal;
+pub(crate) use error::FatalKind;
 pub(crate) use error::{
     clean, fatal_status, is_transient, is_transient_storage, parse_error_body, retry_after,
     HealthSign,
 };
-#[cfg(test)]
-pub(crate) use error::{Fatal, FatalKind};
 pub(crate) use failure::Failure;
-pub(crate) use origin::{Origins, Role, Stop};
+pub(crate) use origin::{Origins, Role, Stop, StopKind};
 pub(crate) use proxy::{shown_proxy, NoProxy, Proxies, ProxyUrl};
 pub(crate) use retry::{Retrier, RetryPolicy};
 pub(crate) use transport::check_transport;

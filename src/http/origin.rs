@@ -15,7 +15,7 @@
 //!   again at once. Out for longer than `--max-outage`, the origin stops the run.
 //! * **Pushback**: a 429 (or a 503 with `Retry-After`, which also counts towards an
 //!   outage if nothing else succeeds). The request waits as told and is retried; the
-//!   count is a signal for a concurrency controller (`Origins::pressure`).
+//!   count is told to admission (`admission::Limiter`), which adapts the files in flight.
 //! * **Per-file**: everything else; the request's own retries decide, as before.
 //!
 //! Random failures among successes (a flaky network) never make an origin out: a success
@@ -32,7 +32,7 @@ use tokio::sync::Notify;
 use super::error::{Fatal, FatalKind, HealthSign};
 use super::jitter::jitter;
 use crate::event::{Event, Reporter};
-use crate::exit::UsageError;
+use crate::sync::lock;
 
 /// Failures in a row, from at least two requests, that make an origin suspect.
 const SUSPECT_AFTER: u32 = 3;
@@ -92,29 +92,6 @@ impl std::fmt::Display for Stop {
     }
 }
 
-impl Stop {
-    /// The error that ends the run: for a fatal failure, a usage error (exit 2) with the
-    /// fix; for an outage, a plain one (exit 1).
-    pub(crate) fn into_error(self) -> anyhow::Error {
-        let fix = match self.kind {
-            StopKind::Fatal(FatalKind::Certificate) => {
-                "if a company proxy or a private authority signs this connection, trust its certificate with --ca-cert FILE (or SSL_CERT_FILE)"
-            }
-            StopKind::Fatal(FatalKind::ProxyAuth) => {
-                "check the user name and password in the proxy URL (HTTPS_PROXY, https_proxy or ALL_PROXY); percent-encode characters such as @ and :"
-            }
-            StopKind::Fatal(FatalKind::Unreachable) => {
-                "check --api-url (or CHIEF_API_URL, or api_url in the config file), and that this computer can reach it"
-            }
-            StopKind::Outage { .. } => return anyhow::anyhow!("{self}"),
-        };
-        UsageError::new(self.to_string())
-            .hint(fix)
-            .hint("chief-upload --show-config shows which settings are in effect")
-            .into()
-    }
-}
-
 /// "12 s", rounded to whole seconds (at least 1 once it is more than 0).
 fn secs(d: Duration) -> String {
     let s = d.as_secs_f64().round() as u64;
@@ -137,18 +114,6 @@ struct OriginsShared {
     retry_after_cap: Duration,
     /// The first reason the run stops, whichever origin gave it.
     stop: Mutex<Option<Stop>>,
-}
-
-/// For a concurrency controller: how often an origin pushed back, and whether it is out
-/// now (when it should hold still, so the run resumes at the speed it had).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Pressure {
-    pub(crate) pushbacks: u64,
-    pub(crate) out: bool,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Origins {
@@ -188,21 +153,6 @@ impl Origins {
     /// Why the run must stop, if an origin said so.
     pub(crate) fn stopped(&self) -> Option<Stop> {
         lock(&self.shared.stop).clone()
-    }
-
-    /// The signal for a concurrency controller, for `url`'s origin (if it was used).
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "read by the concurrency controller, to come")
-    )]
-    pub(crate) fn pressure(&self, url: &reqwest::Url) -> Option<Pressure> {
-        let key = url.origin().ascii_serialization();
-        let origin = lock(&self.map).get(&key)?.clone();
-        let h = origin.health();
-        Some(Pressure {
-            pushbacks: h.pushbacks,
-            out: h.mode == HealthMode::Out,
-        })
     }
 }
 
@@ -411,7 +361,7 @@ impl Drop for GatePass {
 
 mod health;
 
-use health::{Admit, Attempt, Health, HealthMode};
+use health::{Admit, Attempt, Health};
 
 #[cfg(test)]
 mod tests;

@@ -16,6 +16,7 @@ use super::{recv_or_cancel, Ctx};
 use crate::admission::Limiter;
 use crate::event::{FileReport, Outcome};
 use crate::hash::Md5Sum;
+use crate::sync::lock;
 
 /// At most this many files wait at once for another file with the same content.
 const MAX_FOLLOWERS: usize = 1024;
@@ -42,7 +43,7 @@ pub(super) struct InRun(Mutex<HashMap<Md5Sum, watch::Sender<Settled>>>);
 
 impl InRun {
     fn claim(&self, md5: Md5Sum) -> Claim {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = lock(&self.0);
         if let Some(tx) = map.get(&md5) {
             return Claim::Follower(tx.subscribe());
         }
@@ -55,7 +56,7 @@ impl InRun {
     /// API, which answers with the stored asset (a dedup hit, no upload); after a failure
     /// it tries again.
     fn settle(&self, md5: Md5Sum, result: Result<SharedAsset, ()>) {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = lock(&self.0);
         if let Some(tx) = map.remove(&md5) {
             tx.send_replace(Some(result));
         }

@@ -1,7 +1,6 @@
 //! Stage 1's hand-off: how files reach the hashing stage. The walk's `WalkFeed` drops what
 //! filters, shards and a second visit leave out, counts the files found and hands the rest
-//! on in batches; a watch's `WatchFeed` does the same for the files it finds, and
-//! `watch_gate` keeps content already sent from being sent again.
+//! on in batches; a watch's `WatchFeed` does the same for the files it finds.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,13 +8,12 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::prepare::Prepared;
-use super::{recv_or_cancel, Ctx};
+use super::Ctx;
 use crate::event::Event;
 use crate::settings::Settings;
 use crate::walk::seen::{self, Seen};
 use crate::walk::{self, WalkItem};
-use crate::watch::{self, Watch};
+use crate::watch;
 
 /// The walk hands files to the hashing stage in batches of at most this many: one
 /// wake-up of a hashing thread for many small files, instead of one per file.
@@ -130,27 +128,6 @@ impl watch::Feed for WatchFeed {
 
     fn emit(&self, event: Event) {
         self.ctx.reporter.emit(event);
-    }
-}
-
-/// A watch's files between hashing and uploading: one whose content is what it was last
-/// sent as is not sent again.
-pub(super) async fn watch_gate(
-    ctx: Arc<Ctx>,
-    watch: Arc<Watch>,
-    mut rx: mpsc::Receiver<Prepared>,
-    tx: mpsc::Sender<Prepared>,
-    stop: CancellationToken,
-) {
-    while let Some(p) = recv_or_cancel(&mut rx, &stop).await {
-        if !watch.hashed(&p.file.display, &p.key, &p.md5) {
-            ctx.withdraw(p.size);
-            continue;
-        }
-        tokio::select! {
-            sent = tx.send(p) => if sent.is_err() { break },
-            () = stop.cancelled() => break,
-        }
     }
 }
 

@@ -13,7 +13,7 @@
 //!
 //! With `--watch` the walk is replaced by a long-lived source (`crate::watch`): the first
 //! pass, then the files that appear or change. Between hashing and uploading, a file whose
-//! content is what it was last sent as is dropped (`watch_gate`). A signal stops the
+//! content is what it was last sent as is dropped (`watch_gate.rs`). A signal stops the
 //! source at once and gives the files in flight `WATCH_GRACE` to finish.
 //!
 //! The pipeline never prints: everything goes out as `Event`s, and every outcome goes
@@ -23,6 +23,7 @@ mod dedup;
 mod feed;
 mod prepare;
 mod upload;
+mod watch_gate;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,6 +31,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::admission::Limiter;
@@ -39,14 +41,16 @@ use crate::cli::IfNoFiles;
 use crate::event::{Event, FileReport, Outcome, Reporter, Summary, TaskId};
 use crate::http::{Bandwidth, Origins, Stop};
 use crate::settings::{Mode, Settings};
+use crate::sync::lock;
 use crate::transfer::Uploader;
 use crate::walk::{self, WalkItem};
 use crate::watch::Watch;
 
 use dedup::{upload_stage, InRun};
-use feed::{watch_gate, WalkFeed, WatchFeed, WALK_QUEUE};
+use feed::{WalkFeed, WatchFeed, WALK_QUEUE};
 use prepare::{hash_stage, NextStage, Prepared};
 use upload::Remote;
+use watch_gate::watch_gate;
 
 /// A hashing thread hands over its file lines and warnings in batches of at most this
 /// many events.
@@ -128,7 +132,7 @@ impl Ctx {
                 _ => true,
             });
         }
-        let mut tally = self.tally.lock().unwrap_or_else(|e| e.into_inner());
+        let mut tally = lock(&self.tally);
         for event in &events {
             if let Event::File(report) = event {
                 tally.count(report);
@@ -236,176 +240,214 @@ pub async fn run(
         settings.max_outage,
         settings.retry.cap,
     ));
-    let remote = match &settings.mode {
-        Mode::DryRun => None,
-        Mode::Upload(api) => Some(Arc::new(Remote {
-            api: ApiClient::new(
-                api,
-                settings.retry.clone(),
-                settings.timeout,
-                limiter.clone(),
-                origins.clone(),
-                reporter.clone(),
-            )?,
-            uploader: Uploader::new(
-                &api.network,
-                settings.retry.clone(),
-                settings.timeout,
-                limiter.clone(),
-                settings.bwlimit.map(|rate| Arc::new(Bandwidth::new(rate))),
-                origins.clone(),
-                reporter.clone(),
-            )?,
-        })),
-    };
-    let cache = if let Some(path) = settings.cache.clone() {
-        // A cache that cannot be opened never stops an upload: the run hashes everything.
-        // Damage (at open, or found later by a hashing worker) is said once, and the run
-        // goes on hashing.
-        let told = reporter.clone();
-        let on_damage = Box::new(move |d: crate::db::Damage| told.warn(d.to_string()));
-        match tokio::task::spawn_blocking(move || HashCache::open_with(&path, on_damage)).await {
-            Ok(Ok(c)) => Some(Arc::new(c)),
-            Ok(Err(e)) => {
-                reporter.warn(format!("hash cache unavailable, hashing every file: {e:#}"));
-                None
-            }
-            Err(_) => None,
-        }
-    } else {
-        None
-    };
-    let watch = match settings.watch.clone() {
-        Some(ws) => {
-            let (s, r) = (settings.clone(), reporter.clone());
-            let open = tokio::task::spawn_blocking(move || Watch::open(s, ws, &r));
-            Some(Arc::new(open.await?))
-        }
-        None => None,
-    };
-    // A watch ends on a signal without an interruption: the source stops taking files
-    // (`soft`), and the files in flight get `WATCH_GRACE` before the stages stop (`stages`).
-    let (stages, soft) = match &watch {
-        None => (cancel.clone(), cancel.clone()),
-        Some(w) => {
-            let stages = CancellationToken::new();
-            let soft = stages.child_token();
-            tokio::spawn({
-                let (w, cancel, stages, soft) =
-                    (w.clone(), cancel.clone(), stages.clone(), soft.clone());
-                async move {
-                    cancel.cancelled().await;
-                    soft.cancel();
-                    w.wake();
-                    tokio::time::sleep(WATCH_GRACE).await;
-                    stages.cancel();
-                }
-            });
-            (stages, soft)
-        }
-    };
+    let remote = connect(&settings, &limiter, &origins, &reporter)?;
+    let cache = open_cache(&settings, &reporter).await;
+    let watch = open_watch(&settings, &reporter).await?;
+    let (stages, soft) = stop_tokens(&cancel, watch.as_ref());
     let ctx = Arc::new(Ctx::new(reporter.clone(), stages.clone()).watching(watch.clone()));
 
-    // Stage 1: walk, or watch.
+    // Stage 1: the walk, or the watch, hands files to the hashing stage.
     let (walk_tx, walk_rx) = mpsc::channel::<Vec<WalkItem>>(WALK_QUEUE);
-    let walker = if let Some(w) = watch.clone() {
-        let feed = WatchFeed {
-            ctx: ctx.clone(),
-            tx: walk_tx,
-            stop: soft.clone(),
-            runtime: tokio::runtime::Handle::current(),
-        };
-        let soft = soft.clone();
-        tokio::task::spawn_blocking(move || {
-            w.run(&feed, &soft);
-            // A watch has no "no files" to judge.
-            None
-        })
-    } else {
-        let settings = settings.clone();
-        let ctx = ctx.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut feed = WalkFeed::new(&ctx, &settings, walk_tx);
-            walk::walk(&settings.walk, &settings.filter, None, &mut feed);
-            feed.end();
-            ctx.reporter.emit(Event::WalkDone);
-            Some(feed.candidates)
-        })
+    let source = match &watch {
+        None => start_walk(&ctx, &settings, walk_tx),
+        Some(w) => start_watch(&ctx, w, walk_tx, &soft),
     };
 
-    // Stage 2: hash, one blocking thread per core. Stage 3: create and upload, `jobs` at
-    // a time. A dry run has no stage 3: the hashing threads settle each file as planned,
-    // unless a watch's gate must see it first (then a plan stage settles it).
-    let (then, hashed_rx) = if remote.is_some() || watch.is_some() {
-        let (tx, rx) = mpsc::channel::<Prepared>(1024);
-        (NextStage::Pass(tx), Some(rx))
-    } else {
-        (NextStage::Plan, None)
+    // Stage 2: hash, one blocking thread per core. A dry run ends there: the hashing
+    // threads settle each file as planned.
+    let Some(remote) = remote else {
+        hash_stage(ctx.clone(), walk_rx, NextStage::Plan, cache.clone()).await;
+        return Ok(finish(&ctx, &settings, &origins, &cancel, started, source, cache).await);
     };
-    let hasher = tokio::spawn(hash_stage(ctx.clone(), walk_rx, then, cache.clone()));
-    let hashed_rx = match (&watch, hashed_rx) {
-        (Some(w), Some(hashed_rx)) => {
+    let (hashed_tx, hashed_rx) = mpsc::channel::<Prepared>(1024);
+    let hasher = tokio::spawn(hash_stage(
+        ctx.clone(),
+        walk_rx,
+        NextStage::Pass(hashed_tx),
+        cache.clone(),
+    ));
+
+    // Stage 3: create and upload, as many at a time as the limiter admits. In a watch a
+    // gate first drops the files whose content is what they were last sent as.
+    let to_upload = match &watch {
+        None => hashed_rx,
+        Some(w) => {
             let (tx, rx) = mpsc::channel::<Prepared>(64);
-            tokio::spawn(watch_gate(
-                ctx.clone(),
-                w.clone(),
-                hashed_rx,
-                tx,
-                soft.clone(),
-            ));
-            Some(rx)
+            tokio::spawn(watch_gate(ctx.clone(), w.clone(), hashed_rx, tx, soft));
+            rx
         }
-        (_, hashed_rx) => hashed_rx,
     };
-
-    // Stage 3: create and upload, as many at a time as the limiter admits; a dry run only
-    // reports the plan (or its hashing workers already did).
-    let uploads = match (remote, hashed_rx) {
-        (Some(remote), Some(rx)) => {
-            Some(tokio::spawn(upload_stage(ctx.clone(), remote, limiter, rx)))
-        }
-        (None, Some(rx)) => Some(tokio::spawn(plan_stage(ctx.clone(), rx))),
-        (_, None) => None,
-    };
+    let uploads = tokio::spawn(upload_stage(ctx.clone(), remote, limiter, to_upload));
 
     if watch.is_some() {
         // The uploads end once the source stops and the files in flight are done; then
         // nothing more is hashed.
-        if let Some(uploads) = uploads {
-            let _ = uploads.await;
-        }
+        let _ = uploads.await;
         stages.cancel();
         let _ = hasher.await;
     } else {
         let _ = hasher.await;
-        if let Some(uploads) = uploads {
-            let _ = uploads.await;
-        }
+        let _ = uploads.await;
     }
+    Ok(finish(&ctx, &settings, &origins, &cancel, started, source, cache).await)
+}
+
+/// The API client and the uploader, for an upload; `None` in a dry run.
+fn connect(
+    settings: &Settings,
+    limiter: &Arc<Limiter>,
+    origins: &Arc<Origins>,
+    reporter: &Reporter,
+) -> anyhow::Result<Option<Arc<Remote>>> {
+    let Mode::Upload { api, .. } = &settings.mode else {
+        return Ok(None);
+    };
+    Ok(Some(Arc::new(Remote {
+        api: ApiClient::new(
+            api,
+            settings.retry.clone(),
+            settings.timeout,
+            limiter.clone(),
+            origins.clone(),
+            reporter.clone(),
+        )?,
+        uploader: Uploader::new(
+            &api.network,
+            settings.retry.clone(),
+            settings.timeout,
+            limiter.clone(),
+            settings.bwlimit.map(|rate| Arc::new(Bandwidth::new(rate))),
+            origins.clone(),
+            reporter.clone(),
+        )?,
+    })))
+}
+
+/// The hash cache, unless `--no-cache`. One that cannot be opened never stops an upload:
+/// the run hashes everything. Damage (at open, or found later by a hashing worker) is
+/// said once, and the run goes on hashing.
+async fn open_cache(settings: &Settings, reporter: &Reporter) -> Option<Arc<HashCache>> {
+    let path = settings.cache.clone()?;
+    let told = reporter.clone();
+    let on_damage = Box::new(move |d: crate::db::Damage| told.warn(d.to_string()));
+    match tokio::task::spawn_blocking(move || HashCache::open_with(&path, on_damage)).await {
+        Ok(Ok(c)) => Some(Arc::new(c)),
+        Ok(Err(e)) => {
+            reporter.warn(format!("hash cache unavailable, hashing every file: {e:#}"));
+            None
+        }
+        Err(_) => None,
+    }
+}
+
+/// The watch, with `--watch` (its record is opened on a blocking thread).
+async fn open_watch(
+    settings: &Arc<Settings>,
+    reporter: &Reporter,
+) -> anyhow::Result<Option<Arc<Watch>>> {
+    let Some(ws) = settings.watch().cloned() else {
+        return Ok(None);
+    };
+    let (s, r) = (settings.clone(), reporter.clone());
+    let open = tokio::task::spawn_blocking(move || Watch::open(s, ws, &r));
+    Ok(Some(Arc::new(open.await?)))
+}
+
+/// The tokens that stop the stages (`stages`) and the source (`soft`). A run stops both
+/// at `cancel`. A watch ends on a signal without an interruption: the source stops
+/// taking files at once, and the files in flight get `WATCH_GRACE` before the stages stop.
+fn stop_tokens(
+    cancel: &CancellationToken,
+    watch: Option<&Arc<Watch>>,
+) -> (CancellationToken, CancellationToken) {
+    let Some(w) = watch else {
+        return (cancel.clone(), cancel.clone());
+    };
+    let stages = CancellationToken::new();
+    let soft = stages.child_token();
+    tokio::spawn({
+        let (w, cancel, stages, soft) = (w.clone(), cancel.clone(), stages.clone(), soft.clone());
+        async move {
+            cancel.cancelled().await;
+            soft.cancel();
+            w.wake();
+            tokio::time::sleep(WATCH_GRACE).await;
+            stages.cancel();
+        }
+    });
+    (stages, soft)
+}
+
+/// Stage 1 of a run: the walk, on a blocking thread. It ends with the number of files the
+/// filters let through, for `--if-no-files`.
+fn start_walk(
+    ctx: &Arc<Ctx>,
+    settings: &Arc<Settings>,
+    tx: mpsc::Sender<Vec<WalkItem>>,
+) -> JoinHandle<Option<u64>> {
+    let (ctx, settings) = (ctx.clone(), settings.clone());
+    tokio::task::spawn_blocking(move || {
+        let mut feed = WalkFeed::new(&ctx, &settings, tx);
+        walk::walk(&settings.walk, &settings.filter, None, &mut feed);
+        feed.end();
+        ctx.reporter.emit(Event::WalkDone);
+        Some(feed.candidates)
+    })
+}
+
+/// Stage 1 of a watch: its source, on a blocking thread, until `soft` stops it. A watch has
+/// no "no files" to judge.
+fn start_watch(
+    ctx: &Arc<Ctx>,
+    watch: &Arc<Watch>,
+    tx: mpsc::Sender<Vec<WalkItem>>,
+    soft: &CancellationToken,
+) -> JoinHandle<Option<u64>> {
+    let feed = WatchFeed {
+        ctx: ctx.clone(),
+        tx,
+        stop: soft.clone(),
+        runtime: tokio::runtime::Handle::current(),
+    };
+    let (w, soft) = (watch.clone(), soft.clone());
+    tokio::task::spawn_blocking(move || {
+        w.run(&feed, &soft);
+        None
+    })
+}
+
+/// After the stages: the summary, sent as the last event, and how the run ended.
+async fn finish(
+    ctx: &Ctx,
+    settings: &Settings,
+    origins: &Origins,
+    cancel: &CancellationToken,
+    started: Instant,
+    source: JoinHandle<Option<u64>>,
+    cache: Option<Arc<HashCache>>,
+) -> RunResult {
     // After Ctrl-C the walk may be blocked reading a --files-from pipe: leave it behind
     // (and do not judge a walk that did not finish).
     let candidates = if cancel.is_cancelled() {
         None
     } else {
-        walker.await.ok().flatten()
+        source.await.ok().flatten()
     };
     if let Some(cache) = cache {
         let _ = tokio::task::spawn_blocking(move || cache.flush()).await;
     }
 
     // Locked until the summary is sent: see `Ctx::settle`.
-    let tally = ctx.tally.lock().unwrap_or_else(|e| e.into_inner());
+    let tally = lock(&ctx.tally);
     let mut summary = tally.clone();
     summary.elapsed = started.elapsed();
-    let auth_error = ctx
-        .auth_error
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .take();
+    let auth_error = lock(&ctx.auth_error).take();
     let stopped = origins.stopped();
     // A signal is how a watch ends: no interruption.
-    summary.interrupted =
-        cancel.is_cancelled() && auth_error.is_none() && stopped.is_none() && watch.is_none();
+    summary.interrupted = cancel.is_cancelled()
+        && auth_error.is_none()
+        && stopped.is_none()
+        && settings.watch().is_none();
     summary.not_attempted = ctx
         .found
         .load(Ordering::Relaxed)
@@ -415,19 +457,19 @@ pub async fn run(
     if candidates == Some(0) {
         let why = nothing_to_upload(summary.excluded, &settings.filter.describe());
         match settings.if_no_files {
-            IfNoFiles::Warn => reporter.warn(why),
+            IfNoFiles::Warn => ctx.reporter.warn(why),
             IfNoFiles::Error => no_files = Some(why),
             IfNoFiles::Ignore => {}
         }
     }
-    reporter.emit(Event::Summary(summary.clone()));
+    ctx.reporter.emit(Event::Summary(summary.clone()));
     drop(tally);
-    Ok(RunResult {
+    RunResult {
         summary,
         auth_error,
         no_files,
         stopped,
-    })
+    }
 }
 
 /// What `--if-no-files` says when the PATHs hold no file to upload; `filters` names the
@@ -445,14 +487,6 @@ async fn recv_or_cancel<T>(rx: &mut mpsc::Receiver<T>, cancel: &CancellationToke
     tokio::select! {
         item = rx.recv() => item,
         () = cancel.cancelled() => None,
-    }
-}
-
-/// A watch's dry run's last stage: each hashed file its gate let through is what would
-/// be sent. (Without a watch the hashing threads settle a dry run's files themselves.)
-async fn plan_stage(ctx: Arc<Ctx>, mut rx: mpsc::Receiver<Prepared>) {
-    while let Some(p) = recv_or_cancel(&mut rx, &ctx.cancel).await {
-        ctx.finish(p.report(Outcome::Planned));
     }
 }
 

@@ -11,6 +11,7 @@ use crate::event::{Event, FileReport, Outcome};
 use crate::file_key::FileKey;
 use crate::hash::{self, Md5Sum, ReadBuf};
 use crate::media;
+use crate::sync::lock;
 use crate::walk::{WalkItem, WalkedFile};
 
 /// Hashing progress is reported in steps of this many bytes.
@@ -122,7 +123,7 @@ fn hash_worker(
         // Nothing held back while waiting.
         worker.out.flush();
         // The walk ends (closing its queue) promptly on cancel, so this wait does too.
-        let batch = rx.lock().unwrap_or_else(|e| e.into_inner()).blocking_recv();
+        let batch = lock(rx).blocking_recv();
         let Some(batch) = batch else { break };
         let go_on = worker.batch(batch);
         if let Some(c) = cache {

@@ -9,6 +9,7 @@ use super::Ctx;
 use crate::api::{ApiClient, ApiError, Created};
 use crate::event::{Event, FileReport, Outcome};
 use crate::http::{Failure, Retrier, RetryPolicy};
+use crate::sync::lock;
 use crate::transfer::{self, TransferError, Uploader};
 
 /// A signed URL must stay valid at least this long when its transfer starts.
@@ -51,7 +52,7 @@ async fn create_and_upload(
         // Refused credentials, or an API that sends us elsewhere: every later call
         // would end the same way, so the run stops (exit 2).
         Err(e @ (ApiError::Auth { .. } | ApiError::Redirect { .. })) => {
-            let mut slot = ctx.auth_error.lock().unwrap_or_else(|e| e.into_inner());
+            let mut slot = lock(&ctx.auth_error);
             if slot.is_none() {
                 *slot = Some(e);
             }

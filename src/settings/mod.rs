@@ -125,8 +125,6 @@ pub struct Settings {
     pub(crate) max_outage: Duration,
     /// The hash cache's file; `None` with `--no-cache` (or no known cache directory).
     pub(crate) cache: Option<PathBuf>,
-    /// `--watch`: keep going after the first pass.
-    pub(crate) watch: Option<WatchSettings>,
     /// Things to tell the user once output is set up (e.g. config file permissions).
     pub(crate) warnings: Vec<String>,
 }
@@ -136,13 +134,27 @@ pub struct Settings {
 pub(crate) enum Mode {
     /// `--dry-run`: report what would be uploaded; no network, no credentials.
     DryRun,
-    /// Upload with these credentials.
-    Upload(ApiSettings),
+    /// Upload with these credentials; with `--watch`, keep going after the first pass (a
+    /// watch always uploads: `--watch --dry-run` is refused).
+    Upload {
+        api: ApiSettings,
+        watch: Option<Box<WatchSettings>>,
+    },
 }
 
 impl Mode {
     pub(crate) fn is_dry_run(&self) -> bool {
         matches!(self, Mode::DryRun)
+    }
+}
+
+impl Settings {
+    /// The watch's settings, with `--watch`.
+    pub(crate) fn watch(&self) -> Option<&WatchSettings> {
+        match &self.mode {
+            Mode::Upload { watch, .. } => watch.as_deref(),
+            Mode::DryRun => None,
+        }
     }
 }
 
@@ -277,10 +289,11 @@ pub(crate) fn resolve(
         }
         let g = gather(cli, env, stdin_used)?;
         warnings.extend(g.warnings.iter().cloned());
-        (Mode::Upload(validate(&g)?), g.transfer)
+        let api = validate(&g)?;
+        let watch = watch::watch(cli, env, &api)?.map(Box::new);
+        (Mode::Upload { api, watch }, g.transfer)
     };
     let filter = filter::filter(cli, env)?;
-    let watch = watch::watch(cli, env, &mode)?;
     let max_outage = watch::max_outage(transfer.max_outage, cli.watch);
     Ok(Settings {
         walk,
@@ -301,7 +314,6 @@ pub(crate) fn resolve(
         timeout,
         max_outage,
         cache: if cli.no_cache { None } else { env.cache_path() },
-        watch,
         warnings,
     })
 }

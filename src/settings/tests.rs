@@ -263,7 +263,7 @@ fn the_mode_is_a_dry_run_or_an_upload_with_checked_credentials() {
         ("HOME", dir.path().to_str().unwrap()),
     ]);
     let s = resolve_with(&cli(&["x"]), &env, &mut used).unwrap();
-    let Mode::Upload(api) = &s.mode else {
+    let Mode::Upload { api, .. } = &s.mode else {
         panic!("an upload: {:?}", s.mode)
     };
     assert_eq!(api.project.as_str(), PROJECT_A);
@@ -544,7 +544,7 @@ fn a_watch_settles_for_min_age_waits_out_outages_and_keeps_its_record_by_the_cac
     ]);
     let mut used = false;
     let s = resolve_with(&cli(&["--watch", "x"]), &env, &mut used).unwrap();
-    let w = s.watch.clone().unwrap();
+    let w = s.watch().cloned().unwrap();
     assert_eq!(w.settle, Duration::from_secs(2));
     assert_eq!(w.rescan_every, Duration::from_secs(60));
     assert!(!w.poll);
@@ -576,11 +576,8 @@ fn a_watch_settles_for_min_age_waits_out_outages_and_keeps_its_record_by_the_cac
         &mut used,
     )
     .unwrap();
-    assert_eq!(s.watch.as_ref().unwrap().settle, Duration::from_secs(10));
-    assert_eq!(
-        s.watch.as_ref().unwrap().rescan_every,
-        Duration::from_secs(300)
-    );
+    assert_eq!(s.watch().unwrap().settle, Duration::from_secs(10));
+    assert_eq!(s.watch().unwrap().rescan_every, Duration::from_secs(300));
     let now = std::time::SystemTime::now();
     assert_eq!(
         s.filter.judge(1, || Ok(now), now).unwrap(),
@@ -601,7 +598,7 @@ fn a_watch_settles_for_min_age_waits_out_outages_and_keeps_its_record_by_the_cac
     )
     .unwrap();
     assert_eq!(s.max_outage, Duration::from_secs(600));
-    assert_eq!(s.watch.unwrap().record, None);
+    assert_eq!(s.watch().unwrap().record, None);
     let env = Env::from_pairs([
         ("CHIEF_API_KEY", "pat_abcdefghijklmnopqrstuvwxyz012345"),
         ("CHIEF_PROJECT_ID", "project_aaaaaaaaaaaaaaaaaaaa"),

@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::env::Env;
 use super::source::{invalid, Source, Sourced};
 use super::units::parse_duration;
-use super::Mode;
+use super::ApiSettings;
 use crate::cli::Cli;
 use crate::exit::UsageError;
 
@@ -79,15 +79,13 @@ pub(super) fn check(cli: &Cli) -> Result<(), UsageError> {
     Ok(())
 }
 
-/// The watch's settings, or `None` without `--watch`. `check` has passed.
+/// The watch's settings, or `None` without `--watch`, for an upload to `api`. `check` has
+/// passed.
 pub(super) fn watch(
     cli: &Cli,
     env: &Env,
-    mode: &Mode,
+    api: &ApiSettings,
 ) -> Result<Option<WatchSettings>, UsageError> {
-    let Mode::Upload(api) = mode else {
-        return Ok(None);
-    };
     if !cli.watch {
         return Ok(None);
     }

@@ -42,6 +42,7 @@ use crate::event::{Event, FileReport, Outcome, Reporter, WatchStatus};
 use crate::file_key::FileKey;
 use crate::hash::Md5Sum;
 use crate::settings::{Settings, WatchSettings};
+use crate::sync::lock;
 use crate::walk::{self, rel_string, WalkItem, WalkedFile};
 
 use crate::file_key::now_ns;
@@ -142,16 +143,11 @@ impl Watch {
     }
 
     fn flights(&self) -> MutexGuard<'_, HashMap<String, Flight>> {
-        self.flights.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.flights)
     }
 
     fn tell(&self, msg: Msg) {
-        if let Some(tx) = self
-            .to_thread
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-        {
+        if let Some(tx) = lock(&self.to_thread).as_ref() {
             let _ = tx.send(msg);
         }
     }
@@ -248,7 +244,7 @@ impl Watch {
     /// The watch's thread: the first pass, then events (or rescans) until `stop`.
     pub(crate) fn run(&self, feed: &dyn Feed, stop: &CancellationToken) {
         let (tx, rx) = mpsc::channel();
-        *self.to_thread.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx.clone());
+        *lock(&self.to_thread) = Some(tx.clone());
         let mut source = WatchSource::new(self, feed, stop, rx);
         source.start_events(tx);
         source.report_status(true);
@@ -256,6 +252,6 @@ impl Watch {
         source.report_status(true);
         feed.emit(Event::WalkDone);
         source.serve();
-        *self.to_thread.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        *lock(&self.to_thread) = None;
     }
 }

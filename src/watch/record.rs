@@ -175,9 +175,7 @@ impl Record {
             Ok(v) => return Some(v),
             Err(e) => e,
         };
-        let Some(path) = self.path.as_deref().filter(|_| db::is_corruption(&e)) else {
-            return None;
-        };
+        let path = self.path.as_deref().filter(|_| db::is_corruption(&e))?;
         if let Ok(blank) = Connection::open_in_memory() {
             // Closed first, so that closing cannot write into the new file.
             drop(std::mem::replace(conn, blank));

@@ -1,0 +1,32 @@
+//! A watch's files between hashing and uploading: a file whose content is what it was
+//! last sent as gets no outcome (it is withdrawn from `found`).
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::prepare::Prepared;
+use super::{recv_or_cancel, Ctx};
+use crate::watch::Watch;
+
+/// A watch's files between hashing and uploading: one whose content is what it was last
+/// sent as is not sent again.
+pub(super) async fn watch_gate(
+    ctx: Arc<Ctx>,
+    watch: Arc<Watch>,
+    mut rx: mpsc::Receiver<Prepared>,
+    tx: mpsc::Sender<Prepared>,
+    stop: CancellationToken,
+) {
+    while let Some(p) = recv_or_cancel(&mut rx, &stop).await {
+        if !watch.hashed(&p.file.display, &p.key, &p.md5) {
+            ctx.withdraw(p.size);
+            continue;
+        }
+        tokio::select! {
+            sent = tx.send(p) => if sent.is_err() { break },
+            () = stop.cancelled() => break,
+        }
+    }
+}
