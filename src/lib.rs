@@ -7,6 +7,8 @@
 
 pub(crate) mod admission;
 pub(crate) mod api;
+#[cfg(test)]
+mod architecture;
 pub(crate) mod cache;
 pub mod cli;
 pub(crate) mod db;
