@@ -354,13 +354,10 @@ fn the_gate_lets_one_probe_through_and_everyone_after_its_answer() {
             Ok(false),
             "goes, and not as a probe"
         );
-        assert_eq!(
-            (
-                api.health().pushbacks,
-                api.health().mode == health::HealthMode::Out
-            ),
-            (0, false)
-        );
+        {
+            let h = api.health();
+            assert_eq!((h.pushbacks, h.mode == health::HealthMode::Out), (0, false));
+        }
 
         // A probe dropped untold (its request was cancelled) frees the turn.
         for op in 0..3 {
