@@ -697,19 +697,9 @@ mod tests {
     fn damaged_pages_are_detected_and_rebuilt() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("hashes.sqlite");
-        {
-            let cache = HashCache::open(&path).unwrap();
-            for i in 0..5000 {
-                cache.put_at(&synthetic(i), md5_for(i), settled(&synthetic(i)));
-            }
-        }
+        filled(&path, 5000);
         // Keep the header valid, smash the b-tree pages behind it.
-        let mut bytes = std::fs::read(&path).unwrap();
-        assert!(bytes.len() > 16 * 4096);
-        for (i, b) in bytes[8192..].iter_mut().enumerate() {
-            *b = (i as u8).wrapping_mul(31) ^ 0x5a;
-        }
-        std::fs::write(&path, &bytes).unwrap();
+        smash(&path);
 
         let cache = HashCache::open(&path).unwrap();
         assert_eq!(cache.get(&synthetic(1)), None);
@@ -721,6 +711,14 @@ mod tests {
         integrity_ok(&path);
     }
 
+    /// A cache at `path` with `n` entries, closed.
+    fn filled(path: &Path, n: u64) {
+        let cache = HashCache::open(path).unwrap();
+        for i in 0..n {
+            cache.put_at(&synthetic(i), md5_for(i), settled(&synthetic(i)));
+        }
+    }
+
     /// The damage each test's `on_damage` was told of.
     fn telling() -> (Arc<Mutex<Vec<db::Damage>>>, OnDamage) {
         let told = Arc::new(Mutex::new(Vec::new()));
@@ -728,7 +726,7 @@ mod tests {
         (told, Box::new(move |d| t.lock().unwrap().push(d)))
     }
 
-    /// Smashes the b-tree pages behind the header of the database at `path`.
+    /// Smashes the b-tree pages behind the (valid) header of the database at `path`.
     fn smash(path: &Path) {
         let mut bytes = std::fs::read(path).unwrap();
         assert!(bytes.len() > 16 * 4096);
@@ -765,12 +763,7 @@ mod tests {
     fn damage_found_in_the_middle_of_a_run_is_told_once_and_the_file_moved_aside() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("hashes.sqlite");
-        {
-            let cache = HashCache::open(&path).unwrap();
-            for i in 0..5000 {
-                cache.put_at(&synthetic(i), md5_for(i), settled(&synthetic(i)));
-            }
-        }
+        filled(&path, 5000);
         let (told, on_damage) = telling();
         let cache = HashCache::open_with(&path, on_damage).unwrap();
         assert!(told.lock().unwrap().is_empty(), "sound at open");
