@@ -40,15 +40,14 @@
 //! * measuring: `--stats FILE` (one JSON line per second: per listener, that second's
 //!   requests, body bytes and peak in flight, and the totals so far).
 
-#[path = "../tests/fake/mod.rs"]
-mod fake;
-
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::{CommandFactory, Parser, ValueEnum};
-use fake::{Cert, Chaos, FakeChief, InFlightLimit, Link, Origins, Outage, OutageMode, Target};
+use fake_chief::{
+    Cert, Chaos, FakeChief, InFlightLimit, Link, Origins, Outage, OutageMode, Target,
+};
 
 /// A local fake of the Chief assets API and its signed-URL storage, on 127.0.0.1.
 ///
@@ -320,8 +319,8 @@ fn main() {
     let mut env = format!(
         "CHIEF_API_URL={}\nCHIEF_API_KEY={}\nCHIEF_PROJECT_ID={}\n",
         chief.api_url(),
-        fake::TOKEN,
-        fake::PROJECT
+        fake_chief::TOKEN,
+        fake_chief::PROJECT
     );
     if let (Some(path), Some(pem)) = (&args.ca_out, chief.ca_pem()) {
         if let Err(e) = std::fs::write(path, pem) {
