@@ -311,7 +311,7 @@ chief() { "$CHIEF" "$@"; }
 export -f chief 2>/dev/null || true
 export CHIEF
 # The baseline of one file: md5sum, POST /v1/assets with curl, PUT the body with curl -T
-# and the signed upload_headers (as tests/fake_server.rs does the flow).
+# and the signed upload_headers (as tests/it/fake_server.rs does the flow).
 cat > "$W/curl_one.sh" <<'EOF'
 #!/usr/bin/env bash
 set -euo pipefail

@@ -7,16 +7,13 @@
 //! cargo run --example demo -- ./my-files -v   # any chief-upload arguments
 //! ```
 
-#[path = "../tests/fake/mod.rs"]
-mod fake;
-
 use std::ffi::OsString;
 use std::process::ExitCode;
 
 use chief_upload::settings::Env;
 
 fn main() -> ExitCode {
-    let server = fake::FakeChief::start();
+    let server = fake_chief::FakeChief::start();
     let mut args: Vec<OsString> = std::env::args_os().skip(1).collect();
     let sample = if args.is_empty() {
         match sample_tree() {
@@ -47,11 +44,11 @@ fn main() -> ExitCode {
     };
     let code = run();
 
-    let assets = server.assets(fake::PROJECT);
+    let assets = server.assets(fake_chief::PROJECT);
     eprintln!(
         "\ndemo: the fake server now holds {} asset(s) in {}:",
         assets.len(),
-        fake::PROJECT
+        fake_chief::PROJECT
     );
     for a in &assets {
         eprintln!(

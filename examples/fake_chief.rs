@@ -39,16 +39,24 @@
 //!   `--chaos-on api|storage|both` (default both), `--chaos-seed N`;
 //! * measuring: `--stats FILE` (one JSON line per second: per listener, that second's
 //!   requests, body bytes and peak in flight, and the totals so far).
-
-#[path = "../tests/fake/mod.rs"]
-mod fake;
+//!
+//! With `--s3 HOST:PORT` it serves no fake at all but the presigning Chief API of
+//! `fake_chief::presign` (the interop suite's): the upload URLs are genuine SigV4
+//! presigned PUTs for the real S3 server at that address, which must hold the bucket
+//! `chief-interop` and know the credentials of `fake_chief::presign` (for s3s-fs:
+//! `s3s-fs --host 127.0.0.1 --port P --access-key chiefinteropaccess --secret-key
+//! chief-interop-secret-0123456789abcdef ROOT`, with a folder `ROOT/chief-interop`). The
+//! other options do not apply to it.
 
 use std::io::Write;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::{CommandFactory, Parser, ValueEnum};
-use fake::{Cert, Chaos, FakeChief, InFlightLimit, Link, Origins, Outage, OutageMode, Target};
+use fake_chief::{
+    Cert, Chaos, FakeChief, InFlightLimit, Link, Origins, Outage, OutageMode, Target,
+};
 
 /// A local fake of the Chief assets API and its signed-URL storage, on 127.0.0.1.
 ///
@@ -181,6 +189,19 @@ struct Args {
     /// (connections, TLS handshakes, 429s, outage requests, chaos, statuses).
     #[arg(long, value_name = "FILE", help_heading = "Measuring")]
     stats: Option<PathBuf>,
+
+    /// Serve, instead of the fake, a Chief API that presigns genuine SigV4 PUT URLs for
+    /// the S3 server at this address (bucket `chief-interop`, the credentials of
+    /// fake_chief::presign), which stores and checks the uploads. No other option
+    /// applies; it keeps every request in memory.
+    #[arg(long, value_name = "HOST:PORT", help_heading = "Real S3", conflicts_with_all = [
+        "api_port", "storage_port", "url_ttl", "no_record", "tls", "tls_cert", "ca_out",
+        "proxy", "proxy_auth", "latency_ms", "api_latency_ms", "storage_latency_ms",
+        "link_mbps", "shared_link_mbps", "no_verify", "api_max_in_flight", "retry_after",
+        "outage", "outage_after", "outage_for", "outage_mode", "outage_retry_after", "chaos",
+        "chaos_on", "chaos_seed", "stats",
+    ])]
+    s3: Option<SocketAddr>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -242,6 +263,9 @@ fn mbps(m: f64) -> u64 {
 
 fn main() {
     let args = Args::parse();
+    if let Some(s3) = args.s3 {
+        serve_presigning(s3);
+    }
     let tls = args.tls || args.tls_cert.is_some();
     if args.ca_out.is_some() && !tls {
         Args::command()
@@ -320,8 +344,8 @@ fn main() {
     let mut env = format!(
         "CHIEF_API_URL={}\nCHIEF_API_KEY={}\nCHIEF_PROJECT_ID={}\n",
         chief.api_url(),
-        fake::TOKEN,
-        fake::PROJECT
+        fake_chief::TOKEN,
+        fake_chief::PROJECT
     );
     if let (Some(path), Some(pem)) = (&args.ca_out, chief.ca_pem()) {
         if let Err(e) = std::fs::write(path, pem) {
@@ -333,11 +357,7 @@ fn main() {
     if let Some(proxy) = chief.proxy_url() {
         env.push_str(&format!("HTTPS_PROXY={proxy}\nHTTP_PROXY={proxy}\n"));
     }
-    // One write, so a reader waiting for three lines never sees half of them.
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(env.as_bytes());
-    let _ = out.flush();
-    drop(out);
+    print_env(&env);
     let proxy = chief
         .proxy_addr()
         .map(|a| format!(", proxy on {a}"))
@@ -353,6 +373,44 @@ fn main() {
         None => loop {
             std::thread::park();
         },
+    }
+}
+
+/// Prints the environment for chief-upload.
+fn print_env(env: &str) {
+    // One write, so a reader waiting for three lines never sees half of them.
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(env.as_bytes());
+    let _ = out.flush();
+}
+
+/// `--s3`: the presigning API in front of a real S3 server, until killed.
+fn serve_presigning(s3: SocketAddr) -> ! {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("fake_chief: cannot start a runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    // It serves on the runtime's workers; the runtime lives as long as this function.
+    let api = runtime.block_on(async { fake_chief::presign::Api::start(s3) });
+    print_env(&format!(
+        "CHIEF_API_URL={}\nCHIEF_API_KEY={}\nCHIEF_PROJECT_ID={}\n",
+        api.url,
+        fake_chief::TOKEN,
+        fake_chief::PROJECT
+    ));
+    eprintln!(
+        "fake_chief: presigning API on {}, upload URLs for the S3 server at {s3}; serving until killed",
+        api.url
+    );
+    loop {
+        std::thread::park();
     }
 }
 

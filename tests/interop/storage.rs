@@ -17,10 +17,8 @@ use std::time::{Duration, SystemTime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-pub const BUCKET: &str = "chief-interop";
-pub const REGION: &str = "us-east-1";
-pub const ACCESS_KEY: &str = "chiefinteropaccess";
-pub const SECRET_KEY: &str = "chief-interop-secret-0123456789abcdef";
+// The bucket and the credentials the presigning API signs for.
+use fake_chief::presign::{ACCESS_KEY, BUCKET, SECRET_KEY};
 
 const INSTALL: &str = "cargo install s3s-fs@0.14.1 --features binary --locked";
 

@@ -4,6 +4,10 @@
 //!
 //! It remembers every MD5 it has handed a URL for: asking again for the same content is a
 //! dedup hit (200, `already_exists: true`, no URL).
+//!
+//! The S3 server must hold [`BUCKET`] and know [`ACCESS_KEY`] / [`SECRET_KEY`] (s3s-fs:
+//! `--access-key`, `--secret-key`, and a folder named after the bucket in its root). The
+//! interop suite starts it that way; so can a benchmark, with `fake_chief --s3 ADDR`.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -20,9 +24,15 @@ use hyper_util::rt::TokioIo;
 use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
 use serde_json::{json, Value};
 
-use crate::fake::util::{base64, is_lower_hex, rfc3339, unhex};
-use crate::fake::{PROJECT, TOKEN};
-use crate::storage::{ACCESS_KEY, BUCKET, REGION, SECRET_KEY};
+use crate::util::{base64, is_lower_hex, rfc3339, unhex};
+use crate::{PROJECT, TOKEN};
+
+/// The bucket the upload URLs point into: the S3 server must hold it.
+pub const BUCKET: &str = "chief-interop";
+pub const REGION: &str = "us-east-1";
+/// The S3 credentials the URLs are signed with: the S3 server must know them.
+pub const ACCESS_KEY: &str = "chiefinteropaccess";
+pub const SECRET_KEY: &str = "chief-interop-secret-0123456789abcdef";
 
 /// Lifetime of the upload URLs.
 const URL_TTL: Duration = Duration::from_secs(15 * 60);

@@ -1,10 +1,7 @@
 //! The core pipeline end to end: the real binary against the fake Chief server.
 
-mod common;
-mod fake;
-
-use common::{files_by_path, json_lines, summary, TestEnv};
-use fake::{Action, FakeChief, Rule, PROJECT, TOKEN};
+use crate::common::{files_by_path, json_lines, summary, TestEnv};
+use fake_chief::{Action, FakeChief, Rule, PROJECT, TOKEN};
 
 fn tree(env: &TestEnv) {
     env.file("photos/cat.png", b"\x89PNG\r\n\x1a\ncat");
@@ -33,7 +30,7 @@ fn uploads_a_nested_tree_then_skips_everything_on_rerun() {
     for (path, f) in &files {
         assert_eq!(f["outcome"], "uploaded", "{path}: {f}");
         let content = std::fs::read(env.root().join(path)).unwrap();
-        assert_eq!(f["md5"], fake::md5_hex(&content), "{path}");
+        assert_eq!(f["md5"], fake_chief::md5_hex(&content), "{path}");
         assert_eq!(f["size"], content.len() as u64, "{path}");
         assert!(f["asset_id"].as_str().unwrap().starts_with("asset_"));
     }
@@ -191,7 +188,7 @@ fn refused_credentials_stop_the_run_with_exit_2() {
     }
     let out = env
         .cmd_for(&fake)
-        .env("CHIEF_API_KEY", fake::UNKNOWN_TOKEN)
+        .env("CHIEF_API_KEY", fake_chief::UNKNOWN_TOKEN)
         .args(["-j", "2", "."])
         .output()
         .unwrap();
@@ -205,7 +202,7 @@ fn refused_credentials_stop_the_run_with_exit_2() {
         err.contains("CHIEF_API_KEY"),
         "the hint names the setting: {err}"
     );
-    assert!(!err.contains(fake::UNKNOWN_TOKEN), "{err}");
+    assert!(!err.contains(fake_chief::UNKNOWN_TOKEN), "{err}");
     assert!(
         fake.api_requests().len() <= 4,
         "stops instead of trying all 40: {}",
@@ -216,7 +213,7 @@ fn refused_credentials_stop_the_run_with_exit_2() {
     // 403: a project the token cannot use.
     let out = env
         .cmd_for(&fake)
-        .env("CHIEF_PROJECT_ID", fake::OTHER_PROJECT)
+        .env("CHIEF_PROJECT_ID", fake_chief::OTHER_PROJECT)
         .arg(".")
         .output()
         .unwrap();
@@ -337,7 +334,7 @@ fn dedup_hit_on_a_failed_asset_warns() {
     env.file("broken.mov", "content whose ingest failed");
     fake.seed_asset(
         PROJECT,
-        &fake::md5_hex(b"content whose ingest failed"),
+        &fake_chief::md5_hex(b"content whose ingest failed"),
         "failed",
     );
     let out = env.cmd_for(&fake).args(["--json", "."]).output().unwrap();
@@ -447,7 +444,7 @@ fn config_file_credentials_drive_a_real_upload() {
         .success();
     assert_eq!(fake.assets(PROJECT).len(), 1);
     // A group-readable config file gets a warning like ssh's.
-    common::set_mode(&env.config_dir().join("chief/config.toml"), 0o644);
+    crate::common::set_mode(&env.config_dir().join("chief/config.toml"), 0o644);
     let out = env
         .cmd()
         .args(["--profile", "fake", "x.txt"])
@@ -468,7 +465,7 @@ fn api_key_file_must_be_private() {
     env.file("x.txt", "key file");
     let key = env.dir.path().join("key");
     std::fs::write(&key, format!("{TOKEN}\n")).unwrap();
-    common::set_mode(&key, 0o644);
+    crate::common::set_mode(&key, 0o644);
     let k = key.to_str().unwrap();
     let out = env
         .cmd_for(&fake)
@@ -479,7 +476,7 @@ fn api_key_file_must_be_private() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("chmod 600"));
     assert!(fake.requests().is_empty());
-    common::set_mode(&key, 0o600);
+    crate::common::set_mode(&key, 0o600);
     env.cmd_for(&fake)
         .env_remove("CHIEF_API_KEY")
         .args(["--api-key-file", k, "x.txt"])

@@ -3,18 +3,15 @@
 //! through the real binary against the fake server. Tests wait on events (a gate at the
 //! fake, a line on stderr), never on a guessed amount of time.
 
-mod common;
-mod fake;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Output};
 use std::time::Duration;
 
+use crate::common::{files_by_path, finish, json_lines, summary, text, TestEnv};
 use chief_upload::shard::shard_of;
-use common::{files_by_path, finish, json_lines, summary, text, TestEnv};
-use fake::{Action, FakeChief, Rule, PROJECT};
+use fake_chief::{Action, FakeChief, Rule, PROJECT};
 use serde_json::Value;
 
 /// The binary as a child process with the isolated environment of `TestEnv::cmd_for`,
@@ -122,7 +119,7 @@ mod signals {
     use std::io::{BufRead, BufReader};
     use std::sync::mpsc;
 
-    use fake::Gate;
+    use fake_chief::Gate;
 
     /// Generous upper bound for anything that should happen "at once".
     const PROMPT: Duration = Duration::from_secs(20);

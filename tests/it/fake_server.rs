@@ -1,11 +1,9 @@
 //! Tests of the fake Chief server itself: it refuses what the real service refuses and
 //! accepts a correct flow.
 
-mod fake;
-
 use std::time::{Duration, Instant};
 
-use fake::{
+use fake_chief::{
     md5_hex, Action, Cert, Chaos, FakeChief, Gate, InFlightLimit, Origins, Outage, OutageMode,
     OutageWindow, Phase, Rule, Target, OTHER_PROJECT, PROJECT, TOKEN, UNKNOWN_TOKEN,
 };
@@ -155,11 +153,17 @@ fn constants_have_the_documented_shapes() {
     assert!(is_id(OTHER_PROJECT, "project_", 20));
     assert_ne!(PROJECT, OTHER_PROJECT);
     assert_eq!(md5_hex(b""), "d41d8cd98f00b204e9800998ecf8427e");
-    assert_eq!(fake::util::base64(b"foobar"), "Zm9vYmFy");
-    assert_eq!(fake::util::base64(b"fooba"), "Zm9vYmE=");
-    assert_eq!(fake::util::base64(b"foob"), "Zm9vYg==");
-    assert_eq!(fake::util::rfc3339(1_795_774_500), "2026-11-27T10:15:00Z");
-    assert_eq!(fake::util::rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    assert_eq!(fake_chief::util::base64(b"foobar"), "Zm9vYmFy");
+    assert_eq!(fake_chief::util::base64(b"fooba"), "Zm9vYmE=");
+    assert_eq!(fake_chief::util::base64(b"foob"), "Zm9vYg==");
+    assert_eq!(
+        fake_chief::util::rfc3339(1_795_774_500),
+        "2026-11-27T10:15:00Z"
+    );
+    assert_eq!(
+        fake_chief::util::rfc3339(951_782_400),
+        "2000-02-29T00:00:00Z"
+    );
 }
 
 #[tokio::test]
@@ -194,7 +198,7 @@ async fn happy_flow_then_dedup_hit() {
     assert_eq!(get("Content-Type").as_deref(), Some("text/plain"));
     assert_eq!(
         get("Content-MD5").as_deref(),
-        Some(fake::util::base64(&fake::util::unhex(&md5).unwrap()).as_str())
+        Some(fake_chief::util::base64(&fake_chief::util::unhex(&md5).unwrap()).as_str())
     );
     assert_eq!(get("X-Chief-Upload-Token").unwrap().len(), 24);
 
@@ -799,7 +803,7 @@ fn start_on_fixed_ports_and_sync_use() {
 #[tokio::test]
 async fn emulated_link_paces_and_can_skip_verification() {
     let chief = FakeChief::start();
-    chief.set_storage_link(Some(fake::Link {
+    chief.set_storage_link(Some(fake_chief::Link {
         bytes_per_sec: 4_000_000,
         verify: false,
     }));
@@ -814,7 +818,7 @@ async fn emulated_link_paces_and_can_skip_verification() {
         started.elapsed()
     );
     assert_eq!(etag, Some(format!("\"{}\"", md5_hex(&content))));
-    assert_eq!(chief.assets(fake::PROJECT)[0].md5, md5_hex(&content));
+    assert_eq!(chief.assets(fake_chief::PROJECT)[0].md5, md5_hex(&content));
 }
 
 // ---- The emulated network -------------------------------------------------------------

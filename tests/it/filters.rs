@@ -4,15 +4,12 @@
 //! `File::set_modified`, never waited for. (The exact boundaries, to the nanosecond, are
 //! proved by the unit tests in `src/walk.rs`, where the clock is given.)
 
-mod common;
-mod fake;
-
 use std::path::Path;
 use std::process::Output;
 use std::time::{Duration, SystemTime};
 
-use common::{files_by_path, json_lines, summary, text, TestEnv};
-use fake::FakeChief;
+use crate::common::{files_by_path, json_lines, summary, text, TestEnv};
+use fake_chief::FakeChief;
 use serde_json::Value;
 
 const MINUTE: Duration = Duration::from_secs(60);

@@ -4,9 +4,6 @@
 //! never reach the output, `NO_PROXY`, and keep-alive pools over TLS. Counts and
 //! outcomes only: the fake and the SOCKS server here count what they saw.
 
-mod common;
-mod fake;
-
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
@@ -14,9 +11,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::common::{files_by_path, json_lines, summary, text, TestEnv};
 use assert_cmd::Command;
-use common::{files_by_path, json_lines, summary, text, TestEnv};
-use fake::{Cert, FakeChief, Target};
+use fake_chief::{Cert, FakeChief, Target};
 use serde_json::Value;
 
 /// Generous upper bound for what the fake sees after the client has moved on.
@@ -92,7 +89,7 @@ fn assert_over_tls(fake: &FakeChief, n: usize) {
         assert!(s.tls_handshakes >= 1, "{t:?}: {s:?}");
         assert_eq!(s.tls_failures, 0, "{t:?}: {s:?}");
     }
-    assert_eq!(fake.assets(fake::PROJECT).len(), n);
+    assert_eq!(fake.assets(fake_chief::PROJECT).len(), n);
 }
 
 // ---- trust ----
@@ -176,7 +173,7 @@ fn ssl_cert_file_replaces_the_system_roots_and_ca_cert_adds_to_them() {
     let r = run(cmd);
     assert_ne!(r.code, Some(0), "stderr: {}", r.stderr);
     assert_eq!(r.summary["uploaded"], 0, "{}", r.summary);
-    assert!(fake.assets(fake::PROJECT).is_empty());
+    assert!(fake.assets(fake_chief::PROJECT).is_empty());
     assert!(fake.storage_requests().is_empty());
     fake.wait_for(PROMPT, |f| f.stats(Target::Api).tls_failures >= 1);
     assert_eq!(fake.stats(Target::Api).tls_handshakes, 0);
@@ -465,8 +462,8 @@ fn show_config_shows_the_proxy_in_use_with_its_password_redacted() {
             "HTTPS_PROXY",
             format!("ftp://{USER}:{PASSWORD}@proxy.corp.example"),
         )
-        .env("CHIEF_API_KEY", fake::TOKEN)
-        .env("CHIEF_PROJECT_ID", fake::PROJECT)
+        .env("CHIEF_API_KEY", fake_chief::TOKEN)
+        .env("CHIEF_PROJECT_ID", fake_chief::PROJECT)
         .arg(".")
         .output()
         .unwrap();

@@ -4,15 +4,12 @@
 //! `--max-outage` (then exit 1); random failures among successes are never an outage.
 //! Counts and outcomes only: what the fake counted, what the summary says.
 
-mod common;
-mod fake;
-
 use std::collections::BTreeMap;
 use std::process::Output;
 use std::time::Duration;
 
-use common::{files_by_path, json_lines, summary, text, TestEnv};
-use fake::{Cert, Chaos, FakeChief, Origins, Outage, OutageMode, Target};
+use crate::common::{files_by_path, json_lines, summary, text, TestEnv};
+use fake_chief::{Cert, Chaos, FakeChief, Origins, Outage, OutageMode, Target};
 use serde_json::Value;
 
 const FILES: usize = 24;

@@ -1,20 +1,18 @@
 //! What people and CI logs see: bars on a (pretend) terminal, plain lines elsewhere,
 //! quiet/verbose, dry run, JSON beside bars, a closed stdout, errors, help, completions.
 //!
-//! Snapshots: `INSTA_UPDATE=always cargo test --test ui` rewrites `tests/snapshots/`.
-//! Completions: `UPDATE_COMPLETIONS=1 cargo test --test ui` rewrites `completions/`.
-
-mod common;
-mod fake;
+//! Snapshots: `INSTA_UPDATE=always cargo test --test it ui::` rewrites
+//! `tests/it/snapshots/` (files `it__ui__NAME.snap`, after this module's path).
+//! Completions: `UPDATE_COMPLETIONS=1 cargo test --test it ui::` rewrites `completions/`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command as StdCommand, Stdio};
 use std::time::Duration;
 
+use crate::common::{files_by_path, json_lines, summary, TestEnv};
 use chief_upload::event::{FileReport, Outcome, Summary};
 use chief_upload::report::{file_json, file_line, summary_json, summary_line};
-use common::{files_by_path, json_lines, summary, TestEnv};
-use fake::{Action, FakeChief, Rule, TOKEN, UNKNOWN_TOKEN};
+use fake_chief::{Action, FakeChief, Rule, TOKEN, UNKNOWN_TOKEN};
 
 const PRETEND_TERM: &str = "CHIEF_UPLOAD_PRETEND_TERM";
 
@@ -322,7 +320,7 @@ fn quiet_keeps_only_errors_and_the_summary() {
     small_tree(&env);
     // A warning too: a config file others can read.
     let cfg = env.config("");
-    common::set_mode(&cfg, 0o644);
+    crate::common::set_mode(&cfg, 0o644);
     for term in [false, true] {
         let mut cmd = env.cmd_for(&fake);
         if term {
@@ -408,15 +406,15 @@ fn dry_run_lists_path_size_type_md5_and_totals() {
         [
             format!(
                 "planned  ./a.txt  5 B  text/plain md5 {}",
-                fake::md5_hex(b"alpha")
+                fake_chief::md5_hex(b"alpha")
             ),
             format!(
                 "planned  ./docs/b.txt  6 B  text/plain md5 {}",
-                fake::md5_hex(b"bravo!")
+                fake_chief::md5_hex(b"bravo!")
             ),
             format!(
                 "planned  ./img/c.png  9 B  image/png md5 {}",
-                fake::md5_hex(b"\x89PNG\r\n\x1a\nc")
+                fake_chief::md5_hex(b"\x89PNG\r\n\x1a\nc")
             ),
         ]
     );
@@ -534,7 +532,7 @@ fn committed_completions_and_man_page_are_fresh() {
     assert!(
         stale.is_empty(),
         "completions/{stale:?} are stale or missing: the command-line definition changed.\n\
-         Regenerate them with:  UPDATE_COMPLETIONS=1 cargo test --test ui committed_completions"
+         Regenerate them with:  UPDATE_COMPLETIONS=1 cargo test --test it ui::committed_completions"
     );
 }
 
@@ -773,7 +771,7 @@ fn every_error_says_what_failed_and_how_to_fix_it() {
             vec!["."],
             vec![
                 ("CHIEF_API_KEY", "nonsense".into()),
-                ("CHIEF_PROJECT_ID", fake::PROJECT.into()),
+                ("CHIEF_PROJECT_ID", fake_chief::PROJECT.into()),
             ],
         ),
         (
@@ -789,7 +787,7 @@ fn every_error_says_what_failed_and_how_to_fix_it() {
             vec!["--api-url", "http://chief.example.com", "."],
             vec![
                 ("CHIEF_API_KEY", TOKEN.into()),
-                ("CHIEF_PROJECT_ID", fake::PROJECT.into()),
+                ("CHIEF_PROJECT_ID", fake_chief::PROJECT.into()),
             ],
         ),
         (

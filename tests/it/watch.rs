@@ -7,11 +7,8 @@
 //! never sleep to wait for the watch; one test paces its own writes, as a slow writer
 //! would.
 
-mod common;
-mod fake;
-
-use common::TestEnv;
-use fake::FakeChief;
+use crate::common::TestEnv;
+use fake_chief::FakeChief;
 
 /// The watches themselves, ended by signals.
 #[cfg(unix)]
@@ -25,7 +22,7 @@ mod watching {
     use std::thread::JoinHandle;
     use std::time::{Duration, Instant, SystemTime};
 
-    use fake::{md5_hex, Action, Origins, Outage, Rule, PROJECT};
+    use fake_chief::{md5_hex, Action, Origins, Outage, Rule, PROJECT};
     use serde_json::Value;
 
     /// Generous bound for anything that should happen soon, on a loaded machine.

@@ -484,10 +484,6 @@ impl Pacer {
         }
     }
 
-    pub fn rate(&self) -> u64 {
-        self.bytes_per_sec
-    }
-
     /// Reserve the link for `n` bytes arriving now; returns when they are delivered.
     pub fn reserve(&mut self, n: u64, now: Instant) -> Instant {
         let start = self.next.max(now);

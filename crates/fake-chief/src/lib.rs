@@ -10,10 +10,17 @@
 //! Beside per-request faults ([`Rule`]), it emulates a network ([`Knobs`]: latency,
 //! bandwidth, pushback, outages, chaos) and counts what it saw per listener ([`Stats`],
 //! [`Second`]). `FakeChief::builder()` sets everything up in one place.
-#![allow(dead_code)]
+//!
+//! [`presign`] is the other Chief API, the one the interop suite puts in front of a real
+//! S3 server: it hands out genuine SigV4 presigned URLs.
+//!
+//! A crate of its own (a dev-dependency of chief-upload, never a dependency) so the
+//! integration tests, the interop suite, the examples and the benchmarks share one build
+//! of it. It does not depend on chief-upload.
 
 mod knobs;
 mod listen;
+pub mod presign;
 mod proxy;
 mod server;
 mod tls;
@@ -26,15 +33,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-// Each test target uses a different part of the fake.
-#[allow(unused_imports)]
 pub use knobs::{
     Chaos, InFlightLimit, Knobs, Link, OriginKnobs, Origins, Outage, OutageMode, OutageWindow,
     Phase, Second, Stats,
 };
-#[allow(unused_imports)]
 pub use proxy::ProxyEvent;
-#[allow(unused_imports)]
 pub use tls::Cert;
 
 use knobs::{Counters, Pacer, Signal};

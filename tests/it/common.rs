@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use assert_cmd::Command;
 use serde_json::Value;
 
-use crate::fake::FakeChief;
+use fake_chief::FakeChief;
 
 pub struct TestEnv {
     pub dir: tempfile::TempDir,

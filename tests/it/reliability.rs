@@ -3,15 +3,12 @@
 //! fake counts and injects; tests wait on events (a gate, a request arriving), never on
 //! a guessed amount of time.
 
-mod common;
-mod fake;
-
 use std::collections::BTreeMap;
 use std::process::{Child, Stdio};
 use std::time::{Duration, SystemTime};
 
-use common::{files_by_path, finish, json_lines, summary, text, TestEnv};
-use fake::{Action, FakeChief, Gate, Recorded, Rule, PROJECT, TOKEN};
+use crate::common::{files_by_path, finish, json_lines, summary, text, TestEnv};
+use fake_chief::{Action, FakeChief, Gate, Recorded, Rule, PROJECT, TOKEN};
 use serde_json::Value;
 
 /// Generous upper bound for anything that should happen "at once".
@@ -322,7 +319,7 @@ fn a_renewal_can_become_a_dedup_hit() {
     fake.inject(Rule::api(1, Action::Gate(gate.clone())).after(1));
     let child = spawn(&env, &fake, &["--json", "."]);
     gate.wait_arrived(1, PROMPT);
-    let seeded = fake.seed_asset(PROJECT, &fake::md5_hex(content), "ready");
+    let seeded = fake.seed_asset(PROJECT, &fake_chief::md5_hex(content), "ready");
     gate.release();
     let out = finish(child, PROMPT);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));

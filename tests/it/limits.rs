@@ -2,13 +2,10 @@
 //! counted (requests in flight, 429 answers), never by a stopwatch; and how both settings
 //! are read from flags, environment and config file.
 
-mod common;
-mod fake;
-
 use std::time::Duration;
 
-use common::{files_by_path, json_lines, summary, text, TestEnv};
-use fake::{FakeChief, InFlightLimit, Origins, Outage, OutageMode, Target};
+use crate::common::{files_by_path, json_lines, summary, text, TestEnv};
+use fake_chief::{FakeChief, InFlightLimit, Origins, Outage, OutageMode, Target};
 
 /// `n` small files of distinct content.
 fn small_files(env: &TestEnv, n: usize) {
@@ -245,8 +242,8 @@ fn bad_rates_and_jobs_are_usage_errors() {
                 cmd.arg("--dry-run");
             } else {
                 cmd.envs([
-                    ("CHIEF_API_KEY", fake::TOKEN),
-                    ("CHIEF_PROJECT_ID", fake::PROJECT),
+                    ("CHIEF_API_KEY", fake_chief::TOKEN),
+                    ("CHIEF_PROJECT_ID", fake_chief::PROJECT),
                     ("CHIEF_API_URL", "http://127.0.0.1:9"),
                 ]);
             }

@@ -9,11 +9,9 @@
 //! Only with `--features interop` (needs `s3s-fs` on PATH or in `$S3S_FS`):
 //! `cargo test --features interop --test interop`.
 
-#[path = "interop/api.rs"]
-mod api;
+// The integration tests' TestEnv, shared with this binary.
+#[path = "../it/common.rs"]
 mod common;
-mod fake;
-#[path = "interop/storage.rs"]
 mod storage;
 
 use std::collections::BTreeMap;
@@ -24,7 +22,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use common::{files_by_path, json_lines, summary, TestEnv};
-use fake::{md5_hex, PROJECT, TOKEN};
+use fake_chief::presign::{Api, Post};
+use fake_chief::{md5_hex, PROJECT, TOKEN};
 use serde_json::Value;
 use storage::{Relay, S3sFs, Traffic};
 
@@ -33,7 +32,7 @@ struct Interop {
     // Fields drop in order: the runtime (it serves the API and the relay) first, then
     // s3s-fs.
     _rt: tokio::runtime::Runtime,
-    api: api::Api,
+    api: Api,
     relay: Relay,
     s3: S3sFs,
     env: TestEnv,
@@ -49,7 +48,7 @@ impl Interop {
             .unwrap();
         let (relay, api) = rt.block_on(async {
             let relay = Relay::start(s3.addr);
-            let api = api::Api::start(relay.addr);
+            let api = Api::start(relay.addr);
             (relay, api)
         });
         Interop {
@@ -87,7 +86,7 @@ impl Interop {
     }
 
     /// The stored object for the asset created for `md5`.
-    fn object_of(&self, posts: &[api::Post], md5: &str) -> Vec<u8> {
+    fn object_of(&self, posts: &[Post], md5: &str) -> Vec<u8> {
         let post = posts
             .iter()
             .find(|p| p.md5 == md5 && p.status == 201)

@@ -93,7 +93,7 @@ pub fn rfc3339(unix_secs: u64) -> String {
 }
 
 /// Source of unpredictable-enough ids and secrets (no `rand` dependency needed).
-pub struct Entropy {
+pub(crate) struct Entropy {
     seed: [u8; 32],
     counter: AtomicU64,
 }
