@@ -570,7 +570,7 @@ pub fn command() -> clap::Command {
 }
 
 /// The pre-generated files under `completions/`: shell (None = the man page) and file name.
-/// `tests/ui.rs` fails when they differ from what this definition generates.
+/// `tests/it/ui.rs` fails when they differ from what this definition generates.
 pub const GENERATED_FILES: [(Option<clap_complete::Shell>, &str); 6] = {
     use clap_complete::Shell;
     [
