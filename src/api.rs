@@ -226,7 +226,7 @@ impl ApiClient {
         let retry_after = http::retry_after(resp.headers());
         let body = read_limited(resp)
             .await
-            .map_err(|reason| Failure::dropped(unreachable(reason.clone()), reason))?;
+            .map_err(|lost| Failure::body_lost(unreachable, lost))?;
         if status.is_success() {
             return parse_created(status.as_u16(), &body).map_err(Failure::Final);
         }

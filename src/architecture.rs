@@ -90,15 +90,16 @@ fn files(root: &Path) -> Vec<SourceFile> {
     out
 }
 
-/// The code before the file's test module (`#[cfg(test)] mod …`), which closes a file.
+/// The code before the file's test module (`#[cfg(test)] mod tests`), which closes a file.
 fn without_tests(text: &str) -> String {
     let mut code = String::new();
     let mut lines = text.lines().peekable();
     while let Some(line) = lines.next() {
         if line.trim() == "#[cfg(test)]"
-            && lines
-                .peek()
-                .is_some_and(|next| next.trim_start().starts_with("mod "))
+            && lines.peek().is_some_and(|next| {
+                let next = next.trim_start();
+                next.starts_with("mod tests;") || next.starts_with("mod tests {")
+            })
         {
             break;
         }
@@ -118,11 +119,12 @@ fn paths(code: &str) -> Vec<Vec<String>> {
     while let Some(i) = find_use(rest) {
         let stmt_start = &rest[i..];
         let end = stmt_start.find(';').unwrap_or(stmt_start.len());
-        let tree: String = stmt_start[..end]
+        let stmt = stmt_start[..end]
             .trim_start_matches("pub(crate) use")
             .trim_start_matches("pub(super) use")
             .trim_start_matches("pub use")
-            .trim_start_matches("use")
+            .trim_start_matches("use");
+        let tree: String = without_renames(stmt)
             .chars()
             .filter(|c| !c.is_whitespace())
             .collect();
@@ -139,6 +141,27 @@ fn paths(code: &str) -> Vec<Vec<String>> {
         }
     }
     out.retain(|p| matches!(p.first().map(String::as_str), Some("crate" | "super")));
+    out
+}
+
+/// A use tree without its renames: `a as b` is `a`.
+fn without_renames(tree: &str) -> String {
+    let mut out = String::new();
+    let mut words = tree.split_whitespace();
+    while let Some(w) = words.next() {
+        if w == "as" {
+            // Drop the new name, keep what follows it (`,` or `}`).
+            if let Some(name) = words.next() {
+                out.extend(
+                    name.chars()
+                        .skip_while(|c| c.is_alphanumeric() || *c == '_'),
+                );
+            }
+            continue;
+        }
+        out.push(' ');
+        out.push_str(w);
+    }
     out
 }
 
@@ -169,7 +192,7 @@ fn expand(tree: &str, prefix: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
     prefix.extend(
         head.split("::")
             .filter(|s| !s.is_empty())
-            .map(|s| s.split(" as ").next().unwrap_or(s).to_string()),
+            .map(str::to_string),
     );
     match group {
         None => out.push(prefix.clone()),
@@ -370,10 +393,17 @@ fn the_layer_test_catches_an_upward_import_and_a_loop() {
     );
     assert_eq!(violations(root), Vec::<String>::new());
 
+    // A rename is still the module it names.
+    write(
+        "walk.rs",
+        "use crate::exit::{UsageError as Usage, self as e};\n",
+    );
+    assert_eq!(violations(root), Vec::<String>::new());
+
     // A leaf reaching up to a higher layer.
     write(
         "exit.rs",
-        "use crate::walk::{self, Walk};\npub struct UsageError;\n",
+        "use crate::walk::{self, Walk as W};\npub struct UsageError;\n",
     );
     let found = violations(root);
     assert!(

@@ -127,6 +127,8 @@ pub struct HashCache {
     /// aside and the cache bypassed for the rest of the run.
     broken: AtomicBool,
     on_damage: OnDamage,
+    /// The file the connection opened (`db::identity`).
+    opened: Option<(u64, u64)>,
 }
 
 /// The hash cache's database file.
@@ -151,6 +153,7 @@ const SCHEMA: Schema = Schema {
 ) WITHOUT ROWID",
     statements: &[SQL_GET, SQL_PUT],
     quick_check: true,
+    require_wal: true,
 };
 
 const SQL_GET: &str = "SELECT md5, recorded_at_ns, last_seen_day FROM hashes
@@ -190,6 +193,7 @@ impl HashCache {
             errors: AtomicU64::new(0),
             broken: AtomicBool::new(false),
             on_damage,
+            opened: db::identity(path),
         };
         cache.prune(now_ns());
         Ok(cache)
@@ -386,7 +390,12 @@ impl HashCache {
             // Closed before the file is moved, so that closing cannot write
             // into a new file at the same path.
             drop(std::mem::replace(&mut inner.conn, blank));
-            (self.on_damage)(db::move_aside(&self.path, &SCHEMA, e.to_string()));
+            (self.on_damage)(db::damaged_in_use(
+                &self.path,
+                &SCHEMA,
+                e.to_string(),
+                self.opened,
+            ));
         }
     }
 }

@@ -71,6 +71,9 @@ pub(crate) struct Schema {
     /// Check every page at open (`PRAGMA quick_check`): a few milliseconds per 100,000
     /// rows, worth it where a run reads the whole file.
     pub(crate) quick_check: bool,
+    /// Refuse a file that cannot be in WAL mode (several runs share it at once); else go
+    /// on in whatever mode the file system allows.
+    pub(crate) require_wal: bool,
 }
 
 /// A damaged or foreign database file, and what was done with it.
@@ -81,8 +84,10 @@ pub(crate) struct Damage {
     pub(crate) path: PathBuf,
     /// SQLite's reason, or "not a chief-upload file".
     pub(crate) why: String,
-    /// Where the file was moved; `None`: it could not be moved and was removed.
+    /// Where the file was moved; `None`: it could not be moved and was removed, or
+    /// another run had already moved it and started a new one (`replaced`).
     pub(crate) moved_to: Option<PathBuf>,
+    pub(crate) replaced: bool,
 }
 
 impl fmt::Display for Damage {
@@ -96,6 +101,7 @@ impl fmt::Display for Damage {
         )?;
         match &self.moved_to {
             Some(to) => write!(f, "it was moved to {}", to.display())?,
+            None if self.replaced => f.write_str("another run had already moved it aside")?,
             None => f.write_str("it could not be moved aside and was removed")?,
         }
         write!(f, " and a new one started, so {}", self.cost)
@@ -179,7 +185,10 @@ fn set_up(conn: rusqlite::Result<Connection>, schema: &Schema) -> Result<Connect
     }
     // A temporary database answers "delete": it needs no WAL.
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
-    if !mode.eq_ignore_ascii_case("wal") && conn.path().is_some_and(|p| !p.is_empty()) {
+    if schema.require_wal
+        && !mode.eq_ignore_ascii_case("wal")
+        && conn.path().is_some_and(|p| !p.is_empty())
+    {
         return Err(Unusable::Other(anyhow::anyhow!(
             "cannot switch {} to WAL mode (got {mode})",
             schema.what
@@ -244,7 +253,46 @@ pub(crate) fn move_aside(path: &Path, schema: &Schema, why: String) -> Damage {
         path: path.to_path_buf(),
         why,
         moved_to,
+        replaced: false,
     }
+}
+
+/// The file at `path` as it is now (device and inode; `None` where the platform does not
+/// say), to tell later whether it is still the one a connection opened.
+pub(crate) fn identity(path: &Path) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
+/// Damage found in the middle of a run, by a connection that opened the file `opened`:
+/// moved aside as at open, unless the file at `path` is another one by now (another run
+/// sharing it met the damage first and started a new one, which must not be touched).
+/// The caller has closed its own connection.
+pub(crate) fn damaged_in_use(
+    path: &Path,
+    schema: &Schema,
+    why: String,
+    opened: Option<(u64, u64)>,
+) -> Damage {
+    if opened.is_some() && identity(path) != opened {
+        return Damage {
+            what: schema.what,
+            cost: schema.cost,
+            path: path.to_path_buf(),
+            why,
+            moved_to: None,
+            replaced: true,
+        };
+    }
+    move_aside(path, schema, why)
 }
 
 /// Deletes the rows of `schema`'s table whose `day_column` is older than `days` (files not
@@ -270,6 +318,7 @@ mod tests {
         create: "CREATE TABLE t (x INTEGER PRIMARY KEY, day INTEGER NOT NULL)",
         statements: &["SELECT x FROM t WHERE x = ?1"],
         quick_check: true,
+        require_wal: true,
     };
 
     #[test]
@@ -348,6 +397,30 @@ mod tests {
         assert!(damage
             .to_string()
             .contains("could not be moved aside and was removed"));
+    }
+
+    /// Damage met by a run whose file another run has already replaced: the new file is
+    /// left alone.
+    #[test]
+    fn a_file_another_run_replaced_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.sqlite");
+        std::fs::write(&path, "the damaged one").unwrap();
+        let opened = identity(&path);
+        std::fs::rename(&path, dir.path().join("elsewhere")).unwrap();
+        std::fs::write(&path, "the new one, in use").unwrap();
+        let damage = damaged_in_use(&path, &SCHEMA, "test".into(), opened);
+        if cfg!(unix) {
+            assert!(damage.replaced && damage.moved_to.is_none());
+            assert_eq!(std::fs::read(&path).unwrap(), b"the new one, in use");
+            assert!(damage
+                .to_string()
+                .contains("another run had already moved it aside"));
+        }
+        // The same file still there: moved aside.
+        let opened = identity(&path);
+        let damage = damaged_in_use(&path, &SCHEMA, "test".into(), opened);
+        assert_eq!(damage.moved_to, Some(dir.path().join("t.sqlite.corrupt")));
     }
 
     #[test]

@@ -209,9 +209,11 @@ impl Uploader {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         let retry_after = http::retry_after(resp.headers());
+        // Read only for the storage's error code: a body that cannot be read is none.
         let body = tokio::time::timeout(self.timeout, read_limited(resp))
             .await
-            .unwrap_or_else(|_| Err("timed out reading the answer".into()));
+            .ok()
+            .and_then(Result::ok);
         if (200..300).contains(&status) {
             if src.changed().await {
                 return Err(Failure::Final(failed(changed())));

@@ -57,18 +57,34 @@ pub(crate) fn header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue
 }
 
 /// Reads a response body, refusing more than MAX_BODY bytes.
-pub(crate) async fn read_limited(mut resp: reqwest::Response) -> Result<Vec<u8>, String> {
+pub(crate) async fn read_limited(mut resp: reqwest::Response) -> Result<Vec<u8>, BodyLost> {
     let mut out = Vec::new();
     loop {
         match resp.chunk().await {
             Ok(Some(c)) => {
                 if out.len() + c.len() > MAX_BODY {
-                    return Err(format!("answer larger than {} KiB", MAX_BODY / 1024));
+                    return Err(BodyLost {
+                        reason: format!("answer larger than {} KiB", MAX_BODY / 1024),
+                        timed_out: false,
+                    });
                 }
                 out.extend_from_slice(&c);
             }
             Ok(None) => return Ok(out),
-            Err(e) => return Err(describe_reqwest_error(&e)),
+            Err(e) => {
+                return Err(BodyLost {
+                    reason: describe_reqwest_error(&e),
+                    timed_out: e.is_timeout(),
+                })
+            }
         }
     }
+}
+
+/// An answer's body that could not be read whole: why, in words, and whether it was the
+/// request's timeout (a timeout for admission, whatever the words).
+#[derive(Debug)]
+pub(crate) struct BodyLost {
+    pub(crate) reason: String,
+    pub(crate) timed_out: bool,
 }

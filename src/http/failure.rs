@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::client::BodyLost;
 use super::error::{describe_reqwest_error, no_answer, Fatal, HealthSign, NoAnswer};
 use crate::admission::RequestEnd;
 
@@ -73,6 +74,16 @@ impl<E> Failure<E> {
                 _ => RequestEnd::Other,
             },
             Failure::Local(_) | Failure::Fatal { .. } => RequestEnd::Other,
+        }
+    }
+
+    /// An answer whose body could not be read: timed out, or dropped.
+    pub(crate) fn body_lost(error: impl FnOnce(String) -> E, lost: BodyLost) -> Failure<E> {
+        let e = error(lost.reason.clone());
+        if lost.timed_out {
+            Failure::timed_out(e, lost.reason)
+        } else {
+            Failure::dropped(e, lost.reason)
         }
     }
 

@@ -51,6 +51,8 @@ const SCHEMA: Schema = Schema {
     statements: &[SQL_GET, SQL_PUT],
     // Read a row at a time, never as a whole: damage is found when a statement meets it.
     quick_check: false,
+    // Written at once, a row at a time: any journal mode serves.
+    require_wal: false,
 };
 
 const CREATE_TABLE: &str = "CREATE TABLE sent (
@@ -124,6 +126,8 @@ pub(crate) struct Record {
     conn: Mutex<Connection>,
     /// The file; `None` for a temporary record.
     path: Option<PathBuf>,
+    /// The file the connection opened (`db::identity`).
+    opened: Mutex<Option<(u64, u64)>>,
     on_damage: OnDamage,
     /// Which API and project the rows are about: the same file sent to another project
     /// has not been sent there.
@@ -157,6 +161,7 @@ impl Record {
         Record {
             conn: Mutex::new(conn),
             path: path.map(Path::to_path_buf),
+            opened: Mutex::new(path.and_then(db::identity)),
             on_damage,
             target: target.to_string(),
             run: now_ns(),
@@ -179,9 +184,16 @@ impl Record {
         if let Ok(blank) = Connection::open_in_memory() {
             // Closed first, so that closing cannot write into the new file.
             drop(std::mem::replace(conn, blank));
-            (self.on_damage)(db::move_aside(path, &SCHEMA, e.to_string()));
-            if let Ok((fresh, _)) = db::open(path, &SCHEMA) {
+            let opened = *lock(&self.opened);
+            (self.on_damage)(db::damaged_in_use(path, &SCHEMA, e.to_string(), opened));
+            // A new record at the path, or (if that fails) one for this run only: the
+            // watch goes on either way.
+            let fresh = db::open(path, &SCHEMA)
+                .map(|(c, _)| c)
+                .or_else(|_| db::temporary(&SCHEMA));
+            if let Ok(fresh) = fresh {
                 *conn = fresh;
+                *lock(&self.opened) = db::identity(path);
             }
         }
         None

@@ -251,12 +251,14 @@ impl<'a> WatchSource<'a> {
                 );
                 match judged {
                     Ok(walk::FilterVerdict::Take) if wanted => self.take(due, &meta, id, key),
-                    Ok(_) => {
+                    Ok(walk::FilterVerdict::Take | walk::FilterVerdict::Exclude) => {
                         self.left_out(&due.display, Some(&key));
                         true
                     }
-                    // Its time cannot be read (the walk reports that).
-                    Err(_) => true,
+                    // Too young: a watch settles instead (its filter has no --min-age, so
+                    // this does not happen); or its time cannot be read (the walk reports
+                    // that).
+                    Ok(walk::FilterVerdict::TooYoung) | Err(_) => true,
                 }
             }
             SettleVerdict::Later(at) => {
@@ -395,8 +397,10 @@ impl<'a> WatchSource<'a> {
             if moved_in && (follow || !lmeta.file_type().is_symlink()) {
                 self.walk_folder(&place);
             }
-        } else if meta.is_file() {
-            // Left out or not, it waits to settle: what is left out counts once it is.
+        } else if meta.is_file() && self.folders_wanted(&place) {
+            // Left out by its own name or not, it waits to settle: what is left out counts
+            // once it is still. A file in a folder `--exclude` prunes is not looked at, as
+            // the walk does not walk such a folder.
             self.candidate(place.display, place.open);
         }
     }
@@ -455,14 +459,18 @@ impl<'a> WatchSource<'a> {
         })
     }
 
+    /// Whether `--exclude` leaves every folder above this file to be walked.
+    fn folders_wanted(&self, place: &Place) -> bool {
+        match place.rel.rsplit_once('/') {
+            Some((parent, _)) => self.wanted_folder(parent),
+            None => true,
+        }
+    }
+
     /// Whether the globs (with every folder above the file) and the shard take this file.
     fn wanted_file(&self, place: &Place) -> bool {
         let s = &self.watch.settings;
-        let folders_wanted = match place.rel.rsplit_once('/') {
-            Some((parent, _)) => self.wanted_folder(parent),
-            None => true,
-        };
-        folders_wanted
+        self.folders_wanted(place)
             && s.filter.wants_file(&place.rel)
             && s.shard.is_none_or(|sh| sh.holds(&place.display))
     }
