@@ -20,6 +20,7 @@ pub mod settings;
 pub mod shard;
 pub(crate) mod signal;
 pub(crate) mod transfer;
+pub(crate) mod version;
 pub(crate) mod walk;
 pub(crate) mod watch;
 
