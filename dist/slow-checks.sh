@@ -49,6 +49,7 @@ command -v cargo-zigbuild >/dev/null ||
     python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore ziglang==0.17.1 cargo-zigbuild==0.24.1
 rustup target add x86_64-unknown-linux-musl aarch64-unknown-linux-musl x86_64-pc-windows-gnu >/dev/null 2>&1
 target_dir=${CARGO_TARGET_DIR:-target}
+case "$target_dir" in /*) ;; *) target_dir="$PWD/$target_dir" ;; esac
 cargo build --locked --example fake_chief
 fake="$target_dir/debug/examples/fake_chief"
 
@@ -65,7 +66,7 @@ musl="$target_dir/x86_64-unknown-linux-musl/release/chief-upload"
 step "x86_64-unknown-linux-musl: release build and package" dist/package.sh x86_64-unknown-linux-musl --release --out "$out" &&
     step "x86_64-unknown-linux-musl: statically linked" static "$musl" x86-64 &&
     step "x86_64-unknown-linux-musl: cargo test against it (CHIEF_UPLOAD_BIN)" \
-        env CHIEF_UPLOAD_BIN="$PWD/$musl" cargo test --locked
+        env CHIEF_UPLOAD_BIN="$musl" cargo test --locked
 # 2. aarch64 musl, cross-built with zig, under qemu.
 arm="$target_dir/aarch64-unknown-linux-musl/release/chief-upload"
 step "aarch64-unknown-linux-musl: release build (cargo-zigbuild) and package" \
