@@ -7,7 +7,7 @@
 #      smoke-tested under qemu-user: --version, --dry-run, one upload to the fake;
 #   3. x86_64-pc-windows-gnu cross-built with MinGW and packaged as a zip, then, when wine
 #      is there, smoke-tested under it (--version, --dry-run, an upload).
-# Installs what it needs (apt: musl-tools, qemu-user, gcc-mingw-w64-x86-64, wine64, file;
+# Installs what it needs (apt: musl-tools, qemu-user, gcc-mingw-w64-x86-64, wine, file;
 # pip: ziglang, cargo-zigbuild; rustup targets). Archives go to dist/out (or $1).
 #   dist/slow-checks.sh [OUT_DIR]
 set -uo pipefail
@@ -38,7 +38,7 @@ command -v musl-gcc >/dev/null || need="$need musl-tools"
 command -v qemu-aarch64 >/dev/null || need="$need qemu-user"
 command -v x86_64-w64-mingw32-gcc >/dev/null || need="$need gcc-mingw-w64-x86-64"
 command -v file >/dev/null || need="$need file"
-command -v wine64 >/dev/null || command -v wine >/dev/null || need="$need wine64"
+command -v wine >/dev/null || need="$need wine wine64"
 if [ -n "$need" ]; then
     $sudo apt-get update -qq
     # shellcheck disable=SC2086 # package names
@@ -76,7 +76,7 @@ step "aarch64-unknown-linux-musl: release build (cargo-zigbuild) and package" \
 # 3. Windows (gnu), a debug cross-build packaged as a zip, under wine if there is one.
 win="$target_dir/x86_64-pc-windows-gnu/debug/chief-upload.exe"
 if step "x86_64-pc-windows-gnu: cross-build and zip" dist/package.sh x86_64-pc-windows-gnu --out "$out"; then
-    wine=$(command -v wine64 || command -v wine || true)
+    wine=$(command -v wine || true)
     if [ -n "$wine" ]; then
         export WINEDEBUG=-all WINEPREFIX="${WINEPREFIX:-$HOME/.wine-chief-upload}"
         step "x86_64-pc-windows-gnu: smoke under $(basename "$wine")" dist/smoke.sh "$fake" -- "$wine" "$win"
