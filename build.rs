@@ -17,7 +17,7 @@ fn main() {
     let root = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
     let (commit, date) = match git_dir(&root) {
         Some(git_dir) => {
-            watch(&git_dir);
+            watch(&root, &git_dir);
             commit_and_date(&git_dir).unwrap_or_default()
         }
         None => Default::default(),
@@ -41,10 +41,20 @@ fn git_dir(root: &Path) -> Option<PathBuf> {
 
 /// Rebuild the version when HEAD moves: HEAD itself (a checkout) and the branch it names
 /// (a commit), loose or packed. Only files that exist are named, so that a missing one does
-/// not make every build re-run this script.
-fn watch(git_dir: &Path) {
+/// not make every build re-run this script. Paths inside the checkout are given relative to
+/// it (cargo resolves them against the package's folder): the same package built from a
+/// copy elsewhere, e.g. its crate archive with a shared target folder, has no such files
+/// and re-runs this script instead of keeping this checkout's commit.
+fn watch(root: &Path, git_dir: &Path) {
+    let rerun = |path: &Path| {
+        let shown = path.strip_prefix(root).unwrap_or(path);
+        println!("cargo:rerun-if-changed={}", shown.display());
+    };
+    if root.join(".git").is_file() {
+        rerun(&root.join(".git"));
+    }
     let head = git_dir.join("HEAD");
-    println!("cargo:rerun-if-changed={}", head.display());
+    rerun(&head);
     // In a worktree, branches live in the main repository's git dir.
     let common = std::fs::read_to_string(git_dir.join("commondir"))
         .map(|c| git_dir.join(c.trim()))
@@ -54,14 +64,14 @@ fn watch(git_dir: &Path) {
             for dir in [git_dir, common.as_path()] {
                 let path = dir.join(reference.trim());
                 if path.is_file() {
-                    println!("cargo:rerun-if-changed={}", path.display());
+                    rerun(&path);
                 }
             }
         }
     }
     let packed = common.join("packed-refs");
     if packed.is_file() {
-        println!("cargo:rerun-if-changed={}", packed.display());
+        rerun(&packed);
     }
 }
 
