@@ -40,6 +40,7 @@ n=$(grep -c '"event":"file"' <<< "$out" || true)
 if [ "$n" = 3 ]; then pass "--dry-run over a tree of 3 files"; else fail "--dry-run: $n files: $out"; fi
 
 if [ "$upload" = yes ]; then
+    : > "$W/fake.env"
     "$FAKE" --no-record > "$W/fake.env" 2> "$W/fake.log" &
     PIDS="$PIDS $!"
     i=0

@@ -24,6 +24,7 @@ cp "$DIST/$ARCHIVE" "$W/www/v$VERSION/"
 grep "  $ARCHIVE\$" "$DIST/SHA256SUMS" > "$W/www/v$VERSION/SHA256SUMS"
 serve "$W/www"
 
+: > "$W/fake.env"
 "$FAKE" --no-record > "$W/fake.env" 2> "$W/fake.log" &
 PIDS="$PIDS $!"
 i=0
