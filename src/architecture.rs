@@ -19,6 +19,7 @@ const LAYERS: &[&[&str]] = &[
     // Leaves: they import nothing of this crate.
     &[
         "cli", "exit", "file_key", "hash", "io_words", "media", "secret", "shard", "sync",
+        "version",
     ],
     // The events the pipeline reports; the SQLite layer.
     &["event", "db"],

@@ -65,6 +65,7 @@ A --watch ends on any of those signals with 0, or 1 if some file failed.";
 #[command(
     name = "chief-upload",
     version,
+    long_version = crate::version::long_version(),
     after_help = "Examples for a terminal and for CI, and exit codes: chief-upload --help",
     after_long_help = AFTER_LONG_HELP
 )]
@@ -593,7 +594,8 @@ pub fn completion_script(shell: clap_complete::Shell) -> Vec<u8> {
 /// The man page (roff), generated from this definition.
 pub fn man_page() -> std::io::Result<Vec<u8>> {
     let mut out = Vec::new();
-    clap_mangen::Man::new(command()).render(&mut out)?;
+    // The plain version, as `-V` prints it: the committed page does not name a commit.
+    clap_mangen::Man::new(command().long_version(None)).render(&mut out)?;
     Ok(out)
 }
 

@@ -29,6 +29,7 @@ pub mod shard;
 pub(crate) mod signal;
 pub(crate) mod sync;
 pub(crate) mod transfer;
+pub(crate) mod version;
 pub(crate) mod walk;
 pub(crate) mod watch;
 

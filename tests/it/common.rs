@@ -11,6 +11,15 @@ use serde_json::Value;
 
 use fake_chief::FakeChief;
 
+/// The binary under test: `CHIEF_UPLOAD_BIN` when set (a release or cross-built binary,
+/// e.g. the static musl one dist/slow-checks.sh tests), else the one cargo built.
+pub fn bin() -> PathBuf {
+    match std::env::var_os("CHIEF_UPLOAD_BIN") {
+        Some(path) if !path.is_empty() => PathBuf::from(path),
+        _ => assert_cmd::cargo::cargo_bin("chief-upload"),
+    }
+}
+
 pub struct TestEnv {
     pub dir: tempfile::TempDir,
 }
@@ -56,7 +65,7 @@ impl TestEnv {
     }
 
     fn std_cmd(&self) -> StdCommand {
-        let mut c = StdCommand::new(assert_cmd::cargo::cargo_bin("chief-upload"));
+        let mut c = StdCommand::new(bin());
         c.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.dir.path().join("home"))

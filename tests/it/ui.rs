@@ -469,7 +469,7 @@ fn a_closed_stdout_is_not_an_error() {
     for i in 0..600 {
         env.file(&format!("d/file-{i:04}.txt"), format!("content {i}"));
     }
-    let bin = assert_cmd::cargo::cargo_bin("chief-upload");
+    let bin = common::bin();
     let mut child = StdCommand::new(bin)
         .env_clear()
         .env("HOME", env.dir.path().join("home"))
@@ -834,7 +834,7 @@ fn an_unknown_flag_suggests_the_close_one() {
 fn ci_logs_get_a_progress_line_at_the_interval() {
     let env = TestEnv::new();
     env.file("a.txt", "alpha");
-    let bin = assert_cmd::cargo::cargo_bin("chief-upload");
+    let bin = common::bin();
     // The list of paths stays open: the run lasts until the test closes it.
     let mut child = StdCommand::new(bin)
         .env_clear()
@@ -906,7 +906,7 @@ fn a_real_pseudo_terminal_gets_colour_and_a_clean_end() {
     }
     let env = TestEnv::new();
     small_tree(&env);
-    let bin = assert_cmd::cargo::cargo_bin("chief-upload");
+    let bin = common::bin();
     let out = StdCommand::new("script")
         .args([
             "-qfec",
@@ -938,4 +938,53 @@ fn a_real_pseudo_terminal_gets_colour_and_a_clean_end() {
         screen.iter().filter(|l| l.starts_with("planned ")).count(),
         3
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// (8) The version: `--version` names the build, `-V` (and the man page) stay plain
+
+#[test]
+fn version_names_the_build_and_v_stays_plain() {
+    let env = TestEnv::new();
+    let version = env!("CARGO_PKG_VERSION");
+    let short = env.cmd().arg("-V").output().unwrap();
+    assert_eq!(
+        common::text(&short.stdout),
+        format!("chief-upload {version}\n")
+    );
+
+    let long = common::text(&env.cmd().arg("--version").output().unwrap().stdout);
+    // chief-upload 0.1.0 (3f2a9c1 2026-12-01, x86_64-unknown-linux-musl), or without a
+    // commit: chief-upload 0.1.0 (x86_64-unknown-linux-musl)
+    let inner = long
+        .strip_prefix(&format!("chief-upload {version} ("))
+        .and_then(|rest| rest.strip_suffix(")\n"))
+        .unwrap_or_else(|| panic!("--version: {long:?}"));
+    let (build, target) = inner.rsplit_once(", ").unwrap_or(("", inner));
+    assert!(
+        target.split('-').count() >= 3
+            && target
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c)),
+        "not a target triple: {long:?}"
+    );
+    if !build.is_empty() {
+        let (commit, date) = build.split_once(' ').expect("commit and date");
+        assert!(commit.len() >= 7 && commit.chars().all(|c| c.is_ascii_hexdigit()));
+        assert!(date.len() == 10 && date.as_bytes()[4] == b'-' && date.as_bytes()[7] == b'-');
+    }
+    if std::env::var_os("CHIEF_UPLOAD_BIN").is_none() {
+        // The binary cargo built beside this test: the same build information.
+        assert_eq!(target, env!("CHIEF_UPLOAD_TARGET"));
+        assert_eq!(
+            build.split(' ').next().unwrap_or(""),
+            env!("CHIEF_UPLOAD_COMMIT")
+        );
+        let checkout = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".git");
+        assert_eq!(
+            !build.is_empty(),
+            checkout.exists(),
+            "commit iff built in a checkout"
+        );
+    }
 }
