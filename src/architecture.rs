@@ -18,11 +18,11 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&[&str]] = &[
     // Leaves: they import nothing of this crate.
     &[
-        "cli", "exit", "file_key", "hash", "io_words", "media", "secret", "shard", "sync",
-        "version",
+        "exit", "file_key", "hash", "io_words", "media", "secret", "shard", "sync", "version",
     ],
-    // The events the pipeline reports; the SQLite layer.
-    &["event", "db"],
+    // The command line (it names the build: `version`), the events the pipeline reports,
+    // the SQLite layer.
+    &["cli", "event", "db"],
     // The file side (no network), and signals.
     &["walk", "cache", "signal"],
     // Admission of files: how many are in flight.

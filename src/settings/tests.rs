@@ -757,8 +757,14 @@ fn show_config_lists_every_setting() {
             read.insert(name);
         }
     }
-    // Switches for the tests, not settings.
-    let not_settings = ["CHIEF_UPLOAD_PRETEND_TERM", "CHIEF_HASH_CACHE_TEST_CHILD"];
+    // Switches for the tests, and what build.rs sets at compile time (`env!`): not settings.
+    let not_settings = [
+        "CHIEF_UPLOAD_PRETEND_TERM",
+        "CHIEF_HASH_CACHE_TEST_CHILD",
+        "CHIEF_UPLOAD_COMMIT",
+        "CHIEF_UPLOAD_COMMIT_DATE",
+        "CHIEF_UPLOAD_TARGET",
+    ];
     let proxy = "http://proxy.example:3128";
     let samples: [(&str, &str); 23] = [
         ("CHIEF_API_KEY", "pat_abcdefghijklmnopqrstuvwxyz012345"),

@@ -469,7 +469,7 @@ fn a_closed_stdout_is_not_an_error() {
     for i in 0..600 {
         env.file(&format!("d/file-{i:04}.txt"), format!("content {i}"));
     }
-    let bin = common::bin();
+    let bin = crate::common::bin();
     let mut child = StdCommand::new(bin)
         .env_clear()
         .env("HOME", env.dir.path().join("home"))
@@ -834,7 +834,7 @@ fn an_unknown_flag_suggests_the_close_one() {
 fn ci_logs_get_a_progress_line_at_the_interval() {
     let env = TestEnv::new();
     env.file("a.txt", "alpha");
-    let bin = common::bin();
+    let bin = crate::common::bin();
     // The list of paths stays open: the run lasts until the test closes it.
     let mut child = StdCommand::new(bin)
         .env_clear()
@@ -906,7 +906,7 @@ fn a_real_pseudo_terminal_gets_colour_and_a_clean_end() {
     }
     let env = TestEnv::new();
     small_tree(&env);
-    let bin = common::bin();
+    let bin = crate::common::bin();
     let out = StdCommand::new("script")
         .args([
             "-qfec",
