@@ -949,11 +949,11 @@ fn version_names_the_build_and_v_stays_plain() {
     let version = env!("CARGO_PKG_VERSION");
     let short = env.cmd().arg("-V").output().unwrap();
     assert_eq!(
-        common::text(&short.stdout),
+        crate::common::text(&short.stdout),
         format!("chief-upload {version}\n")
     );
 
-    let long = common::text(&env.cmd().arg("--version").output().unwrap().stdout);
+    let long = crate::common::text(&env.cmd().arg("--version").output().unwrap().stdout);
     // chief-upload 0.1.0 (3f2a9c1 2026-12-01, x86_64-unknown-linux-musl), or without a
     // commit: chief-upload 0.1.0 (x86_64-unknown-linux-musl)
     let inner = long
