@@ -355,6 +355,43 @@ fn imports_only_go_down_the_layers() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
+/// One meaning per name: no type, trait or alias name is defined in two files of `src/`
+/// (test code aside), so that a name found in one file means the same in the next.
+#[test]
+fn no_type_name_is_defined_in_two_files() {
+    let mut defined: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for f in files(&src()) {
+        for line in f.code.lines() {
+            let mut words = line
+                .trim_start()
+                .trim_start_matches("pub(crate) ")
+                .trim_start_matches("pub(super) ")
+                .trim_start_matches("pub ")
+                .split(|c: char| !(c.is_alphanumeric() || c == '_'));
+            let (Some(kind), Some(name)) = (words.next(), words.next()) else {
+                continue;
+            };
+            if matches!(kind, "struct" | "enum" | "trait" | "type" | "union") && !name.is_empty() {
+                defined
+                    .entry(name.to_string())
+                    .or_default()
+                    .insert(shown(&f.module));
+            }
+        }
+    }
+    let twice: Vec<String> = defined
+        .iter()
+        .filter(|(_, files)| files.len() > 1)
+        .map(|(name, files)| format!("{name}: {files:?}"))
+        .collect();
+    assert!(defined.len() > 100, "the scan found the types");
+    assert!(
+        twice.is_empty(),
+        "defined in two files:\n{}",
+        twice.join("\n")
+    );
+}
+
 /// Every top-level module is in exactly one layer, and every layer names real modules.
 #[test]
 fn every_module_has_one_layer() {
