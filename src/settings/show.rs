@@ -169,7 +169,7 @@ fn transfer(v: &mut View, cli: &Cli, env: &Env, g: &Gathered) {
     );
     v.line(
         "timeout",
-        format!("{} s without bytes moving", cli.timeout),
+        format!("{} s", cli.timeout),
         flag(cli, "timeout", "--timeout"),
     );
     let outage = &g.transfer.max_outage;
