@@ -15,7 +15,9 @@
 #                             memory (5, 7), cache (6), outage (8), tls (9), soak (10),
 #                             overhead (11), million (12), and over the fake's emulated
 #                             network, -j auto and --bwlimit: wan (W1), link (W2),
-#                             pushback (W3), bwlimit (W4)
+#                             pushback (W3), bwlimit (W4); and, only when named, peers
+#                             (P1-P3: chief-upload vs rclone and the AWS CLI against one
+#                             s3s-fs; needs rclone, awscli and s3s-fs 0.14.1)
 #
 # Environment:
 #   BENCH_ONLY=wan,link       the same as --only wan,link
@@ -30,6 +32,10 @@
 #                      (default: a new dir under ${TMPDIR:-/tmp}, deleted at the end
 #                      unless BENCH_KEEP=1)
 #   CHIEF_BIN=/path    measure this chief-upload binary instead of the fresh build (A/B)
+#   BENCH_PEER_WAN=0   peers: skip row P3 (the runs through the 50 ms delaying proxy)
+#   BENCH_PEER_RUNS=5  peers: runs per measurement (default 5; --smoke uses 1)
+#   S3S_FS=/path AWS_BIN=/path RCLONE_BIN=/path   peers: the executables (default: s3s-fs
+#                      and rclone on PATH, /usr/bin/aws, the apt package, before PATH's aws)
 #
 # It builds release, generates the corpora, starts the fake server from
 # examples/fake_chief.rs (127.0.0.1 only; a fresh one before every upload run, since the
@@ -41,7 +47,7 @@ ROOT=$PWD
 
 SMOKE=0
 ONLY=${BENCH_ONLY:-}
-GROUPS_ALL="hash tree e2e small overlap memory cache outage tls soak overhead million wan link pushback bwlimit"
+GROUPS_ALL="hash tree e2e small overlap memory cache outage tls soak overhead million wan link pushback bwlimit peers"
 usage() { echo "usage: benches/run.sh [--smoke] [--soak] [--only GROUP,...]  (groups: ${GROUPS_ALL// /, })" >&2; exit 2; }
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -49,7 +55,7 @@ while [ $# -gt 0 ]; do
         --soak) ONLY=soak ;;
         --only) [ $# -ge 2 ] || usage; ONLY=$2; shift ;;
         --only=*) ONLY=${1#--only=} ;;
-        -h | --help) sed -n '2,37p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,43p' "$0"; exit 0 ;;
         *) usage ;;
     esac
     shift
@@ -58,10 +64,17 @@ ONLY=${ONLY//,/ }
 for g in $ONLY; do
     case " $GROUPS_ALL " in *" $g "*) ;; *) echo "run.sh: unknown group '$g'" >&2; usage ;; esac
 done
-# wants GROUP: whether this run measures that group's rows.
-wants() { [ -z "$ONLY" ] || case " $ONLY " in *" $1 "*) true ;; *) false ;; esac; }
-# Whether any row of the main table (all but the soak's) is measured.
-main_table() { [ -n "${ONLY// /}" ] && [ "${ONLY// /}" = soak ] && return 1; true; }
+# wants GROUP: whether this run measures that group's rows (peers: only when named, since
+# it needs other tools).
+wants() {
+    if [ "$1" = peers ]; then case " $ONLY " in *" peers "*) true ;; *) false ;; esac; return; fi
+    [ -z "$ONLY" ] || case " $ONLY " in *" $1 "*) true ;; *) false ;; esac
+}
+# Whether any row of the main table (all but the soak's and the peers') is measured.
+main_table() {
+    local rest=" $ONLY "; rest=${rest// soak / }; rest=${rest// peers / }
+    [ -n "${ONLY// /}" ] && [ -z "${rest// /}" ] && return 1; true
+}
 if [ "$SMOKE" = 1 ]; then
     SCALE=${BENCH_SCALE:-0.01}
     RUNS=${BENCH_RUNS:-1}
@@ -78,6 +91,15 @@ scaled() { awk -v n="$1" -v s="$SCALE" -v m="$2" 'BEGIN { v = int(n * s + 0.5); 
 for tool in curl md5sum python3 awk split xargs; do
     command -v "$tool" >/dev/null || die "needs $tool"
 done
+if wants peers; then
+    S3S_FS=${S3S_FS:-s3s-fs}
+    RCLONE=${RCLONE_BIN:-rclone}
+    # The apt package (AWS CLI v2 on Debian 12) before any other aws on PATH (pip's is v1).
+    AWS=${AWS_BIN:-$( [ -x /usr/bin/aws ] && echo /usr/bin/aws || echo aws)}
+    for tool in "$S3S_FS" "$RCLONE" "$AWS"; do
+        command -v "$tool" >/dev/null || die "the peers group needs $tool: apt-get install -y rclone awscli; cargo install s3s-fs@0.14.1 --features binary --locked"
+    done
+fi
 if [ ! -x /usr/bin/time ]; then
     say "run.sh: /usr/bin/time is missing (peak RSS); installing it: apt-get install -y time"
     if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
@@ -117,6 +139,11 @@ MILLION_N=$(scaled 1000000 2000) # x 16 bytes, 1,000 a directory (scale, memory)
 WAN_N=$(scaled 2000 50)        # x 4 KiB against a distant server (rows W1, W3)
 LINK_N=$(scaled 64 4)          # x 16 MiB through one shared 50 MB/s link (row W2)
 BW_MB=$(scaled 200 8)          # one file under --bwlimit 20M (row W4)
+PEER_SMALL_N=$(scaled 2000 20) # x 16 KiB, chief-upload vs rclone vs aws on loopback (row P1)
+PEER_BIG_MB=$(scaled 1024 4)   # one file, the same (row P2)
+PEER_WAN_N=$(scaled 1000 20)   # x 16 KiB through the 50 ms delaying proxy (row P3)
+PEER_WAN=${BENCH_PEER_WAN:-1}
+if [ "$SMOKE" = 1 ]; then PEER_RUNS=${BENCH_PEER_RUNS:-1}; else PEER_RUNS=${BENCH_PEER_RUNS:-5}; fi
 FIXED_JOBS="8 16 32 64 128 256" # the fixed -j that rows W1 and W2 compare -j auto with
 # x 4 KiB through an API outage of OUT_FOR s (not scaled: the targets are for 300 files)
 TLS_N=$(scaled 1000 20)        # x 4 KiB over https vs http (the cost of TLS)
@@ -128,8 +155,10 @@ if [ "$SMOKE" = 1 ]; then SOAK_SECS=${BENCH_SOAK_SECS:-5}; else SOAK_SECS=${BENC
 W=${BENCH_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/chief-bench.XXXXXX")}
 mkdir -p "$W"
 FAKE_PID=
+PEER_PIDS=  # s3s-fs and the delaying proxies of the peers group
 cleanup() {
     [ -n "$FAKE_PID" ] && kill "$FAKE_PID" 2>/dev/null || true
+    for p in $PEER_PIDS; do kill "$p" 2>/dev/null || true; done
     rm -rf "$BIN_DIR"
     if [ "${BENCH_KEEP:-0}" != 1 ] && [ -z "${BENCH_DIR:-}" ]; then rm -rf "$W"; fi
 }
@@ -154,6 +183,8 @@ if wants million; then needs million $((MILLION_N * 4 / 1024)); fi
 if wants wan || wants pushback; then needs wan $((WAN_N * 4 / 1024)); fi
 if wants link; then needs link $((LINK_N * 16)); fi
 if wants bwlimit; then needs bw "$BW_MB"; fi
+# The 1 GiB file, its copy in s3s-fs and s3s-fs's multipart parts.
+if wants peers; then needs peers_small $((PEER_SMALL_N * 16 / 1024)); needs peers_big $((PEER_BIG_MB * 3)); needs peers_wan $((PEER_WAN_N * 16 / 1024)); fi
 need_kb=$((need_mb * 1024))
 free_kb=$(df -Pk "$W" | awk 'NR == 2 { print $4 }')
 [ "$free_kb" -gt "$need_kb" ] || die "needs $((need_kb / 1024)) MiB free in $W, has $((free_kb / 1024)) MiB"
@@ -247,6 +278,11 @@ if wants link; then
 fi
 if wants bwlimit; then
     if corpus bw; then gen_split "$C/bw" 1 $((BW_MB << 20)); corpus_done bw; fi
+fi
+if wants peers; then
+    if corpus peers_small; then gen_split "$C/peers_small" "$PEER_SMALL_N" 16384; corpus_done peers_small; fi
+    if corpus peers_big; then head -c $((PEER_BIG_MB << 20)) /dev/urandom > "$C/peers_big/big.bin"; corpus_done peers_big; fi
+    if [ "$PEER_WAN" = 1 ] && corpus peers_wan; then gen_split "$C/peers_wan" "$PEER_WAN_N" 16384; corpus_done peers_wan; fi
 fi
 
 # ---- helpers -------------------------------------------------------------------------
@@ -684,6 +720,145 @@ for i in $(seq "$RUNS"); do
 done
 stop_fake
 fi
+
+# ---- against rclone and the AWS CLI (rows P1-P3; --only peers) ---------------------------
+# One s3s-fs for all tools; chief-upload goes through `fake_chief --s3`, a Chief API that
+# presigns for it (a fresh one before every run, since it dedups content). Every run
+# writes under a fresh prefix, and the bucket is emptied after it (counted first).
+PEER_CHIEF_J="auto 8 32 128 256"     # chief-upload -j
+PEER_RCLONE_T="default 4 16 64 128"  # rclone --transfers (and --checkers)
+PEER_AWS_C="default 10 32 128"       # aws s3: max_concurrent_requests
+if wants peers; then
+S3_ACCESS=chiefinteropaccess                   # = fake_chief::presign::ACCESS_KEY
+S3_SECRET=chief-interop-secret-0123456789abcdef # = fake_chief::presign::SECRET_KEY
+S3_BUCKET=chief-interop                        # = fake_chief::presign::BUCKET
+S3_REGION=us-east-1                            # = fake_chief::presign::REGION
+S3_ROOT=$W/s3s-fs
+rm -rf "$S3_ROOT"; mkdir -p "$S3_ROOT/$S3_BUCKET"
+RUST_LOG=info NO_COLOR=1 "$S3S_FS" --host 127.0.0.1 --port 0 --access-key "$S3_ACCESS" \
+    --secret-key "$S3_SECRET" "$S3_ROOT" > "$W/s3s-fs.log" 2>&1 < /dev/null &
+S3_PID=$!
+PEER_PIDS="$PEER_PIDS $S3_PID"
+i=0
+until S3_ADDR=$(sed -n 's|.*server is running at http://\([0-9.]*:[0-9]*\).*|\1|p' "$W/s3s-fs.log" | head -1); [ -n "$S3_ADDR" ]; do
+    i=$((i + 1)); [ "$i" -lt 200 ] || die "s3s-fs did not start: $(tail -5 "$W/s3s-fs.log")"
+    sleep 0.05
+done
+case "$S3_ADDR" in 127.0.0.1:*) ;; *) die "s3s-fs not on loopback: $S3_ADDR" ;; esac
+say "== peers: s3s-fs on $S3_ADDR (root $S3_ROOT)"
+PEER_VERSIONS="$("$CHIEF" --version | awk '{ print $1, $2 }'); $("$S3S_FS" --version | head -1); $("$RCLONE" version | head -1); $("$AWS" --version 2>&1 | awk '{ print $1, $2 }')"
+say "   versions: $PEER_VERSIONS"
+case "$("$AWS" --version 2>&1)" in aws-cli/1.*) say "   note: $AWS is the AWS CLI v1" ;; esac
+RUN_SEQ=0
+
+# start_presign S3ADDR: a fresh presigning Chief API in front of the S3 server at S3ADDR
+# (start_fake's twin: --s3 takes none of the fake's options, not even --no-record).
+start_presign() {
+    stop_fake
+    : > "$W/fake.env.new"
+    "$FAKE" --s3 "$1" > "$W/fake.env.new" 2> "$W/fake.log" &
+    FAKE_PID=$!
+    local i=0
+    until [ "$(wc -l < "$W/fake.env.new")" -ge 3 ]; do
+        i=$((i + 1)); [ "$i" -lt 100 ] || die "presigning API did not start: $(cat "$W/fake.log")"
+        sleep 0.05
+    done
+    # shellcheck source=/dev/null
+    set -a; . "$W/fake.env.new"; set +a
+    case "$CHIEF_API_URL" in http://127.0.0.1:*) ;; *) die "presigning API not on loopback: $CHIEF_API_URL" ;; esac
+}
+# start_delay TARGET: a delaying proxy (25 ms each way) in front of TARGET; sets
+# DELAY_ADDR and DELAY_PID.
+start_delay() {
+    local out=$W/delay.$RANDOM.addr
+    : > "$out"
+    python3 "$ROOT/benches/delay_proxy.py" "$1" 25 > "$out" 2>> "$W/delay.log" < /dev/null &
+    DELAY_PID=$!
+    PEER_PIDS="$PEER_PIDS $DELAY_PID"
+    local i=0
+    until DELAY_ADDR=$(head -1 "$out"); [ -n "$DELAY_ADDR" ]; do
+        i=$((i + 1)); [ "$i" -lt 100 ] || die "delaying proxy did not start: $(tail -3 "$W/delay.log")"
+        sleep 0.05
+    done
+    rm -f "$out"
+}
+stop_delay() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+pid_cpu() { awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); print ($12 + $13) / hz }' "/proc/$1/stat"; }
+# peer_measure LABEL FILES CMD...: measure, plus s3s-fs's CPU seconds in $R/LABEL.scpu;
+# then checks that FILES objects arrived, and empties the bucket.
+peer_measure() {
+    local label=$1 n=$2 c0 got; shift 2
+    c0=$(pid_cpu "$S3_PID")
+    measure "$label" "$@"
+    awk -v a="$c0" -v b="$(pid_cpu "$S3_PID")" 'BEGIN { printf "%.2f\n", b - a }' >> "$R/$label.scpu"
+    got=$(find "$S3_ROOT/$S3_BUCKET" -type f | wc -l)
+    [ "$got" = "$n" ] || die "$label: $got objects in the bucket, expected $n: $(tail -3 "$R/$label.err")"
+    rm -rf "${S3_ROOT:?}/$S3_BUCKET"; mkdir "$S3_ROOT/$S3_BUCKET"
+}
+# (Without AWS_CA_BUNDLE from the caller: plain http, and rclone fails on it.)
+PEER_S3_ENV=(env -u AWS_CA_BUNDLE -u AWS_PROFILE -u AWS_SESSION_TOKEN AWS_ACCESS_KEY_ID="$S3_ACCESS" AWS_SECRET_ACCESS_KEY="$S3_SECRET"
+    AWS_DEFAULT_REGION="$S3_REGION" AWS_REGION="$S3_REGION" AWS_EC2_METADATA_DISABLED=true
+    AWS_SHARED_CREDENTIALS_FILE=/dev/null AWS_PAGER=
+    RCLONE_CONFIG="$W/rclone.conf" RCLONE_CONFIG_S3_TYPE=s3 RCLONE_CONFIG_S3_PROVIDER=Other
+    RCLONE_CONFIG_S3_ACCESS_KEY_ID="$S3_ACCESS" RCLONE_CONFIG_S3_SECRET_ACCESS_KEY="$S3_SECRET"
+    RCLONE_CONFIG_S3_REGION="$S3_REGION" RCLONE_CONFIG_S3_FORCE_PATH_STYLE=true)
+: > "$W/rclone.conf"
+# The AWS CLI's concurrency: a config file per setting (path-style addressing in all).
+for c in $PEER_AWS_C; do
+    {
+        echo "[default]"
+        echo "s3 ="
+        echo "    addressing_style = path"
+        [ "$c" = default ] || echo "    max_concurrent_requests = $c"
+    } > "$W/aws-$c.cfg"
+done
+# peer_round ROW DIR FILES S3ADDR: one run of every tool at every setting, interleaved.
+peer_round() {
+    local row=$1 dir=$2 n=$3 s3=$4 j t c api_pid
+    for j in $PEER_CHIEF_J; do
+        start_presign "$s3"
+        api_pid=
+        if [ "$s3" != "$S3_ADDR" ]; then # through the delaying proxy: the API too
+            start_delay "${CHIEF_API_URL#http://}"; api_pid=$DELAY_PID
+            CHIEF_API_URL=http://$DELAY_ADDR
+        fi
+        peer_measure "${row}_chief_j$j" "$n" "$CHIEF" --no-cache --json -j "$j" "$dir"
+        check_uploaded "${row}_chief_j$j" "$n"
+        [ -z "$api_pid" ] || stop_delay "$api_pid"
+    done
+    stop_fake
+    for t in $PEER_RCLONE_T; do
+        RUN_SEQ=$((RUN_SEQ + 1))
+        local flags=()
+        [ "$t" = default ] || flags=(--transfers "$t" --checkers "$t")
+        peer_measure "${row}_rclone_t$t" "$n" "${PEER_S3_ENV[@]}" RCLONE_CONFIG_S3_ENDPOINT="http://$s3" \
+            "$RCLONE" copy -q "${flags[@]}" "$dir" "s3:$S3_BUCKET/run$RUN_SEQ"
+    done
+    for c in $PEER_AWS_C; do
+        RUN_SEQ=$((RUN_SEQ + 1))
+        peer_measure "${row}_aws_c$c" "$n" "${PEER_S3_ENV[@]}" AWS_CONFIG_FILE="$W/aws-$c.cfg" \
+            "$AWS" --endpoint-url "http://$s3" s3 cp --recursive --only-show-errors --no-progress \
+            "$dir" "s3://$S3_BUCKET/run$RUN_SEQ/"
+    done
+}
+PEER_LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+say "== P1 ${PEER_SMALL_N} x 16 KiB on loopback, chief-upload vs rclone vs aws (x$PEER_RUNS, interleaved)"
+warm "$C/peers_small"
+for _ in $(seq "$PEER_RUNS"); do peer_round p1 "$C/peers_small" "$PEER_SMALL_N" "$S3_ADDR"; done
+say "== P2 1 x ${PEER_BIG_MB} MiB on loopback (x$PEER_RUNS, interleaved)"
+warm "$C/peers_big"
+for _ in $(seq "$PEER_RUNS"); do peer_round p2 "$C/peers_big" 1 "$S3_ADDR"; done
+if [ "$PEER_WAN" = 1 ]; then
+    say "== P3 ${PEER_WAN_N} x 16 KiB, 50 ms a round trip to the API and S3 (x$PEER_RUNS, interleaved)"
+    warm "$C/peers_wan"
+    start_delay "$S3_ADDR"; S3_DELAY_PID=$DELAY_PID; S3_DELAY_ADDR=$DELAY_ADDR
+    for _ in $(seq "$PEER_RUNS"); do peer_round p3 "$C/peers_wan" "$PEER_WAN_N" "$S3_DELAY_ADDR"; done
+    stop_delay "$S3_DELAY_PID"
+fi
+stop_fake
+PEER_LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+kill "$S3_PID" 2>/dev/null || true; wait "$S3_PID" 2>/dev/null || true
+fi
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---- table ---------------------------------------------------------------------------
@@ -864,5 +1039,60 @@ if not ok_restart:
     sys.exit("the restart sent requests for unchanged files")
 if not smoke and not ok_rss:
     print("targets not met: 10a")
+EOF
+fi
+
+# Rows P1-P3, in their own table: chief-upload vs rclone and the AWS CLI (--only peers).
+if wants peers; then
+RESULTS=$R python3 - "$SMOKE" "$PEER_RUNS" "$(nproc)" "$PEER_LOAD_BEFORE" "$PEER_LOAD_AFTER" "$PEER_VERSIONS" \
+    "$PEER_SMALL_N" "$PEER_BIG_MB" "$PEER_WAN_N" "$PEER_WAN" "$PEER_CHIEF_J" "$PEER_RCLONE_T" "$PEER_AWS_C" <<'EOF'
+import os, statistics, sys
+(smoke, runs, cores, load0, load1, versions, small_n, big_mb, wan_n, wan,
+ chief_j, rclone_t, aws_c) = sys.argv[1:]
+smoke = smoke == "1"
+R = os.environ["RESULTS"]
+def vals(l, ext): return [float(x) for x in open(f"{R}/{l}.{ext}").read().split()]
+def med(l, ext="t"): return statistics.median(vals(l, ext))
+def rss(l): return max(vals(l, "rss")) / 1024
+tools = [("chief-upload", "chief", "j", "-j", chief_j.split()),
+         ("rclone", "rclone", "t", "--transfers/--checkers", rclone_t.split()),
+         ("aws s3 cp", "aws", "c", "max_concurrent_requests", aws_c.split())]
+rows_spec = [("p1", f"P1 {small_n} x 16 KiB, loopback", int(small_n), None),
+             ("p2", f"P2 1 x {big_mb} MiB, loopback", None, int(big_mb))]
+if wan == "1":
+    rows_spec.append(("p3", f"P3 {wan_n} x 16 KiB, 50 ms a round trip (API and S3)", int(wan_n), None))
+hdr = ("row", "tool", "setting", "median", "rate", "tool CPU s", "API CPU s", "s3s-fs CPU s", "peak RSS MiB")
+rows, notes = [], []
+for key, title, n, mb in rows_spec:
+    best = {}
+    for name, short, k, knob, settings in tools:
+        for v in settings:
+            l = f"{key}_{short}_{k}{v}"
+            t = med(l)
+            rate = f"{n / t:.0f} files/s" if n else f"{mb / t:.0f} MiB/s"
+            setting = "default" if v in ("default", "auto") else f"{knob} {v}"
+            if short == "chief" and v == "auto": setting = "default (-j auto)"
+            api = f"{med(l, 'fcpu'):.2f}" if short == "chief" else ""
+            rows.append((title, name, setting, f"{t:.2f} s", rate, f"{med(l, 'cpu'):.2f}", api, f"{med(l, 'scpu'):.2f}", f"{rss(l):.1f}"))
+            title = ""
+            best.setdefault(short, {})[v] = t
+    d = best["chief"]["auto"]
+    fixed = {j: t for j, t in best["chief"].items() if j != "auto"}
+    bj = min(fixed, key=fixed.get)
+    peers = [(t, f"{name} {v}") for name, short, _, _, s in tools[1:] for v, t in best[short].items()]
+    bp, bpn = min(peers)
+    r1, r2 = d / fixed[bj], d / bp
+    met = lambda ok: "-" if smoke else "yes" if ok else "NO"
+    notes.append(f"{key.upper()}: chief-upload default {d:.2f} s vs best fixed -j {bj} {fixed[bj]:.2f} s = {r1:.2f}x (goal <= 1.1x: {met(r1 <= 1.1)}); "
+                 f"vs best peer ({bpn}) {bp:.2f} s = {r2:.2f}x (goal <= 1.0x: {met(r2 <= 1.0)})")
+w = [max(len(str(r[i])) for r in rows + [hdr]) for i in range(len(hdr))]
+line = lambda r: "| " + " | ".join(str(c).ljust(w[i]) for i, c in enumerate(r)) + " |"
+print(f"chief-upload vs rclone and the AWS CLI, one s3s-fs on 127.0.0.1: {cores} cores, median of {runs} interleaved run(s); load avg before {load0}, after {load1}")
+print(f"versions: {versions}")
+print(line(hdr)); print("|" + "|".join("-" * (x + 2) for x in w) + "|")
+for r in rows: print(line(r))
+for n in notes: print(n)
+if smoke:
+    print("smoke mode: every tool uploaded every file; times at this scale mean nothing")
 EOF
 fi
