@@ -32,6 +32,7 @@
 #                      (default: a new dir under ${TMPDIR:-/tmp}, deleted at the end
 #                      unless BENCH_KEEP=1)
 #   CHIEF_BIN=/path    measure this chief-upload binary instead of the fresh build (A/B)
+#   BENCH_PEER_ROWS="p1 p2"  peers: only these rows (default p1 p2 p3)
 #   BENCH_PEER_WAN=0   peers: skip row P3 (the runs through the 50 ms delaying proxy)
 #   BENCH_PEER_RUNS=5  peers: runs per measurement (default 5; --smoke uses 1)
 #   S3S_FS=/path AWS_BIN=/path RCLONE_BIN=/path   peers: the executables (default: s3s-fs
@@ -55,7 +56,7 @@ while [ $# -gt 0 ]; do
         --soak) ONLY=soak ;;
         --only) [ $# -ge 2 ] || usage; ONLY=$2; shift ;;
         --only=*) ONLY=${1#--only=} ;;
-        -h | --help) sed -n '2,43p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,44p' "$0"; exit 0 ;;
         *) usage ;;
     esac
     shift
@@ -142,7 +143,9 @@ BW_MB=$(scaled 200 8)          # one file under --bwlimit 20M (row W4)
 PEER_SMALL_N=$(scaled 2000 20) # x 16 KiB, chief-upload vs rclone vs aws on loopback (row P1)
 PEER_BIG_MB=$(scaled 1024 4)   # one file, the same (row P2)
 PEER_WAN_N=$(scaled 1000 20)   # x 16 KiB through the 50 ms delaying proxy (row P3)
-PEER_WAN=${BENCH_PEER_WAN:-1}
+PEER_ROWS=" ${BENCH_PEER_ROWS:-p1 p2 p3} "
+[ "${BENCH_PEER_WAN:-1}" = 1 ] || PEER_ROWS=${PEER_ROWS// p3 / }
+peer_row() { case "$PEER_ROWS" in *" $1 "*) true ;; *) false ;; esac; }
 if [ "$SMOKE" = 1 ]; then PEER_RUNS=${BENCH_PEER_RUNS:-1}; else PEER_RUNS=${BENCH_PEER_RUNS:-5}; fi
 FIXED_JOBS="8 16 32 64 128 256" # the fixed -j that rows W1 and W2 compare -j auto with
 # x 4 KiB through an API outage of OUT_FOR s (not scaled: the targets are for 300 files)
@@ -184,7 +187,11 @@ if wants wan || wants pushback; then needs wan $((WAN_N * 4 / 1024)); fi
 if wants link; then needs link $((LINK_N * 16)); fi
 if wants bwlimit; then needs bw "$BW_MB"; fi
 # The 1 GiB file, its copy in s3s-fs and s3s-fs's multipart parts.
-if wants peers; then needs peers_small $((PEER_SMALL_N * 16 / 1024)); needs peers_big $((PEER_BIG_MB * 3)); needs peers_wan $((PEER_WAN_N * 16 / 1024)); fi
+if wants peers; then
+    if peer_row p1; then needs peers_small $((PEER_SMALL_N * 16 / 1024)); fi
+    if peer_row p2; then needs peers_big $((PEER_BIG_MB * 3)); fi
+    if peer_row p3; then needs peers_wan $((PEER_WAN_N * 16 / 1024)); fi
+fi
 need_kb=$((need_mb * 1024))
 free_kb=$(df -Pk "$W" | awk 'NR == 2 { print $4 }')
 [ "$free_kb" -gt "$need_kb" ] || die "needs $((need_kb / 1024)) MiB free in $W, has $((free_kb / 1024)) MiB"
@@ -280,9 +287,9 @@ if wants bwlimit; then
     if corpus bw; then gen_split "$C/bw" 1 $((BW_MB << 20)); corpus_done bw; fi
 fi
 if wants peers; then
-    if corpus peers_small; then gen_split "$C/peers_small" "$PEER_SMALL_N" 16384; corpus_done peers_small; fi
-    if corpus peers_big; then head -c $((PEER_BIG_MB << 20)) /dev/urandom > "$C/peers_big/big.bin"; corpus_done peers_big; fi
-    if [ "$PEER_WAN" = 1 ] && corpus peers_wan; then gen_split "$C/peers_wan" "$PEER_WAN_N" 16384; corpus_done peers_wan; fi
+    if peer_row p1 && corpus peers_small; then gen_split "$C/peers_small" "$PEER_SMALL_N" 16384; corpus_done peers_small; fi
+    if peer_row p2 && corpus peers_big; then head -c $((PEER_BIG_MB << 20)) /dev/urandom > "$C/peers_big/big.bin"; corpus_done peers_big; fi
+    if peer_row p3 && corpus peers_wan; then gen_split "$C/peers_wan" "$PEER_WAN_N" 16384; corpus_done peers_wan; fi
 fi
 
 # ---- helpers -------------------------------------------------------------------------
@@ -842,13 +849,17 @@ peer_round() {
     done
 }
 PEER_LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-say "== P1 ${PEER_SMALL_N} x 16 KiB on loopback, chief-upload vs rclone vs aws (x$PEER_RUNS, interleaved)"
-warm "$C/peers_small"
-for _ in $(seq "$PEER_RUNS"); do peer_round p1 "$C/peers_small" "$PEER_SMALL_N" "$S3_ADDR"; done
-say "== P2 1 x ${PEER_BIG_MB} MiB on loopback (x$PEER_RUNS, interleaved)"
-warm "$C/peers_big"
-for _ in $(seq "$PEER_RUNS"); do peer_round p2 "$C/peers_big" 1 "$S3_ADDR"; done
-if [ "$PEER_WAN" = 1 ]; then
+if peer_row p1; then
+    say "== P1 ${PEER_SMALL_N} x 16 KiB on loopback, chief-upload vs rclone vs aws (x$PEER_RUNS, interleaved)"
+    warm "$C/peers_small"
+    for _ in $(seq "$PEER_RUNS"); do peer_round p1 "$C/peers_small" "$PEER_SMALL_N" "$S3_ADDR"; done
+fi
+if peer_row p2; then
+    say "== P2 1 x ${PEER_BIG_MB} MiB on loopback (x$PEER_RUNS, interleaved)"
+    warm "$C/peers_big"
+    for _ in $(seq "$PEER_RUNS"); do peer_round p2 "$C/peers_big" 1 "$S3_ADDR"; done
+fi
+if peer_row p3; then
     say "== P3 ${PEER_WAN_N} x 16 KiB, 50 ms a round trip to the API and S3 (x$PEER_RUNS, interleaved)"
     warm "$C/peers_wan"
     start_delay "$S3_ADDR"; S3_DELAY_PID=$DELAY_PID; S3_DELAY_ADDR=$DELAY_ADDR
@@ -1045,9 +1056,9 @@ fi
 # Rows P1-P3, in their own table: chief-upload vs rclone and the AWS CLI (--only peers).
 if wants peers; then
 RESULTS=$R python3 - "$SMOKE" "$PEER_RUNS" "$(nproc)" "$PEER_LOAD_BEFORE" "$PEER_LOAD_AFTER" "$PEER_VERSIONS" \
-    "$PEER_SMALL_N" "$PEER_BIG_MB" "$PEER_WAN_N" "$PEER_WAN" "$PEER_CHIEF_J" "$PEER_RCLONE_T" "$PEER_AWS_C" <<'EOF'
+    "$PEER_SMALL_N" "$PEER_BIG_MB" "$PEER_WAN_N" "$PEER_ROWS" "$PEER_CHIEF_J" "$PEER_RCLONE_T" "$PEER_AWS_C" <<'EOF'
 import os, statistics, sys
-(smoke, runs, cores, load0, load1, versions, small_n, big_mb, wan_n, wan,
+(smoke, runs, cores, load0, load1, versions, small_n, big_mb, wan_n, peer_rows,
  chief_j, rclone_t, aws_c) = sys.argv[1:]
 smoke = smoke == "1"
 R = os.environ["RESULTS"]
@@ -1058,9 +1069,9 @@ tools = [("chief-upload", "chief", "j", "-j", chief_j.split()),
          ("rclone", "rclone", "t", "--transfers/--checkers", rclone_t.split()),
          ("aws s3 cp", "aws", "c", "max_concurrent_requests", aws_c.split())]
 rows_spec = [("p1", f"P1 {small_n} x 16 KiB, loopback", int(small_n), None),
-             ("p2", f"P2 1 x {big_mb} MiB, loopback", None, int(big_mb))]
-if wan == "1":
-    rows_spec.append(("p3", f"P3 {wan_n} x 16 KiB, 50 ms a round trip (API and S3)", int(wan_n), None))
+             ("p2", f"P2 1 x {big_mb} MiB, loopback", None, int(big_mb)),
+             ("p3", f"P3 {wan_n} x 16 KiB, 50 ms a round trip (API and S3)", int(wan_n), None)]
+rows_spec = [r for r in rows_spec if r[0] in peer_rows.split()]
 hdr = ("row", "tool", "setting", "median", "rate", "tool CPU s", "API CPU s", "s3s-fs CPU s", "peak RSS MiB")
 rows, notes = [], []
 for key, title, n, mb in rows_spec:
