@@ -770,8 +770,10 @@ start_presign() {
         i=$((i + 1)); [ "$i" -lt 100 ] || die "presigning API did not start: $(cat "$W/fake.log")"
         sleep 0.05
     done
-    # shellcheck source=/dev/null
-    set -a; . "$W/fake.env.new"; set +a
+    set -a
+    # shellcheck disable=SC1091 # written by the API just started
+    . "$W/fake.env.new"
+    set +a
     case "$CHIEF_API_URL" in http://127.0.0.1:*) ;; *) die "presigning API not on loopback: $CHIEF_API_URL" ;; esac
 }
 # start_delay TARGET: a delaying proxy (25 ms each way) in front of TARGET; sets
