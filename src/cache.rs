@@ -153,6 +153,8 @@ const SCHEMA: Schema = Schema {
 ) WITHOUT ROWID",
     statements: &[SQL_GET, SQL_PUT],
     quick_check: true,
+    seen_column: "last_seen_day",
+    retention_days: RETENTION_DAYS,
     require_wal: true,
 };
 
@@ -202,12 +204,8 @@ impl HashCache {
     /// Deletes entries not seen for [`RETENTION_DAYS`]. A full scan of a
     /// small table (milliseconds); failures are ignored.
     fn prune(&self, now: i64) {
-        let cutoff = day_of(now) - RETENTION_DAYS;
         let mut inner = self.lock();
-        if let Err(e) = inner
-            .conn
-            .execute("DELETE FROM hashes WHERE last_seen_day < ?1", [cutoff])
-        {
+        if let Err(e) = db::prune(&inner.conn, &SCHEMA, now) {
             self.note_error(&mut inner, &e);
         }
     }

@@ -20,8 +20,6 @@ use std::time::Duration;
 use anyhow::Context as _;
 use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 
-use crate::file_key::now_ns;
-
 /// How long a writer waits for another process's transaction before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -71,6 +69,10 @@ pub(crate) struct Schema {
     /// Check every page at open (`PRAGMA quick_check`): a few milliseconds per 100,000
     /// rows, worth it where a run reads the whole file.
     pub(crate) quick_check: bool,
+    /// The column that holds the day a row was last seen, and how many days a row not
+    /// seen is kept (`prune`).
+    pub(crate) seen_column: &'static str,
+    pub(crate) retention_days: i64,
     /// Refuse a file that cannot be in WAL mode (several runs share it at once); else go
     /// on in whatever mode the file system allows.
     pub(crate) require_wal: bool,
@@ -257,19 +259,12 @@ pub(crate) fn move_aside(path: &Path, schema: &Schema, why: String) -> Damage {
     }
 }
 
-/// The file at `path` as it is now (device and inode; `None` where the platform does not
-/// say), to tell later whether it is still the one a connection opened.
+/// The file at `path` as it is now (`file_key::identity`), to tell later whether it is
+/// still the one a connection opened.
 pub(crate) fn identity(path: &Path) -> Option<(u64, u64)> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = path;
-        None
-    }
+    std::fs::metadata(path)
+        .ok()
+        .and_then(|m| crate::file_key::identity(&m))
 }
 
 /// Damage found in the middle of a run, by a connection that opened the file `opened`:
@@ -295,14 +290,17 @@ pub(crate) fn damaged_in_use(
     move_aside(path, schema, why)
 }
 
-/// Deletes the rows of `schema`'s table whose `day_column` is older than `days` (files not
-/// seen for that long). Failures are ignored: the rows age out next time.
-pub(crate) fn prune(conn: &Connection, schema: &Schema, day_column: &str, days: i64) {
-    let cutoff = crate::file_key::day_of(now_ns()) - days;
-    let _ = conn.execute(
-        &format!("DELETE FROM {} WHERE {day_column} < ?1", schema.table),
+/// Deletes the rows of `schema`'s table not seen for its retention time, as of `now` (ns
+/// since the epoch): a full scan of a small table, milliseconds.
+pub(crate) fn prune(conn: &Connection, schema: &Schema, now: i64) -> rusqlite::Result<usize> {
+    let cutoff = crate::file_key::day_of(now) - schema.retention_days;
+    conn.execute(
+        &format!(
+            "DELETE FROM {} WHERE {} < ?1",
+            schema.table, schema.seen_column
+        ),
         [cutoff],
-    );
+    )
 }
 
 #[cfg(test)]
@@ -318,6 +316,8 @@ mod tests {
         create: "CREATE TABLE t (x INTEGER PRIMARY KEY, day INTEGER NOT NULL)",
         statements: &["SELECT x FROM t WHERE x = ?1"],
         quick_check: true,
+        seen_column: "day",
+        retention_days: 90,
         require_wal: true,
     };
 

@@ -17,6 +17,22 @@ pub(crate) fn day_of(ns: i64) -> i64 {
     ns.div_euclid(NS_PER_SEC as i64 * SECS_PER_DAY)
 }
 
+/// Which file, whatever its path or content: device and inode (`None` where the platform
+/// has none). A file reached twice by a walk, or a database file replaced under a run, is
+/// told by it.
+pub(crate) fn identity(m: &std::fs::Metadata) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Some((m.dev(), m.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = m;
+        None
+    }
+}
+
 /// Identity of a file's content as the filesystem reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FileKey {

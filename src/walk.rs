@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 
 use crate::exit::UsageError;
-use crate::file_key::FileKey;
+use crate::file_key::{identity, FileKey};
 use crate::io_words::io_reason;
 
 pub(crate) mod seen;
@@ -73,19 +73,6 @@ pub trait Sink {
 impl<F: FnMut(WalkItem) -> bool> Sink for F {
     fn item(&mut self, item: WalkItem) -> bool {
         self(item)
-    }
-}
-
-fn identity(m: &Metadata) -> Option<(u64, u64)> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        Some((m.dev(), m.ino()))
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = m;
-        None
     }
 }
 

@@ -21,7 +21,7 @@ const SHARD: Key<Shard> = Key::env_only("--shard", ENV_SHARD);
 
 /// What `--ci` asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum CiChoice {
+pub(super) enum CiChoice {
     /// GitHub Actions when `GITHUB_ACTIONS=true`, else none.
     Auto,
     Github,
@@ -93,9 +93,9 @@ pub(crate) fn ci(cli: &Cli, env: &Env) -> Result<Ci, UsageError> {
     })
 }
 
-/// What `--ci` asks for (`auto`, `github` or `off`) and where that came from, and whether
-/// the run talks to GitHub Actions.
-pub(super) fn ci_sourced(cli: &Cli, env: &Env) -> Result<(Sourced<String>, bool), UsageError> {
+/// What `--ci` asks for and where that came from, and whether the run talks to GitHub
+/// Actions.
+pub(super) fn ci_sourced(cli: &Cli, env: &Env) -> Result<(Sourced<CiChoice>, bool), UsageError> {
     let choice = layers(env).pick_or(&CI, cli.ci.as_deref(), CiChoice::Auto)?;
     let github = match choice.value {
         CiChoice::Github => true,
@@ -103,18 +103,7 @@ pub(super) fn ci_sourced(cli: &Cli, env: &Env) -> Result<(Sourced<String>, bool)
         // GitHub sets it to exactly "true" on its runners.
         CiChoice::Auto => env.get("GITHUB_ACTIONS").as_deref() == Some("true"),
     };
-    let name = match choice.value {
-        CiChoice::Auto => "auto",
-        CiChoice::Github => "github",
-        CiChoice::Off => "off",
-    };
-    Ok((
-        Sourced {
-            value: name.to_string(),
-            source: choice.source,
-        },
-        github,
-    ))
+    Ok((choice, github))
 }
 
 /// `--shard`, then `CHIEF_SHARD`; none: this run takes every file.

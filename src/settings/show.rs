@@ -9,6 +9,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::ci::CiChoice;
 use super::env::Env;
 use super::network::{dir_roots, read_roots, NetworkSources};
 use super::shown::{shown_url, shown_value};
@@ -265,10 +266,11 @@ fn output(v: &mut View, cli: &Cli, env: &Env) {
     );
     match ci::ci_sourced(cli, env) {
         Ok((choice, github)) => {
-            let shown = match (choice.value.as_str(), github) {
-                ("auto", true) => "github (auto: GITHUB_ACTIONS=true)".to_string(),
-                ("auto", false) => "off (auto: GITHUB_ACTIONS is not true)".to_string(),
-                (c, _) => c.to_string(),
+            let shown = match (choice.value, github) {
+                (CiChoice::Auto, true) => "github (auto: GITHUB_ACTIONS=true)",
+                (CiChoice::Auto, false) => "off (auto: GITHUB_ACTIONS is not true)",
+                (CiChoice::Github, _) => "github",
+                (CiChoice::Off, _) => "off",
             };
             v.line("ci", shown, &choice.source)
         }

@@ -51,6 +51,8 @@ const SCHEMA: Schema = Schema {
     statements: &[SQL_GET, SQL_PUT],
     // Read a row at a time, never as a whole: damage is found when a statement meets it.
     quick_check: false,
+    seen_column: "seen_day",
+    retention_days: RETENTION_DAYS,
     // Written at once, a row at a time: any journal mode serves.
     require_wal: false,
 };
@@ -85,20 +87,17 @@ pub(crate) struct FileId(Vec<u8>);
 
 impl FileId {
     pub(crate) fn of(path: &Path, meta: &std::fs::Metadata) -> FileId {
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::MetadataExt;
-            let _ = path;
-            let mut b = Vec::with_capacity(16);
-            b.extend_from_slice(&meta.dev().to_be_bytes());
-            b.extend_from_slice(&meta.ino().to_be_bytes());
-            FileId(b)
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = meta;
-            let full = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-            FileId(full.to_string_lossy().into_owned().into_bytes())
+        match crate::file_key::identity(meta) {
+            Some((dev, ino)) => {
+                let mut b = Vec::with_capacity(16);
+                b.extend_from_slice(&dev.to_be_bytes());
+                b.extend_from_slice(&ino.to_be_bytes());
+                FileId(b)
+            }
+            None => {
+                let full = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+                FileId(full.to_string_lossy().into_owned().into_bytes())
+            }
         }
     }
 }
@@ -146,7 +145,8 @@ impl Record {
             on_damage(d);
         }
         let record = Record::with(conn, Some(path), target, on_damage);
-        db::prune(&record.lock(), &SCHEMA, "seen_day", RETENTION_DAYS);
+        // A failure leaves old rows for the next open.
+        let _ = db::prune(&record.lock(), &SCHEMA, now_ns());
         Ok(record)
     }
 

@@ -288,7 +288,7 @@ impl<'a> WatchSource<'a> {
             path,
             display,
             size: meta.len(),
-            identity: identity(meta),
+            identity: crate::file_key::identity(meta),
             seen_as: key,
         }))
     }
@@ -552,20 +552,6 @@ impl<'a> WatchSource<'a> {
         self.status_sent = Some(status);
         self.status_at = Instant::now();
         self.feed.emit(Event::Watching(status));
-    }
-}
-
-/// Device and inode, as the walk gives them (unix).
-pub(super) fn identity(m: &std::fs::Metadata) -> Option<(u64, u64)> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        Some((m.dev(), m.ino()))
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = m;
-        None
     }
 }
 
