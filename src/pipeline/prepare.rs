@@ -1,5 +1,7 @@
 //! The hashing stage: one long-lived blocking worker per core takes batches of files from
 //! the walk, finds each MD5 in the hash cache or computes it, and detects its media type.
+//! A worker asks the kernel to read ahead the files of the batch it takes and of the next
+//! one, so that a cold disk has many reads in flight, not one a worker.
 
 use std::sync::{Arc, Mutex};
 
@@ -119,13 +121,26 @@ fn hash_worker(
         buf: ReadBuf::new(),
         fresh: Vec::new(),
     };
+    let mut ahead = None;
     while !ctx.cancel.is_cancelled() {
         // Nothing held back while waiting.
         worker.out.flush();
-        // The walk ends (closing its queue) promptly on cancel, so this wait does too.
-        let batch = lock(rx).blocking_recv();
-        let Some(batch) = batch else { break };
-        let go_on = worker.batch(batch);
+        let taken = match ahead.take() {
+            Some(taken) => taken,
+            None => {
+                // The walk ends (closing its queue) promptly on cancel, so this wait
+                // does too.
+                let batch = lock(rx).blocking_recv();
+                let Some(batch) = batch else { break };
+                worker.take(batch)
+            }
+        };
+        // The next batch too, if one is waiting: its reads start while this one is
+        // hashed (on a cold disk, the reads of a batch are what a thread waits for).
+        if let Ok(next) = lock(rx).try_recv() {
+            ahead = Some(worker.take(next));
+        }
+        let go_on = worker.batch(taken);
         if let Some(c) = cache {
             c.put_many(&worker.fresh);
         }
@@ -134,6 +149,12 @@ fn hash_worker(
             break;
         }
     }
+}
+
+/// A batch taken from the walk, with what the cache said of each of its files.
+struct Taken {
+    batch: Vec<WalkItem>,
+    hints: Vec<Hint>,
 }
 
 /// What one hashing thread keeps from batch to batch.
@@ -148,11 +169,29 @@ struct Worker<'a> {
 }
 
 impl Worker<'_> {
+    /// Takes a batch from the walk: asks the cache about its files, and the kernel to
+    /// start reading those it will hash (`hash::read_ahead`), in the walk's order.
+    fn take(&self, batch: Vec<WalkItem>) -> Taken {
+        let hints = self.hints(&batch);
+        let to_read: Vec<_> = batch
+            .iter()
+            .zip(&hints)
+            .filter_map(|(item, hint)| match (item, hint) {
+                (WalkItem::File(f), Hint::NotAsked | Hint::Miss(_)) => {
+                    Some((f.path.as_path(), f.size))
+                }
+                _ => None,
+            })
+            .collect();
+        hash::read_ahead(&to_read);
+        Taken { batch, hints }
+    }
+
     /// Prepares every file of a batch. `false`: the run is stopping or the uploads stopped
     /// taking files.
-    fn batch(&mut self, batch: Vec<WalkItem>) -> bool {
+    fn batch(&mut self, taken: Taken) -> bool {
         let ctx = self.ctx;
-        let hints = self.hints(&batch);
+        let Taken { batch, hints } = taken;
         for (item, hint) in batch.into_iter().zip(hints) {
             if ctx.cancel.is_cancelled() {
                 return false;
