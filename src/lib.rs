@@ -96,9 +96,7 @@ fn run_cli(cli: Cli, env: Env, output: OutputSettings) -> anyhow::Result<Exit> {
         Some(path) => Some(report::ReportFile::create(path)?),
         None => None,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = pipeline::runtime()?;
     let stops = Stops::new();
     let (reporter, events) = Reporter::channel();
     let output = report::spawn(

@@ -56,6 +56,32 @@ use watch_gate::watch_gate;
 /// many events.
 const OUTBOX_EVENTS: usize = 128;
 
+/// Threads for short blocking calls, beside the stages that hold one for the whole run
+/// (the walk or the watch, and the hashing threads): opening a file to upload and its
+/// reads through `tokio::fs`, name lookups, the hash cache's last write. Without a bound,
+/// tokio starts one for every call that finds none idle, up to 512: `-j auto` over many
+/// small files ran about 200. Sixteen keep up with hundreds of uploads of small files
+/// in flight (benches/run.sh, rows 11 and W1; the README lists threads before and after).
+const SHORT_BLOCKING_THREADS: usize = 16;
+
+/// One hashing thread a core.
+fn hashing_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+}
+
+/// The runtime a run goes on: a worker thread a core, and blocking threads for the
+/// stages that hold one (the walk or the watch, one a hashing thread) and
+/// `SHORT_BLOCKING_THREADS` more.
+pub(crate) fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("chief-upload")
+        .max_blocking_threads(1 + hashing_threads() + SHORT_BLOCKING_THREADS)
+        .build()
+}
+
 /// How the run ended, beyond the counts.
 #[derive(Debug)]
 pub struct RunResult {

@@ -76,9 +76,7 @@ pub(super) async fn hash_stage(
     then: NextStage,
     cache: Option<Arc<HashCache>>,
 ) {
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2);
+    let cores = super::hashing_threads();
     // One long-lived blocking worker per core takes batches straight from the walk's
     // queue and puts files straight into the upload queue: no per-file hand-off between
     // async tasks and blocking threads, which would leave cores idle between files. The

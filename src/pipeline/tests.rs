@@ -166,3 +166,55 @@ fn batched_counts_and_lines_add_up() {
     );
     check("second run", &args, &planted);
 }
+
+/// The run's blocking threads are bounded: more blocking calls than threads wait their
+/// turn rather than start a thread each (tokio's default goes to 512).
+#[cfg(target_os = "linux")]
+#[test]
+fn the_runtime_bounds_its_blocking_threads() {
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::Condvar;
+    let rt = runtime().unwrap();
+    let most = 1 + hashing_threads() + SHORT_BLOCKING_THREADS;
+    let running = Arc::new(AtomicUsize::new(0));
+    let gate = Arc::new((Mutex::new(false), Condvar::new()));
+    let calls: Vec<_> = (0..most * 4)
+        .map(|_| {
+            let (running, gate) = (running.clone(), gate.clone());
+            rt.spawn_blocking(move || {
+                running.fetch_add(1, Ordering::SeqCst);
+                let (open, turned) = &*gate;
+                let mut open = open.lock().unwrap();
+                while !*open {
+                    open = turned.wait(open).unwrap();
+                }
+            })
+        })
+        .collect();
+    while running.load(Ordering::SeqCst) < most {
+        std::thread::yield_now();
+    }
+    // Each call started so far holds its thread until the gate opens.
+    let named = std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|comm| comm.trim_end() == "chief-upload")
+        .count();
+    let started = running.load(Ordering::SeqCst);
+    // Opened before judging, so that a failure does not leave the calls waiting forever.
+    *gate.0.lock().unwrap() = true;
+    gate.1.notify_all();
+    rt.block_on(async {
+        for call in calls {
+            call.await.unwrap();
+        }
+    });
+    let workers = hashing_threads();
+    assert!(
+        named <= most + workers,
+        "{named} threads for {} blocking calls; at most {most} blocking and {workers} workers",
+        most * 4
+    );
+    assert_eq!(started, most, "calls running at once");
+    assert_eq!(running.load(Ordering::SeqCst), most * 4, "every call ran");
+}
