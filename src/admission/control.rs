@@ -7,7 +7,9 @@
 //!   among the others rather than all at once, as TCP's slow start does. It goes on while
 //!   each round's throughput rises by at least `RISE` over the round before (in proportion,
 //!   when the limit grew less than twofold, and not judged at all below `JUDGE_GROWTH`);
-//!   when it stops rising (two rounds in a row), the limit settles where the gain ran out.
+//!   when it stops rising (two rounds in a row, the second held at the limit the first
+//!   ended with, so that a server short of CPU does not get twice that many files more to
+//!   queue), the limit settles where the gain ran out.
 //! * **Probing (AIMD).** From there, one step of about an eighth up at a time, each judged
 //!   on at least `PROBE_ANSWERS` answers; kept when throughput rises with it, given back
 //!   when it does not (and the next probe waits longer). Pushback and timeouts cut the
@@ -204,7 +206,11 @@ impl Controller {
         // lasts at least `MIN_ROUND`; on loopback a round trip is far shorter).
         let most = self.round_from.saturating_mul(2).min(self.cap);
         if binding && !self.held && self.limit < most {
-            if let Phase::SlowStart { .. } = self.phase {
+            // A round in doubt (the one before fell short of the rise) is measured at the
+            // limit it began with: if the gain has run out, doubling again would only put
+            // twice the files in flight that the server then queues (on a server short of
+            // CPU, more still: each costs it more).
+            if let Phase::SlowStart { doubted: false, .. } = self.phase {
                 self.limit += 1;
             }
         }

@@ -124,18 +124,50 @@ fn two_rounds_short_of_the_rise_in_a_row_are_a_plateau() {
         c.limit()
     );
 
-    // A short round followed by one that rises is no plateau, and the doubt is gone.
+    // A short round followed by one that rises is no plateau, and the doubt is gone: the
+    // round in doubt held the limit, the next doubles it again.
     let mut c = Controller::new(8, 1024);
     round_trip(&mut c, 1000);
     round_trip(&mut c, 8);
     assert!(c.in_slow_start());
+    assert_eq!(c.limit(), 32);
+    assert_eq!(round_trip(&mut c, 1000), None);
+    assert_eq!(c.limit(), 32);
+    assert!(c.in_slow_start());
     assert_eq!(round_trip(&mut c, 1000).unwrap().why, Why::Rising);
+    assert_eq!(c.limit(), 64);
     assert_eq!(round_trip(&mut c, 32).unwrap().why, Why::Rising);
     assert!(
         c.in_slow_start(),
         "one short round after a rise is not yet a plateau"
     );
     assert_eq!(round_trip(&mut c, 32).unwrap().why, Why::Plateau);
+}
+
+#[test]
+fn a_round_in_doubt_holds_the_limit() {
+    // A server short of CPU (benchmark row P1: s3s-fs on the same 2 cores) gains nothing
+    // past 32 files in flight, and queues every file beyond: slow start must not put 8
+    // times that many in flight before it sees the plateau.
+    let mut c = Controller::new(16, 512);
+    let mut most = c.limit();
+    while c.in_slow_start() {
+        round_trip(&mut c, 32);
+        most = most.max(c.limit());
+    }
+    assert_eq!(c.limit(), 32, "settles at the knee");
+    assert_eq!(most, 128, "4 times the knee at most (it was 8 times: 256)");
+
+    // While a round is in doubt, answers add nothing to the limit, however many come.
+    let mut c = Controller::new(16, 512);
+    round_trip(&mut c, 1000);
+    round_trip(&mut c, 16);
+    assert!(c.in_slow_start());
+    let held = c.limit();
+    for _ in 0..1000 {
+        c.on_answer(true);
+    }
+    assert_eq!(c.limit(), held);
 }
 
 #[test]
