@@ -134,8 +134,10 @@ fn hash_worker(
             }
         };
         // The next batch too, if one is waiting: its reads start while this one is
-        // hashed (on a cold disk, the reads of a batch are what a thread waits for).
-        if let Ok(next) = lock(rx).try_recv() {
+        // hashed (on a cold disk, the reads of a batch are what a thread waits for). Not
+        // while another worker waits on the queue (holding its lock): then it is empty,
+        // and waiting for that lock would hold this batch until the next one came.
+        if let Some(next) = rx.try_lock().ok().and_then(|mut q| q.try_recv().ok()) {
             ahead = Some(worker.take(next));
         }
         let go_on = worker.batch(taken);
