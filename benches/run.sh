@@ -17,7 +17,9 @@
 #                             network, -j auto and --bwlimit: wan (W1), link (W2),
 #                             pushback (W3), bwlimit (W4); and, only when named, peers
 #                             (P1-P3: chief-upload vs rclone and the AWS CLI against one
-#                             s3s-fs; needs rclone, awscli and s3s-fs 0.14.1)
+#                             s3s-fs; needs rclone, awscli and s3s-fs 0.14.1) and cold
+#                             (C1-C4: hashing from a cold page cache vs xargs md5sum;
+#                             needs root, to drop the page cache before every run)
 #
 # Environment:
 #   BENCH_ONLY=wan,link       the same as --only wan,link
@@ -35,6 +37,7 @@
 #   BENCH_PEER_ROWS="p1 p2"  peers: only these rows (default p1 p2 p3)
 #   BENCH_PEER_WAN=0   peers: skip row P3 (the runs through the 50 ms delaying proxy)
 #   BENCH_PEER_RUNS=5  peers: runs per measurement (default 5; --smoke uses 1)
+#   BENCH_BEFORE_BIN=/path  cold: also measure this (older) chief-upload, cold and warm
 #   S3S_FS=/path AWS_BIN=/path RCLONE_BIN=/path   peers: the executables (default: s3s-fs
 #                      and rclone on PATH, /usr/bin/aws, the apt package, before PATH's aws)
 #
@@ -48,7 +51,7 @@ ROOT=$PWD
 
 SMOKE=0
 ONLY=${BENCH_ONLY:-}
-GROUPS_ALL="hash tree e2e small overlap memory cache outage tls soak overhead million wan link pushback bwlimit peers"
+GROUPS_ALL="hash tree e2e small overlap memory cache outage tls soak overhead million wan link pushback bwlimit peers cold"
 usage() { echo "usage: benches/run.sh [--smoke] [--soak] [--only GROUP,...]  (groups: ${GROUPS_ALL// /, })" >&2; exit 2; }
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -65,15 +68,16 @@ ONLY=${ONLY//,/ }
 for g in $ONLY; do
     case " $GROUPS_ALL " in *" $g "*) ;; *) echo "run.sh: unknown group '$g'" >&2; usage ;; esac
 done
-# wants GROUP: whether this run measures that group's rows (peers: only when named, since
-# it needs other tools).
+# wants GROUP: whether this run measures that group's rows (peers and cold: only when
+# named, since they need other tools or root).
 wants() {
-    if [ "$1" = peers ]; then case " $ONLY " in *" peers "*) true ;; *) false ;; esac; return; fi
+    case "$1" in peers | cold) case " $ONLY " in *" $1 "*) true ;; *) false ;; esac; return ;; esac
     [ -z "$ONLY" ] || case " $ONLY " in *" $1 "*) true ;; *) false ;; esac
 }
-# Whether any row of the main table (all but the soak's and the peers') is measured.
+# Whether any row of the main table (all but the soak's, the peers' and the cold ones) is
+# measured.
 main_table() {
-    local rest=" $ONLY "; rest=${rest// soak / }; rest=${rest// peers / }
+    local rest=" $ONLY "; rest=${rest// soak / }; rest=${rest// peers / }; rest=${rest// cold / }
     [ -n "${ONLY// /}" ] && [ -z "${rest// /}" ] && return 1; true
 }
 if [ "$SMOKE" = 1 ]; then
@@ -143,6 +147,10 @@ BW_MB=$(scaled 200 8)          # one file under --bwlimit 20M (row W4)
 PEER_SMALL_N=$(scaled 2000 20) # x 16 KiB, chief-upload vs rclone vs aws on loopback (row P1)
 PEER_BIG_MB=$(scaled 1024 4)   # one file, the same (row P2)
 PEER_WAN_N=$(scaled 1000 20)   # x 16 KiB through the 50 ms delaying proxy (row P3)
+COLD_TINY_N=$(scaled 50000 500)  # x 4 B in one folder, from a cold page cache (row C1)
+COLD_K_N=$(scaled 20000 200)     # x 4 KiB in 20 folders (row C2)
+COLD_M_N=$(scaled 2000 20)       # x 1 MiB (row C3)
+COLD_BIG_MB=$(scaled 1024 4)     # one file (row C4)
 PEER_ROWS=" ${BENCH_PEER_ROWS:-p1 p2 p3} "
 [ "${BENCH_PEER_WAN:-1}" = 1 ] || PEER_ROWS=${PEER_ROWS// p3 / }
 peer_row() { case "$PEER_ROWS" in *" $1 "*) true ;; *) false ;; esac; }
@@ -187,6 +195,10 @@ if wants wan || wants pushback; then needs wan $((WAN_N * 4 / 1024)); fi
 if wants link; then needs link $((LINK_N * 16)); fi
 if wants bwlimit; then needs bw "$BW_MB"; fi
 # The 1 GiB file, its copy in s3s-fs and s3s-fs's multipart parts.
+if wants cold; then
+    needs cold_tiny $((COLD_TINY_N * 4 / 1024)); needs cold_k $((COLD_K_N * 4 / 1024))
+    needs cold_m "$COLD_M_N"; needs cold_big "$COLD_BIG_MB"
+fi
 if wants peers; then
     if peer_row p1; then needs peers_small $((PEER_SMALL_N * 16 / 1024)); fi
     if peer_row p2; then needs peers_big $((PEER_BIG_MB * 3)); fi
@@ -286,6 +298,16 @@ fi
 if wants bwlimit; then
     if corpus bw; then gen_split "$C/bw" 1 $((BW_MB << 20)); corpus_done bw; fi
 fi
+if wants cold; then
+    [ -w /proc/sys/vm/drop_caches ] || die "the cold group drops the page cache before every run: run it as root"
+    if corpus cold_tiny; then gen_split "$C/cold_tiny" "$COLD_TINY_N" 4; corpus_done cold_tiny; fi
+    if corpus cold_k; then
+        for d in $(seq -w 1 20); do gen_split "$C/cold_k/d$d" $(( (COLD_K_N + 19) / 20 )) 4096; done
+        corpus_done cold_k
+    fi
+    if corpus cold_m; then gen_split "$C/cold_m" "$COLD_M_N" $((1 << 20)); corpus_done cold_m; fi
+    if corpus cold_big; then head -c $((COLD_BIG_MB << 20)) /dev/urandom > "$C/cold_big/big.bin"; corpus_done cold_big; fi
+fi
 if wants peers; then
     if peer_row p1 && corpus peers_small; then gen_split "$C/peers_small" "$PEER_SMALL_N" 16384; corpus_done peers_small; fi
     if peer_row p2 && corpus peers_big; then head -c $((PEER_BIG_MB << 20)) /dev/urandom > "$C/peers_big/big.bin"; corpus_done peers_big; fi
@@ -343,7 +365,7 @@ for line in open(sys.argv[1]):
     d = json.loads(line)
     if d.get("event") == "summary": print(d.get(sys.argv[2], 0))' "$R/$1.out" "$2"; }
 check_planned() { # label expected: from the summary line of a -q --dry-run
-    grep -q "would upload $2 files (" "$R/$1.err" || die "$1: expected $2 files planned: $(tail -1 "$R/$1.err")"
+    grep -q "would upload $2 files* (" "$R/$1.err" || die "$1: expected $2 files planned: $(tail -1 "$R/$1.err")"
 }
 check_uploaded() { # label expected
     local got; got=$(summary_field "$1" uploaded)
@@ -728,6 +750,46 @@ done
 stop_fake
 fi
 
+# ---- from a cold page cache (rows C1-C4; --only cold) ------------------------------------
+# `--dry-run --no-cache` hashes every file; the page cache is dropped before every cold run
+# and the files read right before every warm one. Baseline: find | xargs -0 -P N md5sum for
+# each N of COLD_P (the best N counts), with -n splitting the files into 4 N commands;
+# BENCH_BEFORE_BIN adds an older chief-upload (before/after).
+COLD_P="2 8 16 32"
+COLD_FILES=
+drop_cache() { sync; echo 3 > /proc/sys/vm/drop_caches; }
+# cold_round ROW DIR FILES PS: one run of everything, cold then warm, interleaved.
+cold_round() {
+    local row=$1 dir=$2 n=$3 p state
+    for state in cold warm; do
+        for p in $4; do
+            if [ "$state" = cold ]; then drop_cache; else warm "$dir"; fi
+            measure "${row}_${state}_p$p" bash -c 'find "$1" -type f -print0 | xargs -0 -P "$2" -n "$3" md5sum' \
+                _ "$dir" "$p" $(( (n + 4 * p - 1) / (4 * p) ))
+        done
+        if [ "$state" = cold ]; then drop_cache; else warm "$dir"; fi
+        measure "${row}_${state}_chief" "$CHIEF" --dry-run --no-cache -q "$dir"
+        check_planned "${row}_${state}_chief" "$n"
+        if [ -n "${BENCH_BEFORE_BIN:-}" ]; then
+            if [ "$state" = cold ]; then drop_cache; else warm "$dir"; fi
+            measure "${row}_${state}_before" "$BENCH_BEFORE_BIN" --dry-run --no-cache -q "$dir"
+        fi
+    done
+}
+if wants cold; then
+    COLD_LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+    say "== C1-C4 hashing from a cold page cache vs xargs md5sum (x$RUNS, interleaved)"
+    COLD_K_ALL=$(( (COLD_K_N + 19) / 20 * 20 ))
+    for _ in $(seq "$RUNS"); do
+        cold_round c1 "$C/cold_tiny" "$COLD_TINY_N" "$COLD_P"
+        cold_round c2 "$C/cold_k" "$COLD_K_ALL" "$COLD_P"
+        cold_round c3 "$C/cold_m" "$COLD_M_N" "$COLD_P"
+        cold_round c4 "$C/cold_big" 1 1
+    done
+    COLD_LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+    COLD_FILES="$COLD_TINY_N $COLD_K_ALL $COLD_M_N $COLD_BIG_MB"
+fi
+
 # ---- against rclone and the AWS CLI (rows P1-P3; --only peers) ---------------------------
 # One s3s-fs for all tools; chief-upload goes through `fake_chief --s3`, a Chief API that
 # presigns for it (a fresh one before every run, since it dedups content). Every run
@@ -1052,6 +1114,51 @@ if not ok_restart:
     sys.exit("the restart sent requests for unchanged files")
 if not smoke and not ok_rss:
     print("targets not met: 10a")
+EOF
+fi
+
+# Rows C1-C4, in their own table (--only cold).
+if wants cold; then
+RESULTS=$R python3 - "$SMOKE" "$RUNS" "$(nproc)" "$COLD_LOAD_BEFORE" "$COLD_LOAD_AFTER" "$COLD_FILES" \
+    "$COLD_P" "${BENCH_BEFORE_BIN:+yes}" "$("$CHIEF" --version)" <<'EOF'
+import os, statistics, sys
+smoke, runs, cores, load0, load1, files, ps, before, version = sys.argv[1:]
+smoke = smoke == "1"
+R = os.environ["RESULTS"]
+def vals(l, ext): return [float(x) for x in open(f"{R}/{l}.{ext}").read().split()]
+def med(l): return statistics.median(vals(l, "t"))
+def rss(l): return max(vals(l, "rss")) / 1024
+tiny, k, m, big = files.split()
+spec = [("c1", f"C1 {tiny} x 4 B in one folder", ps.split(), True),
+        ("c2", f"C2 {k} x 4 KiB in 20 folders", ps.split(), True),
+        ("c3", f"C3 {m} x 1 MiB", ps.split(), False),
+        ("c4", f"C4 1 x {big} MiB", ["1"], False)]
+met = lambda ok: "-" if smoke else "yes" if ok else "NO"
+hdr = ("row", "page cache", "chief-upload", "best xargs md5sum", "ratio", "every -P N", "before", "goal", "met", "peak RSS MiB")
+rows = []
+for key, title, plist, small in spec:
+    for state in ("cold", "warm"):
+        t = med(f"{key}_{state}_chief")
+        base = {p: med(f"{key}_{state}_p{p}") for p in plist}
+        bp = min(base, key=base.get)
+        every = ", ".join(f"{p}: {base[p]:.2f}" for p in plist) if len(plist) > 1 else "md5sum"
+        b = med(f"{key}_{state}_before") if before else None
+        if state == "cold" and small:
+            goal, ok = "<= 1.0x best N", t <= base[bp]
+        elif b is not None:
+            goal, ok = "<= before", t <= b * 1.05
+        else:
+            goal, ok = "", True
+        rows.append((title if state == "cold" else "", state, f"{t:.2f} s",
+                     f"{base[bp]:.2f} s (-P {bp})" if len(plist) > 1 else f"{base[bp]:.2f} s",
+                     f"{t / base[bp]:.2f}x", every, f"{b:.2f} s" if b is not None else "",
+                     goal, met(ok) if goal else "", f"{rss(f'{key}_{state}_chief'):.1f}"))
+w = [max(len(str(r[i])) for r in rows + [hdr]) for i in range(len(hdr))]
+line = lambda r: "| " + " | ".join(str(c).ljust(w[i]) for i, c in enumerate(r)) + " |"
+print(f"hashing (--dry-run --no-cache) from a cold and a warm page cache: {version}; {cores} cores, median of {runs} interleaved run(s); load avg before {load0}, after {load1}")
+print(line(hdr)); print("|" + "|".join("-" * (x + 2) for x in w) + "|")
+for r in rows: print(line(r))
+print("<= before: within 5% of the older binary (BENCH_BEFORE_BIN), the noise of one median here")
 EOF
 fi
 
