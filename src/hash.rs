@@ -215,16 +215,7 @@ fn hash_filled(
 /// Opens a file to read, refusing anything that is not a regular file by now (a FIFO
 /// swapped in after the walk would otherwise block the open, or the read, forever).
 pub fn open_regular(path: &std::path::Path) -> io::Result<(File, std::fs::Metadata)> {
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    {
-        // Opening a FIFO without O_NONBLOCK waits for a writer; on a regular file the
-        // flag changes nothing.
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NONBLOCK);
-    }
-    let file = options.open(path)?;
+    let file = open_to_read(path)?;
     let meta = file.metadata()?;
     if !meta.is_file() {
         return Err(io::Error::new(
@@ -248,44 +239,33 @@ pub const READ_AHEAD_MAX: u64 = 2 << 20;
 /// warm cache the hints would cost three system calls a file and gain nothing.
 #[cfg(target_os = "linux")]
 pub fn read_ahead(files: &[(&std::path::Path, u64)]) {
-    let Some(first) = files.iter().find(|(_, size)| *size > 0) else {
+    use std::os::unix::io::AsRawFd;
+    let mut rest = files.iter().filter(|(_, size)| *size > 0);
+    let Some((path, size)) = rest.next() else {
         return;
     };
-    if !matches!(open_quietly(first.0).map(|f| cached(&f)), Some(false)) {
-        return;
+    match open_to_read(path) {
+        Ok(first) if !cached(&first) => will_need(&first, *size),
+        _ => return,
     }
-    for (path, size) in files {
-        let len = (*size).min(READ_AHEAD_MAX);
-        if len == 0 {
-            continue;
+    for (path, size) in rest {
+        if let Ok(file) = open_to_read(path) {
+            will_need(&file, *size);
         }
-        let Some(file) = open_quietly(path) else {
-            continue;
-        };
-        use std::os::unix::io::AsRawFd;
-        // SAFETY: a plain system call on a descriptor owned here; it writes nothing of
-        // ours. Its error is ignored: the read that follows reports what is wrong.
+    }
+
+    fn will_need(file: &File, size: u64) {
+        // SAFETY: a plain system call on a descriptor owned by the caller; it writes
+        // nothing of ours. Its error is ignored: the read that follows reports it.
         unsafe {
             libc::posix_fadvise(
                 file.as_raw_fd(),
                 0,
-                len as libc::off_t,
+                size.min(READ_AHEAD_MAX) as libc::off_t,
                 libc::POSIX_FADV_WILLNEED,
             );
         }
     }
-}
-
-/// Opens a file to read, or `None`; O_NONBLOCK, so that a file replaced by a FIFO since
-/// the walk does not hang the open.
-#[cfg(target_os = "linux")]
-fn open_quietly(path: &std::path::Path) -> Option<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-        .ok()
 }
 
 /// Whether the first byte of `file` is in the page cache: a read that may not wait
@@ -307,6 +287,19 @@ fn cached(file: &File) -> bool {
 /// Elsewhere there is no portable "read this ahead" call: reads wait their turn.
 #[cfg(not(target_os = "linux"))]
 pub fn read_ahead(_files: &[(&std::path::Path, u64)]) {}
+
+/// Opens a file to read without waiting: opening a FIFO (a file replaced by one since the
+/// walk) without O_NONBLOCK waits for a writer; on a regular file the flag changes nothing.
+fn open_to_read(path: &std::path::Path) -> io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    options.open(path)
+}
 
 pub fn to_hex(md5: &Md5Sum) -> String {
     hex::encode(md5)
