@@ -757,21 +757,22 @@ fi
 # BENCH_BEFORE_BIN adds an older chief-upload (before/after).
 COLD_P="2 8 16 32"
 COLD_FILES=
-drop_cache() { sync; echo 3 > /proc/sys/vm/drop_caches; }
+# page_cache cold|warm DIR: the page cache emptied, or DIR's files read into it.
+page_cache() { if [ "$1" = cold ]; then sync; echo 3 > /proc/sys/vm/drop_caches; else warm "$2"; fi; }
 # cold_round ROW DIR FILES PS: one run of everything, cold then warm, interleaved.
 cold_round() {
     local row=$1 dir=$2 n=$3 p state
     for state in cold warm; do
         for p in $4; do
-            if [ "$state" = cold ]; then drop_cache; else warm "$dir"; fi
+            page_cache "$state" "$dir"
             measure "${row}_${state}_p$p" bash -c 'find "$1" -type f -print0 | xargs -0 -P "$2" -n "$3" md5sum' \
                 _ "$dir" "$p" $(( (n + 4 * p - 1) / (4 * p) ))
         done
-        if [ "$state" = cold ]; then drop_cache; else warm "$dir"; fi
+        page_cache "$state" "$dir"
         measure "${row}_${state}_chief" "$CHIEF" --dry-run --no-cache -q "$dir"
         check_planned "${row}_${state}_chief" "$n"
         if [ -n "${BENCH_BEFORE_BIN:-}" ]; then
-            if [ "$state" = cold ]; then drop_cache; else warm "$dir"; fi
+            page_cache "$state" "$dir"
             measure "${row}_${state}_before" "$BENCH_BEFORE_BIN" --dry-run --no-cache -q "$dir"
         fi
     done
