@@ -36,6 +36,7 @@ const LAYERS: &[&[&str]] = &[
     // The signed-URL upload; `--watch`.
     &["transfer", "watch"],
     // The stages, wired.
+    &["ledger"],
     &["pipeline"],
 ];
 

@@ -1,11 +1,12 @@
-//! What the pipeline reports. The pipeline never prints: it sends these to the output
-//! layer (`report`), which alone decides what reaches stdout and stderr.
+//! What the pipeline reports. The pipeline never prints: it sends these to the ledger
+//! (`ledger.rs`), which counts them and has the output layer (`report`) write them.
 
-use crate::sync::{lock, wait};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
-use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
 /// How one file ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -108,6 +109,27 @@ pub struct WatchStatus {
 /// One numbered unit of work (a hash or a transfer), for progress display.
 pub type TaskId = u64;
 
+/// The bytes one task (a hash or a transfer) has moved so far, counted where they move and
+/// read by the ledger when it draws: progress costs an atomic add, never a message, so a
+/// stalled output cannot make it pile up.
+#[derive(Clone, Debug, Default)]
+pub struct Progress(Arc<AtomicU64>);
+
+impl Progress {
+    pub fn add(&self, bytes: u64) {
+        self.0.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Starts again from byte 0 (a transfer that is sent again from the start).
+    pub fn reset(&self) {
+        self.0.store(0, Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
 #[derive(Debug)]
 pub enum Event {
     /// The walk found `files` more files, of `bytes` bytes together: the totals grow.
@@ -131,33 +153,23 @@ pub enum Event {
     },
     /// `--watch`: what is watched and how many files wait to settle, whenever it changes.
     Watching(WatchStatus),
+    /// A big file is being hashed; `meter` counts the bytes hashed.
     HashStart {
         id: TaskId,
         path: String,
         size: u64,
-    },
-    /// `bytes` more were hashed.
-    HashProgress {
-        id: TaskId,
-        bytes: u64,
+        meter: Progress,
     },
     HashEnd {
         id: TaskId,
     },
+    /// A transfer starts; `meter` counts the bytes of the body sent (back to 0 when the
+    /// body is sent again).
     TransferStart {
         id: TaskId,
         path: String,
         size: u64,
-    },
-    /// `bytes` more were sent.
-    TransferProgress {
-        id: TaskId,
-        bytes: u64,
-    },
-    /// The transfer starts again from byte 0: `sent` bytes roll back.
-    TransferRestart {
-        id: TaskId,
-        sent: u64,
+        meter: Progress,
     },
     TransferEnd {
         id: TaskId,
@@ -199,126 +211,154 @@ pub enum Event {
     },
     /// Something the user should see that does not fail a file.
     Warning(String),
-    /// A file's final outcome.
+    /// A file's final outcome. Sent only inside a `Batch`, which holds its room.
     File(FileReport),
-    /// Events of one pipeline thread, in their order, sent together: a tree of small
-    /// files then costs the output thread one wake-up per batch, not one per file.
-    /// Never holds a `Summary`.
+    /// Events of one pipeline thread or task, in their order, with the outcomes among
+    /// them: sent together (`Reporter::outcomes`), so a tree of small files costs the
+    /// ledger one wake-up per batch, and holding the room they take in the budget.
     Batch(Batch),
-    /// The run is over (always the last event).
-    Summary(Summary),
 }
 
-/// Events waiting for the output thread, at most: as many messages, and as many events in
-/// batches (a batch is one message).
-const EVENT_QUEUE: usize = 8192;
+/// Outcomes on their way to the outputs, at most: a sender of outcomes waits (an async
+/// task awaits, a blocking thread blocks) while the ledger and the writers behind it
+/// hold this many. Every other event is sent without waiting; what bounds those is the
+/// work in flight (a few events a request, one a file started or ended, one a warning),
+/// and progress is no event at all (`Progress`).
+pub const EVENT_QUEUE: usize = 8192;
 
-/// Events sent together (`Reporter::emit_all`).
+/// Events sent together with the room they take (`Reporter::outcomes`).
 #[derive(Debug)]
 pub struct Batch {
     pub events: Vec<Event>,
-    /// Their room in the queue, given back when the batch is dropped (by the output
-    /// thread, once it has taken the events).
-    _room: EventPermit,
+    /// Their room in the budget, given back when the last holder drops it: the ledger,
+    /// or the writer of a slow output that still has their lines to write.
+    pub room: Room,
 }
 
-/// How many batched events wait for the output thread; a sender waits while a batch
-/// would bring them over `EVENT_QUEUE`. (The channel bounds messages; without this, 8192
-/// batches of 128 file lines could wait at once.)
-#[derive(Debug, Default)]
-struct EventBudget {
-    state: Mutex<EventBudgetState>,
-    freed: Condvar,
-}
-
-#[derive(Debug, Default)]
-struct EventBudgetState {
-    queued: usize,
-    waiting: usize,
-}
-
-impl EventBudget {
-    fn lock(&self) -> MutexGuard<'_, EventBudgetState> {
-        lock(&self.state)
-    }
-
-    fn take(self: &Arc<EventBudget>, events: usize) -> EventPermit {
-        let mut state = self.lock();
-        // A batch always fits in an empty queue, however big.
-        while state.queued > 0 && state.queued + events > EVENT_QUEUE {
-            state.waiting += 1;
-            state = wait(&self.freed, state);
-            state.waiting -= 1;
-        }
-        state.queued += events;
-        EventPermit {
-            room: self.clone(),
-            events,
-        }
-    }
-}
-
+/// Room in the budget of outcomes on their way (`EVENT_QUEUE`); free again when dropped.
 #[derive(Debug)]
-struct EventPermit {
-    room: Arc<EventBudget>,
-    events: usize,
-}
+pub struct Room(#[allow(dead_code)] OwnedSemaphorePermit);
 
-impl Drop for EventPermit {
-    fn drop(&mut self) {
-        let mut state = self.room.lock();
-        state.queued -= self.events;
-        if state.waiting > 0 {
-            self.room.freed.notify_all();
-        }
-    }
-}
-
-/// Cheap, cloneable handle the pipeline reports through.
+/// Cheap, cloneable handle the pipeline reports through. Nothing it does blocks an async
+/// task: `emit` never waits, and `outcomes` awaits its room.
 #[derive(Clone, Debug)]
 pub struct Reporter {
-    tx: mpsc::SyncSender<Event>,
-    room: Arc<EventBudget>,
+    tx: mpsc::UnboundedSender<Event>,
+    room: Arc<Semaphore>,
+}
+
+/// The receiving half, for the ledger.
+#[derive(Debug)]
+pub struct Inbox {
+    rx: mpsc::UnboundedReceiver<Event>,
+    room: Arc<Semaphore>,
 }
 
 impl Reporter {
-    /// The sending half for the pipeline, and the receiving half for the output thread.
-    /// The queue is bounded: if the output stalls (a `--json` reader that stops
-    /// reading), the pipeline waits for it instead of piling events up in memory.
-    pub fn channel() -> (Reporter, mpsc::Receiver<Event>) {
-        let (tx, rx) = mpsc::sync_channel(EVENT_QUEUE);
-        let room = Arc::new(EventBudget::default());
-        (Reporter { tx, room }, rx)
+    /// The sending half for the pipeline, and the receiving half for the ledger.
+    pub fn channel() -> (Reporter, Inbox) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let room = Arc::new(Semaphore::new(EVENT_QUEUE));
+        (
+            Reporter {
+                tx,
+                room: room.clone(),
+            },
+            Inbox { rx, room },
+        )
     }
 
+    /// Sends an event that is no outcome, without waiting.
     pub fn emit(&self, event: Event) {
-        // The output layer outlives the pipeline; if it is gone, there is no one to tell.
+        // The ledger outlives the pipeline; if it is gone, there is no one to tell.
         let _ = self.tx.send(event);
-    }
-
-    /// Sends `events` in their order, as one message when there are several.
-    pub fn emit_all(&self, mut events: Vec<Event>) {
-        match events.len() {
-            0 => {}
-            1 => self.emit(events.pop().expect("one event")),
-            n => {
-                let room = self.room.take(n);
-                self.emit(Event::Batch(Batch {
-                    events,
-                    _room: room,
-                }));
-            }
-        }
     }
 
     pub fn warn(&self, message: impl Into<String>) {
         self.emit(Event::Warning(message.into()));
     }
 
-    /// Batched events waiting for the output thread.
+    /// Sends `events`, outcomes among them, in their order, once there is room for them.
+    /// For async code: it awaits, and never blocks the thread.
+    pub async fn outcomes(&self, events: Vec<Event>) {
+        if events.is_empty() {
+            return;
+        }
+        let Ok(room) = self.room.clone().acquire_many_owned(weight(&events)).await else {
+            // The ledger is gone.
+            return;
+        };
+        self.emit(Event::Batch(Batch {
+            events,
+            room: Room(room),
+        }));
+    }
+
+    /// As `outcomes`, for a blocking thread (a hashing worker, the walk): it blocks while
+    /// there is no room. Never call it from async code.
+    pub fn outcomes_blocking(&self, events: Vec<Event>) {
+        if events.is_empty() {
+            return;
+        }
+        let n = weight(&events);
+        let room = match self.room.clone().try_acquire_many_owned(n) {
+            Ok(room) => room,
+            Err(TryAcquireError::Closed) => return,
+            Err(TryAcquireError::NoPermits) => {
+                let wait = self.room.clone().acquire_many_owned(n);
+                let got = match tokio::runtime::Handle::try_current() {
+                    Ok(rt) => rt.block_on(wait),
+                    // Outside any runtime (a unit test): a small one to wait on.
+                    Err(_) => match tokio::runtime::Builder::new_current_thread().build() {
+                        Ok(rt) => rt.block_on(wait),
+                        Err(_) => return,
+                    },
+                };
+                match got {
+                    Ok(room) => room,
+                    Err(_) => return,
+                }
+            }
+        };
+        self.emit(Event::Batch(Batch {
+            events,
+            room: Room(room),
+        }));
+    }
+}
+
+/// The room a batch takes: one per event, and a batch always fits in an empty budget.
+fn weight(events: &[Event]) -> u32 {
+    events.len().min(EVENT_QUEUE) as u32
+}
+
+impl Inbox {
+    /// The next event; `None` once every `Reporter` is gone.
+    pub async fn recv(&mut self) -> Option<Event> {
+        self.rx.recv().await
+    }
+
+    /// The next event if one is waiting.
+    pub fn try_recv(&mut self) -> Option<Event> {
+        self.rx.try_recv().ok()
+    }
+
+    /// Every event waiting now (tests).
+    pub fn drain(&mut self) -> impl Iterator<Item = Event> + '_ {
+        std::iter::from_fn(|| self.try_recv())
+    }
+
+    /// No more events will be taken: senders waiting for room give up (their events are
+    /// dropped) instead of waiting for a ledger that has left.
+    pub fn close(&mut self) {
+        self.room.close();
+        self.rx.close();
+    }
+
+    /// Outcomes on their way to the outputs (tests).
     #[cfg(test)]
     fn queued(&self) -> usize {
-        self.room.lock().queued
+        EVENT_QUEUE - self.room.available_permits()
     }
 }
 
@@ -330,36 +370,56 @@ mod tests {
         (0..n).map(|_| Event::WalkDone).collect()
     }
 
+    /// Outcomes wait for room while the ledger (or a writer behind it) holds a full
+    /// budget; every other event goes at once, and closing the ledger's end frees
+    /// whoever waits.
     #[test]
-    fn batched_events_count_against_the_queue_until_taken() {
-        let (reporter, rx) = Reporter::channel();
+    fn outcomes_wait_for_room_and_other_events_never_wait() {
+        let (reporter, mut events) = Reporter::channel();
         for _ in 0..80 {
-            reporter.emit_all(batch(100));
+            reporter.outcomes_blocking(batch(100));
         }
-        reporter.emit_all(batch(1));
-        reporter.emit(Event::WalkDone);
-        assert_eq!(reporter.queued(), 8000, "a lone event is no batch");
+        assert_eq!(events.queued(), 8000);
+        for _ in 0..10_000 {
+            reporter.warn("never waits");
+        }
 
-        // The queue is full for a batch of 200: the sender waits until the output
-        // thread has taken (and dropped) enough.
+        // A batch of 200 does not fit: its sender waits until enough room is given back.
         let sender = {
             let reporter = reporter.clone();
-            std::thread::spawn(move || reporter.emit_all(batch(200)))
+            std::thread::spawn(move || reporter.outcomes_blocking(batch(200)))
         };
-        let Ok(Event::Batch(first)) = rx.recv() else {
+        let Some(Event::Batch(first)) = events.try_recv() else {
             panic!("a batch first")
         };
         assert_eq!(first.events.len(), 100);
-        drop(first);
-        let Ok(Event::Batch(second)) = rx.recv() else {
+        let Some(Event::Batch(second)) = events.try_recv() else {
             panic!("a batch")
         };
-        drop(second);
+        drop((first, second));
         sender.join().unwrap();
-        assert_eq!(reporter.queued(), 8000);
+        assert_eq!(events.queued(), 8000);
 
-        // Batches dropped unread (the output thread gone) give their room back too.
-        drop(rx);
-        assert_eq!(reporter.queued(), 0);
+        // An async sender awaits instead; closing the ledger's end lets it go, its
+        // events dropped.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let waiting = {
+            let reporter = reporter.clone();
+            std::thread::spawn(move || rt.block_on(reporter.outcomes(batch(500))))
+        };
+        events.close();
+        waiting.join().unwrap();
+        let warnings = events
+            .drain()
+            .filter(|e| matches!(e, Event::Warning(_)))
+            .count();
+        assert_eq!(warnings, 10_000);
+        assert_eq!(
+            events.queued(),
+            0,
+            "batches dropped unread give their room back"
+        );
     }
 }

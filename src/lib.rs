@@ -18,6 +18,7 @@ pub(crate) mod file_key;
 pub(crate) mod hash;
 pub(crate) mod http;
 pub(crate) mod io_words;
+pub(crate) mod ledger;
 pub(crate) mod media;
 pub(crate) mod pipeline;
 #[cfg(test)]
@@ -45,8 +46,9 @@ use crate::cli::Cli;
 use crate::event::Reporter;
 use crate::exit::{exit_for, Exit, UsageError};
 use crate::http::{FatalKind, Stop, StopKind};
+use crate::ledger::{Ledger, RunEnd, Verdict};
 use crate::settings::{Env, Mode, OutputSettings};
-use crate::signal::{Signal, Stops};
+use crate::signal::Signals;
 
 /// Runs chief-upload with these arguments (the first is the program name) and this
 /// environment, and returns the exit status.
@@ -81,88 +83,133 @@ fn run_cli(cli: Cli, env: Env, output: OutputSettings) -> anyhow::Result<Exit> {
         let _ = std::io::stdout().write_all(&cli::man_page()?);
         return Ok(Exit::Success);
     }
-    let mut stdin_used = false;
     if cli.show_config {
-        let gathered = settings::gather(&cli, &env, &mut stdin_used)?;
+        let gathered = settings::gather(&cli, &env, &mut false)?;
         for w in &gathered.warnings {
             report::print_warning(w, output.color);
         }
         let _ = std::io::stdout().write_all(settings::describe(&cli, &env, &gathered).as_bytes());
         return Ok(Exit::Success);
     }
-    let settings = settings::resolve(&cli, &env, output, &mut stdin_used)?;
-    let watching = settings.watch().is_some();
+    let settings = Arc::new(settings::resolve(&cli, &env, output, &mut false)?);
+    let color = settings.output.color;
     let report_file = match &settings.report {
         Some(path) => Some(report::ReportFile::create(path)?),
         None => None,
     };
     let runtime = pipeline::runtime()?;
-    let stops = Stops::new();
+    // Listening from here on: a signal no longer kills the process.
+    let signals = runtime.block_on(async { Signals::new() });
     let (reporter, events) = Reporter::channel();
-    let output = report::spawn(
-        report::Setup {
-            output: settings.output.clone(),
-            dry_run: settings.mode.is_dry_run(),
-            watch: watching,
-            report: report_file,
-            ci: settings.ci.clone(),
-            stops: stops.clone(),
-        },
-        events,
-    );
     for w in &settings.warnings {
         reporter.warn(w.clone());
     }
+    let watch = pipeline::open_watch(&settings, &reporter);
+    let (ledger, mut ending) = Ledger::start(
+        ledger::LedgerSetup {
+            outputs: report::OutputSetup {
+                output: settings.output.clone(),
+                dry_run: settings.mode.is_dry_run(),
+                watch: watch.is_some(),
+                report: report_file,
+                ci: settings.ci.clone(),
+            },
+            watch: watch.clone(),
+            if_no_files: settings.if_no_files,
+            filters: settings.filter.describe(),
+        },
+        events,
+    )?;
     // For the hint when the credentials are refused, which only an upload has.
     let project = match &settings.mode {
         Mode::Upload { api, .. } => api.project.to_string(),
         Mode::DryRun => String::new(),
     };
     let cancel = CancellationToken::new();
-    let result = runtime.block_on(async {
-        tokio::spawn(signal::watch(
-            cancel.clone(),
-            stops.clone(),
-            reporter.clone(),
-        ));
-        pipeline::run(Arc::new(settings), reporter.clone(), cancel.clone()).await
+    let verdict = runtime.block_on(async {
+        match signals {
+            Ok(signals) => {
+                let (first, second) = (ledger.clone(), ledger.clone());
+                let stop = cancel.clone();
+                tokio::spawn(signal::listen(
+                    signals,
+                    move |s| {
+                        first.signal(s);
+                        stop.cancel();
+                    },
+                    move |_| second.leave(),
+                ));
+            }
+            Err(e) => reporter.warn(format!("cannot watch for signals: {e}")),
+        }
+        let stages = pipeline::run(settings, reporter, ledger.clone(), watch, cancel);
+        tokio::pin!(stages);
+        let ended = tokio::select! {
+            ended = &mut stages => ended,
+            // A second signal: the ledger has written its summary without waiting for
+            // the stages.
+            verdict = ending.verdict() => return Ok(verdict),
+        };
+        match ended {
+            Ok(candidates) => {
+                ledger.end(candidates);
+                Ok(ending.verdict().await)
+            }
+            Err(e) => {
+                ledger.close();
+                Err(e)
+            }
+        }
     });
-    drop(reporter);
-    let _ = output.join();
     // A hash of a huge file may still be winding down; do not wait for it.
     runtime.shutdown_timeout(Duration::from_millis(200));
-    let result = result?;
-    if let Some(redirect @ api::ApiError::Redirect { .. }) = result.auth_error {
-        return Err(UsageError::new(redirect.to_string())
-            .hint("check --api-url (or CHIEF_API_URL, or api_url in the config file): it must be the API's own address, not one that redirects")
-            .hint("chief-upload --show-config shows which settings are in effect")
-            .into());
-    }
-    if let Some(auth) = result.auth_error {
-        return Err(UsageError::new(auth.to_string())
-            .hint(format!(
-                "check the token (CHIEF_API_KEY, --api-key-file or api_key in the config file) and that it has access to project {project}"
-            ))
-            .hint("chief-upload --show-config shows which settings are in effect")
-            .into());
-    }
-    if let Some(stop) = result.stopped {
-        return Err(stop_error(stop));
-    }
-    let s = &result.summary;
-    if s.interrupted {
-        return Ok(stops.first().map_or(Exit::Interrupted, Signal::exit));
-    }
-    if let Some(why) = result.no_files {
-        return Err(anyhow::anyhow!(why));
-    }
-    // A file left without an outcome is no success; but a watch ends on a signal with files
-    // queued, which its next start takes.
-    Ok(if s.failed > 0 || (s.not_attempted > 0 && !watching) {
-        Exit::Failures
-    } else {
-        Exit::Success
+    ending.join();
+    let Some(Verdict { end, lost_output }) = verdict? else {
+        anyhow::bail!("internal error: the run ended without its summary");
+    };
+    // How the run ended, in words and as the exit status: the one place that says it.
+    Ok(match end {
+        RunEnd::Finished { failures } => {
+            if failures || lost_output {
+                Exit::Failures
+            } else {
+                Exit::Success
+            }
+        }
+        RunEnd::Signal(s) => s.exit(),
+        RunEnd::NoFiles(why) => closing(anyhow::anyhow!(why), Exit::Failures, color),
+        RunEnd::Refused(redirect @ api::ApiError::Redirect { .. }) => closing(
+            UsageError::new(redirect.to_string())
+                .hint("check --api-url (or CHIEF_API_URL, or api_url in the config file): it must be the API's own address, not one that redirects")
+                .hint("chief-upload --show-config shows which settings are in effect")
+                .into(),
+            Exit::Usage,
+            color,
+        ),
+        RunEnd::Refused(auth) => closing(
+            UsageError::new(auth.to_string())
+                .hint(format!(
+                    "check the token (CHIEF_API_KEY, --api-key-file or api_key in the config file) and that it has access to project {project}"
+                ))
+                .hint("chief-upload --show-config shows which settings are in effect")
+                .into(),
+            Exit::Usage,
+            color,
+        ),
+        RunEnd::Stopped(stop) => {
+            let exit = match stop.kind {
+                StopKind::Fatal(_) => Exit::Usage,
+                StopKind::Outage { .. } => Exit::Failures,
+            };
+            closing(stop_error(stop), exit, color)
+        }
     })
+}
+
+/// The last words of a run that ended on an error, and its exit status.
+fn closing(err: anyhow::Error, exit: Exit, color: bool) -> Exit {
+    report::print_error(&err, color);
+    exit
 }
 
 /// The error that ends a run an origin stopped: for a fatal failure, a usage error (exit 2)

@@ -3,17 +3,11 @@
 //!
 //! The first stops new work and aborts transfers; the run then ends normally, with its
 //! summary, and the exit status names the signal (130, 143, 129). A second signal of any
-//! of the three ends the process within a second: the output thread writes the summary
-//! it has (every finished file's line is already written) and exits.
+//! of the three ends the process within a second: the ledger writes the summary it has
+//! (every finished file's line is already written) and the run returns at once.
 
-use std::future::Future;
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
-use tokio_util::sync::CancellationToken;
-
-use crate::event::Reporter;
 use crate::exit::Exit;
 
 /// Which signal stopped the run.
@@ -33,112 +27,42 @@ impl Signal {
         }
     }
 
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Signal::Interrupt => "interrupted (SIGINT)",
             Signal::Terminate => "terminated (SIGTERM)",
             Signal::HangUp => "hang-up (SIGHUP)",
         }
     }
-
-    fn code(self) -> u8 {
-        self.exit() as u8
-    }
-
-    fn from_code(code: u8) -> Option<Signal> {
-        [Signal::Interrupt, Signal::Terminate, Signal::HangUp]
-            .into_iter()
-            .find(|s| s.code() == code)
-    }
 }
 
-/// What the signals have said so far, shared by the signal task, the run and the output
-/// thread.
-#[derive(Debug, Default)]
-pub struct Stops {
-    /// The first signal's exit code (0: none yet).
-    first: AtomicU8,
-    /// Set by a second signal: leave now.
-    now: AtomicU8,
-}
-
-impl Stops {
-    pub fn new() -> Arc<Stops> {
-        Arc::new(Stops::default())
-    }
-
-    /// The signal that stopped the run, if any.
-    pub fn first(&self) -> Option<Signal> {
-        Signal::from_code(self.first.load(Ordering::SeqCst))
-    }
-
-    /// After a second signal: the exit status to leave with at once.
-    pub fn leave_now(&self) -> Option<Exit> {
-        Signal::from_code(self.now.load(Ordering::SeqCst)).map(Signal::exit)
-    }
-
-    /// Records the first signal (a later one changes nothing); whether it was the first.
-    pub(crate) fn record(&self, s: Signal) -> bool {
-        self.first
-            .compare_exchange(0, s.code(), Ordering::SeqCst, Ordering::SeqCst)
-            .is_ok()
-    }
-
-    /// A second signal: leave now, with the first one's exit status.
-    pub(crate) fn record_second(&self, s: Signal) {
-        let code = self.first().unwrap_or(s);
-        self.now.store(code.code(), Ordering::SeqCst);
-    }
-}
-
-/// How long the output thread has to write its summary after a second signal before the
-/// process leaves regardless.
+/// How long the ledger has to write its summary after a second signal before the process
+/// leaves regardless.
 const LAST_WORDS: Duration = Duration::from_millis(900);
 
-/// Starts listening at once (from here on a signal no longer kills the process), and
-/// returns the task that waits for signals for the whole run. Call it inside the runtime.
-pub fn watch(
-    cancel: CancellationToken,
-    stops: Arc<Stops>,
-    reporter: Reporter,
-) -> impl Future<Output = ()> {
-    let signals = Signals::new();
-    async move {
-        match signals {
-            Ok(signals) => wait(signals, cancel, stops, reporter).await,
-            Err(e) => reporter.warn(format!("cannot watch for signals: {e}")),
-        }
-    }
-}
-
-async fn wait(
-    mut signals: Signals,
-    cancel: CancellationToken,
-    stops: Arc<Stops>,
-    reporter: Reporter,
-) {
+/// Waits for signals for the whole run: `stop` hears the first, `leave` the second (with
+/// the first, whose exit status the process leaves with). Listening starts when
+/// `Signals::new` is called, before this is awaited.
+pub async fn listen(mut signals: Signals, stop: impl FnOnce(Signal), leave: impl FnOnce(Signal)) {
     let Some(first) = signals.next().await else {
         return;
     };
-    stops.record(first);
-    cancel.cancel();
-    reporter.warn(format!(
-        "{}: stopping transfers (send it again, or Ctrl-C, to quit at once)",
-        first.name()
-    ));
-    let Some(second) = signals.next().await else {
+    stop(first);
+    if signals.next().await.is_none() {
         return;
-    };
-    stops.record_second(second);
-    // The output thread sees `leave_now` within its tick and exits after its summary; if
-    // it is stuck (a blocked terminal, a reader that stopped reading), leave anyway.
+    }
+    leave(first);
+    // The ledger writes its summary and the run returns from `main` well within this.
+    // This is the one `process::exit`: for a ledger stuck on a write that never ends (a
+    // terminal that does not read), which nothing else can end. A second signal means
+    // "now", and nothing that destructors would tidy is worth more than that.
     tokio::time::sleep(LAST_WORDS).await;
-    let exit = stops.leave_now().unwrap_or(second.exit());
-    std::process::exit(exit as i32);
+    std::process::exit(first.exit() as i32);
 }
 
+/// The signals a run listens to, from the moment it is made.
 #[cfg(unix)]
-struct Signals {
+pub struct Signals {
     int: tokio::signal::unix::Signal,
     term: tokio::signal::unix::Signal,
     hup: tokio::signal::unix::Signal,
@@ -146,7 +70,9 @@ struct Signals {
 
 #[cfg(unix)]
 impl Signals {
-    fn new() -> std::io::Result<Signals> {
+    /// Starts listening (a signal no longer kills the process). Call it inside the
+    /// runtime.
+    pub fn new() -> std::io::Result<Signals> {
         use tokio::signal::unix::{signal, SignalKind};
         Ok(Signals {
             int: signal(SignalKind::interrupt())?,
@@ -166,11 +92,12 @@ impl Signals {
 
 /// Windows has Ctrl-C (and Ctrl-Break) only; a console closing is not a SIGHUP.
 #[cfg(not(unix))]
-struct Signals;
+pub struct Signals;
 
 #[cfg(not(unix))]
 impl Signals {
-    fn new() -> std::io::Result<Signals> {
+    /// Ctrl-C is listened to from the first `next`.
+    pub fn new() -> std::io::Result<Signals> {
         Ok(Signals)
     }
 

@@ -1,6 +1,6 @@
 //! Locks that outlive a panic.
 
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 
 /// Takes `m`'s lock even when a thread panicked while holding it. Every mutex of this
 /// program guards state that a panic cannot leave half-changed (counters, queues, a
@@ -8,9 +8,4 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 /// must not take every other thread down with it.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Waits on `cv` with `guard`, as `lock` takes a lock: through a panic elsewhere.
-pub(crate) fn wait<'a, T>(cv: &Condvar, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
-    cv.wait(guard).unwrap_or_else(|e| e.into_inner())
 }

@@ -16,7 +16,7 @@ use tokio::io::AsyncReadExt;
 
 use crate::admission::{self, Limiter};
 use crate::api::UploadTarget;
-use crate::event::{Event, Reporter, TaskId};
+use crate::event::{Event, Progress, Reporter};
 use crate::file_key::FileKey;
 use crate::http::{
     self, is_transient_storage, read_limited, Bandwidth, Failure, HealthSign, Network, Origins,
@@ -113,24 +113,20 @@ impl Uploader {
     }
 
     /// Uploads `src` to `target`, retrying transient failures.
+    /// `sent` counts the bytes of the body sent, from 0 again at each attempt.
     pub(crate) async fn upload(
         &self,
         target: &UploadTarget,
         src: &UploadFile<'_>,
-        id: TaskId,
+        sent: &Progress,
     ) -> Result<(), TransferError> {
         let headers = build_headers(target, src.size)?;
         let headers = &headers;
         let what = || format!("{} {}", target.method, target.url);
         self.retrier
             .run_at(target.url.expose(), what, |attempt| async move {
-                let sent = Arc::new(AtomicU64::new(0));
-                let result = self.attempt(target, headers, src, id, &sent, attempt).await;
-                if result.is_err() {
-                    let sent = sent.load(Ordering::Relaxed);
-                    self.reporter.emit(Event::TransferRestart { id, sent });
-                }
-                result
+                sent.reset();
+                self.attempt(target, headers, src, sent, attempt).await
             })
             .await
     }
@@ -141,8 +137,7 @@ impl Uploader {
         target: &UploadTarget,
         headers: &HeaderMap,
         src: &UploadFile<'_>,
-        id: TaskId,
-        sent: &Arc<AtomicU64>,
+        sent: &Progress,
         attempt: u32,
     ) -> Result<(), Failure<TransferError>> {
         let error =
@@ -153,9 +148,7 @@ impl Uploader {
         let body = file_body(
             file,
             src.size,
-            id,
             Pace {
-                reporter: self.reporter.clone(),
                 sent: sent.clone(),
                 activity: activity.clone(),
                 limiter: self.limiter.clone(),
@@ -194,7 +187,7 @@ impl Uploader {
             Some(Err(e)) => {
                 log(None);
                 // A body that ended early means the file shrank under us.
-                if sent.load(Ordering::Relaxed) < src.size && src.changed().await {
+                if sent.get() < src.size && src.changed().await {
                     return Err(Failure::Local(failed(changed())));
                 }
                 return Err(Failure::unanswered(&e, |reason| error(&reason)));
@@ -400,9 +393,8 @@ impl Activity {
 
 /// Who hears of a body's bytes, and what paces them.
 struct Pace {
-    reporter: Reporter,
-    /// This attempt's bytes (rolled back if it fails).
-    sent: Arc<AtomicU64>,
+    /// This attempt's bytes, for the progress shown and to tell a file that shrank.
+    sent: Progress,
     activity: Arc<Activity>,
     limiter: Arc<Limiter>,
     bandwidth: Option<Arc<Bandwidth>>,
@@ -410,7 +402,7 @@ struct Pace {
 
 /// The file as a stream of chunks, exactly `size` bytes; reports progress as it goes. Under
 /// `--bwlimit` each chunk waits for its turn before it is read, and chunks are smaller.
-fn file_body(file: tokio::fs::File, size: u64, id: TaskId, pace: Pace) -> reqwest::Body {
+fn file_body(file: tokio::fs::File, size: u64, pace: Pace) -> reqwest::Body {
     struct TransferState {
         file: tokio::io::Take<tokio::fs::File>,
         remaining: u64,
@@ -449,12 +441,9 @@ fn file_body(file: tokio::fs::File, size: u64, id: TaskId, pace: Pace) -> reqwes
         }
         let n = buf.len() as u64;
         st.remaining -= n;
-        st.pace.sent.fetch_add(n, Ordering::Relaxed);
+        st.pace.sent.add(n);
         st.pace.limiter.sent(n);
         st.pace.activity.touch();
-        st.pace
-            .reporter
-            .emit(Event::TransferProgress { id, bytes: n });
         Ok::<_, std::io::Error>(Some((buf.freeze(), st)))
     });
     reqwest::Body::wrap_stream(stream)

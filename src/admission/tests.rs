@@ -305,7 +305,7 @@ fn nothing_changes_during_an_outage() {
     assert_eq!(round_trip(&mut c, 1000).unwrap().to, 64);
 }
 
-fn reporter() -> (Reporter, std::sync::mpsc::Receiver<Event>) {
+fn reporter() -> (Reporter, crate::event::Inbox) {
     Reporter::channel()
 }
 
@@ -410,7 +410,7 @@ fn auto_keeps_the_files_in_flight_within_the_memory_budget() {
 
 #[test]
 fn auto_doubles_as_answers_come_back_and_reports_it() {
-    let (r, events) = reporter();
+    let (r, mut events) = reporter();
     let l = Limiter::new(Jobs::Auto, r);
     let start = l.limit();
     let held: Vec<Permit> = (0..start).map(|_| admits(&l, 10).unwrap()).collect();
@@ -422,7 +422,7 @@ fn auto_doubles_as_answers_come_back_and_reports_it() {
     assert_eq!(l.limit(), (2 * start).min(l.max()));
     drop(held);
     let seen: Vec<(usize, usize)> = events
-        .try_iter()
+        .drain()
         .filter_map(|e| match e {
             Event::Concurrency { from, to, .. } => Some((from, to)),
             _ => None,

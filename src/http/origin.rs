@@ -71,6 +71,19 @@ pub(crate) enum StopKind {
     Outage { down_for: Duration, limit: Duration },
 }
 
+impl Stop {
+    /// A stop of this kind from a made-up origin (the ledger's tests).
+    #[cfg(test)]
+    pub(crate) fn for_tests(kind: StopKind) -> Stop {
+        Stop {
+            kind,
+            who: "the API (api.example.com)".into(),
+            name: "API".into(),
+            reason: "a test".into(),
+        }
+    }
+}
+
 impl std::fmt::Display for Stop {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.kind {
@@ -112,8 +125,6 @@ struct OriginsShared {
     max_outage: Duration,
     /// No probe waits longer than this for a `Retry-After`.
     retry_after_cap: Duration,
-    /// The first reason the run stops, whichever origin gave it.
-    stop: Mutex<Option<Stop>>,
 }
 
 impl Origins {
@@ -129,7 +140,6 @@ impl Origins {
                 reporter,
                 max_outage,
                 retry_after_cap,
-                stop: Mutex::new(None),
             }),
             next_op: AtomicU64::new(0),
         }
@@ -148,11 +158,6 @@ impl Origins {
     /// one request failing again from many failing at once.
     pub(crate) fn next_op(&self) -> u64 {
         self.next_op.fetch_add(1, Ordering::Relaxed)
-    }
-
-    /// Why the run must stop, if an origin said so.
-    pub(crate) fn stopped(&self) -> Option<Stop> {
-        lock(&self.shared.stop).clone()
     }
 }
 
@@ -222,7 +227,8 @@ impl Origin {
                 Admit::Go => return Ok(GatePass::new(self, op, false)),
                 Admit::Probe => return Ok(GatePass::new(self, op, true)),
                 Admit::Stop(stop) => {
-                    self.stopping(&stop);
+                    // Every request waiting here hears it too.
+                    self.changed.notify_waiters();
                     return Err(stop);
                 }
                 Admit::Wait(until) => until,
@@ -237,12 +243,6 @@ impl Origin {
                 None => notified.await,
             }
         }
-    }
-
-    /// The run stops: remember the first reason, and wake every request waiting here.
-    fn stopping(&self, stop: &Stop) {
-        lock(&self.shared.stop).get_or_insert_with(|| stop.clone());
-        self.changed.notify_waiters();
     }
 
     fn emit(&self, event: Option<Event>) {
@@ -318,7 +318,7 @@ impl GatePass {
     /// No retry can mend it: the origin stops, and with it the run.
     pub(crate) fn fatal(self, fatal: &Fatal) -> Stop {
         let stop = self.origin.health().fatal(fatal, &self.origin.limits);
-        self.origin.stopping(&stop);
+        self.origin.changed.notify_waiters();
         self.done(None);
         stop
     }
@@ -335,8 +335,9 @@ impl GatePass {
             retry_after,
             &self.origin.limits,
         );
-        if let FailureVerdict::Stop(stop) = &verdict {
-            self.origin.stopping(stop);
+        if let FailureVerdict::Stop(_) = &verdict {
+            // Every request waiting here hears it too.
+            self.origin.changed.notify_waiters();
         }
         self.done(event);
         verdict

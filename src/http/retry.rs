@@ -372,7 +372,7 @@ mod tests {
         policy: RetryPolicy,
         attempt: impl FnMut(u32) -> Result<u32, Failure<String>>,
     ) -> (Result<u32, String>, Vec<(u32, String)>) {
-        let (reporter, events) = Reporter::channel();
+        let (reporter, mut events) = Reporter::channel();
         let retrier = Retrier::new(policy, reporter);
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -383,7 +383,7 @@ mod tests {
             rt.block_on(retrier.run(|| "PUT x".to_string(), |n| std::future::ready(attempt(n))));
         drop(retrier);
         let notices = events
-            .try_iter()
+            .drain()
             .map(|e| match e {
                 Event::Retry {
                     what,

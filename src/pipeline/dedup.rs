@@ -21,8 +21,8 @@ use crate::sync::lock;
 /// At most this many files wait at once for another file with the same content.
 const MAX_FOLLOWERS: usize = 1024;
 
-/// What a content group's leader has settled: nothing yet, its asset, or failure.
-type Settled = Option<Result<SharedAsset, ()>>;
+/// What a content group's leader has come to: nothing yet, its asset, or failure.
+type Resolution = Option<Result<SharedAsset, ()>>;
 
 /// What the leader of a content group tells the files that share its content.
 #[derive(Clone)]
@@ -34,12 +34,12 @@ struct SharedAsset {
 
 enum Claim {
     Leader,
-    Follower(watch::Receiver<Settled>),
+    Follower(watch::Receiver<Resolution>),
 }
 
-/// The contents in flight in this run, each with the channel its leader settles on.
+/// The contents in flight in this run, each with the channel its leader resolves.
 #[derive(Default)]
-pub(super) struct InRun(Mutex<HashMap<Md5Sum, watch::Sender<Settled>>>);
+pub(super) struct InRun(Mutex<HashMap<Md5Sum, watch::Sender<Resolution>>>);
 
 impl InRun {
     fn claim(&self, md5: Md5Sum) -> Claim {
@@ -55,7 +55,7 @@ impl InRun {
     /// memory holds only contents in flight. A later file with the same content asks the
     /// API, which answers with the stored asset (a dedup hit, no upload); after a failure
     /// it tries again.
-    fn settle(&self, md5: Md5Sum, result: Result<SharedAsset, ()>) {
+    fn resolve(&self, md5: Md5Sum, result: Result<SharedAsset, ()>) {
         let mut map = lock(&self.0);
         if let Some(tx) = map.remove(&md5) {
             tx.send_replace(Some(result));
@@ -125,10 +125,10 @@ async fn lead(ctx: &Ctx, remote: &Remote, p: Prepared) {
                 }),
                 _ => Err(()),
             };
-            ctx.in_run.settle(p.md5, shared);
-            ctx.finish(report);
+            ctx.in_run.resolve(p.md5, shared);
+            ctx.finish(report).await;
         }
-        None => ctx.in_run.settle(p.md5, Err(())),
+        None => ctx.in_run.resolve(p.md5, Err(())),
     }
 }
 
@@ -137,15 +137,15 @@ async fn follow(
     ctx: &Ctx,
     remote: &Remote,
     p: Prepared,
-    mut rx: watch::Receiver<Settled>,
+    mut rx: watch::Receiver<Resolution>,
     limiter: Arc<Limiter>,
 ) {
     loop {
-        let settled = tokio::select! {
+        let resolved = tokio::select! {
             r = rx.wait_for(Option::is_some) => r.ok().and_then(|v| v.clone()),
             () = ctx.cancel.cancelled() => return,
         };
-        match settled {
+        match resolved {
             Some(Ok(shared)) => {
                 let report = FileReport {
                     asset_id: Some(shared.asset_id),
@@ -153,7 +153,7 @@ async fn follow(
                     note: Some(format!("same content as {}", shared.leader)),
                     ..p.report(Outcome::Skipped)
                 };
-                ctx.finish(report);
+                ctx.finish(report).await;
                 return;
             }
             Some(Err(())) | None => match ctx.in_run.claim(p.md5) {

@@ -4,7 +4,7 @@
 //! * The walk runs on one blocking thread and streams files into a queue in small batches
 //!   (`run`, here, and `WalkFeed` in `feed.rs`).
 //! * Hashing runs on up to one blocking thread per core; it consults the hash cache first
-//!   (`prepare.rs`). In a dry run it also settles each file's outcome.
+//!   (`prepare.rs`). In a dry run it also gives each file its outcome.
 //! * Up to `-j` files talk to the API and storage at once, a number fixed or adapted during
 //!   the run (`admission::Limiter`). Files with the same content in one run are uploaded
 //!   once: the first is the leader, the others wait for it and report its asset
@@ -16,8 +16,9 @@
 //! content is what it was last sent as is dropped (`watch_gate.rs`). A signal stops the
 //! source at once and gives the files in flight `WATCH_GRACE` to finish.
 //!
-//! The pipeline never prints: everything goes out as `Event`s, and every outcome goes
-//! through `Ctx::finish`, once per file.
+//! The pipeline never prints and keeps no tally: everything goes out as `Event`s to the
+//! ledger (`ledger.rs`), every outcome once per file (`Ctx::finish`, or an `Outbox`),
+//! and why the run must stop goes to it too (`Ctx::halt`).
 
 mod dedup;
 mod feed;
@@ -27,21 +28,20 @@ mod watch_gate;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::admission::Limiter;
-use crate::api::{ApiClient, ApiError};
+use crate::api::ApiClient;
 use crate::cache::HashCache;
-use crate::cli::IfNoFiles;
-use crate::event::{Event, FileReport, Outcome, Reporter, Summary, TaskId};
-use crate::http::{Bandwidth, Origins, Stop};
+use crate::event::{Event, FileReport, Outcome, Reporter, TaskId};
+use crate::http::{Bandwidth, Origins};
+use crate::ledger::{Halt, Ledger};
 use crate::settings::{Mode, Settings};
-use crate::sync::lock;
 use crate::transfer::Uploader;
 use crate::walk::{self, WalkItem};
 use crate::watch::Watch;
@@ -83,49 +83,27 @@ pub(crate) fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-/// How the run ended, beyond the counts.
-#[derive(Debug)]
-pub struct RunResult {
-    pub summary: Summary,
-    /// The API refused the credentials or answered a redirect: the run stopped (exit 2).
-    pub auth_error: Option<ApiError>,
-    /// `--if-no-files error` and there was no file: why the run fails (exit 1).
-    pub no_files: Option<String>,
-    /// A failure no retry mends, or an outage longer than `--max-outage`: the run stopped.
-    pub(crate) stopped: Option<Stop>,
-}
-
 struct Ctx {
     reporter: Reporter,
+    /// Told why the run must stop, when the pipeline finds out.
+    ledger: Ledger,
     cancel: CancellationToken,
-    tally: Mutex<Summary>,
+    /// Files found so far, for `-j auto`'s budget (the ledger counts them for the run).
     found: AtomicU64,
-    /// Files left out by a filter or another shard.
-    excluded: AtomicU64,
     next_id: AtomicU64,
     in_run: InRun,
-    auth_error: Mutex<Option<ApiError>>,
-    /// `--watch`: told about every file it took, and may withdraw an outcome.
-    watch: Option<Arc<Watch>>,
 }
 
 impl Ctx {
-    fn new(reporter: Reporter, cancel: CancellationToken) -> Ctx {
+    fn new(reporter: Reporter, ledger: Ledger, cancel: CancellationToken) -> Ctx {
         Ctx {
             reporter,
+            ledger,
             cancel,
-            tally: Mutex::new(Summary::default()),
             found: AtomicU64::new(0),
-            excluded: AtomicU64::new(0),
             next_id: AtomicU64::new(0),
             in_run: InRun::default(),
-            auth_error: Mutex::new(None),
-            watch: None,
         }
-    }
-
-    fn watching(self, watch: Option<Arc<Watch>>) -> Ctx {
-        Ctx { watch, ..self }
     }
 
     fn id(&self) -> TaskId {
@@ -138,40 +116,21 @@ impl Ctx {
         self.reporter.emit(Event::Found { files, bytes });
     }
 
-    /// Every outcome goes through here (or through an `Outbox`, which settles many at
-    /// once): counted, then reported.
-    fn finish(&self, report: FileReport) {
-        self.settle(vec![Event::File(report)]);
+    /// A file's outcome, from async code (a blocking thread uses an `Outbox`): on its way
+    /// to the ledger, which counts it, once there is room for it.
+    async fn finish(&self, report: FileReport) {
+        self.reporter.outcomes(vec![Event::File(report)]).await;
     }
 
-    /// Counts the outcomes among `events` and reports them all. The tally stays locked
-    /// until they are sent, and the summary is sent under the same lock: an outcome is
-    /// either in both the summary and the output before it, or in neither. In a watch, a
-    /// file that failed because it changed or vanished meanwhile gets none (see
-    /// `Watch::finished`).
-    fn settle(&self, mut events: Vec<Event>) {
-        if let Some(w) = &self.watch {
-            events.retain(|event| match event {
-                Event::File(report) if !w.finished(report) => {
-                    self.withdraw(report.size.unwrap_or(0));
-                    false
-                }
-                _ => true,
-            });
-        }
-        let mut tally = lock(&self.tally);
-        for event in &events {
-            if let Event::File(report) = event {
-                tally.count(report);
-            }
-        }
-        self.reporter.emit_all(events);
+    /// The run must stop: the ledger hears why, and the stages stop.
+    fn halt(&self, why: Halt) {
+        self.ledger.halt(why);
+        self.cancel.cancel();
     }
 
     /// Every file left out goes through here, whatever left it out (a filter of the walk,
     /// another shard): it gets no file line, only its count in the summary.
     fn exclude(&self, files: u64) {
-        self.excluded.fetch_add(files, Ordering::Relaxed);
         self.reporter.emit(Event::Excluded { files });
     }
 
@@ -182,10 +141,11 @@ impl Ctx {
     }
 }
 
-/// The outcomes and warnings of one blocking thread, settled in batches (`Ctx::settle`):
-/// one lock of the tally and one wake-up of the output thread for many small files.
-/// Its owner flushes it before anything that may take a while (waiting for input or for
-/// the upload queue, hashing a big file), so no line is held back; dropping it flushes.
+/// The outcomes and warnings of one blocking thread, sent in batches
+/// (`Reporter::outcomes_blocking`): one message, and one wake-up of the ledger, for many
+/// small files. Its owner flushes it before anything that may take a while (waiting for
+/// input or for the upload queue, hashing a big file), so no line is held back; dropping
+/// it flushes.
 struct Outbox<'a> {
     ctx: &'a Ctx,
     events: Vec<Event>,
@@ -217,7 +177,7 @@ impl<'a> Outbox<'a> {
     fn flush(&mut self) {
         if !self.events.is_empty() {
             let events = std::mem::replace(&mut self.events, Vec::with_capacity(OUTBOX_EVENTS));
-            self.ctx.settle(events);
+            self.ctx.reporter.outcomes_blocking(events);
         }
     }
 }
@@ -252,14 +212,16 @@ fn file_name(p: &Path) -> String {
         .unwrap_or_else(|| p.to_string_lossy().into_owned())
 }
 
-/// Runs the whole upload (or dry run) and reports everything through `reporter`. The last
-/// event sent is `Event::Summary`.
-pub async fn run(
+/// Runs the whole upload (or dry run), reporting everything through `reporter` and why
+/// it must stop to `ledger`. It ends with the number of files the filters let through,
+/// for `--if-no-files` (`None`: not to be judged).
+pub(crate) async fn run(
     settings: Arc<Settings>,
     reporter: Reporter,
+    ledger: Ledger,
+    watch: Option<Arc<Watch>>,
     cancel: CancellationToken,
-) -> anyhow::Result<RunResult> {
-    let started = Instant::now();
+) -> anyhow::Result<Option<u64>> {
     let limiter = Limiter::new(settings.jobs, reporter.clone());
     // What the run learns about the API and each storage host, shared by all requests.
     let origins = Arc::new(Origins::new(
@@ -269,9 +231,8 @@ pub async fn run(
     ));
     let remote = connect(&settings, &limiter, &origins, &reporter)?;
     let cache = open_cache(&settings, &reporter).await;
-    let watch = open_watch(&settings, &reporter).await?;
     let (stages, soft) = stop_tokens(&cancel, watch.as_ref());
-    let ctx = Arc::new(Ctx::new(reporter.clone(), stages.clone()).watching(watch.clone()));
+    let ctx = Arc::new(Ctx::new(reporter.clone(), ledger, stages.clone()));
 
     // Stage 1: the walk, or the watch, hands files to the hashing stage.
     let (walk_tx, walk_rx) = mpsc::channel::<Vec<WalkItem>>(WALK_QUEUE);
@@ -281,10 +242,10 @@ pub async fn run(
     };
 
     // Stage 2: hash, one blocking thread per core. A dry run ends there: the hashing
-    // threads settle each file as planned.
+    // threads give each file its outcome, planned.
     let Some(remote) = remote else {
         hash_stage(ctx.clone(), walk_rx, NextStage::Plan, cache.clone()).await;
-        return Ok(finish(&ctx, &settings, &origins, &cancel, started, source, cache).await);
+        return Ok(finish(&cancel, source, cache).await);
     };
     let (hashed_tx, hashed_rx) = mpsc::channel::<Prepared>(1024);
     let hasher = tokio::spawn(hash_stage(
@@ -316,7 +277,7 @@ pub async fn run(
         let _ = hasher.await;
         let _ = uploads.await;
     }
-    Ok(finish(&ctx, &settings, &origins, &cancel, started, source, cache).await)
+    Ok(finish(&cancel, source, cache).await)
 }
 
 /// The API client and the uploader, for an upload; `None` in a dry run.
@@ -367,17 +328,11 @@ async fn open_cache(settings: &Settings, reporter: &Reporter) -> Option<Arc<Hash
     }
 }
 
-/// The watch, with `--watch` (its record is opened on a blocking thread).
-async fn open_watch(
-    settings: &Arc<Settings>,
-    reporter: &Reporter,
-) -> anyhow::Result<Option<Arc<Watch>>> {
-    let Some(ws) = settings.watch().cloned() else {
-        return Ok(None);
-    };
-    let (s, r) = (settings.clone(), reporter.clone());
-    let open = tokio::task::spawn_blocking(move || Watch::open(s, ws, &r));
-    Ok(Some(Arc::new(open.await?)))
+/// The watch, with `--watch`: its record is opened here (blocking; before the runtime
+/// starts its work), and the ledger and the pipeline share it.
+pub(crate) fn open_watch(settings: &Arc<Settings>, reporter: &Reporter) -> Option<Arc<Watch>> {
+    let ws = settings.watch()?.clone();
+    Some(Arc::new(Watch::open(settings.clone(), ws, reporter)))
 }
 
 /// The tokens that stop the stages (`stages`) and the source (`soft`). A run stops both
@@ -443,18 +398,14 @@ fn start_watch(
     })
 }
 
-/// After the stages: the summary, sent as the last event, and how the run ended.
+/// After the stages: the hash cache written, and the files the walk let through (`None`
+/// in a watch, or after a signal: a walk left behind is not judged).
 async fn finish(
-    ctx: &Ctx,
-    settings: &Settings,
-    origins: &Origins,
     cancel: &CancellationToken,
-    started: Instant,
     source: JoinHandle<Option<u64>>,
     cache: Option<Arc<HashCache>>,
-) -> RunResult {
-    // After Ctrl-C the walk may be blocked reading a --files-from pipe: leave it behind
-    // (and do not judge a walk that did not finish).
+) -> Option<u64> {
+    // After Ctrl-C the walk may be blocked reading a --files-from pipe: leave it behind.
     let candidates = if cancel.is_cancelled() {
         None
     } else {
@@ -463,50 +414,7 @@ async fn finish(
     if let Some(cache) = cache {
         let _ = tokio::task::spawn_blocking(move || cache.flush()).await;
     }
-
-    // Locked until the summary is sent: see `Ctx::settle`.
-    let tally = lock(&ctx.tally);
-    let mut summary = tally.clone();
-    summary.elapsed = started.elapsed();
-    let auth_error = lock(&ctx.auth_error).take();
-    let stopped = origins.stopped();
-    // A signal is how a watch ends: no interruption.
-    summary.interrupted = cancel.is_cancelled()
-        && auth_error.is_none()
-        && stopped.is_none()
-        && settings.watch().is_none();
-    summary.not_attempted = ctx
-        .found
-        .load(Ordering::Relaxed)
-        .saturating_sub(summary.done());
-    summary.excluded = ctx.excluded.load(Ordering::Relaxed);
-    let mut no_files = None;
-    if candidates == Some(0) {
-        let why = nothing_to_upload(summary.excluded, &settings.filter.describe());
-        match settings.if_no_files {
-            IfNoFiles::Warn => ctx.reporter.warn(why),
-            IfNoFiles::Error => no_files = Some(why),
-            IfNoFiles::Ignore => {}
-        }
-    }
-    ctx.reporter.emit(Event::Summary(summary.clone()));
-    drop(tally);
-    RunResult {
-        summary,
-        auth_error,
-        no_files,
-        stopped,
-    }
-}
-
-/// What `--if-no-files` says when the PATHs hold no file to upload; `filters` names the
-/// filters in use (`Filter::describe`).
-fn nothing_to_upload(excluded: u64, filters: &str) -> String {
-    match excluded {
-        0 => "nothing to upload: the PATHs hold no file".into(),
-        1 => format!("nothing to upload: the only file found was left out by {filters}"),
-        n => format!("nothing to upload: all {n} files found were left out by {filters}"),
-    }
+    candidates
 }
 
 /// The next item of a stage's input, or `None` when it is over or the run is stopping.

@@ -9,15 +9,13 @@ use tokio::sync::mpsc;
 
 use super::{failed_report, file_name, Ctx, Outbox};
 use crate::cache::{self, HashCache};
-use crate::event::{Event, FileReport, Outcome};
+use crate::event::{Event, FileReport, Outcome, Progress};
 use crate::file_key::FileKey;
 use crate::hash::{self, Md5Sum, ReadBuf};
 use crate::media;
 use crate::sync::lock;
 use crate::walk::{WalkItem, WalkedFile};
 
-/// Hashing progress is reported in steps of this many bytes.
-const HASH_REPORT_STEP: u64 = 1 << 20;
 /// Files smaller than this are not shown as separate hashing tasks.
 const HASH_SHOW_MIN: u64 = 8 << 20;
 /// Before hashing a file this big, a worker hands over the lines it holds: they would
@@ -60,7 +58,7 @@ impl Prepared {
 
 /// Where a hashed file goes next.
 pub(super) enum NextStage {
-    /// `--dry-run`: nowhere; it is what would be sent, settled here.
+    /// `--dry-run`: nowhere; it is what would be sent, planned here.
     Plan,
     /// To the next stage: the upload stage (or a watch's gate).
     Pass(mpsc::Sender<Prepared>),
@@ -339,20 +337,18 @@ fn prepare(
         None => {
             let id = ctx.id();
             let show = size >= HASH_SHOW_MIN;
+            let meter = Progress::default();
             if show {
                 ctx.reporter.emit(Event::HashStart {
                     id,
                     path: file.display.clone(),
                     size,
+                    meter: meter.clone(),
                 });
             }
-            let mut pending = 0u64;
             let mut progress = |n: u64| {
-                pending += n;
-                if show && pending >= HASH_REPORT_STEP {
-                    ctx.reporter
-                        .emit(Event::HashProgress { id, bytes: pending });
-                    pending = 0;
+                if show {
+                    meter.add(n);
                 }
                 // Stop hashing a big file promptly on Ctrl-C.
                 !ctx.cancel.is_cancelled()
@@ -392,6 +388,7 @@ fn prepare(
 mod tests {
     use super::*;
     use crate::event::Reporter;
+    use crate::ledger::Ledger;
     use md5::{Digest, Md5};
     use std::path::Path;
     use std::time::Duration;
@@ -463,7 +460,7 @@ mod tests {
     #[test]
     fn a_file_gone_between_walk_and_hash_fails_alone() {
         let (reporter, _events) = Reporter::channel();
-        let ctx = Ctx::new(reporter, CancellationToken::new());
+        let ctx = Ctx::new(reporter, Ledger::unheard(), CancellationToken::new());
         let dir = tempfile::tempdir().unwrap();
         let here = dir.path().join("here.txt");
         std::fs::write(&here, "hello").unwrap();
@@ -486,7 +483,7 @@ mod tests {
     #[test]
     fn cache_hits_skip_reading() {
         let (reporter, _events) = Reporter::channel();
-        let ctx = Ctx::new(reporter, CancellationToken::new());
+        let ctx = Ctx::new(reporter, Ledger::unheard(), CancellationToken::new());
         let dir = tempfile::tempdir().unwrap();
         let cache = HashCache::open(&dir.path().join("cache.sqlite")).unwrap();
         // A miss is hashed (and recorded, though a file this fresh is "racy": cache.rs's
@@ -509,7 +506,7 @@ mod tests {
     #[test]
     fn tiny_files_are_hashed_without_the_cache() {
         let (reporter, _events) = Reporter::channel();
-        let ctx = Ctx::new(reporter, CancellationToken::new());
+        let ctx = Ctx::new(reporter, Ledger::unheard(), CancellationToken::new());
         let dir = tempfile::tempdir().unwrap();
         let cache = HashCache::open(&dir.path().join("cache.sqlite")).unwrap();
         let f = dir.path().join("tiny.txt");
@@ -549,7 +546,7 @@ mod tests {
     #[test]
     fn a_batch_answer_serves_only_an_unchanged_file() {
         let (reporter, _events) = Reporter::channel();
-        let ctx = Ctx::new(reporter, CancellationToken::new());
+        let ctx = Ctx::new(reporter, Ledger::unheard(), CancellationToken::new());
         let dir = tempfile::tempdir().unwrap();
         let cache = HashCache::open(&dir.path().join("cache.sqlite")).unwrap();
         let f = dir.path().join("a.bin");

@@ -7,9 +7,9 @@ use std::time::{Duration, SystemTime};
 use super::prepare::Prepared;
 use super::Ctx;
 use crate::api::{ApiClient, ApiError, Created};
-use crate::event::{Event, FileReport, Outcome};
+use crate::event::{Event, FileReport, Outcome, Progress};
 use crate::http::{Failure, Retrier, RetryPolicy};
-use crate::sync::lock;
+use crate::ledger::Halt;
 use crate::transfer::{self, TransferError, Uploader};
 
 /// A signed URL must stay valid at least this long when its transfer starts.
@@ -52,17 +52,13 @@ async fn create_and_upload(
         // Refused credentials, or an API that sends us elsewhere: every later call
         // would end the same way, so the run stops (exit 2).
         Err(e @ (ApiError::Auth { .. } | ApiError::Redirect { .. })) => {
-            let mut slot = lock(&ctx.auth_error);
-            if slot.is_none() {
-                *slot = Some(e);
-            }
-            ctx.cancel.cancel();
+            ctx.halt(Halt::Refused(e));
             return Ok(None);
         }
-        // No retry mends it, or the API was out too long: the run stops (the origin
-        // keeps the reason), and this file is left undone, not failed.
-        Err(ApiError::Stopped(_)) => {
-            ctx.cancel.cancel();
+        // No retry mends it, or the API was out too long: the run stops, and this file
+        // is left undone, not failed.
+        Err(ApiError::Stopped(stop)) => {
+            ctx.halt(Halt::Stopped(stop));
             return Ok(None);
         }
         Err(e) => return Ok(Some(p.failed(e.to_string()))),
@@ -119,10 +115,12 @@ async fn create_and_upload(
         }
     }
     let id = ctx.id();
+    let meter = Progress::default();
     ctx.reporter.emit(Event::TransferStart {
         id,
         path: p.file.display.clone(),
         size: p.size,
+        meter: meter.clone(),
     });
     let src = transfer::UploadFile {
         path: &p.file.path,
@@ -130,7 +128,7 @@ async fn create_and_upload(
         md5_hex: &p.md5_hex,
         key: p.key,
     };
-    let result = uploader.upload(&target, &src, id).await;
+    let result = uploader.upload(&target, &src, &meter).await;
     ctx.reporter.emit(Event::TransferEnd { id });
     match result {
         Ok(()) => Ok(Some(with_id(p.report(Outcome::Uploaded)))),
@@ -140,8 +138,8 @@ async fn create_and_upload(
             ))),
             "the upload URL expired; asking for a fresh one",
         )),
-        Err(TransferError::Stopped(_)) => {
-            ctx.cancel.cancel();
+        Err(TransferError::Stopped(stop)) => {
+            ctx.halt(Halt::Stopped(stop));
             Ok(None)
         }
         Err(e) => Ok(Some(with_id(p.failed(e.to_string())))),

@@ -20,7 +20,12 @@ pub(super) async fn watch_gate(
     stop: CancellationToken,
 ) {
     while let Some(p) = recv_or_cancel(&mut rx, &stop).await {
-        if !watch.hashed(&p.file.display, &p.key, &p.md5) {
+        // The record is SQLite, on disk: asked on a blocking thread, never on a worker.
+        let (w, display, key, md5) = (watch.clone(), p.file.display.clone(), p.key, p.md5);
+        let send = tokio::task::spawn_blocking(move || w.hashed(&display, &key, &md5))
+            .await
+            .unwrap_or(true);
+        if !send {
             ctx.withdraw(p.size);
             continue;
         }

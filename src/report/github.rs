@@ -8,9 +8,10 @@
 
 use crate::settings::GithubFiles;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::format;
+use super::sink::Lost;
 use crate::event::{FileReport, Outcome, Summary};
 
 /// At most this many `::error` lines; the rest are counted in one `::warning::`.
@@ -59,11 +60,12 @@ impl Github {
         Some(error_command(&r.path, reason))
     }
 
-    /// At the end: the `::warning::` line for failures not annotated (if any), after the
-    /// job summary and the step outputs are written. A file that cannot be written is a
-    /// warning in the returned list, never a failure of the run.
-    pub fn finish(&self, s: &Summary, dry_run: bool) -> Vec<String> {
+    /// At the end: the `::warning::` line for failures not annotated (if any), and the
+    /// job summary and the step outputs written; a file that cannot be written is a lost
+    /// output (later steps must not read an empty output as success).
+    pub fn finish(&self, s: &Summary, dry_run: bool) -> (Vec<String>, Vec<Lost>) {
         let mut lines = Vec::new();
+        let mut lost = Vec::new();
         if self.unannotated > 0 {
             lines.push(format!(
                 "::warning title=chief-upload::{}",
@@ -73,23 +75,26 @@ impl Github {
                 ))
             ));
         }
-        if let Some(path) = &self.files.step_summary {
-            if let Err(e) = append(path, &self.summary_markdown(s, dry_run)) {
-                lines.push(format!(
-                    "warning: cannot write the job summary to {}: {e}",
-                    path.display()
-                ));
+        let mut write = |path: &Option<PathBuf>, what: &str, text: String| {
+            let Some(path) = path else { return };
+            if let Err(e) = append(path, &text) {
+                lost.push(Lost {
+                    what: format!("{what} to '{}'", path.display()),
+                    reason: crate::io_words::io_reason(&e),
+                });
             }
-        }
-        if let Some(path) = &self.files.output {
-            if let Err(e) = append(path, &outputs(s)) {
-                lines.push(format!(
-                    "warning: cannot write the step outputs to {}: {e}",
-                    path.display()
-                ));
-            }
-        }
-        lines
+        };
+        write(
+            &self.files.step_summary,
+            "the job summary (GITHUB_STEP_SUMMARY)",
+            self.summary_markdown(s, dry_run),
+        );
+        write(
+            &self.files.output,
+            "the step outputs (GITHUB_OUTPUT)",
+            outputs(s),
+        );
+        (lines, lost)
     }
 
     /// The Markdown job summary: counts, bytes, time, and the failed files.
@@ -184,7 +189,8 @@ fn append(path: &Path, text: &str) -> std::io::Result<()> {
         .create(true)
         .append(true)
         .open(path)?;
-    f.write_all(text.as_bytes())
+    f.write_all(text.as_bytes())?;
+    f.sync_data()
 }
 
 #[cfg(test)]
@@ -236,7 +242,8 @@ mod tests {
             bytes_uploaded: 2048,
             ..Summary::default()
         };
-        let end = gh.finish(&s, false);
+        let (end, lost) = gh.finish(&s, false);
+        assert_eq!(lost, vec![]);
         assert_eq!(end.len(), 1, "{end:?}");
         assert!(
             end[0].starts_with("::warning") && end[0].contains("50 more"),

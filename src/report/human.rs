@@ -22,7 +22,7 @@ use console::Style;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::format::{self, bytes, file_line, summary_line, thousands};
-use crate::event::{Event, Outcome, Summary, TaskId, WatchStatus};
+use crate::event::{Event, FileReport, Outcome, Progress, Summary, TaskId, WatchStatus};
 use crate::settings::OutputSettings;
 
 /// Redraws per second at most: a terminal is not flooded by fast byte counts.
@@ -35,7 +35,8 @@ const MAX_FILE_BARS: usize = 8;
 struct Bars {
     multi: MultiProgress,
     overall: ProgressBar,
-    tasks: HashMap<TaskId, ProgressBar>,
+    /// The tasks that have a bar of their own, and what counts their bytes.
+    tasks: HashMap<TaskId, (ProgressBar, Progress)>,
 }
 
 pub struct Human {
@@ -54,7 +55,8 @@ pub struct Human {
     walk_done: bool,
     done_files: u64,
     done_bytes: u64,
-    moved_bytes: u64,
+    /// The transfers under way, each with the bytes of its body sent so far.
+    transfers: HashMap<TaskId, Progress>,
     /// `--watch`: what the status line says.
     watch: Option<WatchView>,
     /// While a batch of events is handled (`begin_batch`): its lines, written at its end
@@ -141,7 +143,7 @@ impl Human {
             walk_done: false,
             done_files: 0,
             done_bytes: 0,
-            moved_bytes: 0,
+            transfers: HashMap::new(),
             watch: watch.then(|| WatchView {
                 status: None,
                 since: chrono::Local::now().format("%H:%M").to_string(),
@@ -155,9 +157,13 @@ impl Human {
         }
     }
 
-    /// How long the output thread may wait for an event before `tick`.
+    /// How long the ledger may wait for an event before `tick`.
     pub fn tick_interval(&self) -> Duration {
         match (&self.bars, self.plain_every) {
+            // Bars with bytes moving are redrawn from their meters.
+            (Some(b), _) if !b.tasks.is_empty() || !self.transfers.is_empty() => {
+                Duration::from_millis(1000 / u64::from(BAR_REFRESH_HZ))
+            }
             (None, Some(every)) if !self.quiet => every
                 .saturating_sub(self.last_plain_progress.elapsed())
                 .max(Duration::from_millis(10)),
@@ -165,9 +171,20 @@ impl Human {
         }
     }
 
+    /// The bytes of the transfers under way.
+    fn moving_bytes(&self) -> u64 {
+        self.transfers.values().map(Progress::get).sum()
+    }
+
     /// Called after every event and whenever `tick_interval` passes without one: CI logs
-    /// still hear from a long run, however busy or quiet the pipeline is.
+    /// still hear from a long run, however busy or quiet the pipeline is, and bars move.
     pub fn tick(&mut self) {
+        if let Some(b) = &self.bars {
+            for (bar, meter) in b.tasks.values() {
+                bar.set_position(meter.get());
+            }
+            self.refresh_overall();
+        }
         let due = match self.plain_every {
             Some(every) => self.last_plain_progress.elapsed() >= every,
             None => false,
@@ -186,9 +203,12 @@ impl Human {
             let line = format!(
                 "progress: {}/{total} files, {}/{} bytes, {}, {} elapsed",
                 self.done_files,
-                bytes(self.done_bytes + self.moved_bytes),
+                bytes(self.done_bytes + self.moving_bytes()),
                 bytes(self.found_bytes),
-                format::rate(self.moved_bytes + self.done_bytes, self.started.elapsed()),
+                format::rate(
+                    self.moving_bytes() + self.done_bytes,
+                    self.started.elapsed()
+                ),
                 format::seconds(self.started.elapsed())
             );
             self.say(&line);
@@ -306,7 +326,8 @@ impl Human {
         }
         if let Some(b) = &self.bars {
             b.overall.set_length(self.found_bytes);
-            b.overall.set_position(self.done_bytes + self.moved_bytes);
+            b.overall
+                .set_position(self.done_bytes + self.moving_bytes());
             let total = if self.walk_done {
                 format!("{}", self.found_files)
             } else {
@@ -317,7 +338,7 @@ impl Human {
         }
     }
 
-    fn task_bar(&mut self, id: TaskId, label: &str, path: &str, size: u64) {
+    fn task_bar(&mut self, id: TaskId, label: &str, path: &str, size: u64, meter: Progress) {
         let Some(b) = self.bars.as_mut() else { return };
         if b.tasks.len() >= MAX_FILE_BARS {
             return;
@@ -331,11 +352,11 @@ impl Human {
         );
         bar.set_prefix(label.to_string());
         bar.set_message(path.to_string());
-        b.tasks.insert(id, bar);
+        b.tasks.insert(id, (bar, meter));
     }
 
     fn end_task(&mut self, id: TaskId) {
-        if let Some(bar) = self.bars.as_mut().and_then(|b| b.tasks.remove(&id)) {
+        if let Some((bar, _)) = self.bars.as_mut().and_then(|b| b.tasks.remove(&id)) {
             bar.finish_and_clear();
             if let Some(b) = &self.bars {
                 b.multi.remove(&bar);
@@ -371,33 +392,28 @@ impl Human {
                 self.walk_done = true;
                 self.refresh_overall();
             }
-            Event::HashStart { id, path, size } => self.task_bar(id, "hashing", &path, size),
-            Event::HashProgress { id, bytes } => {
-                if let Some(bar) = self.bars.as_ref().and_then(|b| b.tasks.get(&id)) {
-                    bar.inc(bytes);
-                }
-            }
+            Event::HashStart {
+                id,
+                path,
+                size,
+                meter,
+            } => self.task_bar(id, "hashing", &path, size, meter),
             Event::HashEnd { id } => self.end_task(id),
-            Event::TransferStart { id, path, size } => {
+            Event::TransferStart {
+                id,
+                path,
+                size,
+                meter,
+            } => {
                 if size >= TRANSFER_BAR_MIN {
-                    self.task_bar(id, "uploading", &path, size);
+                    self.task_bar(id, "uploading", &path, size, meter.clone());
                 }
+                self.transfers.insert(id, meter);
             }
-            Event::TransferProgress { id, bytes } => {
-                self.moved_bytes += bytes;
-                if let Some(bar) = self.bars.as_ref().and_then(|b| b.tasks.get(&id)) {
-                    bar.inc(bytes);
-                }
-                self.refresh_overall();
+            Event::TransferEnd { id } => {
+                self.end_task(id);
+                self.transfers.remove(&id);
             }
-            Event::TransferRestart { id, sent } => {
-                self.moved_bytes = self.moved_bytes.saturating_sub(sent);
-                if let Some(bar) = self.bars.as_ref().and_then(|b| b.tasks.get(&id)) {
-                    bar.set_position(0);
-                }
-                self.refresh_overall();
-            }
-            Event::TransferEnd { id } => self.end_task(id),
             Event::Request {
                 method,
                 target,
@@ -478,36 +494,7 @@ impl Human {
                     self.say(&line);
                 }
             }
-            Event::File(report) => {
-                self.done_files += 1;
-                if let Some(w) = self.watch.as_mut() {
-                    match report.outcome {
-                        Outcome::Uploaded => w.uploaded += 1,
-                        Outcome::Skipped => w.skipped += 1,
-                        Outcome::Failed => w.failed += 1,
-                        Outcome::Planned => {}
-                    }
-                }
-                let size = report.size.unwrap_or(0);
-                if report.outcome == Outcome::Uploaded {
-                    // Its bytes were counted as they moved.
-                    self.moved_bytes = self.moved_bytes.saturating_sub(size);
-                }
-                self.done_bytes += size;
-                self.refresh_overall();
-                let show = !self.quiet || report.outcome == Outcome::Failed;
-                if show {
-                    let line = file_line(&report);
-                    let (word, rest) = line.split_at(8);
-                    let style = match report.outcome {
-                        Outcome::Uploaded => &self.styles.ok,
-                        Outcome::Skipped | Outcome::Planned => &self.styles.skip,
-                        Outcome::Failed => &self.styles.fail,
-                    };
-                    self.say(&format!("{}{rest}", style.apply_to(word)));
-                }
-            }
-            Event::Summary(summary) => self.summary(&summary),
+            Event::File(report) => self.file(&report),
             Event::Batch(batch) => {
                 self.begin_batch();
                 for event in batch.events {
@@ -518,9 +505,47 @@ impl Human {
         }
     }
 
-    fn summary(&mut self, s: &Summary) {
+    /// A file's outcome: counted for the display, and its line (a failure's also with
+    /// `--quiet`).
+    pub fn file(&mut self, report: &FileReport) {
+        self.done_files += 1;
+        if let Some(w) = self.watch.as_mut() {
+            match report.outcome {
+                Outcome::Uploaded => w.uploaded += 1,
+                Outcome::Skipped => w.skipped += 1,
+                Outcome::Failed => w.failed += 1,
+                Outcome::Planned => {}
+            }
+        }
+        self.done_bytes += report.size.unwrap_or(0);
+        self.refresh_overall();
+        let show = !self.quiet || report.outcome == Outcome::Failed;
+        if show {
+            let line = file_line(report);
+            let (word, rest) = line.split_at(8);
+            let style = match report.outcome {
+                Outcome::Uploaded => &self.styles.ok,
+                Outcome::Skipped | Outcome::Planned => &self.styles.skip,
+                Outcome::Failed => &self.styles.fail,
+            };
+            self.say(&format!("{}{rest}", style.apply_to(word)));
+        }
+    }
+
+    /// `error: …`: a failure of the run that does not stop it, also with `--quiet`.
+    pub fn error(&self, text: &str) {
+        let line = format!(
+            "{} {}",
+            self.styles.fail.apply_to("error:"),
+            format::printable(text)
+        );
+        self.say(&line);
+    }
+
+    /// The summary line, last.
+    pub fn summary(&mut self, s: &Summary) {
         if let Some(b) = self.bars.take() {
-            for bar in b.tasks.values() {
+            for (bar, _) in b.tasks.values() {
                 bar.finish_and_clear();
             }
             b.overall.finish_and_clear();
@@ -682,15 +707,15 @@ mod tests {
             files: 1,
             bytes: 100 << 20,
         });
+        let hashed = Progress::default();
         h.event(Event::HashStart {
             id: 1,
             path: "./big.bin".into(),
             size: 100 << 20,
+            meter: hashed.clone(),
         });
-        h.event(Event::HashProgress {
-            id: 1,
-            bytes: 50 << 20,
-        });
+        hashed.add(50 << 20);
+        h.tick();
         let text = drawn();
         assert!(
             text.lines().any(|l| l.contains("hashing")
@@ -699,15 +724,15 @@ mod tests {
             "a hashing bar: {text}"
         );
         h.event(Event::HashEnd { id: 1 });
+        let sent = Progress::default();
         h.event(Event::TransferStart {
             id: 2,
             path: "./big.bin".into(),
             size: 100 << 20,
+            meter: sent.clone(),
         });
-        h.event(Event::TransferProgress {
-            id: 2,
-            bytes: 10 << 20,
-        });
+        sent.add(10 << 20);
+        h.tick();
         let text = drawn();
         assert!(
             text.lines().any(|l| l.contains("uploading")

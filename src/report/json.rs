@@ -1,12 +1,9 @@
-//! `--json`: newline-delimited JSON on stdout (`docs/interface.md#json`), built from
-//! `Serialize` values by pure functions. A closed stdout (`| head`) quietly ends the JSON
-//! output.
-
-use std::io::{self, Write};
+//! `--json` and `--report`: newline-delimited JSON (`docs/interface.md#json`), built from
+//! `Serialize` values by pure functions. `sink.rs` writes it.
 
 use serde::Serialize;
 
-use crate::event::{Event, FileReport, Summary};
+use crate::event::{FileReport, Summary};
 
 #[derive(Serialize)]
 struct FileLine<'a> {
@@ -53,47 +50,6 @@ pub fn summary_json(s: &Summary, dry_run: bool) -> String {
         interrupted: s.interrupted.then_some(true),
     };
     serde_json::to_string(&line).unwrap_or_default()
-}
-
-/// Where JSON lines go: stdout (`--json`) or the `--report` file. Each line is written in
-/// one piece and flushed, so a reader (or a run killed by a second signal) has every
-/// finished file.
-pub struct JsonOut {
-    out: Option<Box<dyn Write + Send>>,
-}
-
-impl JsonOut {
-    pub fn stdout() -> JsonOut {
-        JsonOut::new(Box::new(io::stdout()))
-    }
-
-    pub fn new(out: Box<dyn Write + Send>) -> JsonOut {
-        JsonOut { out: Some(out) }
-    }
-
-    /// Writes the event's line, if it has one. The first error stops this output (a
-    /// closed stdout: the reader has what it wanted) and is returned, once.
-    pub fn event(&mut self, event: &Event, dry_run: bool) -> io::Result<()> {
-        let line = match event {
-            Event::File(r) => file_json(r),
-            Event::Summary(s) => summary_json(s, dry_run),
-            _ => return Ok(()),
-        };
-        self.line(&line)
-    }
-
-    pub fn line(&mut self, line: &str) -> io::Result<()> {
-        let Some(out) = self.out.as_mut() else {
-            return Ok(());
-        };
-        let written = out
-            .write_all(format!("{line}\n").as_bytes())
-            .and_then(|()| out.flush());
-        if written.is_err() {
-            self.out = None;
-        }
-        written
-    }
 }
 
 #[cfg(test)]
