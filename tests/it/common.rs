@@ -65,7 +65,13 @@ impl TestEnv {
     }
 
     fn std_cmd(&self) -> StdCommand {
-        let mut c = StdCommand::new(bin());
+        self.std_cmd_of(&bin())
+    }
+
+    /// `program` (the binary, or a tool that runs it, as strace does) with the test's
+    /// clean environment, from the test tree.
+    pub fn std_cmd_of(&self, program: &Path) -> StdCommand {
+        let mut c = StdCommand::new(program);
         c.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.dir.path().join("home"))

@@ -14,6 +14,7 @@ mod filters;
 mod limits;
 mod network;
 mod outage;
+mod outputs;
 mod reliability;
 mod ui;
 mod upload;
