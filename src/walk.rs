@@ -16,8 +16,11 @@ use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 use crate::exit::UsageError;
 use crate::file_key::{identity, FileKey};
 use crate::io_words::io_reason;
+use crate::shard::Shard;
 
 pub(crate) mod seen;
+
+use seen::Seen;
 
 /// What to walk: the PATHs, the `--files-from` list, and whether to follow links to
 /// folders. Built by `settings`.
@@ -95,7 +98,63 @@ pub enum WalkItem {
     Excluded {
         /// Which file: a watch remembers what it left out, and the tests check it.
         display: String,
+        path: PathBuf,
     },
+}
+
+/// What a run takes of the files its walks reach, beyond the filters the walk applies as
+/// it goes: the shard, and a file reached twice (PATHs that overlap, a path listed
+/// twice, a hard link), which gets one outcome. The one place both are decided, for the
+/// walk and the watch alike.
+pub(crate) struct Chooser {
+    shard: Option<Shard>,
+    /// The files reached so far; `None` for a watch's rescan, whose record knows them.
+    seen: Option<Seen>,
+}
+
+/// What the run does with a file the walk found.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Choice {
+    Take,
+    /// Another shard's: left out, counted as excluded.
+    OtherShard,
+    /// Reached before: passed over, with this warning.
+    Twice(String),
+}
+
+impl Chooser {
+    pub(crate) fn new(shard: Option<Shard>) -> Chooser {
+        Chooser {
+            shard,
+            seen: Some(Seen::default()),
+        }
+    }
+
+    /// A chooser that remembers nothing (a watch's rescan).
+    pub(crate) fn forgetful(shard: Option<Shard>) -> Chooser {
+        Chooser { shard, seen: None }
+    }
+
+    pub(crate) fn choose(&mut self, f: &WalkedFile) -> Choice {
+        if !self.in_shard(&f.display) {
+            return Choice::OtherShard;
+        }
+        let again = match (&mut self.seen, f.identity) {
+            (Some(seen), Some(id)) => !seen.first_time(id),
+            _ => false,
+        };
+        if again {
+            Choice::Twice(seen::reached_twice(&f.display))
+        } else {
+            Choice::Take
+        }
+    }
+
+    /// Whether the file shown as `display` (its path as in the JSON lines) is this
+    /// run's to upload.
+    pub(crate) fn in_shard(&self, display: &str) -> bool {
+        self.shard.is_none_or(|s| s.holds(display))
+    }
 }
 
 /// One glob and where it was given, so that a bad one is pointed at.
@@ -409,6 +468,7 @@ fn walk_root(root: &Path, follow: bool, filter: &Filter, sink: &mut dyn Sink) ->
         if !filter.wants_file(&rel_string(root)) {
             return emit(WalkItem::Excluded {
                 display: display(root),
+                path: root.to_path_buf(),
             });
         }
         return emit(judged(filter, root, &meta));
@@ -419,7 +479,21 @@ fn walk_root(root: &Path, follow: bool, filter: &Filter, sink: &mut dyn Sink) ->
             why: format!("not a regular file ({})", kind(&meta)),
         });
     }
-    let walker = walkdir::WalkDir::new(root)
+    walk_dir(root, root, follow, filter, sink)
+}
+
+/// Walks the folder `dir`, at or below `root` (the PATH whose relative paths the globs
+/// see): folders the filter leaves out are not walked, and each file below is handed to
+/// `sink` as the filter judges it. A watch walks a folder that appeared this way.
+pub(crate) fn walk_dir(
+    root: &Path,
+    dir: &Path,
+    follow: bool,
+    filter: &Filter,
+    sink: &mut dyn Sink,
+) -> bool {
+    let mut emit = |item| sink.item(item);
+    let walker = walkdir::WalkDir::new(dir)
         .follow_links(follow)
         .min_depth(1)
         .into_iter();
@@ -435,7 +509,7 @@ fn walk_root(root: &Path, follow: bool, filter: &Filter, sink: &mut dyn Sink) ->
             None => return true,
             Some(Ok(e)) => e,
             Some(Err(err)) => {
-                let shown = err.path().map(display).unwrap_or_else(|| display(root));
+                let shown = err.path().map(display).unwrap_or_else(|| display(dir));
                 let item = if err.loop_ancestor().is_some() {
                     WalkItem::Skipped {
                         display: shown,
@@ -475,6 +549,7 @@ fn walk_root(root: &Path, follow: bool, filter: &Filter, sink: &mut dyn Sink) ->
             .unwrap_or_default();
         let excluded = || WalkItem::Excluded {
             display: display(entry.path()),
+            path: entry.path().to_path_buf(),
         };
         let item = if ft.is_file() && !filter.wants_file(&rel) {
             excluded()
@@ -533,6 +608,7 @@ fn judged(filter: &Filter, path: &Path, meta: &Metadata) -> WalkItem {
         // A run over the PATHs does not come back for a file too young to take.
         Ok(FilterVerdict::Exclude | FilterVerdict::TooYoung) => WalkItem::Excluded {
             display: display(path),
+            path: path.to_path_buf(),
         },
         Err(e) => WalkItem::Failed {
             display: display(path),
@@ -597,7 +673,7 @@ mod tests {
                 WalkItem::File(f) => format!("file {}", f.display),
                 WalkItem::Failed { display, .. } => format!("failed {display}"),
                 WalkItem::Skipped { display, .. } => format!("skipped {display}"),
-                WalkItem::Excluded { display } => format!("excluded {display}"),
+                WalkItem::Excluded { display, .. } => format!("excluded {display}"),
             });
             true
         });
@@ -891,6 +967,39 @@ mod tests {
             "{got:?}"
         );
         assert!(got.contains(&format!("skipped {}", p("broken"))), "{got:?}");
+    }
+
+    /// The walk's and the watch's one rule: another shard's file is left out, a file
+    /// reached twice is passed over with a warning (unless the chooser remembers nothing).
+    #[test]
+    fn the_chooser_leaves_out_other_shards_and_second_visits() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str| {
+            let path = dir.path().join(name);
+            fs::write(&path, name).unwrap();
+            WalkedFile::new(&path, &fs::metadata(&path).unwrap())
+        };
+        // "a.txt" is in shard 4 of 4, as docs/interface.md's vectors say.
+        let mut a = file("a.txt");
+        a.display = "a.txt".into();
+        let mut chooser = Chooser::new(Some(Shard::parse("4/4").unwrap()));
+        assert_eq!(chooser.choose(&a), Choice::Take);
+        // Where the walk knows a file's identity (device and inode; not on Windows).
+        if cfg!(unix) {
+            let Choice::Twice(warning) = chooser.choose(&a) else {
+                panic!("reached twice")
+            };
+            assert!(
+                warning.contains("a.txt") && warning.contains("hard link"),
+                "{warning}"
+            );
+        }
+        let mut other = Chooser::new(Some(Shard::parse("1/4").unwrap()));
+        assert_eq!(other.choose(&a), Choice::OtherShard);
+        assert!(!other.in_shard("a.txt"));
+        let mut forgetful = Chooser::forgetful(None);
+        assert_eq!(forgetful.choose(&a), Choice::Take);
+        assert_eq!(forgetful.choose(&a), Choice::Take);
     }
 
     #[test]

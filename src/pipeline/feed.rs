@@ -11,8 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::Ctx;
 use crate::event::Event;
 use crate::settings::Settings;
-use crate::walk::seen::{self, Seen};
-use crate::walk::{self, WalkItem};
+use crate::walk::{self, Choice, Chooser, WalkItem};
 use crate::watch;
 
 /// The walk hands files to the hashing stage in batches of at most this many: one
@@ -30,9 +29,8 @@ pub(super) const WALK_QUEUE: usize = 8;
 /// out, counts the files found, and hands the rest to the hashing stage in batches.
 pub(super) struct WalkFeed<'a> {
     ctx: &'a Ctx,
-    settings: &'a Settings,
     tx: mpsc::Sender<Vec<WalkItem>>,
-    seen: Seen,
+    chooser: Chooser,
     /// What `--if-no-files` judges: what the filters let through, before sharding (a
     /// shard with no file of its own is no mistake).
     pub(super) candidates: u64,
@@ -48,14 +46,13 @@ pub(super) struct WalkFeed<'a> {
 impl<'a> WalkFeed<'a> {
     pub(super) fn new(
         ctx: &'a Ctx,
-        settings: &'a Settings,
+        settings: &Settings,
         tx: mpsc::Sender<Vec<WalkItem>>,
     ) -> WalkFeed<'a> {
         WalkFeed {
             ctx,
-            settings,
             tx,
-            seen: Seen::default(),
+            chooser: Chooser::new(settings.shard),
             candidates: 0,
             batch: Vec::with_capacity(BATCH_FILES),
             bytes: 0,
@@ -140,15 +137,15 @@ impl walk::Sink for WalkFeed<'_> {
             WalkItem::Excluded { .. } => self.excluded += 1,
             WalkItem::File(f) => {
                 self.candidates += 1;
-                if self.settings.shard.is_some_and(|s| !s.holds(&f.display)) {
-                    self.excluded += 1;
-                } else if f.identity.is_some_and(|id| !self.seen.first_time(id)) {
-                    self.ctx.reporter.warn(seen::reached_twice(&f.display));
-                } else {
-                    self.found += 1;
-                    self.found_bytes += f.size;
-                    self.bytes += f.size;
-                    self.batch.push(item);
+                match self.chooser.choose(f) {
+                    Choice::OtherShard => self.excluded += 1,
+                    Choice::Twice(warning) => self.ctx.reporter.warn(warning),
+                    Choice::Take => {
+                        self.found += 1;
+                        self.found_bytes += f.size;
+                        self.bytes += f.size;
+                        self.batch.push(item);
+                    }
                 }
             }
             // It gets an outcome too, so it counts among the files found. It is not

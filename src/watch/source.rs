@@ -3,7 +3,7 @@
 
 use super::left_out::LeftOut;
 use super::*;
-use crate::walk::seen::{self, Seen};
+use crate::walk::{Choice, Chooser};
 
 /// A PATH being watched.
 pub(super) struct Root {
@@ -158,31 +158,34 @@ impl<'a> WatchSource<'a> {
         let first = pass == WalkPass::First;
         // As a normal run does: a file reached twice (a hard link, PATHs that overlap) is
         // taken once. Only for the first pass; later, the record knows the file.
-        let mut reached = Seen::default();
+        let mut chooser = if first {
+            Chooser::new(settings.shard)
+        } else {
+            Chooser::forgetful(settings.shard)
+        };
         walk::walk(&settings.walk, &settings.filter, None, &mut |item| {
             if self.stopping() {
                 return false;
             }
             match item {
-                WalkItem::Excluded { display } => {
-                    let key = std::fs::metadata(&display)
+                WalkItem::Excluded { display, path } => {
+                    let key = std::fs::metadata(&path)
                         .ok()
                         .map(|m| FileKey::from_metadata(&m));
                     self.left_out(&display, key.as_ref());
                     true
                 }
-                WalkItem::File(f) => {
-                    if settings.shard.is_some_and(|s| !s.holds(&f.display)) {
+                WalkItem::File(f) => match chooser.choose(&f) {
+                    Choice::OtherShard => {
                         self.left_out(&f.display, Some(&f.seen_as));
-                        return true;
+                        true
                     }
-                    if first && f.identity.is_some_and(|id| !reached.first_time(id)) {
-                        self.feed
-                            .emit(Event::Warning(seen::reached_twice(&f.display)));
-                        return true;
+                    Choice::Twice(warning) => {
+                        self.feed.emit(Event::Warning(warning));
+                        true
                     }
-                    self.offer(f.display, f.path)
-                }
+                    Choice::Take => self.offer(f.display, f.path),
+                },
                 // What cannot be walked fails once, in the first pass; a rescan says
                 // nothing more about it.
                 item @ (WalkItem::Failed { .. } | WalkItem::Skipped { .. }) => {
@@ -472,7 +475,7 @@ impl<'a> WatchSource<'a> {
         let s = &self.watch.settings;
         self.folders_wanted(place)
             && s.filter.wants_file(&place.rel)
-            && s.shard.is_none_or(|sh| sh.holds(&place.display))
+            && Chooser::forgetful(s.shard).in_shard(&place.display)
     }
 
     /// Whether `--exclude` leaves this folder (and every one above it) to be walked.
@@ -489,47 +492,32 @@ impl<'a> WatchSource<'a> {
         true
     }
 
-    /// Walks a folder that appeared: each file is looked at as a rescan's would be.
+    /// Walks a folder that appeared, as the walk walks a PATH (`walk::walk_dir`): each
+    /// file, left out by a filter or not, is looked at as a rescan's would be; what is
+    /// left out counts once it is still.
     fn walk_folder(&mut self, place: &Place) {
         if !self.wanted_folder(&place.rel) {
             return;
         }
+        let settings = self.watch.settings.clone();
         let root = self.roots[place.root].given.clone();
-        let follow = self.watch.settings.walk.follow;
-        let mut entries = walkdir::WalkDir::new(&place.open)
-            .follow_links(follow)
-            .min_depth(1)
-            .into_iter();
-        while let Some(entry) = entries.next() {
-            if self.stopping() {
-                return;
-            }
-            let Ok(entry) = entry else { continue };
-            let rel = entry
-                .path()
-                .strip_prefix(&root)
-                .map(rel_string)
-                .unwrap_or_default();
-            if entry.file_type().is_dir() {
-                if !self.watch.settings.filter.wants_dir(&rel) {
-                    entries.skip_current_dir();
+        walk::walk_dir(
+            &root,
+            &place.open,
+            settings.walk.follow,
+            &settings.filter,
+            &mut |item| {
+                if self.stopping() {
+                    return false;
                 }
-                continue;
-            }
-            let is_file = entry.file_type().is_file()
-                || (entry.file_type().is_symlink()
-                    && std::fs::metadata(entry.path()).is_ok_and(|m| m.is_file()));
-            let place = Place {
-                display: entry.path().to_string_lossy().into_owned(),
-                open: entry.path().to_path_buf(),
-                rel,
-                root: place.root,
-            };
-            // Left out or not, it is looked at: what is left out counts once it is still.
-            if is_file && !self.offer(place.display, place.open) {
-                return;
-            }
-        }
+                match item {
+                    WalkItem::File(WalkedFile { display, path, .. })
+                    | WalkItem::Excluded { display, path } => self.offer(display, path),
+                    // What cannot be walked is left to a rescan's first pass.
+                    WalkItem::Failed { .. } | WalkItem::Skipped { .. } => true,
+                }
+            },
+        );
     }
 
     fn status(&self) -> WatchStatus {
