@@ -28,6 +28,8 @@ use crate::report::{OutputSetup, Outputs};
 use crate::signal::Signal;
 use crate::watch::Watch;
 
+/// Events taken at once before the outputs tick (control messages wait no longer).
+const DRAIN: usize = 256;
 /// After a second signal, how long the ledger may spend on events already queued (files
 /// that finished just before) before its summary.
 const LAST_EVENTS: Duration = Duration::from_millis(150);
@@ -249,7 +251,15 @@ impl Books {
                         Some(Control::Halt(why)) => self.halted(why),
                     },
                     e = events.recv(), if open => match e {
-                        Some(e) => self.event(e),
+                        Some(e) => {
+                            self.event(e);
+                            // What else waits, before the outputs tick: one pass of the
+                            // loop per burst, not per event.
+                            for _ in 0..DRAIN {
+                                let Some(e) = events.try_recv() else { break };
+                                self.event(e);
+                            }
+                        }
                         None => open = false,
                     },
                     () = &mut tick => {}
