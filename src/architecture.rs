@@ -8,11 +8,14 @@
 //! children. The crate root (`lib.rs`) may import anything. Test code (`mod tests`, the
 //! `tests.rs` files) is not held to the layers.
 //!
-//! The test reads the `use crate::…` and `use super::…` lines (and `crate::…` and
-//! `super::…` paths in the code) of every file: no tool to install.
+//! The test reads every file with `syn` (a dev-dependency): each `use` tree, every
+//! `crate::…` and `super::…` path in the code and in macro bodies. Visibility paths
+//! (`pub(in crate::x)`), attributes and comments are no imports.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+
+use syn::visit::{self, Visit};
 
 /// The layers, lowest first. A new top-level module must be placed here.
 const LAYERS: &[&[&str]] = &[
@@ -35,8 +38,9 @@ const LAYERS: &[&[&str]] = &[
     &["api", "report"],
     // The signed-URL upload; `--watch`.
     &["transfer", "watch"],
-    // The stages, wired.
+    // The run's bookkeeping and its end.
     &["ledger"],
+    // The stages, wired.
     &["pipeline"],
 ];
 
@@ -48,15 +52,15 @@ type ModPath = Vec<String>;
 
 struct SourceFile {
     module: ModPath,
-    /// The code above its test module.
-    code: String,
+    ast: syn::File,
 }
 
 fn src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
 }
 
-/// Every file of the library (not `main.rs`, a crate of its own), with its module path.
+/// Every file of the library (not `main.rs`, a crate of its own), parsed, with its
+/// module path.
 fn files(root: &Path) -> Vec<SourceFile> {
     let mut out = Vec::new();
     let mut dirs = vec![root.to_path_buf()];
@@ -83,146 +87,162 @@ fn files(root: &Path) -> Vec<SourceFile> {
                 module.pop();
             }
             let text = std::fs::read_to_string(&path).unwrap();
-            out.push(SourceFile {
-                module,
-                code: without_tests(&text),
-            });
+            let ast = syn::parse_file(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            out.push(SourceFile { module, ast });
         }
     }
     out
 }
 
-/// The code before the file's test module (`#[cfg(test)] mod tests`), which closes a file.
-fn without_tests(text: &str) -> String {
-    let mut code = String::new();
-    let mut lines = text.lines().peekable();
-    while let Some(line) = lines.next() {
-        if line.trim() == "#[cfg(test)]"
-            && lines.peek().is_some_and(|next| {
-                let next = next.trim_start();
-                next.starts_with("mod tests;") || next.starts_with("mod tests {")
-            })
-        {
-            break;
-        }
-        code.push_str(line);
-        code.push('\n');
-    }
-    code
+/// Whether these attributes make an item test code (`#[cfg(test)]`).
+fn is_test(attrs: &[syn::Attribute]) -> bool {
+    attrs.iter().any(|a| {
+        a.path().is_ident("cfg")
+            && a.meta
+                .require_list()
+                .is_ok_and(|l| l.tokens.to_string().trim() == "test")
+    })
 }
 
-/// The paths a file names that start with `crate` or `super`: each `use` tree expanded
-/// (`use super::{a::B, c}` gives `super::a::B` and `super::c`), and every other
-/// `crate::…` or `super::…` path in the code.
-fn paths(code: &str) -> Vec<Vec<String>> {
-    let mut out = Vec::new();
-    let mut rest = code;
-    // `use` statements, braces and all.
-    while let Some(i) = find_use(rest) {
-        let stmt_start = &rest[i..];
-        let end = stmt_start.find(';').unwrap_or(stmt_start.len());
-        let stmt = stmt_start[..end]
-            .trim_start_matches("pub(crate) use")
-            .trim_start_matches("pub(super) use")
-            .trim_start_matches("pub use")
-            .trim_start_matches("use");
-        let tree: String = without_renames(stmt)
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .collect();
-        expand(&tree, &mut Vec::new(), &mut out);
-        rest = &stmt_start[end..];
+/// The attributes of an item, for `is_test`.
+fn item_attrs(item: &syn::Item) -> &[syn::Attribute] {
+    use syn::Item;
+    match item {
+        Item::Const(i) => &i.attrs,
+        Item::Enum(i) => &i.attrs,
+        Item::ExternCrate(i) => &i.attrs,
+        Item::Fn(i) => &i.attrs,
+        Item::ForeignMod(i) => &i.attrs,
+        Item::Impl(i) => &i.attrs,
+        Item::Macro(i) => &i.attrs,
+        Item::Mod(i) => &i.attrs,
+        Item::Static(i) => &i.attrs,
+        Item::Struct(i) => &i.attrs,
+        Item::Trait(i) => &i.attrs,
+        Item::TraitAlias(i) => &i.attrs,
+        Item::Type(i) => &i.attrs,
+        Item::Union(i) => &i.attrs,
+        Item::Use(i) => &i.attrs,
+        _ => &[],
     }
-    // Paths in code: `crate::io_words::io_reason(…)`.
-    let words: Vec<&str> = code
-        .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
-        .collect();
-    for w in words {
-        if w.starts_with("crate::") || w.starts_with("super::") {
-            out.push(w.split("::").map(str::to_string).collect());
+}
+
+/// Collects the `crate::…` and `super::…` paths a file names, test code aside.
+#[derive(Default)]
+struct Paths(Vec<Vec<String>>);
+
+impl<'ast> Visit<'ast> for Paths {
+    fn visit_item(&mut self, item: &'ast syn::Item) {
+        if !is_test(item_attrs(item)) {
+            visit::visit_item(self, item);
         }
     }
+
+    fn visit_item_use(&mut self, u: &'ast syn::ItemUse) {
+        expand(&u.tree, &mut Vec::new(), &mut self.0);
+    }
+
+    fn visit_path(&mut self, p: &'ast syn::Path) {
+        self.0
+            .push(p.segments.iter().map(|s| s.ident.to_string()).collect());
+        visit::visit_path(self, p);
+    }
+
+    /// `pub(in crate::x)` says who may see an item; it imports nothing.
+    fn visit_vis_restricted(&mut self, _: &'ast syn::VisRestricted) {}
+
+    /// Attributes (doc comments included) import nothing.
+    fn visit_attribute(&mut self, _: &'ast syn::Attribute) {}
+
+    /// A macro's body is tokens: `crate :: a :: b` sequences in it are paths.
+    fn visit_macro(&mut self, m: &'ast syn::Macro) {
+        visit::visit_macro(self, m);
+        let mut path: Vec<String> = Vec::new();
+        let mut colons = 0;
+        for tt in flat_tokens(m.tokens.clone()) {
+            match tt {
+                proc_macro2::TokenTree::Ident(i) => {
+                    let word = i.to_string();
+                    let starts = word == "crate" || word == "super";
+                    if path.is_empty() || colons != 2 {
+                        // Not the next segment of a path: one may start here.
+                        self.take(&mut path);
+                        if starts {
+                            path.push(word);
+                        }
+                    } else {
+                        path.push(word);
+                    }
+                    colons = 0;
+                }
+                proc_macro2::TokenTree::Punct(p) if p.as_char() == ':' && !path.is_empty() => {
+                    colons += 1;
+                }
+                _ => {
+                    self.take(&mut path);
+                    colons = 0;
+                }
+            }
+        }
+        self.take(&mut path);
+    }
+}
+
+impl Paths {
+    fn take(&mut self, path: &mut Vec<String>) {
+        if path.len() > 1 {
+            self.0.push(std::mem::take(path));
+        }
+        path.clear();
+    }
+}
+
+/// A token stream with its groups opened, in order.
+fn flat_tokens(ts: proc_macro2::TokenStream) -> Vec<proc_macro2::TokenTree> {
+    let mut out = Vec::new();
+    for tt in ts {
+        match tt {
+            proc_macro2::TokenTree::Group(g) => out.extend(flat_tokens(g.stream())),
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Expands a use tree (`super::{a::B, c::{D, E as F}}`) into the paths it names.
+fn expand(tree: &syn::UseTree, prefix: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+    use syn::UseTree;
+    let mut named = |ident: &syn::Ident, prefix: &Vec<String>| {
+        let mut p = prefix.clone();
+        if ident != "self" {
+            p.push(ident.to_string());
+        }
+        out.push(p);
+    };
+    match tree {
+        UseTree::Path(p) => {
+            prefix.push(p.ident.to_string());
+            expand(&p.tree, prefix, out);
+            prefix.pop();
+        }
+        UseTree::Name(n) => named(&n.ident, prefix),
+        UseTree::Rename(r) => named(&r.ident, prefix),
+        UseTree::Glob(_) => out.push(prefix.clone()),
+        UseTree::Group(g) => {
+            for t in &g.items {
+                expand(t, prefix, out);
+            }
+        }
+    }
+}
+
+/// The paths a file names that start with `crate` or `super`.
+fn paths(file: &syn::File) -> Vec<Vec<String>> {
+    let mut found = Paths::default();
+    found.visit_file(file);
+    let mut out = found.0;
     out.retain(|p| matches!(p.first().map(String::as_str), Some("crate" | "super")));
     out
-}
-
-/// A use tree without its renames: `a as b` is `a`.
-fn without_renames(tree: &str) -> String {
-    let mut out = String::new();
-    let mut words = tree.split_whitespace();
-    while let Some(w) = words.next() {
-        if w == "as" {
-            // Drop the new name, keep what follows it (`,` or `}`).
-            if let Some(name) = words.next() {
-                out.extend(
-                    name.chars()
-                        .skip_while(|c| c.is_alphanumeric() || *c == '_'),
-                );
-            }
-            continue;
-        }
-        out.push(' ');
-        out.push_str(w);
-    }
-    out
-}
-
-/// Where the next `use` statement starts (at the start of a line, maybe after `pub…`).
-fn find_use(text: &str) -> Option<usize> {
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        let t = line.trim_start();
-        if t.starts_with("use ")
-            || t.starts_with("pub use ")
-            || t.starts_with("pub(crate) use ")
-            || t.starts_with("pub(super) use ")
-        {
-            return Some(offset + (line.len() - t.len()));
-        }
-        offset += line.len();
-    }
-    None
-}
-
-/// Expands a use tree without spaces (`super::{a::B,c::{D,E}}`) into paths.
-fn expand(tree: &str, prefix: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
-    let (head, group) = match tree.find('{') {
-        Some(i) if tree.ends_with('}') => (&tree[..i], Some(&tree[i + 1..tree.len() - 1])),
-        _ => (tree, None),
-    };
-    let depth = prefix.len();
-    prefix.extend(
-        head.split("::")
-            .filter(|s| !s.is_empty())
-            .map(str::to_string),
-    );
-    match group {
-        None => out.push(prefix.clone()),
-        Some(items) => {
-            for item in split_top(items) {
-                expand(item, prefix, out);
-            }
-        }
-    }
-    prefix.truncate(depth);
-}
-
-/// Splits `a,b::{c,d},e` at its top-level commas.
-fn split_top(items: &str) -> Vec<&str> {
-    let (mut out, mut depth, mut start) = (Vec::new(), 0, 0);
-    for (i, c) in items.char_indices() {
-        match c {
-            '{' => depth += 1,
-            '}' => depth -= 1,
-            ',' if depth == 0 => {
-                out.push(&items[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    out.push(&items[start..]);
-    out.into_iter().filter(|s| !s.is_empty()).collect()
 }
 
 /// The module a path names, from the module `from`: the longest prefix that is a module.
@@ -275,7 +295,7 @@ fn violations(root: &Path) -> Vec<String> {
             problems.push(format!("{top} is in no layer: place it in LAYERS"));
             continue;
         };
-        for path in paths(&f.code) {
+        for path in paths(&f.ast) {
             let Some(target) = resolve(&f.module, &path, &modules) else {
                 continue;
             };
@@ -356,28 +376,41 @@ fn imports_only_go_down_the_layers() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
+/// The names of the types, traits and aliases a file defines, test code aside.
+#[derive(Default)]
+struct TypeNames(Vec<String>);
+
+impl<'ast> Visit<'ast> for TypeNames {
+    fn visit_item(&mut self, item: &'ast syn::Item) {
+        use syn::Item;
+        if is_test(item_attrs(item)) {
+            return;
+        }
+        let name = match item {
+            Item::Struct(i) => Some(&i.ident),
+            Item::Enum(i) => Some(&i.ident),
+            Item::Trait(i) => Some(&i.ident),
+            Item::Type(i) => Some(&i.ident),
+            Item::Union(i) => Some(&i.ident),
+            _ => None,
+        };
+        if let Some(n) = name {
+            self.0.push(n.to_string());
+        }
+        visit::visit_item(self, item);
+    }
+}
+
 /// One meaning per name: no type, trait or alias name is defined in two files of `src/`
 /// (test code aside), so that a name found in one file means the same in the next.
 #[test]
 fn no_type_name_is_defined_in_two_files() {
     let mut defined: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for f in files(&src()) {
-        for line in f.code.lines() {
-            let mut words = line
-                .trim_start()
-                .trim_start_matches("pub(crate) ")
-                .trim_start_matches("pub(super) ")
-                .trim_start_matches("pub ")
-                .split(|c: char| !(c.is_alphanumeric() || c == '_'));
-            let (Some(kind), Some(name)) = (words.next(), words.next()) else {
-                continue;
-            };
-            if matches!(kind, "struct" | "enum" | "trait" | "type" | "union") && !name.is_empty() {
-                defined
-                    .entry(name.to_string())
-                    .or_default()
-                    .insert(shown(&f.module));
-            }
+        let mut names = TypeNames::default();
+        names.visit_file(&f.ast);
+        for name in names.0 {
+            defined.entry(name).or_default().insert(shown(&f.module));
         }
     }
     let twice: Vec<String> = defined
@@ -431,6 +464,24 @@ fn the_layer_test_catches_an_upward_import_and_a_loop() {
         "pub struct B;\n#[cfg(test)]\nmod tests {\n    use super::super::a::A;\n}\n",
     );
     assert_eq!(violations(root), Vec::<String>::new());
+
+    // A doc comment, an attribute and a visibility path import nothing; a path in a
+    // macro's body does.
+    write(
+        "exit.rs",
+        "/// See `crate::walk::Walk`.\n#[doc = \"crate::walk\"]\npub(in crate::walk) struct UsageError;\n",
+    );
+    assert_eq!(violations(root), Vec::<String>::new());
+    write(
+        "exit.rs",
+        "pub struct UsageError;\nfn f() { println!(\"{}\", crate::walk::x()); }\n",
+    );
+    let found = violations(root);
+    assert!(
+        found.len() == 1 && found[0].contains("exit (layer 0) imports from walk (layer 2)"),
+        "{found:?}"
+    );
+    write("exit.rs", "pub struct UsageError;\n");
 
     // A rename is still the module it names.
     write(
