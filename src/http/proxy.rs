@@ -6,9 +6,25 @@
 //!
 //! A proxy URL's credentials are a secret like the token: `ProxyUrl` never shows its
 //! password.
+//!
+//! Why not reqwest's `Proxy`/`NoProxy` or hyper-util's `Matcher`, which reqwest uses:
+//! they read the process environment, or take strings and drop what they cannot parse
+//! without a word, and they differ from curl where users notice. What this module has
+//! that they lack:
+//! * `ProxyUrl`: curl's defaults (no scheme means `http://`; port 1080 for every kind but
+//!   `https://`, where reqwest uses 80), a message that says what is wrong without the
+//!   password, and a display that never shows it (`--show-config`, errors);
+//! * `NoProxy`: `*` also for IP hosts (hyper-util matches it against names only),
+//!   entries separated by spaces as well as commas, `[::1]` with brackets, and a
+//!   trailing dot (`example.com.`) on either side, as curl accepts them.
+//!
+//! The address ranges of `NO_PROXY` (`10.0.0.0/8`) are `ipnet`'s, already in reqwest's
+//! tree.
 
 use std::fmt;
 use std::net::IpAddr;
+
+use ipnet::IpNet;
 
 use url::{Host, Url};
 
@@ -124,7 +140,7 @@ fn has_port(rest: &str) -> bool {
 pub(crate) struct NoProxy {
     all: bool,
     names: Vec<String>,
-    nets: Vec<(IpAddr, u8)>,
+    nets: Vec<IpNet>,
 }
 
 impl NoProxy {
@@ -145,7 +161,9 @@ impl NoProxy {
             let addr = addr.trim_start_matches('[').trim_end_matches(']');
             if let Ok(ip) = addr.parse::<IpAddr>() {
                 let max = if ip.is_ipv4() { 32 } else { 128 };
-                list.nets.push((ip, bits.unwrap_or(max).min(max)));
+                if let Ok(net) = IpNet::new(ip, bits.unwrap_or(max).min(max)) {
+                    list.nets.push(net.trunc());
+                }
             } else {
                 let name = entry.trim_start_matches('.').trim_end_matches('.');
                 if !name.is_empty() {
@@ -168,24 +186,10 @@ impl NoProxy {
                     d == *n || (d.ends_with(n.as_str()) && d[..d.len() - n.len()].ends_with('.'))
                 })
             }
-            Some(Host::Ipv4(ip)) => self.nets.iter().any(|net| in_net(IpAddr::V4(ip), *net)),
-            Some(Host::Ipv6(ip)) => self.nets.iter().any(|net| in_net(IpAddr::V6(ip), *net)),
+            Some(Host::Ipv4(ip)) => self.nets.iter().any(|net| net.contains(&IpAddr::V4(ip))),
+            Some(Host::Ipv6(ip)) => self.nets.iter().any(|net| net.contains(&IpAddr::V6(ip))),
             None => false,
         }
-    }
-}
-
-fn in_net(ip: IpAddr, (net, bits): (IpAddr, u8)) -> bool {
-    match (ip, net) {
-        (IpAddr::V4(a), IpAddr::V4(n)) => {
-            let mask = u32::MAX.checked_shl(32 - u32::from(bits)).unwrap_or(0);
-            u32::from(a) & mask == u32::from(n) & mask
-        }
-        (IpAddr::V6(a), IpAddr::V6(n)) => {
-            let mask = u128::MAX.checked_shl(128 - u32::from(bits)).unwrap_or(0);
-            u128::from(a) & mask == u128::from(n) & mask
-        }
-        _ => false,
     }
 }
 
@@ -308,6 +312,12 @@ mod tests {
             assert!(!list.matches(&url(proxied)), "{proxied}");
         }
         assert!(NoProxy::parse("*").matches(&url("https://anything.example/")));
+        // What hyper-util's matcher does not: `*` for an IP host, an entry in brackets,
+        // one with a trailing dot, a range written past its bits.
+        assert!(NoProxy::parse("*").matches(&url("http://127.0.0.1:5/")));
+        assert!(NoProxy::parse("[::1]").matches(&url("http://[::1]:9/")));
+        assert!(NoProxy::parse("corp.example.").matches(&url("https://a.corp.example/")));
+        assert!(NoProxy::parse("10.1.2.3/40").matches(&url("http://10.1.2.3/")));
         assert!(!NoProxy::parse("").matches(&url("https://anything.example/")));
         assert!(NoProxy::parse("127.0.0.1").matches(&url("http://127.0.0.1:5/")));
     }
