@@ -7,8 +7,8 @@
 //! What many requests share lives beside it, in `origin.rs`: what the run learns about
 //! each origin (it is out, it answers with errors no retry mends, it pushes back). Each
 //! attempt passes its origin's gate first and tells the origin how it went after, so that
-//! no caller keeps such state of its own; and in `limit.rs`, the files in flight, told of
-//! every answer, pushback and outage.
+//! no caller keeps such state of its own; and in `admission::Limiter`, the files in
+//! flight, told of every answer, pushback and outage.
 
 use std::future::Future;
 use std::sync::Arc;

@@ -8,9 +8,11 @@
 //! unchanged file would still be announced (a `POST` and a `skipped` line each).
 //!
 //! Rules:
-//! * It lives beside the hash cache (`sent.sqlite`), in its own SQLite file, in WAL mode,
-//!   and is written at once (a commit in WAL mode with `synchronous=NORMAL` does not
-//!   fsync): what a rescan reads is what was handled, with no batch in between.
+//! * It lives beside the hash cache (`sent.sqlite`), in its own SQLite file, and is
+//!   written at once: what a rescan reads is what was handled, with no batch in between.
+//!   The database layer asks for WAL mode (where a commit with `synchronous=NORMAL` does
+//!   not fsync) but does not require it: one watch writes this file, so a file system
+//!   without WAL (a network share) only makes each write a little slower.
 //! * `--no-cache` turns the file off: the record is then a private temporary database,
 //!   so a rescan still sends nothing twice, but a restart sends everything again.
 //! * A failure is recorded too, for this run only: a rescan does not fail the same
@@ -53,7 +55,7 @@ const SCHEMA: Schema = Schema {
     quick_check: false,
     seen_column: "seen_day",
     retention_days: RETENTION_DAYS,
-    // Written at once, a row at a time: any journal mode serves.
+    // Written at once, a row at a time, by one watch: WAL is asked for, not required.
     require_wal: false,
 };
 
