@@ -158,7 +158,7 @@ impl ApiClient {
             http,
             endpoint,
             retrier: Retrier::new(policy, reporter.clone())
-                .watching(origins, Role::Api)
+                .gated(origins, Role::Api)
                 .limited(limiter),
             reporter,
             key: api.key.clone(),

@@ -103,7 +103,7 @@ impl Uploader {
         Ok(Uploader {
             http,
             retrier: Retrier::new(policy, reporter.clone())
-                .watching(origins, Role::Storage)
+                .gated(origins, Role::Storage)
                 .limited(limiter.clone()),
             timeout,
             reporter,

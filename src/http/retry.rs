@@ -138,8 +138,9 @@ pub(crate) struct Retrier {
     limiter: Option<Arc<Limiter>>,
 }
 
-/// An origin to pass before each attempt, and how its stop becomes the caller's error.
-type OriginWatch<'a, E> = (&'a Arc<Origin>, u64, &'a (dyn Fn(Stop) -> E + Sync));
+/// An origin whose gate each attempt passes first, and how its stop becomes the caller's
+/// error.
+type OriginGate<'a, E> = (&'a Arc<Origin>, u64, &'a (dyn Fn(Stop) -> E + Sync));
 
 impl Retrier {
     pub(crate) fn new(policy: RetryPolicy, reporter: Reporter) -> Retrier {
@@ -152,7 +153,7 @@ impl Retrier {
     }
 
     /// This retrier's requests go to origins of this role, whose health `origins` keeps.
-    pub(crate) fn watching(mut self, origins: Arc<Origins>, role: Role) -> Retrier {
+    pub(crate) fn gated(mut self, origins: Arc<Origins>, role: Role) -> Retrier {
         self.network = Some((origins, role));
         self
     }
@@ -204,7 +205,7 @@ impl Retrier {
 
     async fn drive<T, E, Fut>(
         &self,
-        watch: Option<OriginWatch<'_, E>>,
+        gate: Option<OriginGate<'_, E>>,
         what: impl Fn() -> String,
         mut attempt: impl FnMut(u32) -> Fut,
     ) -> Result<T, E>
@@ -213,7 +214,7 @@ impl Retrier {
     {
         let mut retry = Retry::new(&self.policy);
         loop {
-            let pass = match watch {
+            let pass = match gate {
                 Some((origin, op, stopped)) => Some(origin.enter(op).await.map_err(stopped)?),
                 None => None,
             };
@@ -231,7 +232,7 @@ impl Retrier {
                 }
                 Err(f) => f,
             };
-            if let (Some(pass), Some((_, _, stopped))) = (pass, watch) {
+            if let (Some(pass), Some((_, _, stopped))) = (pass, gate) {
                 match judge(pass, &failure) {
                     FailureVerdict::Stop(stop) => return Err(stopped(stop)),
                     // The gate paces the next try, and the outage notice replaces the
