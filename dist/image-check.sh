@@ -8,7 +8,8 @@
 #    target), and sets in /etc/containers/containers.conf the two settings podman needs
 #    on this kind of machine (`default_ulimits = []`, `pids_limit = 0` under
 #    [containers]), saying what it changed. podman runs with `--runtime runc
-#    --cgroup-manager=cgroupfs` (crun fails on this kernel's hybrid cgroups).
+#    --cgroup-manager=cgroupfs` (crun failed on this kernel's hybrid cgroups when the
+#    engine was first tried here).
 # 2. Makes the unpack stage's base without Docker Hub: a minimal Debian bookworm from
 #    `debootstrap` (against the Debian mirror apt uses, or $DEBIAN_MIRROR), with
 #    ca-certificates, imported as localhost/chief-upload-unpack:bookworm. Kept, so the
@@ -119,8 +120,10 @@ else:
 PY
 }
 conf=/etc/containers/containers.conf
-# Without them, runc cannot start a container here: podman's default ulimits and pids
-# limit cannot be applied on this machine's (hybrid, v1) cgroups.
+# Without default_ulimits = [], runc cannot start a container here: podman's default
+# raises the open-files limit ("error setting rlimit type 7: operation not permitted").
+# pids_limit = 0 was part of the first setup that worked, and is kept (runc did apply
+# podman's default of 2048 here).
 conf_set "$conf" || give_up "cannot set $conf"
 pm() { podman --runtime runc --cgroup-manager=cgroupfs "$@"; }
 echo "$(pm --version), $(runc --version | head -n 1)"
