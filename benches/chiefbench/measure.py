@@ -114,8 +114,8 @@ class Runner:
         """How rclone and the AWS CLI reach s3s-fs (AWS_CONFIG_FILE adds path-style and the
         concurrency; S3 is s3s-fs's address, or the delaying proxy's)."""
         return ["env of rclone and aws: " + " ".join(f"{k}={shlex.quote(v)}" for k, v in self.ctx.peer_env.items()),
-                "s3s-fs: s3s-fs --host 127.0.0.1 --port 0 --access-key ACCESS --secret-key SECRET ROOT "
-                "(ROOT/chief-interop the bucket)"
+                f"s3s-fs: s3s-fs --host 127.0.0.1 --port 0 --access-key {S3_ACCESS} --secret-key {S3_SECRET} "
+                "ROOT (ROOT/chief-interop the bucket)"
                 + (f"; S3 is a delay_proxy.py {self.delay_ms} in front of it" if self.delay_ms else "")]
 
     def fake_args(self, cmd, stats=None):
