@@ -3,7 +3,7 @@
 //!
 //! A big file is read by a helper thread while the calling thread only computes MD5
 //! ([`md5_pipelined`]): copying from the page cache then costs the hashing thread
-//! nothing, which brings one big file to `md5sum` speed or better (benches/run.sh).
+//! nothing, which brings one big file to `md5sum` speed or better (benches/bench).
 //! Small files are read and hashed on the calling thread: they are many, the other
 //! cores are busy hashing other files, and a thread per file would cost more than it
 //! saves. Plain std threads and channels: portable, no architecture-specific code here

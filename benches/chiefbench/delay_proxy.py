@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """A TCP proxy on 127.0.0.1 that delays every chunk it forwards, each way.
 
-    benches/delay_proxy.py TARGET_HOST:PORT DELAY_MS
+    benches/chiefbench/delay_proxy.py TARGET_HOST:PORT DELAY_MS
 
 It listens on an ephemeral port of 127.0.0.1, prints `127.0.0.1:PORT` (one line) when
 ready, and forwards each connection to the target, holding every chunk read from either
 side DELAY_MS before writing it on (chunks are queued with their arrival time, so the
 delay is a latency, not a cap on throughput: a round trip through it costs 2 x DELAY_MS).
-Used by benches/run.sh (group `peers`, row P3) in front of both the API and the S3
-server, so that every tool meets the same emulated distance. Serves until killed.
+Used by the benchmark program (benches/chiefbench, row peers-wan, once P3) in front of both
+the API and the S3 server, so that every tool meets the same emulated distance. Serves
+until killed.
 """
 import asyncio
 import socket
