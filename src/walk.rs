@@ -370,8 +370,18 @@ fn bytes_to_path(b: &[u8]) -> PathBuf {
     PathBuf::from(String::from_utf8_lossy(b).into_owned())
 }
 
-fn display(p: &Path) -> String {
-    p.to_string_lossy().into_owned()
+/// A path as the outputs show it (`WalkedFile::display`, the JSON `path`). On Windows its
+/// `\` separators are written `/`, which Windows takes as well: the same tree gives the
+/// same paths, and so the same shards, on every system, with no mixed separators when a
+/// PATH is given as `./dist` or `C:/data`. A verbatim path (`\\?\`), where `/` is no
+/// separator, is left as it is.
+pub(crate) fn display(p: &Path) -> String {
+    let s = p.to_string_lossy();
+    if cfg!(windows) && !s.starts_with(r"\\?\") {
+        s.replace('\\', "/")
+    } else {
+        s.into_owned()
+    }
 }
 
 /// The relative path globs see: `/`-separated, no leading `./`.
@@ -627,7 +637,7 @@ mod tests {
         let got = collect(&s, &f);
         let want: Vec<String> = ["a.png", "sub/c.png", "sub/tmp/d.png"]
             .iter()
-            .map(|x| format!("file {}", r.join(x).display()))
+            .map(|x| format!("file {}", display(&r.join(x))))
             .collect();
         assert_eq!(got, want);
         let f = globs(&[], &["**/tmp/**", "*.txt"]).unwrap();
@@ -648,7 +658,7 @@ mod tests {
         }
         let f = globs(&["*.png"], &["tmp"]).unwrap();
         let got = collect_all(&settings(vec![r.to_path_buf()]), &f);
-        let p = |x: &str| r.join(x).display().to_string();
+        let p = |x: &str| display(&r.join(x));
         assert_eq!(
             got,
             vec![
@@ -671,14 +681,16 @@ mod tests {
         Filter::new(&[], &[], limits).unwrap()
     }
 
-    /// Both ends of every limit are kept, to the nanosecond, as in rclone.
+    /// Both ends of every limit are kept, to the nanosecond (Windows: to its 100 ns), as in
+    /// rclone.
     #[test]
     fn size_and_age_limits_keep_a_file_exactly_at_the_limit() {
         use FilterVerdict::{Exclude, Take, TooYoung};
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
         let ago = |d: Duration| move || Ok(now - d);
         let secs = Duration::from_secs;
-        let ns = Duration::from_nanos(1);
+        // The clock's smallest step: Windows counts time in 100 ns.
+        let ns = Duration::from_nanos(if cfg!(windows) { 100 } else { 1 });
 
         let sizes = limits(SizeAgeLimits {
             min_size: Some(10),
@@ -821,7 +833,7 @@ mod tests {
             max_age: Some(hour * 24),
         });
         let got = collect_all(&settings(vec![r.to_path_buf()]), &f);
-        let p = |x: &str| r.join(x).display().to_string();
+        let p = |x: &str| display(&r.join(x));
         assert_eq!(
             got,
             vec![
@@ -849,7 +861,7 @@ mod tests {
             std::os::unix::fs::symlink(r.join("big"), links.join("to-big")).unwrap();
             std::os::unix::fs::symlink(r.join("at-max"), links.join("to-at-max")).unwrap();
             let got = collect_all(&settings(vec![links.clone()]), &f);
-            let l = |x: &str| links.join(x).display().to_string();
+            let l = |x: &str| display(&links.join(x));
             assert_eq!(
                 got,
                 vec![
@@ -873,11 +885,11 @@ mod tests {
         std::os::unix::fs::symlink(r.join("missing"), r.join("broken")).unwrap();
         let s = settings(vec![r.clone(), d.path().join("nope")]);
         let got = collect(&s, &globs(&[], &[]).unwrap());
-        let p = |x: &str| r.join(x).display().to_string();
+        let p = |x: &str| display(&r.join(x));
         assert_eq!(
             got,
             vec![
-                format!("failed {}", d.path().join("nope").display()),
+                format!("failed {}", display(&d.path().join("nope"))),
                 format!("file {}", p("link-to-file")),
                 format!("file {}", p("real/f")),
                 format!("skipped {}", p("broken")),

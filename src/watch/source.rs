@@ -3,6 +3,7 @@
 
 use super::left_out::LeftOut;
 use super::*;
+use crate::walk::display;
 use crate::walk::seen::{self, Seen};
 
 /// A PATH being watched.
@@ -426,7 +427,7 @@ impl<'a> WatchSource<'a> {
             root.given.join(rest)
         };
         Some(Place {
-            display: open.to_string_lossy().into_owned(),
+            display: display(&open),
             rel: rel_string(if is_root { &root.given } else { rest }),
             open,
             root: i,
@@ -452,7 +453,7 @@ impl<'a> WatchSource<'a> {
             rest
         });
         self.wanted_file(&Place {
-            display: open.to_string_lossy().into_owned(),
+            display: display(open),
             open: open.to_path_buf(),
             rel,
             root: i,
@@ -520,7 +521,7 @@ impl<'a> WatchSource<'a> {
                 || (entry.file_type().is_symlink()
                     && std::fs::metadata(entry.path()).is_ok_and(|m| m.is_file()));
             let place = Place {
-                display: entry.path().to_string_lossy().into_owned(),
+                display: display(entry.path()),
                 open: entry.path().to_path_buf(),
                 rel,
                 root: place.root,
