@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 
 use crate::exit::UsageError;
-use crate::file_key::{identity, FileKey};
+use crate::file_key::{identity, identity_of_path, FileKey};
 use crate::io_words::io_reason;
 
 pub(crate) mod seen;
@@ -38,8 +38,9 @@ pub struct WalkedFile {
     pub display: String,
     /// Size when seen by the walk.
     pub size: u64,
-    /// Device and inode (unix; `None` elsewhere): the same file reached twice (roots that
-    /// overlap, a path listed twice, a hard link) has the same identity.
+    /// Device and inode (on Windows volume and file index, found only when the walk can
+    /// reach a file twice; else `None`): the same file reached twice (roots that overlap, a
+    /// path listed twice, a hard link) has the same identity.
     pub identity: Option<(u64, u64)>,
     /// The file's identity as the walk saw it, to look it up in the hash cache before it
     /// is opened. Only a hint: the hashing stage trusts the key of the file it opened.
@@ -47,12 +48,14 @@ pub struct WalkedFile {
 }
 
 impl WalkedFile {
-    fn new(path: &Path, m: &Metadata) -> WalkedFile {
+    /// `identify`: find its identity where metadata has none (Windows; see
+    /// `file_key::identity_of_path`), at the cost of an open.
+    fn new(path: &Path, m: &Metadata, identify: bool) -> WalkedFile {
         WalkedFile {
             path: path.to_path_buf(),
             display: display(path),
             size: m.len(),
-            identity: identity(m),
+            identity: identity(m).or_else(|| identify.then(|| identity_of_path(path)).flatten()),
             seen_as: FileKey::from_metadata(m),
         }
     }
@@ -298,8 +301,13 @@ pub fn walk(
     stdin: Option<Box<dyn Read + Send>>,
     sink: &mut dyn Sink,
 ) {
+    // A file reached twice is dropped by its identity (`WalkedFile::identity`), which on
+    // Windows costs an open a file: asked for only when a file can be reached twice.
+    // (Not a hard link's second name under one PATH there.)
+    let identify =
+        cfg!(unix) || settings.paths.len() > 1 || settings.files_from.is_some() || settings.follow;
     for root in &settings.paths {
-        if !walk_root(root, settings.follow, filter, sink) {
+        if !walk_root(root, settings.follow, identify, filter, sink) {
             return;
         }
     }
@@ -353,7 +361,7 @@ pub fn walk(
             continue;
         }
         let root = bytes_to_path(&buf);
-        if !walk_root(&root, settings.follow, filter, sink) {
+        if !walk_root(&root, settings.follow, identify, filter, sink) {
             return;
         }
     }
@@ -399,7 +407,13 @@ pub(crate) fn rel_string(p: &Path) -> String {
     t.to_string()
 }
 
-fn walk_root(root: &Path, follow: bool, filter: &Filter, sink: &mut dyn Sink) -> bool {
+fn walk_root(
+    root: &Path,
+    follow: bool,
+    identify: bool,
+    filter: &Filter,
+    sink: &mut dyn Sink,
+) -> bool {
     let mut emit = |item| sink.item(item);
     let meta = match fs::metadata(root) {
         Ok(m) => m,
@@ -421,7 +435,7 @@ fn walk_root(root: &Path, follow: bool, filter: &Filter, sink: &mut dyn Sink) ->
                 display: display(root),
             });
         }
-        return emit(judged(filter, root, &meta));
+        return emit(judged(filter, root, &meta, identify));
     }
     if !meta.is_dir() {
         return emit(WalkItem::Skipped {
@@ -490,7 +504,7 @@ fn walk_root(root: &Path, follow: bool, filter: &Filter, sink: &mut dyn Sink) ->
             excluded()
         } else if ft.is_file() {
             match entry.metadata() {
-                Ok(m) => judged(filter, entry.path(), &m),
+                Ok(m) => judged(filter, entry.path(), &m, identify),
                 Err(e) => WalkItem::Failed {
                     display: display(entry.path()),
                     error: e.to_string(),
@@ -499,7 +513,7 @@ fn walk_root(root: &Path, follow: bool, filter: &Filter, sink: &mut dyn Sink) ->
         } else if ft.is_symlink() {
             match fs::metadata(entry.path()) {
                 Ok(m) if m.is_file() && !filter.wants_file(&rel) => excluded(),
-                Ok(m) if m.is_file() => judged(filter, entry.path(), &m),
+                Ok(m) if m.is_file() => judged(filter, entry.path(), &m, identify),
                 Ok(m) if m.is_dir() => {
                     if !filter.wants_dir(&rel) {
                         continue;
@@ -537,9 +551,9 @@ fn walk_root(root: &Path, follow: bool, filter: &Filter, sink: &mut dyn Sink) ->
 }
 
 /// A regular file the globs let through, judged by its size and age as it is now.
-fn judged(filter: &Filter, path: &Path, meta: &Metadata) -> WalkItem {
+fn judged(filter: &Filter, path: &Path, meta: &Metadata, identify: bool) -> WalkItem {
     match filter.judge(meta.len(), || meta.modified(), SystemTime::now()) {
-        Ok(FilterVerdict::Take) => WalkItem::File(WalkedFile::new(path, meta)),
+        Ok(FilterVerdict::Take) => WalkItem::File(WalkedFile::new(path, meta, identify)),
         // A run over the PATHs does not come back for a file too young to take.
         Ok(FilterVerdict::Exclude | FilterVerdict::TooYoung) => WalkItem::Excluded {
             display: display(path),
