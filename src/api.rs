@@ -364,9 +364,9 @@ fn put_target(answer: PutAnswer) -> Result<UploadTarget, String> {
     }
     let expires_at = match answer.expires_at {
         None => None,
-        Some(s) => Some(parse_rfc3339(&s).ok_or_else(|| {
+        Some(s) => Some(parse_rfc3339(&s).map_err(|why| {
             format!(
-                "expires_at '{}' is not an RFC 3339 date-time",
+                "expires_at '{}' {why}",
                 clean(&s).chars().take(40).collect::<String>()
             )
         })?),
@@ -430,11 +430,20 @@ fn is_asset_id(s: &str) -> bool {
     })
 }
 
-/// An RFC 3339 date-time (`2026-11-27T10:00:00Z`, `…T10:00:00.5+01:00`) as an instant.
-fn parse_rfc3339(s: &str) -> Option<SystemTime> {
-    chrono::DateTime::parse_from_rfc3339(s)
-        .ok()
-        .map(SystemTime::from)
+/// An RFC 3339 date-time (`2026-11-27T10:00:00Z`, `…T10:00:00.5+01:00`) as an instant, or
+/// why it is none. (Not chrono's `SystemTime::from`: it panics on an instant the system's
+/// clock cannot hold, and on Windows that is any before 1601.)
+fn parse_rfc3339(s: &str) -> Result<SystemTime, &'static str> {
+    let t = chrono::DateTime::parse_from_rfc3339(s).map_err(|_| "is not an RFC 3339 date-time")?;
+    let secs = t.timestamp();
+    let whole = if secs >= 0 {
+        SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(secs.unsigned_abs()))
+    } else {
+        SystemTime::UNIX_EPOCH.checked_sub(Duration::from_secs(secs.unsigned_abs()))
+    };
+    whole
+        .and_then(|w| w.checked_add(Duration::from_nanos(u64::from(t.timestamp_subsec_nanos()))))
+        .ok_or("is out of the range of this system's clock")
 }
 
 #[cfg(test)]
@@ -599,7 +608,11 @@ mod tests {
     #[test]
     fn rfc3339_instants() {
         use std::time::UNIX_EPOCH;
-        let t = |s| parse_rfc3339(s).map(|t| t.duration_since(UNIX_EPOCH).unwrap().as_secs_f64());
+        let t = |s| {
+            parse_rfc3339(s)
+                .ok()
+                .map(|t| t.duration_since(UNIX_EPOCH).unwrap().as_secs_f64())
+        };
         assert_eq!(t("1970-01-01T00:00:00Z"), Some(0.0));
         assert_eq!(t("2026-11-27T10:15:00Z"), Some(1_795_774_500.0));
         assert_eq!(t("2026-11-27T11:15:00+01:00"), Some(1_795_774_500.0));
@@ -616,8 +629,19 @@ mod tests {
             "2026-11-27T10:15:00+1:00",
             "２０２６-11-27T10:15:00Z",
         ] {
-            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+            assert_eq!(
+                parse_rfc3339(bad),
+                Err("is not an RFC 3339 date-time"),
+                "{bad}"
+            );
         }
+        // Windows' clock holds nothing before 1601: refused there, not a panic.
+        let ancient = parse_rfc3339("1600-12-31T23:59:59Z");
+        assert_eq!(ancient.is_err(), cfg!(windows), "{ancient:?}");
+        assert_eq!(
+            parse_rfc3339("1601-01-01T00:00:00Z").map(|t| UNIX_EPOCH.duration_since(t).unwrap()),
+            Ok(Duration::from_secs(11_644_473_600))
+        );
     }
 
     #[test]

@@ -80,7 +80,14 @@ struct CachedKey {
 }
 
 impl CachedKey {
+    /// `None` for a key the cache cannot hold: a timestamp out of range, or no identity
+    /// (`dev` and `ino` both 0: on Windows, where `FileKey` has none), since two files of
+    /// the same size and times would then share an entry, and the second be announced
+    /// with the first one's MD5 (and so skipped as already uploaded).
     fn new(k: &FileKey) -> Option<CachedKey> {
+        if k.dev == 0 && k.ino == 0 {
+            return None;
+        }
         Some(CachedKey {
             dev: k.dev as i64,
             ino: k.ino as i64,
@@ -416,11 +423,8 @@ fn write_batch(conn: &mut Connection, ops: &[Op]) -> rusqlite::Result<()> {
                     recorded_at,
                 } => {
                     // One entry per inode: a changed file replaces its old
-                    // entry instead of leaving it to age out. (Not possible
-                    // where dev/ino are unknown, i.e. 0.)
-                    if k.dev != 0 || k.ino != 0 {
-                        delete_inode.execute(params![k.dev, k.ino])?;
-                    }
+                    // entry instead of leaving it to age out.
+                    delete_inode.execute(params![k.dev, k.ino])?;
                     put.execute(params![
                         k.dev,
                         k.ino,
@@ -473,8 +477,15 @@ mod tests {
     const MD5_B: [u8; 16] = [0xbb; 16];
     const SEC: i64 = 1_000_000_000;
 
+    /// The key of the file at `path`. Where the platform gives no identity (Windows), one
+    /// stands in for it, so that the cache's own rules are tested there too.
     fn key_of(path: &Path) -> FileKey {
-        FileKey::from_metadata(&std::fs::metadata(path).unwrap())
+        let mut key = FileKey::from_metadata(&std::fs::metadata(path).unwrap());
+        if key.dev == 0 && key.ino == 0 {
+            key.dev = 7;
+            key.ino = xxhash_rust::xxh64::xxh64(path.to_string_lossy().as_bytes(), 0) | 1;
+        }
+        key
     }
 
     /// A recorded_at safely past the racy margin for `key`.
@@ -511,6 +522,31 @@ mod tests {
     fn hash_cache_is_send_and_sync() {
         fn assert_send_sync<T: Send + Sync>() {}
         assert_send_sync::<HashCache>();
+    }
+
+    /// A key without identity (Windows' `FileKey`) is neither recorded nor answered: two
+    /// files of the same size and times would share its entry.
+    #[test]
+    fn a_key_without_identity_is_never_cached() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = HashCache::open(&dir.path().join("cache.sqlite")).unwrap();
+        let key = FileKey {
+            dev: 0,
+            ino: 0,
+            ..synthetic(1)
+        };
+        cache.put_at(&key, MD5_A, settled(&key));
+        cache.flush();
+        assert_eq!(cache.get_at(&key, settled(&key) + SEC), None);
+        assert_eq!(cache.get_many_at(&[key], settled(&key) + SEC), vec![None]);
+        let with_identity = synthetic(1);
+        cache.put_at(&with_identity, MD5_A, settled(&with_identity));
+        cache.flush();
+        assert_eq!(
+            cache.get_at(&with_identity, settled(&key) + SEC),
+            Some(MD5_A)
+        );
+        assert_eq!(cache.errors(), 0);
     }
 
     #[test]

@@ -64,6 +64,9 @@ A --watch ends on any of those signals with 0, or 1 if some file failed.";
 #[derive(Debug, Parser)]
 #[command(
     name = "chief-upload",
+    // Not argv[0]'s file name, which on Windows is `chief-upload.exe`: usage lines and
+    // hints say what to type, the same everywhere.
+    bin_name = "chief-upload",
     version,
     long_version = crate::version::long_version(),
     after_help = "Examples for a terminal and for CI, and exit codes: chief-upload --help",

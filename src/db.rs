@@ -259,12 +259,10 @@ pub(crate) fn move_aside(path: &Path, schema: &Schema, why: String) -> Damage {
     }
 }
 
-/// The file at `path` as it is now (`file_key::identity`), to tell later whether it is
+/// The file at `path` as it is now (`file_key::identity_of_path`), to tell later whether it is
 /// still the one a connection opened.
 pub(crate) fn identity(path: &Path) -> Option<(u64, u64)> {
-    std::fs::metadata(path)
-        .ok()
-        .and_then(|m| crate::file_key::identity(&m))
+    crate::file_key::identity_of_path(path)
 }
 
 /// Damage found in the middle of a run, by a connection that opened the file `opened`:
@@ -410,13 +408,11 @@ mod tests {
         std::fs::rename(&path, dir.path().join("elsewhere")).unwrap();
         std::fs::write(&path, "the new one, in use").unwrap();
         let damage = damaged_in_use(&path, &SCHEMA, "test".into(), opened);
-        if cfg!(unix) {
-            assert!(damage.replaced && damage.moved_to.is_none());
-            assert_eq!(std::fs::read(&path).unwrap(), b"the new one, in use");
-            assert!(damage
-                .to_string()
-                .contains("another run had already moved it aside"));
-        }
+        assert!(damage.replaced && damage.moved_to.is_none());
+        assert_eq!(std::fs::read(&path).unwrap(), b"the new one, in use");
+        assert!(damage
+            .to_string()
+            .contains("another run had already moved it aside"));
         // The same file still there: moved aside.
         let opened = identity(&path);
         let damage = damaged_in_use(&path, &SCHEMA, "test".into(), opened);

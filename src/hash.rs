@@ -228,6 +228,7 @@ pub fn open_regular(path: &std::path::Path) -> io::Result<(File, std::fs::Metada
 
 /// At most this much of a file is asked for ahead (`read_ahead`): enough for a small
 /// file whole; a bigger one is read sequentially and the kernel's own readahead takes over.
+#[cfg(target_os = "linux")]
 pub const READ_AHEAD_MAX: u64 = 2 << 20;
 
 /// Asks the kernel to start reading the files of `files` (path and size, at most

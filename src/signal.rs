@@ -29,6 +29,8 @@ impl Signal {
 
     pub fn name(self) -> &'static str {
         match self {
+            Signal::Interrupt if cfg!(windows) => "interrupted (Ctrl-C)",
+            Signal::HangUp if cfg!(windows) => "hang-up (console closed)",
             Signal::Interrupt => "interrupted (SIGINT)",
             Signal::Terminate => "terminated (SIGTERM)",
             Signal::HangUp => "hang-up (SIGHUP)",
@@ -90,21 +92,35 @@ impl Signals {
     }
 }
 
-/// Windows has Ctrl-C (and Ctrl-Break) only; a console closing is not a SIGHUP.
-#[cfg(not(unix))]
-pub struct Signals;
+/// Windows has console events, not signals: Ctrl-C and Ctrl-Break interrupt (Ctrl-Break is
+/// also what another program can send to one process group alone, as CI runners and test
+/// harnesses do), and the console window closing is the hang-up: Windows then gives the
+/// process 5 s, enough for the summary. All are listened to from `new` on.
+#[cfg(windows)]
+pub struct Signals {
+    c: tokio::signal::windows::CtrlC,
+    brk: tokio::signal::windows::CtrlBreak,
+    close: tokio::signal::windows::CtrlClose,
+}
 
-#[cfg(not(unix))]
+#[cfg(windows)]
 impl Signals {
-    /// Ctrl-C is listened to from the first `next`.
+    /// Starts listening (a console event no longer ends the process). Call it inside
+    /// the runtime.
     pub fn new() -> std::io::Result<Signals> {
-        Ok(Signals)
+        use tokio::signal::windows::{ctrl_break, ctrl_c, ctrl_close};
+        Ok(Signals {
+            c: ctrl_c()?,
+            brk: ctrl_break()?,
+            close: ctrl_close()?,
+        })
     }
 
     async fn next(&mut self) -> Option<Signal> {
-        tokio::signal::ctrl_c()
-            .await
-            .ok()
-            .map(|()| Signal::Interrupt)
+        tokio::select! {
+            s = self.c.recv() => s.map(|()| Signal::Interrupt),
+            s = self.brk.recv() => s.map(|()| Signal::Interrupt),
+            s = self.close.recv() => s.map(|()| Signal::HangUp),
+        }
     }
 }

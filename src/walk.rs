@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 
 use crate::exit::UsageError;
-use crate::file_key::{identity, FileKey};
+use crate::file_key::{identity, identity_of_path, FileKey};
 use crate::io_words::io_reason;
 use crate::shard::Shard;
 
@@ -41,8 +41,9 @@ pub struct WalkedFile {
     pub display: String,
     /// Size when seen by the walk.
     pub size: u64,
-    /// Device and inode (unix; `None` elsewhere): the same file reached twice (roots that
-    /// overlap, a path listed twice, a hard link) has the same identity.
+    /// Device and inode (on Windows volume and file index, found only when the walk can
+    /// reach a file twice; else `None`): the same file reached twice (roots that overlap, a
+    /// path listed twice, a hard link) has the same identity.
     pub identity: Option<(u64, u64)>,
     /// The file's identity as the walk saw it, to look it up in the hash cache before it
     /// is opened. Only a hint: the hashing stage trusts the key of the file it opened.
@@ -50,12 +51,14 @@ pub struct WalkedFile {
 }
 
 impl WalkedFile {
-    fn new(path: &Path, m: &Metadata) -> WalkedFile {
+    /// `identify`: find its identity where metadata has none (Windows; see
+    /// `file_key::identity_of_path`), at the cost of an open.
+    fn new(path: &Path, m: &Metadata, identify: bool) -> WalkedFile {
         WalkedFile {
             path: path.to_path_buf(),
             display: display(path),
             size: m.len(),
-            identity: identity(m),
+            identity: identity(m).or_else(|| identify.then(|| identity_of_path(path)).flatten()),
             seen_as: FileKey::from_metadata(m),
         }
     }
@@ -357,8 +360,13 @@ pub fn walk(
     stdin: Option<Box<dyn Read + Send>>,
     sink: &mut dyn Sink,
 ) {
+    // A file reached twice is dropped by its identity (`WalkedFile::identity`), which on
+    // Windows costs an open a file: asked for only when a file can be reached twice.
+    // (Not a hard link's second name under one PATH there.)
+    let identify =
+        cfg!(unix) || settings.paths.len() > 1 || settings.files_from.is_some() || settings.follow;
     for root in &settings.paths {
-        if !walk_root(root, settings.follow, filter, sink) {
+        if !walk_root(root, settings.follow, identify, filter, sink) {
             return;
         }
     }
@@ -412,7 +420,7 @@ pub fn walk(
             continue;
         }
         let root = bytes_to_path(&buf);
-        if !walk_root(&root, settings.follow, filter, sink) {
+        if !walk_root(&root, settings.follow, identify, filter, sink) {
             return;
         }
     }
@@ -429,8 +437,18 @@ fn bytes_to_path(b: &[u8]) -> PathBuf {
     PathBuf::from(String::from_utf8_lossy(b).into_owned())
 }
 
-fn display(p: &Path) -> String {
-    p.to_string_lossy().into_owned()
+/// A path as the outputs show it (`WalkedFile::display`, the JSON `path`). On Windows its
+/// `\` separators are written `/`, which Windows takes as well: the same tree gives the
+/// same paths, and so the same shards, on every system, with no mixed separators when a
+/// PATH is given as `./dist` or `C:/data`. A verbatim path (`\\?\`), where `/` is no
+/// separator, is left as it is.
+pub(crate) fn display(p: &Path) -> String {
+    let s = p.to_string_lossy();
+    if cfg!(windows) && !s.starts_with(r"\\?\") {
+        s.replace('\\', "/")
+    } else {
+        s.into_owned()
+    }
 }
 
 /// The relative path globs see: `/`-separated, no leading `./`.
@@ -448,7 +466,13 @@ pub(crate) fn rel_string(p: &Path) -> String {
     t.to_string()
 }
 
-fn walk_root(root: &Path, follow: bool, filter: &Filter, sink: &mut dyn Sink) -> bool {
+fn walk_root(
+    root: &Path,
+    follow: bool,
+    identify: bool,
+    filter: &Filter,
+    sink: &mut dyn Sink,
+) -> bool {
     let mut emit = |item| sink.item(item);
     let meta = match fs::metadata(root) {
         Ok(m) => m,
@@ -471,7 +495,7 @@ fn walk_root(root: &Path, follow: bool, filter: &Filter, sink: &mut dyn Sink) ->
                 path: root.to_path_buf(),
             });
         }
-        return emit(judged(filter, root, &meta));
+        return emit(judged(filter, root, &meta, identify));
     }
     if !meta.is_dir() {
         return emit(WalkItem::Skipped {
@@ -479,16 +503,18 @@ fn walk_root(root: &Path, follow: bool, filter: &Filter, sink: &mut dyn Sink) ->
             why: format!("not a regular file ({})", kind(&meta)),
         });
     }
-    walk_dir(root, root, follow, filter, sink)
+    walk_dir(root, root, follow, identify, filter, sink)
 }
 
 /// Walks the folder `dir`, at or below `root` (the PATH whose relative paths the globs
 /// see): folders the filter leaves out are not walked, and each file below is handed to
-/// `sink` as the filter judges it. A watch walks a folder that appeared this way.
+/// `sink` as the filter judges it (`identify`: see `WalkedFile::new`). A watch walks a
+/// folder that appeared this way.
 pub(crate) fn walk_dir(
     root: &Path,
     dir: &Path,
     follow: bool,
+    identify: bool,
     filter: &Filter,
     sink: &mut dyn Sink,
 ) -> bool {
@@ -555,7 +581,7 @@ pub(crate) fn walk_dir(
             excluded()
         } else if ft.is_file() {
             match entry.metadata() {
-                Ok(m) => judged(filter, entry.path(), &m),
+                Ok(m) => judged(filter, entry.path(), &m, identify),
                 Err(e) => WalkItem::Failed {
                     display: display(entry.path()),
                     error: e.to_string(),
@@ -564,7 +590,7 @@ pub(crate) fn walk_dir(
         } else if ft.is_symlink() {
             match fs::metadata(entry.path()) {
                 Ok(m) if m.is_file() && !filter.wants_file(&rel) => excluded(),
-                Ok(m) if m.is_file() => judged(filter, entry.path(), &m),
+                Ok(m) if m.is_file() => judged(filter, entry.path(), &m, identify),
                 Ok(m) if m.is_dir() => {
                     if !filter.wants_dir(&rel) {
                         continue;
@@ -602,9 +628,9 @@ pub(crate) fn walk_dir(
 }
 
 /// A regular file the globs let through, judged by its size and age as it is now.
-fn judged(filter: &Filter, path: &Path, meta: &Metadata) -> WalkItem {
+fn judged(filter: &Filter, path: &Path, meta: &Metadata, identify: bool) -> WalkItem {
     match filter.judge(meta.len(), || meta.modified(), SystemTime::now()) {
-        Ok(FilterVerdict::Take) => WalkItem::File(WalkedFile::new(path, meta)),
+        Ok(FilterVerdict::Take) => WalkItem::File(WalkedFile::new(path, meta, identify)),
         // A run over the PATHs does not come back for a file too young to take.
         Ok(FilterVerdict::Exclude | FilterVerdict::TooYoung) => WalkItem::Excluded {
             display: display(path),
@@ -703,7 +729,7 @@ mod tests {
         let got = collect(&s, &f);
         let want: Vec<String> = ["a.png", "sub/c.png", "sub/tmp/d.png"]
             .iter()
-            .map(|x| format!("file {}", r.join(x).display()))
+            .map(|x| format!("file {}", display(&r.join(x))))
             .collect();
         assert_eq!(got, want);
         let f = globs(&[], &["**/tmp/**", "*.txt"]).unwrap();
@@ -724,7 +750,7 @@ mod tests {
         }
         let f = globs(&["*.png"], &["tmp"]).unwrap();
         let got = collect_all(&settings(vec![r.to_path_buf()]), &f);
-        let p = |x: &str| r.join(x).display().to_string();
+        let p = |x: &str| display(&r.join(x));
         assert_eq!(
             got,
             vec![
@@ -747,14 +773,16 @@ mod tests {
         Filter::new(&[], &[], limits).unwrap()
     }
 
-    /// Both ends of every limit are kept, to the nanosecond, as in rclone.
+    /// Both ends of every limit are kept, to the nanosecond (Windows: to its 100 ns), as in
+    /// rclone.
     #[test]
     fn size_and_age_limits_keep_a_file_exactly_at_the_limit() {
         use FilterVerdict::{Exclude, Take, TooYoung};
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
         let ago = |d: Duration| move || Ok(now - d);
         let secs = Duration::from_secs;
-        let ns = Duration::from_nanos(1);
+        // The clock's smallest step: Windows counts time in 100 ns.
+        let ns = Duration::from_nanos(if cfg!(windows) { 100 } else { 1 });
 
         let sizes = limits(SizeAgeLimits {
             min_size: Some(10),
@@ -897,7 +925,7 @@ mod tests {
             max_age: Some(hour * 24),
         });
         let got = collect_all(&settings(vec![r.to_path_buf()]), &f);
-        let p = |x: &str| r.join(x).display().to_string();
+        let p = |x: &str| display(&r.join(x));
         assert_eq!(
             got,
             vec![
@@ -925,7 +953,7 @@ mod tests {
             std::os::unix::fs::symlink(r.join("big"), links.join("to-big")).unwrap();
             std::os::unix::fs::symlink(r.join("at-max"), links.join("to-at-max")).unwrap();
             let got = collect_all(&settings(vec![links.clone()]), &f);
-            let l = |x: &str| links.join(x).display().to_string();
+            let l = |x: &str| display(&links.join(x));
             assert_eq!(
                 got,
                 vec![
@@ -949,11 +977,11 @@ mod tests {
         std::os::unix::fs::symlink(r.join("missing"), r.join("broken")).unwrap();
         let s = settings(vec![r.clone(), d.path().join("nope")]);
         let got = collect(&s, &globs(&[], &[]).unwrap());
-        let p = |x: &str| r.join(x).display().to_string();
+        let p = |x: &str| display(&r.join(x));
         assert_eq!(
             got,
             vec![
-                format!("failed {}", d.path().join("nope").display()),
+                format!("failed {}", display(&d.path().join("nope"))),
                 format!("file {}", p("link-to-file")),
                 format!("file {}", p("real/f")),
                 format!("skipped {}", p("broken")),
@@ -977,23 +1005,20 @@ mod tests {
         let file = |name: &str| {
             let path = dir.path().join(name);
             fs::write(&path, name).unwrap();
-            WalkedFile::new(&path, &fs::metadata(&path).unwrap())
+            WalkedFile::new(&path, &fs::metadata(&path).unwrap(), true)
         };
         // "a.txt" is in shard 4 of 4, as docs/interface.md's vectors say.
         let mut a = file("a.txt");
         a.display = "a.txt".into();
         let mut chooser = Chooser::new(Some(Shard::parse("4/4").unwrap()));
         assert_eq!(chooser.choose(&a), Choice::Take);
-        // Where the walk knows a file's identity (device and inode; not on Windows).
-        if cfg!(unix) {
-            let Choice::Twice(warning) = chooser.choose(&a) else {
-                panic!("reached twice")
-            };
-            assert!(
-                warning.contains("a.txt") && warning.contains("hard link"),
-                "{warning}"
-            );
-        }
+        let Choice::Twice(warning) = chooser.choose(&a) else {
+            panic!("reached twice")
+        };
+        assert!(
+            warning.contains("a.txt") && warning.contains("hard link"),
+            "{warning}"
+        );
         let mut other = Chooser::new(Some(Shard::parse("1/4").unwrap()));
         assert_eq!(other.choose(&a), Choice::OtherShard);
         assert!(!other.in_shard("a.txt"));

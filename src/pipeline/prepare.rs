@@ -482,6 +482,9 @@ mod tests {
 
     #[test]
     fn cache_hits_skip_reading() {
+        if crate::file_key::no_cache_hits_here() {
+            return;
+        }
         let (reporter, _events) = Reporter::channel();
         let ctx = Ctx::new(reporter, Ledger::unheard(), CancellationToken::new());
         let dir = tempfile::tempdir().unwrap();
@@ -505,6 +508,9 @@ mod tests {
 
     #[test]
     fn tiny_files_are_hashed_without_the_cache() {
+        if crate::file_key::no_cache_hits_here() {
+            return;
+        }
         let (reporter, _events) = Reporter::channel();
         let ctx = Ctx::new(reporter, Ledger::unheard(), CancellationToken::new());
         let dir = tempfile::tempdir().unwrap();
@@ -545,6 +551,9 @@ mod tests {
     /// looked up by the key of what was opened.
     #[test]
     fn a_batch_answer_serves_only_an_unchanged_file() {
+        if crate::file_key::no_cache_hits_here() {
+            return;
+        }
         let (reporter, _events) = Reporter::channel();
         let ctx = Ctx::new(reporter, Ledger::unheard(), CancellationToken::new());
         let dir = tempfile::tempdir().unwrap();

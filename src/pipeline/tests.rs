@@ -111,7 +111,7 @@ fn batched_counts_and_lines_add_up() {
         let path = tree.join(&name);
         std::fs::write(&path, &content).unwrap();
         real.insert(
-            path.display().to_string(),
+            crate::walk::display(&path),
             hex::encode(Md5::digest(&content)),
         );
         total += size;
@@ -151,6 +151,9 @@ fn batched_counts_and_lines_add_up() {
     };
     check("no cache", &[&args[..], &["--no-cache"]].concat(), &real);
     check("first run", &args, &real);
+    if crate::file_key::no_cache_hits_here() {
+        return;
+    }
 
     // Every file the cache serves gets an answer of its own (these files are too fresh
     // for what the first run recorded: planted as late as the cache accepts).

@@ -33,13 +33,15 @@ impl Env {
     }
 
     /// The config file: `$XDG_CONFIG_HOME/chief/config.toml` (`~/.config/chief/…`) on
-    /// Linux; the platform config directory elsewhere.
+    /// Linux; `%APPDATA%\chief\config\config.toml` on Windows; the platform config
+    /// directory elsewhere.
     pub(crate) fn config_path(&self) -> Option<PathBuf> {
         self.chief_dir(Dir::Config).map(|d| d.join("config.toml"))
     }
 
     /// The hash cache: `$XDG_CACHE_HOME/chief/hashes.sqlite` (`~/.cache/chief/…`) on
-    /// Linux; the platform cache directory elsewhere.
+    /// Linux; `%LOCALAPPDATA%\chief\cache\hashes.sqlite` on Windows; the platform cache
+    /// directory elsewhere.
     pub(crate) fn cache_path(&self) -> Option<PathBuf> {
         self.chief_dir(Dir::Cache).map(|d| d.join("hashes.sqlite"))
     }
@@ -65,6 +67,18 @@ impl Env {
             }
             if let Some(home) = self.get_os("HOME") {
                 return Some(Path::new(home).join(under_home).join("chief"));
+            }
+        }
+        // On Windows `directories` asks the system for the known folders, never the
+        // environment; APPDATA and LOCALAPPDATA name the same folders, and a snapshot that
+        // overrides them is obeyed. Same layout: `<folder>\chief\config`, `…\chief\cache`.
+        if cfg!(windows) {
+            let (var, leaf) = match dir {
+                Dir::Config => ("APPDATA", "config"),
+                Dir::Cache => ("LOCALAPPDATA", "cache"),
+            };
+            if let Some(x) = self.get_os(var).filter(|x| Path::new(x).is_absolute()) {
+                return Some(Path::new(x).join("chief").join(leaf));
             }
         }
         let dirs = directories::ProjectDirs::from("", "", "chief")?;
@@ -110,6 +124,20 @@ mod tests {
             env.config_path(),
             Some(PathBuf::from("/home/u/.config/chief/config.toml")),
             "a relative XDG directory is ignored"
+        );
+    }
+
+    #[cfg(windows)]
+    #[test]
+    fn windows_paths_follow_appdata() {
+        let env = Env::from_pairs([("APPDATA", r"C:\a"), ("LOCALAPPDATA", r"C:\l")]);
+        assert_eq!(
+            env.config_path(),
+            Some(PathBuf::from(r"C:\a\chief\config\config.toml"))
+        );
+        assert_eq!(
+            env.cache_path(),
+            Some(PathBuf::from(r"C:\l\chief\cache\hashes.sqlite"))
         );
     }
 }

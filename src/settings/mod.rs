@@ -326,7 +326,7 @@ pub(crate) fn output_settings(cli: &Cli, env: &Env) -> OutputSettings {
     let color = match cli.color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
-        ColorChoice::Auto => term && env.get("NO_COLOR").is_none(),
+        ColorChoice::Auto => term && env.get("NO_COLOR").is_none() && console_shows_colours(),
     };
     OutputSettings {
         json: cli.json,
@@ -338,6 +338,14 @@ pub(crate) fn output_settings(cli: &Cli, env: &Env) -> OutputSettings {
             .ok()
             .filter(|d| !d.is_zero()),
     }
+}
+
+/// Whether stderr, a terminal, shows colour codes as colours. A Windows console does only
+/// once asked to (virtual terminal processing, Windows 10 and later), which `console`'s
+/// check does; without it they would print as `←[32m`. (A pipe that pretends to be a
+/// terminal says no there: no colour.)
+fn console_shows_colours() -> bool {
+    !cfg!(windows) || console::Term::stderr().features().colors_supported()
 }
 
 /// Reads the connection settings from flags, environment and config file, without

@@ -539,6 +539,7 @@ fn shards_come_from_the_flag_or_the_environment_and_are_checked() {
 fn a_watch_settles_for_min_age_waits_out_outages_and_keeps_its_record_by_the_cache() {
     let env = Env::from_pairs([
         ("XDG_CACHE_HOME", "/xdg/cache"),
+        ("LOCALAPPDATA", r"C:\xdg"),
         ("CHIEF_API_KEY", "pat_abcdefghijklmnopqrstuvwxyz012345"),
         ("CHIEF_PROJECT_ID", "project_aaaaaaaaaaaaaaaaaaaa"),
     ]);
@@ -548,10 +549,12 @@ fn a_watch_settles_for_min_age_waits_out_outages_and_keeps_its_record_by_the_cac
     assert_eq!(w.settle, Duration::from_secs(2));
     assert_eq!(w.rescan_every, Duration::from_secs(60));
     assert!(!w.poll);
-    assert_eq!(
-        w.record,
-        Some(PathBuf::from("/xdg/cache/chief/sent.sqlite"))
-    );
+    let record = if cfg!(windows) {
+        r"C:\xdg\chief\cache\sent.sqlite"
+    } else {
+        "/xdg/cache/chief/sent.sqlite"
+    };
+    assert_eq!(w.record, Some(PathBuf::from(record)));
     assert!(
         w.target.ends_with(" project_aaaaaaaaaaaaaaaaaaaa"),
         "{}",

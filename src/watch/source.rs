@@ -3,7 +3,7 @@
 
 use super::left_out::LeftOut;
 use super::*;
-use crate::walk::{Choice, Chooser};
+use crate::walk::{display, Choice, Chooser};
 
 /// A PATH being watched.
 pub(super) struct Root {
@@ -429,7 +429,7 @@ impl<'a> WatchSource<'a> {
             root.given.join(rest)
         };
         Some(Place {
-            display: open.to_string_lossy().into_owned(),
+            display: display(&open),
             rel: rel_string(if is_root { &root.given } else { rest }),
             open,
             root: i,
@@ -455,7 +455,7 @@ impl<'a> WatchSource<'a> {
             rest
         });
         self.wanted_file(&Place {
-            display: open.to_string_lossy().into_owned(),
+            display: display(open),
             open: open.to_path_buf(),
             rel,
             root: i,
@@ -505,6 +505,8 @@ impl<'a> WatchSource<'a> {
             &root,
             &place.open,
             settings.walk.follow,
+            // Reached twice or not, the record tells a file it has sent.
+            false,
             &settings.filter,
             &mut |item| {
                 if self.stopping() {

@@ -113,23 +113,44 @@ fn a_report_that_cannot_be_created_stops_the_run_before_any_request() {
 // Signals
 // ---------------------------------------------------------------------------------------
 
-#[cfg(unix)]
+/// SIGTERM and SIGHUP on Unix; on Windows, which has neither, the interrupt (Ctrl-Break)
+/// in their place, and visible skips for what has no Windows form.
 mod signals {
     use super::*;
     use std::io::{BufRead, BufReader};
     use std::sync::mpsc;
 
+    use crate::common::{cannot_interrupt, interrupt, kill, skip};
     use fake_chief::Gate;
 
     /// Generous upper bound for anything that should happen "at once".
     const PROMPT: Duration = Duration::from_secs(20);
 
-    fn kill(child: &Child, signal: &str) {
-        let status = std::process::Command::new("kill")
-            .args([&format!("-{signal}"), &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success(), "kill -{signal}");
+    /// How a test stops the run: a Unix signal by name, or the interrupt (`interrupt`:
+    /// SIGINT, or Ctrl-Break on Windows).
+    #[derive(Clone, Copy)]
+    enum Stop {
+        Signal(&'static str),
+        Interrupt,
+    }
+
+    impl Stop {
+        fn send(self, child: &Child) {
+            match self {
+                Stop::Signal(name) => kill(child, name),
+                Stop::Interrupt => interrupt(child),
+            }
+        }
+
+        /// What chief-upload says it was stopped by.
+        fn said(self) -> &'static str {
+            match self {
+                Stop::Signal("TERM") => "(SIGTERM)",
+                Stop::Signal("HUP") => "(SIGHUP)",
+                Stop::Signal(_) | Stop::Interrupt if cfg!(windows) => "(Ctrl-C)",
+                Stop::Signal(_) | Stop::Interrupt => "(SIGINT)",
+            }
+        }
     }
 
     /// Six files of distinct content.
@@ -139,10 +160,10 @@ mod signals {
         }
     }
 
-    /// Two files uploaded, the third held at the storage, then `signal`: the run stops with
+    /// Two files uploaded, the third held at the storage, then `stop`: the run stops with
     /// `code`, its summary on stderr, in the report (after every finished file's line) and in
     /// the GitHub step outputs.
-    fn stopped_by(signal: &str, code: i32) {
+    fn stopped_by(stop: Stop, code: i32) {
         let fake = FakeChief::start();
         let env = TestEnv::new();
         six_files(&env);
@@ -171,13 +192,13 @@ mod signals {
             ],
         );
         gate.wait_arrived(1, PROMPT);
-        kill(&child, signal);
+        stop.send(&child);
         let out = finish(child, PROMPT);
         gate.release();
         let err = text(&out.stderr);
         assert_eq!(out.status.code(), Some(code), "{err}");
         assert!(
-            err.contains(&format!("(SIG{signal}): stopping transfers")),
+            err.contains(&format!("{}: stopping transfers", stop.said())),
             "{err}"
         );
         assert!(
@@ -206,12 +227,31 @@ mod signals {
 
     #[test]
     fn sigterm_stops_the_run_with_143_a_summary_and_the_whole_report() {
-        stopped_by("TERM", 143);
+        if cfg!(windows) {
+            return skip("Windows has no SIGTERM (the interrupt test stands for it)");
+        }
+        stopped_by(Stop::Signal("TERM"), 143);
     }
 
     #[test]
     fn sighup_stops_the_run_with_129_a_summary_and_the_whole_report() {
-        stopped_by("HUP", 129);
+        if cfg!(windows) {
+            return skip(
+                "Windows has no SIGHUP; its hang-up, the console window closing, \
+                 cannot be sent by a program",
+            );
+        }
+        stopped_by(Stop::Signal("HUP"), 129);
+    }
+
+    /// Ctrl-C in a terminal; on Windows Ctrl-Break, what a CI runner can send to one
+    /// process group.
+    #[test]
+    fn an_interrupt_stops_the_run_with_130_a_summary_and_the_whole_report() {
+        if let Some(why) = cannot_interrupt() {
+            return skip(why);
+        }
+        stopped_by(Stop::Interrupt, 130);
     }
 
     /// A second signal while the first one's wind-down is held up ends the process at once,
@@ -223,6 +263,15 @@ mod signals {
     /// second signal's way out tells the two endings apart, without a stopwatch.
     #[test]
     fn a_second_signal_ends_a_held_up_run_at_once_with_its_summary() {
+        if let Some(why) = cannot_interrupt() {
+            return skip(why);
+        }
+        // SIGTERM on Unix, as a CI runner sends it; the interrupt on Windows.
+        let (stop, code) = if cfg!(windows) {
+            (Stop::Interrupt, 130)
+        } else {
+            (Stop::Signal("TERM"), 143)
+        };
         let fake = FakeChief::start();
         let env = TestEnv::new();
         six_files(&env);
@@ -257,14 +306,14 @@ mod signals {
         };
         gate.wait_arrived(1, PROMPT);
         // The run has opened its cache; hold the write lock.
-        let cache = env.dir.path().join("cache/chief/hashes.sqlite");
+        let cache = env.cache_file("hashes.sqlite");
         let lock = rusqlite::Connection::open(&cache).unwrap();
         lock.busy_timeout(PROMPT).unwrap();
         lock.execute_batch("BEGIN IMMEDIATE").unwrap();
 
-        kill(&child, "TERM");
-        wait_for("(SIGTERM): stopping transfers");
-        kill(&child, "TERM");
+        stop.send(&child);
+        wait_for(&format!("{}: stopping transfers", stop.said()));
+        stop.send(&child);
         let out = finish(child, PROMPT);
         let mut rest: Vec<String> = Vec::new();
         reader.join().unwrap();
@@ -272,7 +321,7 @@ mod signals {
         drop(lock);
         gate.release();
         let err = rest.join("\n");
-        assert_eq!(out.status.code(), Some(143), "{err}");
+        assert_eq!(out.status.code(), Some(code), "{err}");
         assert!(err.contains("signalled again: leaving now"), "{err}");
         assert!(
             err.contains("Interrupted. Uploaded 1 file") && err.contains("5 files found"),
@@ -402,9 +451,14 @@ fn github_gets_capped_annotations_a_job_summary_and_outputs() {
 
 /// A file name with a newline, `::`, `%`, `,`, `:` and `|` makes no command of its own
 /// and breaks neither the annotation's properties nor the summary's table.
-#[cfg(unix)]
 #[test]
 fn hostile_file_names_cannot_inject_commands_or_break_the_table() {
+    if cfg!(windows) {
+        return crate::common::skip(
+            "Windows file names cannot hold a newline, ':' or '|' (the escaping itself is \
+             the same code on every system)",
+        );
+    }
     let fake = FakeChief::start();
     let env = TestEnv::new();
     let gh = GithubFiles::new(&env);

@@ -16,6 +16,9 @@ fn small_files(env: &TestEnv, n: usize) {
 
 #[test]
 fn auto_raises_the_requests_in_flight_well_above_eight_on_a_distant_server() {
+    if let Some(why) = crate::common::slow_under_wine() {
+        return crate::common::skip(why);
+    }
     let fake = FakeChief::builder()
         .with_knobs(|k| {
             k.api.latency = Duration::from_millis(50);
@@ -84,6 +87,9 @@ fn auto_backs_off_when_the_server_pushes_back_and_no_file_fails() {
 
 #[test]
 fn auto_holds_still_through_an_outage() {
+    if let Some(why) = crate::common::slow_under_wine() {
+        return crate::common::skip(why);
+    }
     // Long enough for the API to be out (not just suspect): 503 with Retry-After, which is
     // pushback only while other requests succeed.
     let fake = FakeChief::builder()

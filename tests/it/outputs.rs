@@ -2,13 +2,15 @@
 //! output, and an output that cannot be written is named and fails the run. (The faults
 //! that need strace are in tests/faults/.)
 
-use crate::common::{files_by_path, json_lines, summary, text, TestEnv};
+use crate::common::{cannot_interrupt, files_by_path, json_lines, skip, summary, text, TestEnv};
 use fake_chief::{FakeChief, PROJECT};
 
 /// `--json` into a full device: named once on stderr, every file still uploaded, exit 1.
-#[cfg(target_os = "linux")]
 #[test]
 fn json_into_a_full_device_is_named_and_fails_the_run() {
+    if !cfg!(target_os = "linux") {
+        return skip("/dev/full, a device every write to fails with ENOSPC, is Linux's");
+    }
     let fake = FakeChief::start();
     let env = TestEnv::new();
     for i in 0..5 {
@@ -41,11 +43,13 @@ fn json_into_a_full_device_is_named_and_fails_the_run() {
 }
 
 /// A `--json` reader that stops reading (its pipe full) delays neither the files in
-/// flight nor SIGTERM's summary on stderr; once it reads again it gets every line, the
-/// summary last.
-#[cfg(unix)]
+/// flight nor SIGTERM's summary on stderr (Ctrl-Break's on Windows); once it reads again
+/// it gets every line, the summary last.
 #[test]
 fn a_json_reader_that_stops_reading_holds_only_its_own_output() {
+    if let Some(why) = cannot_interrupt() {
+        return skip(why);
+    }
     use std::io::{BufRead, BufReader, Read};
     use std::time::Duration;
 
@@ -97,11 +101,12 @@ fn a_json_reader_that_stops_reading_holds_only_its_own_output() {
         }
     }
     gate.wait_arrived(1, PROMPT);
-    let kill = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
+    // SIGTERM, as a CI runner sends it; Windows has only the interrupt.
+    #[cfg(unix)]
+    crate::common::kill(&child, "TERM");
+    #[cfg(not(unix))]
+    crate::common::interrupt(&child);
+    let signal_exit = if cfg!(unix) { 143 } else { 130 };
     // The summary reaches stderr while stdout is still not read.
     let summary_line = loop {
         let line = next();
@@ -119,7 +124,7 @@ fn a_json_reader_that_stops_reading_holds_only_its_own_output() {
     let status = child.wait().unwrap();
     gate.release();
     let err = reader.join().unwrap();
-    assert_eq!(status.code(), Some(143), "{err}");
+    assert_eq!(status.code(), Some(signal_exit), "{err}");
     let lines = json_lines(&json);
     assert_eq!(files_by_path(&lines).len(), PASS);
     let s = summary(&lines);

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::process::{Child, Stdio};
 use std::time::{Duration, SystemTime};
 
-use crate::common::{files_by_path, finish, json_lines, summary, text, TestEnv};
+use crate::common::{
+    cannot_interrupt, files_by_path, finish, interrupt, json_lines, skip, summary, text, TestEnv,
+};
 use fake_chief::{Action, FakeChief, Gate, Recorded, Rule, PROJECT, TOKEN};
 use serde_json::Value;
 
@@ -401,9 +403,11 @@ fn a_file_changed_after_hashing_is_not_reported_uploaded() {
 // 5. Ctrl-C
 // ---------------------------------------------------------------------------------------
 
-#[cfg(unix)]
 #[test]
 fn ctrl_c_stops_promptly_with_a_summary_and_exit_130() {
+    if let Some(why) = cannot_interrupt() {
+        return skip(why);
+    }
     let fake = FakeChief::start();
     let env = TestEnv::new();
     for i in 0..6 {
@@ -414,11 +418,7 @@ fn ctrl_c_stops_promptly_with_a_summary_and_exit_130() {
     let child = spawn(&env, &fake, &["-j", "1", "."]);
     gate.wait_arrived(1, PROMPT);
     let signalled = std::time::Instant::now();
-    let kill = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
+    interrupt(&child);
     let out = finish(child, PROMPT);
     let took = signalled.elapsed();
     gate.release();
@@ -436,10 +436,12 @@ fn ctrl_c_stops_promptly_with_a_summary_and_exit_130() {
 
 /// A `--files-from -` list still open (a producer that has not finished) does not keep
 /// an interrupted run alive.
-#[cfg(unix)]
 #[test]
 fn ctrl_c_ends_a_run_whose_files_from_pipe_is_still_open() {
     use std::io::Write;
+    if let Some(why) = cannot_interrupt() {
+        return skip(why);
+    }
     let fake = FakeChief::start();
     let env = TestEnv::new();
     env.file("a.bin", vec![1u8; 10_000]);
@@ -450,11 +452,7 @@ fn ctrl_c_ends_a_run_whose_files_from_pipe_is_still_open() {
     list.write_all(b"a.bin\n").unwrap();
     list.flush().unwrap();
     gate.wait_arrived(1, PROMPT);
-    let kill = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
+    interrupt(&child);
     let out = finish(child, PROMPT);
     gate.release();
     drop(list);
@@ -753,7 +751,7 @@ fn an_unreachable_storage_error_does_not_show_the_signed_query() {
 fn a_damaged_hash_cache_is_said_once_and_the_run_goes_on() {
     let env = TestEnv::new();
     env.file("big.bin", vec![3u8; 64 * 1024]);
-    let cache = env.dir.path().join("cache/chief/hashes.sqlite");
+    let cache = env.cache_file("hashes.sqlite");
     std::fs::create_dir_all(cache.parent().unwrap()).unwrap();
     std::fs::write(&cache, "not a database ".repeat(1000)).unwrap();
     let out = env

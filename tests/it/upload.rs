@@ -1,6 +1,6 @@
 //! The core pipeline end to end: the real binary against the fake Chief server.
 
-use crate::common::{files_by_path, json_lines, summary, TestEnv};
+use crate::common::{files_by_path, json_lines, summary, text, TestEnv};
 use fake_chief::{Action, FakeChief, Rule, PROJECT, TOKEN};
 
 fn tree(env: &TestEnv) {
@@ -443,8 +443,11 @@ fn config_file_credentials_drive_a_real_upload() {
         .assert()
         .success();
     assert_eq!(fake.assets(PROJECT).len(), 1);
+    if cfg!(windows) {
+        return crate::common::skip(&format!("the mode half: {NO_MODES}"));
+    }
     // A group-readable config file gets a warning like ssh's.
-    crate::common::set_mode(&env.config_dir().join("chief/config.toml"), 0o644);
+    crate::common::set_mode(&env.config_file(), 0o644);
     let out = env
         .cmd()
         .args(["--profile", "fake", "x.txt"])
@@ -458,8 +461,15 @@ fn config_file_credentials_drive_a_real_upload() {
     );
 }
 
+/// Why a file's privacy is not checked on Windows.
+const NO_MODES: &str = "Windows files have access lists, not mode bits: chief-upload checks \
+                        no file's privacy there";
+
 #[test]
 fn api_key_file_must_be_private() {
+    if cfg!(windows) {
+        return crate::common::skip(NO_MODES);
+    }
     let fake = FakeChief::start();
     let env = TestEnv::new();
     env.file("x.txt", "key file");
@@ -610,4 +620,66 @@ fn a_file_reached_twice_gets_one_outcome() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.matches("reached before").count(), 3, "{err}");
     assert_eq!(fake.api_requests().len(), 2);
+}
+
+/// A file whose full path is longer than Windows' old limit of 260 characters (MAX_PATH)
+/// is walked, hashed and uploaded like any other.
+#[test]
+fn a_path_longer_than_max_path_is_uploaded() {
+    let fake = FakeChief::start();
+    let env = TestEnv::new();
+    let deep: String = (0..6).map(|i| format!("{}{i}/", "d".repeat(49))).collect();
+    let rel = format!("{deep}file.txt");
+    env.file(&rel, "deep");
+    assert!(env.root().join(&rel).as_os_str().len() > 300);
+    let out = env.cmd_for(&fake).args(["--json", "."]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let files = files_by_path(&json_lines(&out.stdout));
+    assert_eq!(
+        files[&format!("./{rel}")]["outcome"],
+        "uploaded",
+        "{files:?}"
+    );
+    assert_eq!(fake.assets(PROJECT)[0].md5, fake_chief::md5_hex(b"deep"));
+}
+
+/// A file another program has open is uploaded like any other. On Windows, one held open
+/// with no sharing (as some editors and databases hold theirs) cannot be read: it fails
+/// alone, saying so, and the rest are uploaded.
+#[test]
+fn a_file_open_in_another_program_is_uploaded_or_fails_alone_when_not_shared() {
+    let fake = FakeChief::start();
+    let env = TestEnv::new();
+    let shared = env.file("shared.txt", "open elsewhere");
+    let _writer = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&shared)
+        .unwrap();
+    #[cfg(windows)]
+    let _held = {
+        use std::os::windows::fs::OpenOptionsExt;
+        let p = env.file("held.txt", "open elsewhere, shared with none");
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .share_mode(0)
+            .open(p)
+            .unwrap()
+    };
+    let out = env.cmd_for(&fake).args(["--json", "."]).output().unwrap();
+    let err = text(&out.stderr);
+    let files = files_by_path(&json_lines(&out.stdout));
+    assert_eq!(files["./shared.txt"]["outcome"], "uploaded", "{err}");
+    if cfg!(windows) {
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        let held = &files["./held.txt"];
+        assert_eq!(held["outcome"], "failed", "{held}");
+        assert_eq!(
+            held["error"], "cannot open: in use by another program, which does not share it",
+            "{held}"
+        );
+        assert!(err.contains("./held.txt"), "{err}");
+    } else {
+        assert_eq!(out.status.code(), Some(0), "{err}");
+    }
 }

@@ -10,14 +10,15 @@
 use crate::common::TestEnv;
 use fake_chief::FakeChief;
 
-/// The watches themselves, ended by signals.
-#[cfg(unix)]
+/// The watches themselves, ended by signals (on Windows by the interrupt, Ctrl-Break).
 mod watching {
     use super::*;
 
+    use crate::common::{cannot_interrupt, interrupt, kill, skip};
+
     use std::io::{BufRead, BufReader, Write};
     use std::path::{Path, PathBuf};
-    use std::process::{Child, Command as StdCommand, ExitStatus};
+    use std::process::{Child, ExitStatus};
     use std::sync::mpsc::{self, Receiver};
     use std::thread::JoinHandle;
     use std::time::{Duration, Instant, SystemTime};
@@ -194,14 +195,21 @@ mod watching {
             &self.files
         }
 
-        /// Sends `signal` and waits for the end.
-        fn stop(self, signal: &str) -> Ended {
-            let status = StdCommand::new("kill")
-                .args([&format!("-{signal}"), &self.child.id().to_string()])
-                .status()
-                .unwrap();
-            assert!(status.success(), "kill -{signal}");
-            self.wait_end()
+        /// Sends `signal` (on Windows, which has only the interrupt, Ctrl-Break whatever
+        /// the name: each ends a watch alike) and waits for the end. `None` where a watch
+        /// cannot be stopped so (`cannot_interrupt`): it is killed, the rest of the test
+        /// is said to be skipped, and the test returns.
+        fn stop(self, signal: &str) -> Option<Ended> {
+            if let Some(why) = cannot_interrupt() {
+                skip(&format!("from the end of the watch on: {why}"));
+                return None;
+            }
+            if cfg!(windows) {
+                interrupt(&self.child);
+            } else {
+                kill(&self.child, signal);
+            }
+            Some(self.wait_end())
         }
 
         fn wait_end(mut self) -> Ended {
@@ -288,7 +296,9 @@ mod watching {
         assert_eq!(line["path"], "./after.txt");
         assert_eq!(fake.assets(PROJECT).len(), 2);
 
-        let end = w.stop("TERM");
+        let Some(end) = w.stop("TERM") else {
+            return;
+        };
         assert_eq!(end.status.code(), Some(0), "{}", end.stderr);
         let s = end.summary();
         assert_eq!(
@@ -332,7 +342,9 @@ mod watching {
         let mut w = Watching::start(&env, &fake, &["--min-age", "1s"]);
         env.file("bad.txt", "refused");
         assert_eq!(w.wait_file("bad.txt")["outcome"], "failed");
-        let end = w.stop("INT");
+        let Some(end) = w.stop("INT") else {
+            return;
+        };
         assert_eq!(end.status.code(), Some(1), "{}", end.stderr);
         assert_eq!(end.summary()["failed"], 1);
     }
@@ -362,7 +374,9 @@ mod watching {
         drop(f);
         let line = w.wait_file("slow.bin");
         assert_uploaded(&line, &written);
-        let end = w.stop("TERM");
+        let Some(end) = w.stop("TERM") else {
+            return;
+        };
         assert_eq!(end.status.code(), Some(0), "{}", end.stderr);
         assert_eq!(end.files_named("slow.bin").len(), 1, "{:?}", end.lines);
         let stored: Vec<_> = fake.assets(PROJECT);
@@ -402,9 +416,9 @@ mod watching {
 
         // A link to a folder is not followed without --follow, as in a walk.
         outside(&env, "linked/behind-a-link.txt", b"behind a link");
-        std::os::unix::fs::symlink(
+        crate::common::symlink(
             env.dir.path().join("outside/linked"),
-            env.root().join("link"),
+            &env.root().join("link"),
         )
         .unwrap();
 
@@ -413,7 +427,9 @@ mod watching {
         env.file("new/last.txt", "the last one");
         assert_uploaded(&w.wait_file("last.txt"), b"the last one");
 
-        let end = w.stop("TERM");
+        let Some(end) = w.stop("TERM") else {
+            return;
+        };
         assert_eq!(end.status.code(), Some(0), "{}", end.stderr);
         assert_eq!(end.summary()["uploaded"], 5, "{:?}", end.lines);
         assert!(end.files_named("behind-a-link.txt").is_empty());
@@ -439,7 +455,9 @@ mod watching {
             &w.wait_content("c.txt", b"charlie, changed"),
             b"charlie, changed",
         );
-        let first = w.stop("TERM");
+        let Some(first) = w.stop("TERM") else {
+            return;
+        };
         assert_eq!(first.status.code(), Some(0), "{}", first.stderr);
         assert_eq!(first.files_named("c.txt").len(), 2, "{:?}", first.lines);
 
@@ -460,7 +478,9 @@ mod watching {
         // A file after the restart: by the time it is done, the first pass has been looked at.
         env.file("d.txt", "delta");
         assert_uploaded(&w.wait_file("d.txt"), b"delta");
-        let second = w.stop("TERM");
+        let Some(second) = w.stop("TERM") else {
+            return;
+        };
         assert_eq!(second.status.code(), Some(0), "{}", second.stderr);
         let named: Vec<String> = second
             .lines
@@ -528,7 +548,9 @@ mod watching {
         assert_uploaded(&w.wait_file("meets-1.txt"), b"meets the outage");
         assert_uploaded(&w.wait_file("meets-2.txt"), b"meets it too");
         assert_uploaded(&w.wait_file("during.txt"), b"appeared during the outage");
-        let end = w.stop("TERM");
+        let Some(end) = w.stop("TERM") else {
+            return;
+        };
         assert_eq!(end.status.code(), Some(0), "{}", end.stderr);
         let s = end.summary();
         assert_eq!(
@@ -561,7 +583,9 @@ mod watching {
         // The rescan that finds the second file also passes the first, already sent.
         env.file("second.txt", "found by a later rescan");
         assert_uploaded(&w.wait_file("second.txt"), b"found by a later rescan");
-        let end = w.stop("TERM");
+        let Some(end) = w.stop("TERM") else {
+            return;
+        };
         assert_eq!(end.status.code(), Some(0), "{}", end.stderr);
         assert_eq!(end.files_named("first.txt").len(), 1, "{:?}", end.lines);
         assert_eq!(fake.api_requests().len(), 2);
@@ -571,7 +595,7 @@ mod watching {
             end.stderr
         );
         assert!(
-            !env.dir.path().join("cache/chief/sent.sqlite").exists(),
+            !env.cache_file("sent.sqlite").exists(),
             "--no-cache keeps no record on disk"
         );
     }
@@ -605,7 +629,9 @@ mod watching {
         });
         env.file("kept.txt", "uploaded");
         assert_uploaded(&w.wait_file("kept.txt"), b"uploaded");
-        let end = w.stop("TERM");
+        let Some(end) = w.stop("TERM") else {
+            return;
+        };
         assert_eq!(end.status.code(), Some(0), "{}", end.stderr);
         assert_eq!(end.summary()["excluded"], 2, "{}", end.summary());
         assert!(end.files_named("new.tmp").is_empty());
@@ -648,7 +674,9 @@ mod watching {
         });
         env.file("c.txt", "c");
         assert_uploaded(&w.wait_file("c.txt"), b"c");
-        let end = w.stop("TERM");
+        let Some(end) = w.stop("TERM") else {
+            return;
+        };
         assert_eq!(end.status.code(), Some(0), "{}", end.stderr);
         assert_eq!(end.summary()["excluded"], 3, "{}", end.summary());
     }
@@ -659,13 +687,15 @@ mod watching {
     fn a_damaged_record_is_said_once_and_the_watch_goes_on() {
         let fake = FakeChief::start();
         let env = TestEnv::new();
-        let record = env.dir.path().join("cache/chief/sent.sqlite");
+        let record = env.cache_file("sent.sqlite");
         std::fs::create_dir_all(record.parent().unwrap()).unwrap();
         std::fs::write(&record, "not a database ".repeat(1000)).unwrap();
         let mut w = Watching::start(&env, &fake, &["--min-age", "1s"]);
         env.file("a.txt", "a");
         assert_uploaded(&w.wait_file("a.txt"), b"a");
-        let end = w.stop("TERM");
+        let Some(end) = w.stop("TERM") else {
+            return;
+        };
         assert_eq!(end.status.code(), Some(0), "{}", end.stderr);
         let damaged: Vec<&str> = end
             .warnings()
@@ -702,7 +732,9 @@ mod watching {
         for n in &mine {
             assert_eq!(w.wait_file(n)["outcome"], "uploaded");
         }
-        let end = w.stop("TERM");
+        let Some(end) = w.stop("TERM") else {
+            return;
+        };
         assert_eq!(end.status.code(), Some(0), "{}", end.stderr);
         for n in &others {
             assert!(end.files_named(n).is_empty(), "{n} is the other shard's");
