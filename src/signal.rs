@@ -14,6 +14,8 @@ use crate::exit::Exit;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Signal {
     Interrupt,
+    /// SIGTERM: nothing on Windows sends it.
+    #[cfg_attr(windows, allow(dead_code))]
     Terminate,
     HangUp,
 }
