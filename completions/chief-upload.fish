@@ -19,8 +19,10 @@ complete -c chief-upload -l ca-cert -d 'Also trust the CAs in FILE (PEM) [env: C
 complete -c chief-upload -l config -d 'Config file [env: CHIEF_CONFIG]' -r -F
 complete -c chief-upload -l profile -d 'Config file profile [env: CHIEF_PROFILE]' -r
 complete -c chief-upload -l report -d 'Write the JSON lines to FILE as well' -r -F
-complete -c chief-upload -l ci -d 'CI integration: auto, github, off [env: CHIEF_CI]' -r -f -a "auto\t''
+complete -c chief-upload -l junit -d 'Write a JUnit XML report to FILE (one test case per file)' -r -F
+complete -c chief-upload -l ci -d 'CI integration: auto, github, gitlab, off [env: CHIEF_CI]' -r -f -a "auto\t''
 github\t''
+gitlab\t''
 off\t''"
 complete -c chief-upload -l color -d 'Colour on stderr: auto, always, never' -r -f -a "auto\t''
 always\t''
