@@ -46,7 +46,7 @@ set edit:completion:arg-completer[chief-upload] = {|@words|
             cand --retries 'Retries for a transient failure (network error, timeout, 408, 429, 5xx) of one request, with capped exponential backoff and jitter'
             cand --timeout 'Give up on a connection that sends or receives nothing for SECS seconds'
             cand --max-outage 'Longest outage to wait for [default: 5m] [env: CHIEF_MAX_OUTAGE]'
-            cand --progress-interval 'When stderr is not a terminal (CI logs), print a progress line (files, bytes, rate, elapsed) every SECS seconds while the run goes on. 0 turns it off'
+            cand --progress-interval 'When stderr is not a terminal (CI logs), print a progress line (files by outcome, bytes, rate, elapsed) every SECS seconds while the run goes on, or every sixtieth of the time elapsed when that is longer, so that a long run''s log stays short. 0 turns it off'
             cand --completions 'Print a shell completion script to stdout'
             cand --retry-base-ms 'First retry delay in milliseconds (doubles each attempt, capped). For tests and impatient networks'
             cand --retry-max-delay 'Longest wait between retries, also the cap on a server''s Retry-After, in seconds'

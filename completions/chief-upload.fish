@@ -32,7 +32,7 @@ complete -c chief-upload -l bwlimit -d 'Cap the upload rate, e.g. 20M (bytes/s; 
 complete -c chief-upload -l retries -d 'Retries for a transient failure (network error, timeout, 408, 429, 5xx) of one request, with capped exponential backoff and jitter' -r
 complete -c chief-upload -l timeout -d 'Give up on a connection that sends or receives nothing for SECS seconds' -r
 complete -c chief-upload -l max-outage -d 'Longest outage to wait for [default: 5m] [env: CHIEF_MAX_OUTAGE]' -r
-complete -c chief-upload -l progress-interval -d 'When stderr is not a terminal (CI logs), print a progress line (files, bytes, rate, elapsed) every SECS seconds while the run goes on. 0 turns it off' -r
+complete -c chief-upload -l progress-interval -d 'When stderr is not a terminal (CI logs), print a progress line (files by outcome, bytes, rate, elapsed) every SECS seconds while the run goes on, or every sixtieth of the time elapsed when that is longer, so that a long run\'s log stays short. 0 turns it off' -r
 complete -c chief-upload -l completions -d 'Print a shell completion script to stdout' -r -f -a "bash\t''
 elvish\t''
 fish\t''

@@ -372,6 +372,7 @@ pub struct Cli {
     #[arg(
         long,
         value_name = "FILE",
+        hide_short_help = true,
         help_heading = OUTPUT,
         help = "Write a JUnit XML report to FILE (one test case per file)"
     )]
@@ -510,8 +511,10 @@ pub struct Cli {
     #[arg(long, hide_short_help = true, help_heading = TRANSFER)]
     pub no_cache: bool,
 
-    /// When stderr is not a terminal (CI logs), print a progress line (files, bytes, rate,
-    /// elapsed) every SECS seconds while the run goes on. 0 turns it off.
+    /// When stderr is not a terminal (CI logs), print a progress line (files by outcome,
+    /// bytes, rate, elapsed) every SECS seconds while the run goes on, or every sixtieth of
+    /// the time elapsed when that is longer, so that a long run's log stays short. 0
+    /// turns it off.
     #[arg(
         long,
         value_name = "SECS",

@@ -9,7 +9,9 @@
 //! viewer chokes long before): a failed file always gets its line, but an uploaded,
 //! skipped or planned file only among the first `LISTED_FILES`; then one line says
 //! where every file is listed, and the progress lines and the summary carry the
-//! counts. `-v` lists every file; a watch (a service's journal, rotated) does too.
+//! counts. `-v` lists every file; a watch (a service's journal, rotated) does too. The
+//! progress lines come further apart as a run gets long (`PROGRESS_STRETCH`), so that
+//! however long it lasts they stay a small part of its log.
 //!
 //! A watch (`--watch`) has no total to make a bar of: on a terminal the bar becomes a
 //! status line ("watching 3 folders; 1,204 uploaded, 3 failed since 09:14; idle"); without
@@ -41,9 +43,15 @@ const MAX_FILE_BARS: usize = 8;
 /// line of their own. A line is 75 to 100 bytes: 1,000 of them are about 100 KB, a
 /// tenth of the 1 MiB a run of a million files may log and 2.5% of the 4 MiB at which
 /// GitLab's runners stop collecting a job's log, which leaves room for the progress
-/// lines (about 90 bytes each 15 s), warnings and failed files. Most runs have fewer
+/// lines (about 125 bytes each), warnings and failed files. Most runs have fewer
 /// files, and keep the whole listing they always had.
 pub const LISTED_FILES: u64 = 1000;
+/// Without bars (not in a watch), the progress line comes every `--progress-interval`,
+/// or every this fraction of the time elapsed once that is longer (with the default
+/// 15 s: from 15 minutes on, every 30 s from 30 minutes, every 10 minutes from 10
+/// hours). The lines then grow with the logarithm of the run's length, not with it: a
+/// run of a year logs about 700 of them.
+const PROGRESS_STRETCH: u32 = 60;
 
 struct Bars {
     multi: MultiProgress,
@@ -192,11 +200,19 @@ impl Human {
             (Some(b), _) if !b.tasks.is_empty() || !self.transfers.is_empty() => {
                 Duration::from_millis(1000 / u64::from(BAR_REFRESH_HZ))
             }
-            (None, Some(every)) if !self.quiet => every
+            (None, Some(every)) if !self.quiet => self
+                .progress_every(every)
                 .saturating_sub(self.last_plain_progress.elapsed())
                 .max(Duration::from_millis(10)),
             _ => Duration::from_millis(500),
         }
+    }
+
+    /// How long between two plain progress lines: `every`, stretched as the run gets
+    /// long (`PROGRESS_STRETCH`; a watch keeps `every`: it prints a line only when its
+    /// status changed).
+    fn progress_every(&self, every: Duration) -> Duration {
+        stretched(every, self.started.elapsed(), self.watch.is_some())
     }
 
     /// The bytes of the transfers under way.
@@ -215,7 +231,7 @@ impl Human {
             self.refresh_overall();
         }
         let due = match self.plain_every {
-            Some(every) => self.last_plain_progress.elapsed() >= every,
+            Some(every) => self.last_plain_progress.elapsed() >= self.progress_every(every),
             None => false,
         };
         if self.bars.is_none() && !self.quiet && due {
@@ -646,6 +662,15 @@ impl Human {
     }
 }
 
+/// The time between two plain progress lines, `every` asked for, `elapsed` into the run.
+fn stretched(every: Duration, elapsed: Duration, watch: bool) -> Duration {
+    if watch {
+        every
+    } else {
+        every.max(elapsed / PROGRESS_STRETCH)
+    }
+}
+
 /// "12 s": waits of a network outage, where tenths would only flicker.
 fn whole_seconds(d: Duration) -> String {
     format!("{} s", d.as_secs_f64().round() as u64)
@@ -766,6 +791,29 @@ mod tests {
             )
         );
         assert_eq!(h.found_files - h.done_files, 1);
+    }
+
+    /// Progress lines come further apart as the run gets long (not in a watch), so their
+    /// number grows with the logarithm of its length.
+    #[test]
+    fn progress_lines_thin_out_over_a_long_run() {
+        let every = Duration::from_secs(15);
+        let min = |m: u64| Duration::from_secs(60 * m);
+        assert_eq!(stretched(every, min(10), false), every);
+        assert_eq!(stretched(every, min(60), false), min(1));
+        assert_eq!(stretched(every, min(600), false), min(10));
+        assert_eq!(stretched(every, min(600), true), every, "a watch keeps it");
+        // Lines in a year of 15 s progress: about 60 in the first 15 minutes, then
+        // 60 per e-fold of the elapsed time.
+        let (mut at, mut lines, year) = (Duration::ZERO, 0, min(365 * 24 * 60));
+        while at < year {
+            at += stretched(every, at, false);
+            lines += 1;
+        }
+        assert!(
+            (600..800).contains(&lines),
+            "{lines} progress lines in a year"
+        );
     }
 
     #[test]
