@@ -32,7 +32,6 @@ pub struct Gitlab {
     open: Option<&'static str>,
     /// The lines of the first MAX_RECAP failed files.
     failures: Vec<String>,
-    failed: u64,
 }
 
 impl Gitlab {
@@ -43,7 +42,6 @@ impl Gitlab {
             watch,
             open: None,
             failures: Vec::new(),
-            failed: 0,
         };
         let doing = if dry_run { "hashing" } else { "uploading" };
         let line = g.open(
@@ -72,24 +70,22 @@ impl Gitlab {
         lines
     }
 
-    /// A file's outcome: a failure is kept to be listed again.
+    /// A file's outcome: the first failures are kept to be listed again.
     pub fn file(&mut self, r: &FileReport) {
-        if r.outcome != Outcome::Failed {
-            return;
-        }
-        self.failed += 1;
-        if self.failures.len() < MAX_RECAP {
+        if r.outcome == Outcome::Failed && self.failures.len() < MAX_RECAP {
             self.failures.push(file_line(r));
         }
     }
 
-    /// The run is over: the open section closes, and the failed files follow it.
-    pub fn finish(&mut self) -> Vec<String> {
+    /// The run is over, `failed` files failed (the ledger's count): the open section
+    /// closes, and the failed files follow it.
+    pub fn finish(&mut self, failed: u64) -> Vec<String> {
         let mut lines: Vec<String> = self.close().into_iter().collect();
-        if self.failed > 0 {
-            lines.push(format!("chief-upload: {} failed:", files(self.failed)));
+        if failed > 0 {
+            lines.push(format!("chief-upload: {} failed:", files(failed)));
+            let listed = self.failures.len() as u64;
             lines.append(&mut self.failures);
-            let more = self.failed.saturating_sub(MAX_RECAP as u64);
+            let more = failed.saturating_sub(listed);
             if more > 0 {
                 lines.push(format!(
                     "…and {more} more (each has its line in the sections above)"
@@ -178,7 +174,7 @@ mod tests {
         for i in 0..60 {
             g.file(&failed(i));
         }
-        let end = g.finish();
+        let end = g.finish(60);
         assert!(end[0].contains("section_end:") && end[0].contains(UPLOAD_SECTION));
         assert_eq!(end[1], "chief-upload: 60 files failed:");
         assert_eq!(end.len(), 2 + MAX_RECAP + 1, "{end:?}");

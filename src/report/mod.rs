@@ -281,7 +281,7 @@ impl Outputs {
             }
         }
         if let Some(g) = &mut self.gitlab {
-            for l in g.finish() {
+            for l in g.finish(summary.failed) {
                 self.human.raw_line(&l);
             }
         }
