@@ -23,7 +23,7 @@ _chief__upload() {
 
     case "${cmd}" in
         chief__upload)
-            opts="-0 -L -n -q -v -j -h -V --files-from --null --include --exclude --include-from --exclude-from --min-size --max-size --min-age --max-age --follow --shard --if-no-files --watch --rescan-interval --poll --project --api-key-file --api-url --ca-cert --config --profile --dry-run --json --report --ci --quiet --verbose --color --show-config --jobs --bwlimit --retries --timeout --max-outage --no-cache --progress-interval --completions --man --retry-base-ms --retry-max-delay --help --version"
+            opts="-0 -L -n -q -v -j -h -V --files-from --null --include --exclude --include-from --exclude-from --min-size --max-size --min-age --max-age --follow --shard --if-no-files --watch --rescan-interval --poll --project --api-key-file --api-url --ca-cert --config --profile --dry-run --json --report --junit --ci --quiet --verbose --color --show-config --jobs --bwlimit --retries --timeout --max-outage --no-cache --progress-interval --completions --man --retry-base-ms --retry-max-delay --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -105,8 +105,12 @@ _chief__upload() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --junit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --ci)
-                    COMPREPLY=($(compgen -W "auto github off" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto github gitlab off" -- "${cur}"))
                     return 0
                     ;;
                 --color)

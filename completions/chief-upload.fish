@@ -19,8 +19,10 @@ complete -c chief-upload -l ca-cert -d 'Also trust the CAs in FILE (PEM) [env: C
 complete -c chief-upload -l config -d 'Config file [env: CHIEF_CONFIG]' -r -F
 complete -c chief-upload -l profile -d 'Config file profile [env: CHIEF_PROFILE]' -r
 complete -c chief-upload -l report -d 'Write the JSON lines to FILE as well' -r -F
-complete -c chief-upload -l ci -d 'CI integration: auto, github, off [env: CHIEF_CI]' -r -f -a "auto\t''
+complete -c chief-upload -l junit -d 'Write a JUnit XML report to FILE (one test case per file)' -r -F
+complete -c chief-upload -l ci -d 'CI integration: auto, github, gitlab, off [env: CHIEF_CI]' -r -f -a "auto\t''
 github\t''
+gitlab\t''
 off\t''"
 complete -c chief-upload -l color -d 'Colour on stderr: auto, always, never' -r -f -a "auto\t''
 always\t''
@@ -30,7 +32,7 @@ complete -c chief-upload -l bwlimit -d 'Cap the upload rate, e.g. 20M (bytes/s; 
 complete -c chief-upload -l retries -d 'Retries for a transient failure (network error, timeout, 408, 429, 5xx) of one request, with capped exponential backoff and jitter' -r
 complete -c chief-upload -l timeout -d 'Give up on a connection that sends or receives nothing for SECS seconds' -r
 complete -c chief-upload -l max-outage -d 'Longest outage to wait for [default: 5m] [env: CHIEF_MAX_OUTAGE]' -r
-complete -c chief-upload -l progress-interval -d 'When stderr is not a terminal (CI logs), print a progress line (files, bytes, rate, elapsed) every SECS seconds while the run goes on. 0 turns it off' -r
+complete -c chief-upload -l progress-interval -d 'When stderr is not a terminal (CI logs), print a progress line (files by outcome, bytes, rate, elapsed) every SECS seconds while the run goes on, or every sixtieth of the time elapsed when that is longer, so that a long run\'s log stays short. 0 turns it off' -r
 complete -c chief-upload -l completions -d 'Print a shell completion script to stdout' -r -f -a "bash\t''
 elvish\t''
 fish\t''

@@ -27,11 +27,12 @@ Examples:
   # What would be uploaded, without network or credentials
   chief-upload --dry-run ./renders
 
-  # In CI: token from a secret, machine-readable results, exit code for the job.
-  # Not on a terminal, the log gets one line per file, a progress line every 15 s
+  # In CI: token from a secret, machine-readable results, a JUnit report for the CI's
+  # test view, exit code for the job. Not on a terminal the log stays short: a line for
+  # each of the first 1,000 files and for every failed one, a progress line every 15 s
   # (--progress-interval) and the summary; no bars, no colour codes.
   CHIEF_API_KEY=\"$CHIEF_TOKEN\" CHIEF_PROJECT_ID=project_0123456789abcdefghij \\
-    chief-upload --json ./dist > upload-results.ndjson
+    chief-upload --json --junit upload.xml ./dist > upload-results.ndjson
 
   # One of four CI jobs sharing a big upload; a record of every file in a report
   chief-upload --shard 2/4 --report upload-2.ndjson ./dist
@@ -363,19 +364,38 @@ pub struct Cli {
     )]
     pub report: Option<PathBuf>,
 
-    /// Talk to a CI system: auto (the default), github or off.
+    /// Write a JUnit XML report to FILE: one test case per file, a failed file as a
+    /// failure, for the test views of GitLab, Jenkins, Azure Pipelines, CircleCI or
+    /// Buildkite.
+    ///
+    /// The report is written beside FILE under a temporary name and renamed to FILE once
+    /// complete, at the end of the run (also when it is stopped by Ctrl-C, SIGTERM or
+    /// SIGHUP): a run killed before that leaves no FILE, never half a file. An existing
+    /// FILE is removed at the start.
+    #[arg(
+        long,
+        value_name = "FILE",
+        hide_short_help = true,
+        help_heading = OUTPUT,
+        help = "Write a JUnit XML report to FILE (one test case per file)"
+    )]
+    pub junit: Option<PathBuf>,
+
+    /// Talk to a CI system: auto (the default), github, gitlab or off.
     ///
     /// `github`: an `::error` annotation for each failed file (at most 10), a job summary
     /// appended to $GITHUB_STEP_SUMMARY, and the step outputs uploaded, skipped, failed
-    /// and bytes_uploaded appended to $GITHUB_OUTPUT. `auto` means github when
-    /// GITHUB_ACTIONS=true, as on GitHub's runners. Can also be set with CHIEF_CI.
+    /// and bytes_uploaded appended to $GITHUB_OUTPUT. `gitlab`: the walk and the upload
+    /// sit in collapsed sections of the job log, and the failed files are listed again
+    /// after them, above the summary. `auto` means github when GITHUB_ACTIONS=true, gitlab
+    /// when GITLAB_CI=true, as their runners set them. Can also be set with CHIEF_CI.
     #[arg(
         long,
         value_name = "CI",
-        value_parser = ["auto", "github", "off"],
+        value_parser = ["auto", "github", "gitlab", "off"],
         hide_short_help = true,
         help_heading = OUTPUT,
-        help = "CI integration: auto, github, off [env: CHIEF_CI]"
+        help = "CI integration: auto, github, gitlab, off [env: CHIEF_CI]"
     )]
     pub ci: Option<String>,
 
@@ -389,9 +409,10 @@ pub struct Cli {
     )]
     pub quiet: bool,
 
-    /// Also print each request and each retry.
+    /// Also print each request and each retry, and a line for every file.
     ///
-    /// A request line shows the method, scheme, host and path, status and timing. Tokens
+    /// Not on a terminal, only the first 1,000 uploaded, skipped or planned files get a
+    /// line of their own without -v (every failed file does). A request line shows the method, scheme, host and path, status and timing. Tokens
     /// and signed-URL queries are never printed.
     #[arg(
         short,
@@ -493,8 +514,10 @@ pub struct Cli {
     #[arg(long, hide_short_help = true, help_heading = TRANSFER)]
     pub no_cache: bool,
 
-    /// When stderr is not a terminal (CI logs), print a progress line (files, bytes, rate,
-    /// elapsed) every SECS seconds while the run goes on. 0 turns it off.
+    /// When stderr is not a terminal (CI logs), print a progress line (files by outcome,
+    /// bytes, rate, elapsed) every SECS seconds while the run goes on, or every sixtieth of
+    /// the time elapsed when that is longer, so that a long run's log stays short. 0
+    /// turns it off.
     #[arg(
         long,
         value_name = "SECS",

@@ -47,6 +47,10 @@ pub struct FileReport {
     /// Extra words for humans ("same content as …"); not part of the JSON contract.
     #[serde(skip)]
     pub note: Option<String>,
+    /// How long the file took, from the start of its hash to its outcome (`--junit`'s
+    /// `time`); not part of the JSON contract. `None`: it ended before it was opened.
+    #[serde(skip)]
+    pub took: Option<Duration>,
 }
 
 /// Totals of a run; its JSON form is the `"event":"summary"` line.

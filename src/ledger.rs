@@ -5,7 +5,8 @@
 //!
 //! * counts every file found, left out, withdrawn and finished (`Summary`);
 //! * has every output written (`report::Outputs`): human lines and bars, `--json`,
-//!   `--report`, GitHub's annotations, job summary and step outputs;
+//!   `--report`, `--junit`, GitHub's annotations, job summary and step outputs, GitLab's
+//!   sections;
 //! * in a watch, tells the watch each outcome (`Watch::finished`), which writes its
 //!   record: SQLite and the file system are touched here, never on an async worker;
 //! * decides one `RunEnd`, by one precedence rule (`decide`), and answers it with the
@@ -265,7 +266,7 @@ impl Books {
                     () = &mut tick => {}
                 }
                 self.outputs.name_losses();
-                self.outputs.tick();
+                self.outputs.tick(&self.tally);
                 tick.as_mut()
                     .reset(tokio::time::Instant::now() + self.outputs.tick_interval());
             }
@@ -320,6 +321,7 @@ impl Books {
                 self.tally.excluded += files;
                 self.outputs.event(event);
             }
+            Event::WalkDone => self.outputs.walk_done(self.found),
             Event::Withdrawn { .. } => {
                 self.found = self.found.saturating_sub(1);
                 self.outputs.event(event);

@@ -97,6 +97,10 @@ fn run_cli(cli: Cli, env: Env, output: OutputSettings) -> anyhow::Result<Exit> {
         Some(path) => Some(report::ReportFile::create(path)?),
         None => None,
     };
+    let junit_file = match &settings.junit {
+        Some(path) => Some(report::JunitFile::create(path)?),
+        None => None,
+    };
     let runtime = pipeline::runtime()?;
     // Listening from here on: a signal no longer kills the process.
     let signals = runtime.block_on(async { Signals::new() });
@@ -112,6 +116,7 @@ fn run_cli(cli: Cli, env: Env, output: OutputSettings) -> anyhow::Result<Exit> {
                 dry_run: settings.mode.is_dry_run(),
                 watch: watch.is_some(),
                 report: report_file,
+                junit: junit_file,
                 ci: settings.ci.clone(),
             },
             watch: watch.clone(),

@@ -21,6 +21,7 @@ fn file(path: &str, outcome: Outcome) -> FileReport {
         status: None,
         error: (outcome == Outcome::Failed).then(|| "HTTP 400".into()),
         note: None,
+        took: None,
     }
 }
 
@@ -41,6 +42,7 @@ fn start(report: &Path) -> (Reporter, Ledger, Ending) {
                 dry_run: false,
                 watch: false,
                 report: Some(ReportFile::create(report).unwrap()),
+                junit: None,
                 ci: Ci::Off,
             },
             watch: None,

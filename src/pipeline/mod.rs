@@ -203,6 +203,7 @@ fn failed_report(display: String, error: String) -> FileReport {
         status: None,
         error: Some(error),
         note: None,
+        took: None,
     }
 }
 

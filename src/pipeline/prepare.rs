@@ -4,6 +4,7 @@
 //! one, so that a cold disk has many reads in flight, not one a worker.
 
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use tokio::sync::mpsc;
 
@@ -31,9 +32,12 @@ pub(super) struct Prepared {
     pub(super) mime: String,
     pub(super) size: u64,
     pub(super) key: FileKey,
+    /// When its hash started: a file's time runs from here to its outcome.
+    pub(super) started: Instant,
 }
 
 impl Prepared {
+    /// The file's outcome, now (its time is taken here).
     pub(super) fn report(&self, outcome: Outcome) -> FileReport {
         FileReport {
             path: self.file.display.clone(),
@@ -46,8 +50,10 @@ impl Prepared {
             status: None,
             error: None,
             note: None,
+            took: Some(self.started.elapsed()),
         }
     }
+
     pub(super) fn failed(&self, error: impl Into<String>) -> FileReport {
         FileReport {
             error: Some(error.into()),
@@ -302,9 +308,11 @@ fn prepare(
     buf: &mut ReadBuf,
     fresh: &mut Vec<Fresh>,
 ) -> Result<Prepared, Box<FileReport>> {
+    let started = Instant::now();
     let fail = |file: &WalkedFile, why: String| {
         Box::new(FileReport {
             size: Some(file.size),
+            took: Some(started.elapsed()),
             ..failed_report(file.display.clone(), why)
         })
     };
@@ -381,6 +389,7 @@ fn prepare(
         size,
         key,
         file,
+        started,
     })
 }
 

@@ -209,6 +209,7 @@ mod tests {
             status: None,
             error: Some(error.into()),
             note: None,
+            took: None,
         }
     }
 

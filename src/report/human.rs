@@ -5,6 +5,14 @@
 //! finished file, a progress line every `--progress-interval` seconds (15 by default),
 //! and the summary.
 //!
+//! Without bars the log is bounded (a CI log stops collecting at a few MiB, and its
+//! viewer chokes long before): a failed file always gets its line, but an uploaded,
+//! skipped or planned file only among the first `LISTED_FILES`; then one line says
+//! where every file is listed, and the progress lines and the summary carry the
+//! counts. `-v` lists every file; a watch (a service's journal, rotated) does too. The
+//! progress lines come further apart as a run gets long (`PROGRESS_STRETCH`), so that
+//! however long it lasts they stay a small part of its log.
+//!
 //! A watch (`--watch`) has no total to make a bar of: on a terminal the bar becomes a
 //! status line ("watching 3 folders; 1,204 uploaded, 3 failed since 09:14; idle"); without
 //! one, the same line is the periodic progress line, printed only when it changed, so an
@@ -31,6 +39,19 @@ const BAR_REFRESH_HZ: u8 = 15;
 const TRANSFER_BAR_MIN: u64 = 256 * 1024;
 /// At most this many per-file bars at once (the overall bar always shows).
 const MAX_FILE_BARS: usize = 8;
+/// Without bars (and without `-v`), the uploaded, skipped or planned files that get a
+/// line of their own. A line is 75 to 100 bytes: 1,000 of them are about 100 KB, a
+/// tenth of the 1 MiB a run of a million files may log and 2.5% of the 4 MiB at which
+/// GitLab's runners stop collecting a job's log, which leaves room for the progress
+/// lines (about 125 bytes each), warnings and failed files. Most runs have fewer
+/// files, and keep the whole listing they always had.
+pub const LISTED_FILES: u64 = 1000;
+/// Without bars (not in a watch), the progress line comes every `--progress-interval`,
+/// or every this fraction of the time elapsed once that is longer (with the default
+/// 15 s: from 15 minutes on, every 30 s from 30 minutes, every 10 minutes from 10
+/// hours). The lines then grow with the logarithm of the run's length, not with it: a
+/// run of a year logs about 700 of them.
+const PROGRESS_STRETCH: u32 = 60;
 
 struct Bars {
     multi: MultiProgress,
@@ -59,6 +80,11 @@ pub struct Human {
     transfers: HashMap<TaskId, Progress>,
     /// `--watch`: what the status line says.
     watch: Option<WatchView>,
+    /// How many more uploaded, skipped or planned files get a line (`None`: all).
+    listed_left: Option<u64>,
+    /// Where every file is listed, for the line that says they no longer are here.
+    full_listing: String,
+    said_past_listing: bool,
     /// While a batch of events is handled (`begin_batch`): its lines, written at its end
     /// in one piece. A tree of small files then costs one write (and with bars one
     /// redraw) per batch, not per file.
@@ -154,7 +180,17 @@ impl Human {
                 printed: String::new(),
             }),
             held: RefCell::new(None),
+            listed_left: (!settings.bars && settings.verbose == 0 && !watch)
+                .then_some(LISTED_FILES),
+            full_listing: "--report FILE or --json records every file".into(),
+            said_past_listing: false,
         }
+    }
+
+    /// Where every file is listed, as the line at `LISTED_FILES` says it ("the report
+    /// file 'out.ndjson' lists every file").
+    pub fn set_full_listing(&mut self, where_: String) {
+        self.full_listing = where_;
     }
 
     /// How long the ledger may wait for an event before `tick`.
@@ -164,11 +200,19 @@ impl Human {
             (Some(b), _) if !b.tasks.is_empty() || !self.transfers.is_empty() => {
                 Duration::from_millis(1000 / u64::from(BAR_REFRESH_HZ))
             }
-            (None, Some(every)) if !self.quiet => every
+            (None, Some(every)) if !self.quiet => self
+                .progress_every(every)
                 .saturating_sub(self.last_plain_progress.elapsed())
                 .max(Duration::from_millis(10)),
             _ => Duration::from_millis(500),
         }
+    }
+
+    /// How long between two plain progress lines: `every`, stretched as the run gets
+    /// long (`PROGRESS_STRETCH`; a watch keeps `every`: it prints a line only when its
+    /// status changed).
+    fn progress_every(&self, every: Duration) -> Duration {
+        stretched(every, self.started.elapsed(), self.watch.is_some())
     }
 
     /// The bytes of the transfers under way.
@@ -178,7 +222,8 @@ impl Human {
 
     /// Called after every event and whenever `tick_interval` passes without one: CI logs
     /// still hear from a long run, however busy or quiet the pipeline is, and bars move.
-    pub fn tick(&mut self) {
+    /// `tally`: the outcomes so far, as the ledger counted them.
+    pub fn tick(&mut self, tally: &Summary) {
         if let Some(b) = &self.bars {
             for (bar, meter) in b.tasks.values() {
                 bar.set_position(meter.get());
@@ -186,7 +231,7 @@ impl Human {
             self.refresh_overall();
         }
         let due = match self.plain_every {
-            Some(every) => self.last_plain_progress.elapsed() >= every,
+            Some(every) => self.last_plain_progress.elapsed() >= self.progress_every(every),
             None => false,
         };
         if self.bars.is_none() && !self.quiet && due {
@@ -200,8 +245,16 @@ impl Human {
             } else {
                 format!("{}+", self.found_files)
             };
+            let counts = if self.dry_run {
+                format!("{} planned, {} failed", tally.planned, tally.failed)
+            } else {
+                format!(
+                    "{} uploaded, {} skipped, {} failed",
+                    tally.uploaded, tally.skipped, tally.failed
+                )
+            };
             let line = format!(
-                "progress: {}/{total} files, {}/{} bytes, {}, {} elapsed",
+                "progress: {}/{total} files ({counts}), {}/{} bytes, {}, {} elapsed",
                 self.done_files,
                 bytes(self.done_bytes + self.moving_bytes()),
                 bytes(self.found_bytes),
@@ -519,7 +572,20 @@ impl Human {
         }
         self.done_bytes += report.size.unwrap_or(0);
         self.refresh_overall();
-        let show = !self.quiet || report.outcome == Outcome::Failed;
+        let show = if report.outcome == Outcome::Failed {
+            true
+        } else if self.quiet {
+            false
+        } else if self.listed() {
+            true
+        } else {
+            if !self.said_past_listing {
+                self.said_past_listing = true;
+                let line = self.past_listing();
+                self.say(&self.styles.dim.apply_to(line).to_string());
+            }
+            false
+        };
         if show {
             let line = file_line(report);
             let (word, rest) = line.split_at(8);
@@ -530,6 +596,33 @@ impl Human {
             };
             self.say(&format!("{}{rest}", style.apply_to(word)));
         }
+    }
+
+    /// Whether an uploaded, skipped or planned file gets its line: within the budget.
+    /// The first one past it gets, instead, the line that says so.
+    fn listed(&mut self) -> bool {
+        match &mut self.listed_left {
+            None => true,
+            Some(0) => false,
+            Some(left) => {
+                *left -= 1;
+                true
+            }
+        }
+    }
+
+    /// The line at the budget: from here on, only failed files get a line.
+    fn past_listing(&self) -> String {
+        let what = if self.dry_run {
+            "planned"
+        } else {
+            "uploaded and skipped"
+        };
+        format!(
+            "note: {} files listed; further {what} files get no line of their own (failed files do, and the progress lines and the summary count every file). {}; -v lists every file here.",
+            thousands(LISTED_FILES),
+            self.full_listing
+        )
     }
 
     /// `error: …`: a failure of the run that does not stop it, also with `--quiet`.
@@ -566,6 +659,15 @@ impl Human {
             b.overall.finish_and_clear();
             let _ = b.multi.clear();
         }
+    }
+}
+
+/// The time between two plain progress lines, `every` asked for, `elapsed` into the run.
+fn stretched(every: Duration, elapsed: Duration, watch: bool) -> Duration {
+    if watch {
+        every
+    } else {
+        every.max(elapsed / PROGRESS_STRETCH)
     }
 }
 
@@ -639,6 +741,7 @@ mod tests {
             status: None,
             error: (outcome == Outcome::Failed).then(|| "refused".into()),
             note: None,
+            took: None,
         })
     }
 
@@ -690,6 +793,29 @@ mod tests {
         assert_eq!(h.found_files - h.done_files, 1);
     }
 
+    /// Progress lines come further apart as the run gets long (not in a watch), so their
+    /// number grows with the logarithm of its length.
+    #[test]
+    fn progress_lines_thin_out_over_a_long_run() {
+        let every = Duration::from_secs(15);
+        let min = |m: u64| Duration::from_secs(60 * m);
+        assert_eq!(stretched(every, min(10), false), every);
+        assert_eq!(stretched(every, min(60), false), min(1));
+        assert_eq!(stretched(every, min(600), false), min(10));
+        assert_eq!(stretched(every, min(600), true), every, "a watch keeps it");
+        // Lines in a year of 15 s progress: about 60 in the first 15 minutes, then
+        // 60 per e-fold of the elapsed time.
+        let (mut at, mut lines, year) = (Duration::ZERO, 0, min(365 * 24 * 60));
+        while at < year {
+            at += stretched(every, at, false);
+            lines += 1;
+        }
+        assert!(
+            (600..800).contains(&lines),
+            "{lines} progress lines in a year"
+        );
+    }
+
     #[test]
     fn big_hashes_and_transfers_get_their_own_bars() {
         let screen = Screen::default();
@@ -715,7 +841,7 @@ mod tests {
             meter: hashed.clone(),
         });
         hashed.add(50 << 20);
-        h.tick();
+        h.tick(&Summary::default());
         let text = drawn();
         assert!(
             text.lines().any(|l| l.contains("hashing")
@@ -732,7 +858,7 @@ mod tests {
             meter: sent.clone(),
         });
         sent.add(10 << 20);
-        h.tick();
+        h.tick(&Summary::default());
         let text = drawn();
         assert!(
             text.lines().any(|l| l.contains("uploading")
@@ -771,6 +897,7 @@ mod tests {
                 status: None,
                 error: None,
                 note: None,
+                took: None,
             })
         };
         h.begin_batch();

@@ -71,6 +71,7 @@ mod tests {
             status: Some("uploaded".into()),
             error: None,
             note: Some("not in JSON".into()),
+            took: Some(Duration::from_millis(12)),
         };
         assert_eq!(
             file_json(&r),

@@ -2,18 +2,22 @@
 //! reports to. The ledger (`ledger.rs`) drives it, on its own thread, with the events
 //! it has counted.
 //!
-//! For humans, stderr: live bars on a terminal, plain lines elsewhere (`human.rs`).
-//! NDJSON on stdout with `--json` and in the `--report` file, each written on its own
-//! thread (`sink.rs`), so that a reader that stops reading holds only its own output.
-//! Workflow commands, the job summary and step outputs for GitHub (`github.rs`).
+//! For humans, stderr: live bars on a terminal, plain lines elsewhere, a bounded number
+//! of them (`human.rs`). NDJSON on stdout with `--json` and in the `--report` file, and
+//! `--junit`'s test cases, each written on its own thread (`sink.rs`), so that a reader
+//! that stops reading holds only its own output; the JUnit report is made from its test
+//! cases at the end (`junit.rs`). Workflow commands, the job summary and step outputs
+//! for GitHub (`github.rs`); collapsible sections for GitLab (`gitlab.rs`).
 //!
 //! An output the user asked for that cannot be written is a `Lost`: named once on stderr
 //! by the ledger, and the run's exit status is then at least 1.
 
 mod format;
 mod github;
+mod gitlab;
 mod human;
 mod json;
+mod junit;
 mod sink;
 
 use std::fs::File;
@@ -26,11 +30,14 @@ use crate::exit::UsageError;
 use crate::settings::{Ci, OutputSettings};
 
 pub use format::{bytes as format_bytes, file_line, summary_line};
-pub use human::Human;
+pub use human::{Human, LISTED_FILES};
 pub use json::{file_json, summary_json};
+pub use junit::JunitFile;
 pub use sink::Lost;
 
 use github::Github;
+use gitlab::Gitlab;
+use junit::Assembler;
 use sink::{LineWriter, Losses, Target};
 
 /// What the outputs are, decided and opened before the run starts.
@@ -40,6 +47,8 @@ pub struct OutputSetup {
     /// `--watch`: a status line instead of a progress bar.
     pub watch: bool,
     pub report: Option<ReportFile>,
+    /// `--junit FILE`.
+    pub junit: Option<JunitFile>,
     pub ci: Ci,
 }
 
@@ -71,16 +80,28 @@ impl ReportFile {
 /// Every output of a run, written as the ledger says.
 pub struct Outputs {
     human: Human,
-    json: Vec<JsonOut>,
+    /// The outputs written line by line on threads of their own.
+    lines: Vec<LineOut>,
+    /// `--junit`: what makes the report from its test cases at the end.
+    junit: Option<(Assembler, String)>,
     github: Option<Github>,
+    gitlab: Option<Gitlab>,
     dry_run: bool,
     losses: Arc<Losses>,
     /// The outputs lost and named so far.
     lost: Vec<Lost>,
 }
 
-/// A JSON output and the lines of the batch being written.
-struct JsonOut {
+/// What a line output holds: the `--json` lines, or `--junit`'s test cases.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Json,
+    Junit,
+}
+
+/// A line output and the lines of the batch being written.
+struct LineOut {
+    format: Format,
     writer: LineWriter,
     batch: String,
 }
@@ -88,29 +109,62 @@ struct JsonOut {
 impl Outputs {
     pub fn new(setup: OutputSetup) -> Outputs {
         let losses = Arc::new(Losses::default());
-        let mut json = Vec::new();
-        let mut add = |target, what: String| {
-            json.push(JsonOut {
+        let mut lines = Vec::new();
+        let mut add = |format, target, what: String| {
+            lines.push(LineOut {
+                format,
                 writer: LineWriter::start(target, what, losses.clone()),
                 batch: String::new(),
             })
         };
+        let mut full_listing = None;
         if let Some(r) = setup.report {
-            add(
-                Target::File(r.file),
-                format!("the report file '{}'", r.path.display()),
-            );
+            let what = format!("the report file '{}'", r.path.display());
+            full_listing = Some(format!("{what} lists every file"));
+            add(Format::Json, Target::File(r.file), what);
         }
         if setup.output.json {
-            add(Target::Stdout, "standard output (--json)".into());
+            full_listing.get_or_insert_with(|| "the --json output lists every file".into());
+            add(
+                Format::Json,
+                Target::Stdout,
+                "standard output (--json)".into(),
+            );
+        }
+        let mut junit = None;
+        if let Some(j) = setup.junit {
+            let what = j.what();
+            match j.split() {
+                Ok((spool, assembler)) => {
+                    add(Format::Junit, Target::Spool(spool), what.clone());
+                    junit = Some((assembler, what));
+                }
+                Err(e) => losses.add(Lost {
+                    what,
+                    reason: crate::io_words::io_reason(&e),
+                }),
+            }
+        }
+        let mut human = Human::new(&setup.output, setup.dry_run, setup.watch);
+        if let Some(l) = full_listing {
+            human.set_full_listing(format!("{}{}", l[..1].to_uppercase(), &l[1..]));
+        }
+        let (mut github, mut gitlab) = (None, None);
+        match setup.ci {
+            Ci::Github(files) => github = Some(Github::new(files)),
+            Ci::Gitlab => {
+                let (g, first) = Gitlab::start(setup.dry_run, setup.watch);
+                human.raw_line(&first);
+                gitlab = Some(g);
+            }
+            Ci::Off => {}
         }
         Outputs {
-            human: Human::new(&setup.output, setup.dry_run, setup.watch),
-            json,
-            github: match setup.ci {
-                Ci::Github(files) => Some(Github::new(files)),
-                Ci::Off => None,
-            },
+            human,
+            lines,
+            junit,
+            github,
+            gitlab,
             dry_run: setup.dry_run,
             losses,
             lost: Vec::new(),
@@ -122,9 +176,10 @@ impl Outputs {
         self.human.tick_interval()
     }
 
-    /// Progress, when it is time: bars redrawn, a plain progress line.
-    pub fn tick(&mut self) {
-        self.human.tick();
+    /// Progress, when it is time: bars redrawn, a plain progress line with the outcomes
+    /// counted so far (`tally`).
+    pub fn tick(&mut self, tally: &Summary) {
+        self.human.tick(tally);
     }
 
     /// An event that is no outcome: what people see of it.
@@ -132,17 +187,27 @@ impl Outputs {
         self.human.event(event);
     }
 
+    /// Every file is found (the walk is over; in a watch, its first pass): `found`.
+    pub fn walk_done(&mut self, found: u64) {
+        if let Some(g) = &mut self.gitlab {
+            for line in g.walk_done(found) {
+                self.human.raw_line(&line);
+            }
+        }
+        self.human.event(Event::WalkDone);
+    }
+
     /// The events of a batch follow: their lines are written together at its end.
     pub fn begin_batch(&mut self) {
         self.human.begin_batch();
     }
 
-    /// Writes the lines of the batch; the JSON writers keep its `room` until theirs are
+    /// Writes the lines of the batch; the line writers keep its `room` until theirs are
     /// written.
     pub fn end_batch(&mut self, room: Room) {
         self.human.end_batch();
         let room = Arc::new(room);
-        for out in &mut self.json {
+        for out in &mut self.lines {
             if !out.batch.is_empty() {
                 out.writer
                     .send(std::mem::take(&mut out.batch), Some(room.clone()));
@@ -152,14 +217,21 @@ impl Outputs {
 
     /// A file's outcome, counted: its line everywhere a line goes.
     pub fn file(&mut self, report: &FileReport) {
-        if !self.json.is_empty() {
-            let line = file_json(report);
-            for out in &mut self.json {
-                out.batch.push_str(&line);
-                out.batch.push('\n');
+        let mut json = None;
+        for out in &mut self.lines {
+            match out.format {
+                Format::Json => {
+                    out.batch
+                        .push_str(json.get_or_insert_with(|| file_json(report)));
+                    out.batch.push('\n');
+                }
+                Format::Junit => out.batch.push_str(&junit::testcase(report)),
             }
         }
         let annotation = self.github.as_mut().and_then(|gh| gh.file(report));
+        if let Some(g) = &mut self.gitlab {
+            g.file(report);
+        }
         self.human.file(report);
         if let Some(line) = annotation {
             self.human.raw_line(&line);
@@ -188,14 +260,16 @@ impl Outputs {
     }
 
     /// The summary, last, everywhere a summary goes; then every output is closed: the
-    /// JSON writers get until `deadline` to finish (`None`: as long as they need; a
-    /// reader that stopped reading delays the end of the run, never the summary on
-    /// stderr).
+    /// line writers get until `deadline` to finish, and the JUnit report is made within
+    /// it (`None`: as long as they need; a reader that stopped reading delays the end of
+    /// the run, never the summary on stderr).
     pub fn finish(&mut self, summary: &Summary, deadline: Option<Instant>) {
         let line = summary_json(summary, self.dry_run);
-        for out in &mut self.json {
+        for out in &mut self.lines {
             out.batch.clear();
-            out.writer.send(format!("{line}\n"), None);
+            if out.format == Format::Json {
+                out.writer.send(format!("{line}\n"), None);
+            }
         }
         if let Some(gh) = &self.github {
             let (lines, lost) = gh.finish(summary, self.dry_run);
@@ -206,20 +280,50 @@ impl Outputs {
                 self.losses.add(l);
             }
         }
+        if let Some(g) = &mut self.gitlab {
+            for l in g.finish(summary.failed) {
+                self.human.raw_line(&l);
+            }
+        }
         self.name_losses();
         self.human.summary(summary);
-        for out in &mut self.json {
-            out.writer.close(deadline);
+        let mut spooled = false;
+        for out in &mut self.lines {
+            let written = out.writer.close(deadline);
+            if out.format == Format::Junit {
+                spooled = written;
+            }
         }
-        // Found at the last write, or when the file was synced.
+        if let Some((assembler, what)) = self.junit.take() {
+            if spooled {
+                // `None`: not written in time, and the process is leaving: no report.
+                if let Some(Err(e)) = assembler.start(summary, self.dry_run).wait(deadline) {
+                    self.losses.add(Lost {
+                        what,
+                        reason: crate::io_words::io_reason(&e),
+                    });
+                }
+            } else {
+                // Its test cases could not all be written (named already), or not in
+                // time: no report rather than one that misses files.
+                assembler.discard();
+            }
+        }
+        // Found at the last write, or when the file was synced or renamed.
         self.name_losses();
     }
 
     /// Leaves the terminal clean, whatever happened (no summary: the run did not start).
     pub fn close(&mut self) {
+        if let Some(line) = self.gitlab.as_mut().and_then(Gitlab::close) {
+            self.human.raw_line(&line);
+        }
         self.human.close();
-        for out in &mut self.json {
+        for out in &mut self.lines {
             out.writer.close(Some(Instant::now()));
+        }
+        if let Some((assembler, _)) = self.junit.take() {
+            assembler.discard();
         }
     }
 }

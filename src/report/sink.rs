@@ -55,6 +55,9 @@ pub(super) enum Target {
     Stdout,
     /// A file the run created; synced at the end, so that a full disk is found.
     File(std::fs::File),
+    /// A scratch file another output is made from at the end (`--junit`'s test cases):
+    /// not synced, the output made from it is.
+    Spool(std::fs::File),
 }
 
 /// Lines for a writer, with the room of the outcomes they carry.
@@ -66,7 +69,8 @@ struct Lines {
 /// One line output on its own thread.
 pub(super) struct LineWriter {
     tx: Option<Sender<Lines>>,
-    done: Receiver<()>,
+    /// The writer's end: whether it wrote (and synced) every line.
+    done: Receiver<bool>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -80,18 +84,19 @@ impl LineWriter {
         let thread = std::thread::Builder::new()
             .name("chief-upload-out".into())
             .spawn(move || {
-                if let Err(e) = write_all(target, &rx) {
+                let written = write_all(target, &rx);
+                if let Err(e) = &written {
                     if !(pipe && e.kind() == io::ErrorKind::BrokenPipe) {
                         losses.add(Lost {
                             what,
-                            reason: crate::io_words::io_reason(&e),
+                            reason: crate::io_words::io_reason(e),
                         });
                     }
                 }
                 // Lines sent after a failure are dropped with the channel, and their
                 // room with them.
                 drop(rx);
-                let _ = done_tx.send(());
+                let _ = done_tx.send(written.is_ok());
             })
             .ok();
         LineWriter {
@@ -109,22 +114,25 @@ impl LineWriter {
     }
 
     /// No more lines: waits until the writer has written (and synced) what it has,
-    /// or until `deadline`. Whether it finished.
+    /// or until `deadline`. Whether it wrote every line by then.
     pub(super) fn close(&mut self, deadline: Option<Instant>) -> bool {
         self.tx = None;
-        let finished = match deadline {
-            None => self.done.recv().is_ok() || self.thread.is_none(),
+        if self.thread.is_none() {
+            return false;
+        }
+        let written = match deadline {
+            None => self.done.recv().ok(),
             Some(at) => self
                 .done
                 .recv_timeout(at.saturating_duration_since(Instant::now()))
-                .is_ok(),
+                .ok(),
         };
-        if finished {
+        if written.is_some() {
             if let Some(t) = self.thread.take() {
                 let _ = t.join();
             }
         }
-        finished
+        written == Some(true)
     }
 }
 
@@ -135,6 +143,7 @@ fn write_all(target: Target, rx: &Receiver<Lines>) -> io::Result<()> {
     let (mut out, file): (Box<dyn Write>, Option<&std::fs::File>) = match &target {
         Target::Stdout => (Box::new(stdout.lock()), None),
         Target::File(f) => (Box::new(f), Some(f)),
+        Target::Spool(f) => (Box::new(f), None),
     };
     while let Ok(first) = rx.recv() {
         let mut text = first.text;

@@ -1,6 +1,6 @@
 //! The settings a CI job needs (`docs/interface.md#ci`, `#shard`): which CI
 //! system to talk to (`--ci`, `CHIEF_CI`), which part of the files this run takes
-//! (`--shard`, `CHIEF_SHARD`). `--report` and `--if-no-files` are plain flags.
+//! (`--shard`, `CHIEF_SHARD`). `--report`, `--junit` and `--if-no-files` are plain flags.
 //!
 //! Neither `--ci` nor `--shard` has a config file key: the CI a job runs in and the part
 //! of the work it takes belong to the job, not to the machine's config file.
@@ -22,24 +22,26 @@ const SHARD: Key<Shard> = Key::env_only("--shard", ENV_SHARD);
 /// What `--ci` asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum CiChoice {
-    /// GitHub Actions when `GITHUB_ACTIONS=true`, else none.
+    /// GitHub Actions when `GITHUB_ACTIONS=true`, GitLab CI when `GITLAB_CI=true`, else
+    /// none.
     Auto,
     Github,
+    Gitlab,
     Off,
 }
 
 impl SettingValue for CiChoice {
     const KIND: &'static str = "CI mode";
     const EXAMPLE: &'static str = "auto";
-    const HINT: &'static str =
-        "use auto, github or off (auto: github when GITHUB_ACTIONS=true, as in GitHub Actions)";
+    const HINT: &'static str = "use auto, github, gitlab or off (auto: github when GITHUB_ACTIONS=true, gitlab when GITLAB_CI=true)";
 
     fn parse(raw: &str) -> Result<CiChoice, String> {
         match raw.trim().to_ascii_lowercase().as_str() {
             "auto" => Ok(CiChoice::Auto),
             "github" => Ok(CiChoice::Github),
+            "gitlab" => Ok(CiChoice::Gitlab),
             "off" => Ok(CiChoice::Off),
-            _ => Err("it is not one of auto, github, off".into()),
+            _ => Err("it is not one of auto, github, gitlab, off".into()),
         }
     }
 }
@@ -68,6 +70,16 @@ pub enum Ci {
     /// GitHub Actions: `::error` workflow commands, and the job summary and step outputs
     /// written to these files (when the runner names them).
     Github(GithubFiles),
+    /// GitLab CI: the log's collapsible sections, the failed files after them.
+    Gitlab,
+}
+
+/// Which CI system `--ci` settles on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum CiSystem {
+    Github,
+    Gitlab,
+    Off,
 }
 
 /// The layers `--ci` and `--shard` are read from: the flag and the environment.
@@ -79,31 +91,39 @@ fn layers(env: &Env) -> Layers<'_> {
     }
 }
 
-/// `--ci`, then `CHIEF_CI`, then `auto`; `auto` is decided here, from `GITHUB_ACTIONS`.
+/// `--ci`, then `CHIEF_CI`, then `auto`; `auto` is decided here, from `GITHUB_ACTIONS`
+/// and `GITLAB_CI`.
 pub(crate) fn ci(cli: &Cli, env: &Env) -> Result<Ci, UsageError> {
-    let (_, github) = ci_sourced(cli, env)?;
-    Ok(if github {
-        let path = |var: &str| env.get_os(var).map(PathBuf::from);
-        Ci::Github(GithubFiles {
-            step_summary: path("GITHUB_STEP_SUMMARY"),
-            output: path("GITHUB_OUTPUT"),
-        })
-    } else {
-        Ci::Off
+    let (_, system) = ci_sourced(cli, env)?;
+    Ok(match system {
+        CiSystem::Github => {
+            let path = |var: &str| env.get_os(var).map(PathBuf::from);
+            Ci::Github(GithubFiles {
+                step_summary: path("GITHUB_STEP_SUMMARY"),
+                output: path("GITHUB_OUTPUT"),
+            })
+        }
+        CiSystem::Gitlab => Ci::Gitlab,
+        CiSystem::Off => Ci::Off,
     })
 }
 
-/// What `--ci` asks for and where that came from, and whether the run talks to GitHub
-/// Actions.
-pub(super) fn ci_sourced(cli: &Cli, env: &Env) -> Result<(Sourced<CiChoice>, bool), UsageError> {
+/// What `--ci` asks for and where that came from, and the CI system the run talks to.
+pub(super) fn ci_sourced(
+    cli: &Cli,
+    env: &Env,
+) -> Result<(Sourced<CiChoice>, CiSystem), UsageError> {
     let choice = layers(env).pick_or(&CI, cli.ci.as_deref(), CiChoice::Auto)?;
-    let github = match choice.value {
-        CiChoice::Github => true,
-        CiChoice::Off => false,
-        // GitHub sets it to exactly "true" on its runners.
-        CiChoice::Auto => env.get("GITHUB_ACTIONS").as_deref() == Some("true"),
+    let system = match choice.value {
+        CiChoice::Github => CiSystem::Github,
+        CiChoice::Gitlab => CiSystem::Gitlab,
+        CiChoice::Off => CiSystem::Off,
+        // Both set them to exactly "true" on their runners.
+        CiChoice::Auto if env.get("GITHUB_ACTIONS").as_deref() == Some("true") => CiSystem::Github,
+        CiChoice::Auto if env.get("GITLAB_CI").as_deref() == Some("true") => CiSystem::Gitlab,
+        CiChoice::Auto => CiSystem::Off,
     };
-    Ok((choice, github))
+    Ok((choice, system))
 }
 
 /// `--shard`, then `CHIEF_SHARD`; none: this run takes every file.

@@ -116,6 +116,8 @@ pub struct Settings {
     pub(crate) output: OutputSettings,
     /// `--report FILE`: the JSON lines, also written there.
     pub(crate) report: Option<PathBuf>,
+    /// `--junit FILE`: a JUnit XML report, one test case per file.
+    pub(crate) junit: Option<PathBuf>,
     /// The CI system told about the run (`--ci`, `CHIEF_CI`, `GITHUB_ACTIONS`).
     pub(crate) ci: Ci,
     pub(crate) retry: RetryPolicy,
@@ -305,6 +307,7 @@ pub(crate) fn resolve(
         mode,
         output,
         report: cli.report.clone(),
+        junit: cli.junit.clone(),
         ci,
         retry: RetryPolicy {
             retries: cli.retries,

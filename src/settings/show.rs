@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::ci::CiChoice;
+use super::ci::{CiChoice, CiSystem};
 use super::env::Env;
 use super::network::{dir_roots, read_roots, NetworkSources};
 use super::shown::{shown_url, shown_value};
@@ -264,12 +264,22 @@ fn output(v: &mut View, cli: &Cli, env: &Env) {
         report.unwrap_or_else(|| "(none)".into()),
         flag(cli, "report", "--report"),
     );
+    let junit = cli.junit.as_ref().map(|p| p.display().to_string());
+    v.line(
+        "junit",
+        junit.unwrap_or_else(|| "(none)".into()),
+        flag(cli, "junit", "--junit"),
+    );
     match ci::ci_sourced(cli, env) {
-        Ok((choice, github)) => {
-            let shown = match (choice.value, github) {
-                (CiChoice::Auto, true) => "github (auto: GITHUB_ACTIONS=true)",
-                (CiChoice::Auto, false) => "off (auto: GITHUB_ACTIONS is not true)",
+        Ok((choice, system)) => {
+            let shown = match (choice.value, system) {
+                (CiChoice::Auto, CiSystem::Github) => "github (auto: GITHUB_ACTIONS=true)",
+                (CiChoice::Auto, CiSystem::Gitlab) => "gitlab (auto: GITLAB_CI=true)",
+                (CiChoice::Auto, CiSystem::Off) => {
+                    "off (auto: neither GITHUB_ACTIONS nor GITLAB_CI is true)"
+                }
                 (CiChoice::Github, _) => "github",
+                (CiChoice::Gitlab, _) => "gitlab",
                 (CiChoice::Off, _) => "off",
             };
             v.line("ci", shown, &choice.source)

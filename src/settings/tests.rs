@@ -471,7 +471,7 @@ fn a_bad_value_that_is_a_token_is_not_echoed() {
 }
 
 #[test]
-fn ci_is_github_on_github_actions_unless_turned_off() {
+fn ci_is_github_on_github_actions_gitlab_on_gitlab_ci_unless_turned_off() {
     let dry = |args: &[&str], env: &Env| {
         let mut a = vec!["--dry-run", "."];
         a.extend_from_slice(args);
@@ -498,10 +498,25 @@ fn ci_is_github_on_github_actions_unless_turned_off() {
     // Only GitHub's own value turns auto on.
     let other = Env::from_pairs([("GITHUB_ACTIONS", "false")]);
     assert_eq!(dry(&[], &other).unwrap().ci, Ci::Off);
-    let bad = dry(&[], &Env::from_pairs([("CHIEF_CI", "gitlab")])).unwrap_err();
+    let bad = dry(&[], &Env::from_pairs([("CHIEF_CI", "jenkins")])).unwrap_err();
     assert!(
-        bad.message.contains("'gitlab'") && bad.message.contains("CHIEF_CI"),
+        bad.message.contains("'jenkins'") && bad.message.contains("CHIEF_CI"),
         "{bad}"
+    );
+
+    // GitLab: its own variable, its exact value; GitHub's wins when both are set.
+    let gitlab = Env::from_pairs([("GITLAB_CI", "true")]);
+    assert_eq!(dry(&[], &gitlab).unwrap().ci, Ci::Gitlab);
+    assert_eq!(dry(&["--ci", "off"], &gitlab).unwrap().ci, Ci::Off);
+    let by_env = Env::from_pairs([("CHIEF_CI", "gitlab")]);
+    assert_eq!(dry(&[], &by_env).unwrap().ci, Ci::Gitlab);
+    assert_eq!(dry(&["--ci", "gitlab"], &plain).unwrap().ci, Ci::Gitlab);
+    let other = Env::from_pairs([("GITLAB_CI", "1")]);
+    assert_eq!(dry(&[], &other).unwrap().ci, Ci::Off);
+    let both = Env::from_pairs([("GITLAB_CI", "true"), ("GITHUB_ACTIONS", "true")]);
+    assert_eq!(
+        dry(&[], &both).unwrap().ci,
+        Ci::Github(GithubFiles::default())
     );
 }
 
@@ -769,7 +784,7 @@ fn show_config_lists_every_setting() {
         "CHIEF_UPLOAD_TARGET",
     ];
     let proxy = "http://proxy.example:3128";
-    let samples: [(&str, &str); 23] = [
+    let samples: [(&str, &str); 24] = [
         ("CHIEF_API_KEY", "pat_abcdefghijklmnopqrstuvwxyz012345"),
         ("CHIEF_PROJECT_ID", "project_aaaaaaaaaaaaaaaaaaaa"),
         ("CHIEF_API_URL", "https://api.example.com"),
@@ -793,6 +808,7 @@ fn show_config_lists_every_setting() {
         ("no_proxy", "example.org"),
         ("NO_COLOR", "1"),
         ("GITHUB_ACTIONS", "true"),
+        ("GITLAB_CI", "true"),
     ];
     for var in &read {
         assert!(

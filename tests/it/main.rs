@@ -9,8 +9,10 @@
 mod common;
 
 mod ci;
+mod ci_log;
 mod fake_server;
 mod filters;
+mod junit;
 mod limits;
 mod network;
 mod outage;

@@ -605,6 +605,7 @@ fn report(outcome: Outcome) -> FileReport {
         status: Some("uploaded".into()),
         error: None,
         note: None,
+        took: None,
     }
 }
 
@@ -884,8 +885,10 @@ fn ci_logs_get_a_progress_line_at_the_interval() {
     stderr.read_to_string(&mut rest).unwrap();
     assert_eq!(child.wait().unwrap().code(), Some(0), "{rest}");
     assert!(
-        progress.contains(" files, ") && progress.contains(" elapsed"),
-        "{progress}"
+        progress.contains(" files (")
+            && progress.contains(" planned, 0 failed), ")
+            && progress.contains(" elapsed"),
+        "the counts: {progress}"
     );
     assert!(!progress.contains('\x1b'));
     assert!(
