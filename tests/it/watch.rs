@@ -286,9 +286,16 @@ mod watching {
             &["--min-age", "1s", "--report", report.to_str().unwrap()],
         );
         assert_uploaded(&w.wait_file("before.txt"), b"there from the start");
-        // The report has each line as its file finishes, not at the end.
-        let written = std::fs::read_to_string(&report).unwrap();
-        assert!(written.contains("before.txt"), "{written}");
+        // The report has each line as its file finishes, not at the end: it reaches the
+        // report (written on its own thread) while the watch goes on.
+        let since = Instant::now();
+        while !std::fs::read_to_string(&report)
+            .unwrap()
+            .contains("before.txt")
+        {
+            assert!(since.elapsed() < PROMPT, "the line never reached the report");
+            std::thread::sleep(Duration::from_millis(10));
+        }
 
         env.file("after.txt", "written after the start");
         let line = w.wait_file("after.txt");
