@@ -206,10 +206,24 @@ fn failed_report(display: String, error: String) -> FileReport {
     }
 }
 
+/// The name sent to the API as `filename`: the base name, in Unicode NFC
+/// (`docs/interface.md#json`). A name that is not valid UTF-8 has each bad sequence
+/// replaced by U+FFFD, as its `path` has.
 fn file_name(p: &Path) -> String {
-    p.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| p.to_string_lossy().into_owned())
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_else(|| p.to_string_lossy());
+    nfc(&name)
+}
+
+/// `s` in Unicode Normalization Form C: a name typed or stored decomposed (macOS file
+/// names often are: `e` + U+0301) reaches the API as the same string as the composed
+/// one (`é`) from every other system.
+fn nfc(s: &str) -> String {
+    icu_normalizer::ComposingNormalizerBorrowed::new_nfc()
+        .normalize(s)
+        .into_owned()
 }
 
 /// Runs the whole upload (or dry run), reporting everything through `reporter` and why

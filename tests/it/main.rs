@@ -12,6 +12,7 @@ mod ci;
 mod fake_server;
 mod filters;
 mod limits;
+mod names;
 mod network;
 mod outage;
 mod outputs;
