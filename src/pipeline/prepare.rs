@@ -14,6 +14,7 @@ use crate::file_key::FileKey;
 use crate::hash::{self, Md5Sum, ReadBuf};
 use crate::media;
 use crate::sync::lock;
+use crate::transfer::UploadSource;
 use crate::walk::{WalkItem, WalkedFile};
 
 /// Files smaller than this are not shown as separate hashing tasks.
@@ -24,19 +25,30 @@ const FLUSH_BEFORE: u64 = 1 << 20;
 
 /// A file hashed and typed, ready for the API.
 pub(super) struct Prepared {
-    pub(super) file: WalkedFile,
+    /// Its `path` in the file lines: as walked, or `-` for standard input.
+    pub(super) display: String,
+    /// Where its bytes are read from to be sent.
+    pub(super) source: UploadSource,
+    /// The name sent to the API (`file_name`).
     pub(super) filename: String,
     pub(super) md5: Md5Sum,
     pub(super) md5_hex: String,
     pub(super) mime: String,
     pub(super) size: u64,
-    pub(super) key: FileKey,
 }
 
 impl Prepared {
+    /// The identity of the file as hashed; `None` for standard input.
+    pub(super) fn key(&self) -> Option<FileKey> {
+        match &self.source {
+            UploadSource::File { key, .. } => Some(*key),
+            UploadSource::Spool(_) => None,
+        }
+    }
+
     pub(super) fn report(&self, outcome: Outcome) -> FileReport {
         FileReport {
-            path: self.file.display.clone(),
+            path: self.display.clone(),
             filename: self.filename.clone(),
             size: Some(self.size),
             md5: Some(self.md5_hex.clone()),
@@ -57,6 +69,7 @@ impl Prepared {
 }
 
 /// Where a hashed file goes next.
+#[derive(Clone)]
 pub(super) enum NextStage {
     /// `--dry-run`: nowhere; it is what would be sent, planned here.
     Plan,
@@ -327,7 +340,7 @@ fn prepare(
     };
     let (md5, head) = match cached {
         Some(md5) => {
-            let head = if media::needs_head(&file.path) {
+            let head = if ctx.mime_type.is_none() && media::needs_head(&file.path) {
                 hash::read_head(&f).unwrap_or_default()
             } else {
                 Vec::new()
@@ -342,7 +355,7 @@ fn prepare(
                 ctx.reporter.emit(Event::HashStart {
                     id,
                     path: file.display.clone(),
-                    size,
+                    size: Some(size),
                     meter: meter.clone(),
                 });
             }
@@ -376,11 +389,14 @@ fn prepare(
     Ok(Prepared {
         filename: file_name(&file.path),
         md5_hex: hash::to_hex(&md5),
-        mime: media::media_type(&file.path, &head),
+        mime: ctx.media_type(&file.path, &head),
         md5,
         size,
-        key,
-        file,
+        display: file.display,
+        source: UploadSource::File {
+            path: file.path,
+            key,
+        },
     })
 }
 

@@ -766,7 +766,7 @@ fn show_config_lists_every_setting() {
         "CHIEF_UPLOAD_TARGET",
     ];
     let proxy = "http://proxy.example:3128";
-    let samples: [(&str, &str); 23] = [
+    let samples: [(&str, &str); 24] = [
         ("CHIEF_API_KEY", "pat_abcdefghijklmnopqrstuvwxyz012345"),
         ("CHIEF_PROJECT_ID", "project_aaaaaaaaaaaaaaaaaaaa"),
         ("CHIEF_API_URL", "https://api.example.com"),
@@ -790,6 +790,7 @@ fn show_config_lists_every_setting() {
         ("no_proxy", "example.org"),
         ("NO_COLOR", "1"),
         ("GITHUB_ACTIONS", "true"),
+        ("TMPDIR", "/big/tmp"),
     ];
     for var in &read {
         assert!(

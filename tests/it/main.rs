@@ -17,6 +17,7 @@ mod network;
 mod outage;
 mod outputs;
 mod reliability;
+mod stdin;
 mod ui;
 mod upload;
 mod watch;
