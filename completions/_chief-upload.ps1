@@ -21,6 +21,8 @@ Register-ArgumentCompleter -Native -CommandName 'chief-upload' -ScriptBlock {
 
     $completions = @(switch ($command) {
         'chief-upload' {
+            [CompletionResult]::new('--name', '--name', [CompletionResultType]::ParameterName, 'With ''-'': the file name for standard input''s content')
+            [CompletionResult]::new('--mime-type', '--mime-type', [CompletionResultType]::ParameterName, 'Send TYPE as the media type instead of the detected one')
             [CompletionResult]::new('--files-from', '--files-from', [CompletionResultType]::ParameterName, 'Read more paths from FILE, one per line (''-'' = stdin)')
             [CompletionResult]::new('--include', '--include', [CompletionResultType]::ParameterName, 'Upload only files matching GLOB (repeatable)')
             [CompletionResult]::new('--exclude', '--exclude', [CompletionResultType]::ParameterName, 'Skip files and directories matching GLOB (repeatable)')

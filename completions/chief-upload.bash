@@ -23,12 +23,20 @@ _chief__upload() {
 
     case "${cmd}" in
         chief__upload)
-            opts="-0 -L -n -q -v -j -h -V --files-from --null --include --exclude --include-from --exclude-from --min-size --max-size --min-age --max-age --follow --shard --if-no-files --watch --rescan-interval --poll --project --api-key-file --api-url --ca-cert --config --profile --dry-run --json --report --junit --ci --quiet --verbose --color --show-config --jobs --bwlimit --retries --timeout --max-outage --no-cache --progress-interval --completions --man --retry-base-ms --retry-max-delay --help --version"
+            opts="-0 -L -n -q -v -j -h -V --name --mime-type --files-from --null --include --exclude --include-from --exclude-from --min-size --max-size --min-age --max-age --follow --shard --if-no-files --watch --rescan-interval --poll --project --api-key-file --api-url --ca-cert --config --profile --dry-run --json --report --junit --ci --quiet --verbose --color --show-config --jobs --bwlimit --retries --timeout --max-outage --no-cache --progress-interval --completions --man --retry-base-ms --retry-max-delay --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mime-type)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --files-from)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

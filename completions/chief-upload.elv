@@ -18,6 +18,8 @@ set edit:completion:arg-completer[chief-upload] = {|@words|
     }
     var completions = [
         &'chief-upload'= {
+            cand --name 'With ''-'': the file name for standard input''s content'
+            cand --mime-type 'Send TYPE as the media type instead of the detected one'
             cand --files-from 'Read more paths from FILE, one per line (''-'' = stdin)'
             cand --include 'Upload only files matching GLOB (repeatable)'
             cand --exclude 'Skip files and directories matching GLOB (repeatable)'

@@ -1,3 +1,5 @@
+complete -c chief-upload -l name -d 'With \'-\': the file name for standard input\'s content' -r
+complete -c chief-upload -l mime-type -d 'Send TYPE as the media type instead of the detected one' -r
 complete -c chief-upload -l files-from -d 'Read more paths from FILE, one per line (\'-\' = stdin)' -r -F
 complete -c chief-upload -l include -d 'Upload only files matching GLOB (repeatable)' -r
 complete -c chief-upload -l exclude -d 'Skip files and directories matching GLOB (repeatable)' -r

@@ -26,8 +26,8 @@ const LAYERS: &[&[&str]] = &[
     // The command line (it names the build: `version`), the events the pipeline reports,
     // the SQLite layer.
     &["cli", "event", "db"],
-    // The file side (no network), and signals.
-    &["walk", "cache", "signal"],
+    // The file side (no network), standard input's spool, and signals.
+    &["walk", "cache", "spool", "signal"],
     // Admission of files: how many are in flight.
     &["admission"],
     // What the two HTTP clients share: clients, failures, the retry loop, origins.

@@ -45,6 +45,9 @@ Examples:
   # each file once it has not changed for 10 s, until SIGTERM
   chief-upload --watch --min-age 10s /srv/scans
 
+  # Standard input as one file: a database dump straight from a pipe
+  pg_dump shop | chief-upload --name shop.sql -
+
   # Only images, skipping a scratch folder, from a list made by find
   find assets -name '*.png' -print0 | chief-upload -0 --files-from - --exclude '**/tmp/**'
 
@@ -75,11 +78,44 @@ A --watch ends on any of those signals with 0, or 1 if some file failed.";
 )]
 pub struct Cli {
     /// Files or directories to upload. Directories are walked recursively.
+    ///
+    /// `-` uploads standard input as one file named by --name (`tar c dist | chief-upload
+    /// --name dist.tar -`). A file that is really named `-` is given as `./-`.
     #[arg(
         value_name = "PATH",
-        help = "Files or directories to upload (directories are walked recursively)"
+        help = "Files or directories to upload, walked recursively ('-' = stdin, with --name)"
     )]
     pub paths: Vec<PathBuf>,
+
+    /// With `-` as a PATH: the file name standard input's content is uploaded as. Required
+    /// with `-`.
+    ///
+    /// NAME is a file name, not a path. Its extension decides the media type (else the
+    /// first bytes do; --mime-type overrides both). Standard input is read to its end
+    /// while it is hashed: kept in memory up to a few MiB, beyond that in a temporary file
+    /// under TMPDIR that is removed however the run ends.
+    #[arg(
+        long,
+        value_name = "NAME",
+        help_heading = INPUT,
+        hide_short_help = true,
+        help = "With '-': the file name for standard input's content"
+    )]
+    pub name: Option<String>,
+
+    /// Send TYPE as the media type of every file.
+    ///
+    /// TYPE is sent as `mime_type` instead of the type detected from the name or the first
+    /// bytes, for `-` and for paths alike. It is `type/subtype`, e.g. `application/x-tar`,
+    /// without parameters.
+    #[arg(
+        long,
+        value_name = "TYPE",
+        help_heading = INPUT,
+        hide_short_help = true,
+        help = "Send TYPE as the media type instead of the detected one"
+    )]
+    pub mime_type: Option<String>,
 
     /// Read more paths from FILE, one per line (`-` reads standard input).
     #[arg(

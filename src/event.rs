@@ -157,11 +157,12 @@ pub enum Event {
     },
     /// `--watch`: what is watched and how many files wait to settle, whenever it changes.
     Watching(WatchStatus),
-    /// A big file is being hashed; `meter` counts the bytes hashed.
+    /// A big file is being hashed; `meter` counts the bytes hashed. `size` is `None`
+    /// while it is not known: standard input, read to its end as it is hashed.
     HashStart {
         id: TaskId,
         path: String,
-        size: u64,
+        size: Option<u64>,
         meter: Progress,
     },
     HashEnd {

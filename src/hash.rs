@@ -36,15 +36,22 @@ pub struct Hashed {
     pub head: Vec<u8>,
 }
 
-/// What both read loops accumulate: the digest, the length and the first bytes.
-struct Running {
+/// What a read loop accumulates: the digest, the length and the first bytes. Both loops
+/// here use it, and so does the spool of standard input (`spool.rs`).
+pub struct Running {
     hasher: Md5,
     size: u64,
     head: Vec<u8>,
 }
 
+impl Default for Running {
+    fn default() -> Running {
+        Running::new()
+    }
+}
+
 impl Running {
-    fn new() -> Running {
+    pub fn new() -> Running {
         Running {
             hasher: Md5::new(),
             size: 0,
@@ -52,7 +59,7 @@ impl Running {
         }
     }
 
-    fn absorb(&mut self, chunk: &[u8]) {
+    pub fn absorb(&mut self, chunk: &[u8]) {
         if self.head.len() < HEAD_LEN {
             let take = (HEAD_LEN - self.head.len()).min(chunk.len());
             self.head.extend_from_slice(&chunk[..take]);
@@ -61,7 +68,12 @@ impl Running {
         self.size += chunk.len() as u64;
     }
 
-    fn finish(self) -> Hashed {
+    /// Bytes absorbed so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    pub fn finish(self) -> Hashed {
         Hashed {
             md5: self.hasher.finalize().into(),
             size: self.size,

@@ -28,6 +28,7 @@ pub(crate) mod secret;
 pub mod settings;
 pub mod shard;
 pub(crate) mod signal;
+pub(crate) mod spool;
 pub(crate) mod sync;
 pub(crate) mod transfer;
 pub(crate) mod version;

@@ -1,11 +1,12 @@
 //! Sends a file's bytes to its signed URL (`docs/api.md#upload`).
 //!
 //! A separate HTTP client from the API's: it never holds the token, follows no redirect and
-//! sends no `Referer`. The body is streamed from the file with an exact `Content-Length`
-//! (never chunked, never read whole into memory). Transient failures resend the whole body
-//! from byte 0 after a backoff; an expired URL goes back to the caller to renew.
+//! sends no `Referer`. The body is streamed from the file (or from standard input's spool)
+//! with an exact `Content-Length` (never chunked, never read whole into memory). Transient
+//! failures resend the whole body from byte 0 after a backoff; an expired URL goes back to
+//! the caller to renew.
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -23,6 +24,7 @@ use crate::http::{
     Retrier, RetryPolicy, Role, Stop,
 };
 use crate::secret::scrub;
+use crate::spool::Spool;
 
 /// Bytes read from the file per body chunk (fewer under `--bwlimit`).
 const CHUNK: usize = admission::BUFFER as usize;
@@ -45,34 +47,96 @@ impl From<Stop> for TransferError {
     }
 }
 
+/// Where the bytes to send are.
+#[derive(Debug)]
+pub(crate) enum UploadSource {
+    /// A file, opened again by its path for each attempt.
+    File {
+        path: PathBuf,
+        /// Identity when hashed; a difference before or after sending means it changed.
+        key: FileKey,
+    },
+    /// Standard input, spooled: read again from byte 0 for each attempt, and never
+    /// changed.
+    Spool(Arc<Spool>),
+}
+
 /// What is being sent: the file as it was hashed.
 pub(crate) struct UploadFile<'a> {
-    pub(crate) path: &'a Path,
+    pub(crate) source: &'a UploadSource,
     pub(crate) size: u64,
     pub(crate) md5_hex: &'a str,
-    /// Identity when hashed; a difference before or after sending means it changed.
-    pub(crate) key: FileKey,
 }
 
 impl UploadFile<'_> {
-    /// Opens the file for sending, if it is still the one that was hashed.
-    async fn open(&self) -> Result<tokio::fs::File, TransferError> {
-        let path = self.path.to_path_buf();
+    /// Opens the bytes for sending: a file only if it is still the one that was hashed.
+    async fn open(&self) -> Result<Reader, TransferError> {
+        let (path, key) = match self.source {
+            UploadSource::File { path, key } => (path.clone(), *key),
+            UploadSource::Spool(spool) => {
+                return Ok(Reader::Spool {
+                    spool: spool.clone(),
+                    at: 0,
+                })
+            }
+        };
         let (file, meta) = tokio::task::spawn_blocking(move || crate::hash::open_regular(&path))
             .await
             .map_err(|e| failed(format!("cannot open: {e}")))?
             .map_err(|e| failed(format!("cannot open: {}", crate::io_words::io_reason(&e))))?;
-        if FileKey::from_metadata(&meta) != self.key {
+        if FileKey::from_metadata(&meta) != key {
             return Err(failed(changed()));
         }
-        Ok(tokio::fs::File::from_std(file))
+        Ok(Reader::File(
+            tokio::fs::File::from_std(file).take(self.size),
+        ))
     }
 
-    /// Whether the file is no longer the one that was hashed (or is gone).
+    /// Whether the file is no longer the one that was hashed (or is gone). A spool never
+    /// changes.
     async fn changed(&self) -> bool {
-        match tokio::fs::metadata(self.path).await {
-            Ok(m) => FileKey::from_metadata(&m) != self.key,
+        let UploadSource::File { path, key } = self.source else {
+            return false;
+        };
+        match tokio::fs::metadata(path).await {
+            Ok(m) => FileKey::from_metadata(&m) != *key,
             Err(_) => true,
+        }
+    }
+}
+
+/// One attempt's reader of the bytes to send.
+enum Reader {
+    File(tokio::io::Take<tokio::fs::File>),
+    Spool { spool: Arc<Spool>, at: u64 },
+}
+
+impl Reader {
+    /// The next `want` bytes, fewer only at the end.
+    async fn next(&mut self, want: usize) -> std::io::Result<bytes::Bytes> {
+        match self {
+            Reader::File(file) => {
+                let mut buf = BytesMut::with_capacity(want);
+                while buf.len() < want {
+                    if file.read_buf(&mut buf).await? == 0 {
+                        break;
+                    }
+                }
+                Ok(buf.freeze())
+            }
+            Reader::Spool { spool, at } => {
+                let chunk = if spool.in_memory() {
+                    spool.chunk(*at, want)?
+                } else {
+                    // From the disk: on a blocking thread, never on a runtime worker.
+                    let (spool, from) = (spool.clone(), *at);
+                    tokio::task::spawn_blocking(move || spool.chunk(from, want))
+                        .await
+                        .map_err(std::io::Error::other)??
+                };
+                *at += chunk.len() as u64;
+                Ok(chunk)
+            }
         }
     }
 }
@@ -142,11 +206,11 @@ impl Uploader {
     ) -> Result<(), Failure<TransferError>> {
         let error =
             |reason: &str| failed(format!("upload failed after {attempt} attempts: {reason}"));
-        let file = src.open().await.map_err(Failure::Local)?;
+        let reader = src.open().await.map_err(Failure::Local)?;
         let started = Instant::now();
         let activity = Arc::new(Activity::new());
         let body = file_body(
-            file,
+            reader,
             src.size,
             Pace {
                 sent: sent.clone(),
@@ -400,18 +464,19 @@ struct Pace {
     bandwidth: Option<Arc<Bandwidth>>,
 }
 
-/// The file as a stream of chunks, exactly `size` bytes; reports progress as it goes. Under
-/// `--bwlimit` each chunk waits for its turn before it is read, and chunks are smaller.
-fn file_body(file: tokio::fs::File, size: u64, pace: Pace) -> reqwest::Body {
+/// The bytes as a stream of chunks, exactly `size` bytes; reports progress as it goes.
+/// Under `--bwlimit` each chunk waits for its turn before it is read, and chunks are
+/// smaller.
+fn file_body(reader: Reader, size: u64, pace: Pace) -> reqwest::Body {
     struct TransferState {
-        file: tokio::io::Take<tokio::fs::File>,
+        reader: Reader,
         remaining: u64,
         chunk: usize,
         pace: Pace,
     }
     let chunk = pace.bandwidth.as_ref().map_or(CHUNK, |b| b.chunk(CHUNK));
     let state = TransferState {
-        file: file.take(size),
+        reader,
         remaining: size,
         chunk,
         pace,
@@ -427,12 +492,7 @@ fn file_body(file: tokio::fs::File, size: u64, pace: Pace) -> reqwest::Body {
             // Waiting for the cap is not a stall.
             st.pace.activity.touch();
         }
-        let mut buf = BytesMut::with_capacity(want);
-        while buf.len() < want {
-            if st.file.read_buf(&mut buf).await? == 0 {
-                break;
-            }
-        }
+        let buf = st.reader.next(want).await?;
         if buf.is_empty() {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,
@@ -444,7 +504,7 @@ fn file_body(file: tokio::fs::File, size: u64, pace: Pace) -> reqwest::Body {
         st.pace.sent.add(n);
         st.pace.limiter.sent(n);
         st.pace.activity.touch();
-        Ok::<_, std::io::Error>(Some((buf.freeze(), st)))
+        Ok::<_, std::io::Error>(Some((buf, st)))
     });
     reqwest::Body::wrap_stream(stream)
 }

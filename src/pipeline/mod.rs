@@ -10,6 +10,8 @@
 //!   once: the first is the leader, the others wait for it and report its asset
 //!   (`dedup.rs`).
 //! * One file's create, upload and URL renewal (`upload.rs`).
+//! * Standard input (`-`): spooled and hashed on a thread of its own, beside the walk, then
+//!   uploaded as any file (`stdin.rs`).
 //!
 //! With `--watch` the walk is replaced by a long-lived source (`crate::watch`): the first
 //! pass, then the files that appear or change. Between hashing and uploading, a file whose
@@ -23,6 +25,7 @@
 mod dedup;
 mod feed;
 mod prepare;
+mod stdin;
 mod upload;
 mod watch_gate;
 
@@ -41,6 +44,7 @@ use crate::cache::HashCache;
 use crate::event::{Event, FileReport, Outcome, Reporter, TaskId};
 use crate::http::{Bandwidth, Origins};
 use crate::ledger::{Halt, Ledger};
+use crate::media;
 use crate::settings::{Mode, Settings};
 use crate::transfer::Uploader;
 use crate::walk::{self, WalkItem};
@@ -72,14 +76,19 @@ fn hashing_threads() -> usize {
         .unwrap_or(2)
 }
 
-/// The runtime a run goes on: a worker thread a core, and blocking threads for the
-/// stages that hold one (the walk or the watch, one a hashing thread) and
+/// The blocking threads of a run, at most: one for each stage that holds one for the
+/// whole run (the walk or the watch, standard input's reader, one a hashing thread), and
 /// `SHORT_BLOCKING_THREADS` more.
+fn blocking_threads() -> usize {
+    2 + hashing_threads() + SHORT_BLOCKING_THREADS
+}
+
+/// The runtime a run goes on: a worker thread a core, and `blocking_threads`.
 pub(crate) fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("chief-upload")
-        .max_blocking_threads(1 + hashing_threads() + SHORT_BLOCKING_THREADS)
+        .max_blocking_threads(blocking_threads())
         .build()
 }
 
@@ -92,6 +101,8 @@ struct Ctx {
     found: AtomicU64,
     next_id: AtomicU64,
     in_run: InRun,
+    /// `--mime-type`: sent for every file instead of the detected type.
+    mime_type: Option<String>,
 }
 
 impl Ctx {
@@ -103,6 +114,16 @@ impl Ctx {
             found: AtomicU64::new(0),
             next_id: AtomicU64::new(0),
             in_run: InRun::default(),
+            mime_type: None,
+        }
+    }
+
+    /// The media type sent for a file of this name and first bytes: `--mime-type`, or
+    /// the one detected.
+    fn media_type(&self, name: &Path, head: &[u8]) -> String {
+        match &self.mime_type {
+            Some(m) => m.clone(),
+            None => media::media_type(name, head),
         }
     }
 
@@ -207,10 +228,24 @@ fn failed_report(display: String, error: String) -> FileReport {
     }
 }
 
+/// The name sent to the API as `filename`: the base name, in Unicode NFC
+/// (`docs/interface.md#json`). A name that is not valid UTF-8 has each bad sequence
+/// replaced by U+FFFD, as its `path` has.
 fn file_name(p: &Path) -> String {
-    p.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| p.to_string_lossy().into_owned())
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_else(|| p.to_string_lossy());
+    nfc(&name)
+}
+
+/// `s` in Unicode Normalization Form C: a name typed or stored decomposed (macOS file
+/// names often are: `e` + U+0301) reaches the API as the same string as the composed
+/// one (`é`) from every other system.
+fn nfc(s: &str) -> String {
+    icu_normalizer::ComposingNormalizerBorrowed::new_nfc()
+        .normalize(s)
+        .into_owned()
 }
 
 /// Runs the whole upload (or dry run), reporting everything through `reporter` and why
@@ -233,28 +268,36 @@ pub(crate) async fn run(
     let remote = connect(&settings, &limiter, &origins, &reporter)?;
     let cache = open_cache(&settings, &reporter).await;
     let (stages, soft) = stop_tokens(&cancel, watch.as_ref());
-    let ctx = Arc::new(Ctx::new(reporter.clone(), ledger, stages.clone()));
+    let ctx = Arc::new(Ctx {
+        mime_type: settings.mime_type.clone(),
+        ..Ctx::new(reporter.clone(), ledger, stages.clone())
+    });
 
-    // Stage 1: the walk, or the watch, hands files to the hashing stage.
+    // Where hashed files go: the upload stage; nowhere in a dry run, which gives each
+    // its outcome, planned, once hashed.
+    let (hashed, hashed_rx) = match &remote {
+        None => (NextStage::Plan, None),
+        Some(_) => {
+            let (tx, rx) = mpsc::channel::<Prepared>(1024);
+            (NextStage::Pass(tx), Some(rx))
+        }
+    };
+
+    // Stage 1: the walk (and standard input, hashed as it is read), or the watch, hands
+    // files to the hashing stage.
     let (walk_tx, walk_rx) = mpsc::channel::<Vec<WalkItem>>(WALK_QUEUE);
     let source = match &watch {
-        None => start_walk(&ctx, &settings, walk_tx),
+        None => start_walk(&ctx, &settings, walk_tx, &hashed),
         Some(w) => start_watch(&ctx, w, walk_tx, &soft),
     };
 
     // Stage 2: hash, one blocking thread per core. A dry run ends there: the hashing
     // threads give each file its outcome, planned.
-    let Some(remote) = remote else {
-        hash_stage(ctx.clone(), walk_rx, NextStage::Plan, cache.clone()).await;
+    let (Some(remote), Some(hashed_rx)) = (remote, hashed_rx) else {
+        hash_stage(ctx.clone(), walk_rx, hashed, cache.clone()).await;
         return Ok(finish(&cancel, source, cache).await);
     };
-    let (hashed_tx, hashed_rx) = mpsc::channel::<Prepared>(1024);
-    let hasher = tokio::spawn(hash_stage(
-        ctx.clone(),
-        walk_rx,
-        NextStage::Pass(hashed_tx),
-        cache.clone(),
-    ));
+    let hasher = tokio::spawn(hash_stage(ctx.clone(), walk_rx, hashed, cache.clone()));
 
     // Stage 3: create and upload, as many at a time as the limiter admits. In a watch a
     // gate first drops the files whose content is what they were last sent as.
@@ -361,20 +404,40 @@ fn stop_tokens(
     (stages, soft)
 }
 
-/// Stage 1 of a run: the walk, on a blocking thread. It ends with the number of files the
-/// filters let through, for `--if-no-files`.
+/// Stage 1 of a run: the walk, on a blocking thread, and standard input (`-`) beside it,
+/// on another, which skips the hashing stage for `hashed`. It ends with the number of
+/// files the filters let through (standard input counts as one), for `--if-no-files`.
 fn start_walk(
     ctx: &Arc<Ctx>,
     settings: &Arc<Settings>,
     tx: mpsc::Sender<Vec<WalkItem>>,
+    hashed: &NextStage,
 ) -> JoinHandle<Option<u64>> {
-    let (ctx, settings) = (ctx.clone(), settings.clone());
-    tokio::task::spawn_blocking(move || {
-        let mut feed = WalkFeed::new(&ctx, &settings, tx);
-        walk::walk(&settings.walk, &settings.filter, None, &mut feed);
-        feed.end();
+    // Only with `-`: a sender of the upload queue held here would keep it open.
+    let stdin = settings
+        .stdin
+        .as_ref()
+        .map(|s| stdin::start(ctx, s, hashed.clone()));
+    let walk = {
+        let (ctx, settings) = (ctx.clone(), settings.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut feed = WalkFeed::new(&ctx, &settings, tx);
+            walk::walk(&settings.walk, &settings.filter, None, &mut feed);
+            feed.end();
+            feed.candidates
+        })
+    };
+    let ctx = ctx.clone();
+    tokio::spawn(async move {
+        let Ok(walked) = walk.await else {
+            return None;
+        };
+        let read = match stdin {
+            Some(s) => u64::from(s.await.is_ok()),
+            None => 0,
+        };
         ctx.reporter.emit(Event::WalkDone);
-        Some(feed.candidates)
+        Some(walked + read)
     })
 }
 

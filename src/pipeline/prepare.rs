@@ -15,6 +15,7 @@ use crate::file_key::FileKey;
 use crate::hash::{self, Md5Sum, ReadBuf};
 use crate::media;
 use crate::sync::lock;
+use crate::transfer::UploadSource;
 use crate::walk::{WalkItem, WalkedFile};
 
 /// Files smaller than this are not shown as separate hashing tasks.
@@ -25,22 +26,33 @@ const FLUSH_BEFORE: u64 = 1 << 20;
 
 /// A file hashed and typed, ready for the API.
 pub(super) struct Prepared {
-    pub(super) file: WalkedFile,
+    /// Its `path` in the file lines: as walked, or `-` for standard input.
+    pub(super) display: String,
+    /// Where its bytes are read from to be sent.
+    pub(super) source: UploadSource,
+    /// The name sent to the API (`file_name`).
     pub(super) filename: String,
     pub(super) md5: Md5Sum,
     pub(super) md5_hex: String,
     pub(super) mime: String,
     pub(super) size: u64,
-    pub(super) key: FileKey,
     /// When its hash started: a file's time runs from here to its outcome.
     pub(super) started: Instant,
 }
 
 impl Prepared {
+    /// The identity of the file as hashed; `None` for standard input.
+    pub(super) fn key(&self) -> Option<FileKey> {
+        match &self.source {
+            UploadSource::File { key, .. } => Some(*key),
+            UploadSource::Spool(_) => None,
+        }
+    }
+
     /// The file's outcome, now (its time is taken here).
     pub(super) fn report(&self, outcome: Outcome) -> FileReport {
         FileReport {
-            path: self.file.display.clone(),
+            path: self.display.clone(),
             filename: self.filename.clone(),
             size: Some(self.size),
             md5: Some(self.md5_hex.clone()),
@@ -63,6 +75,7 @@ impl Prepared {
 }
 
 /// Where a hashed file goes next.
+#[derive(Clone)]
 pub(super) enum NextStage {
     /// `--dry-run`: nowhere; it is what would be sent, planned here.
     Plan,
@@ -335,7 +348,7 @@ fn prepare(
     };
     let (md5, head) = match cached {
         Some(md5) => {
-            let head = if media::needs_head(&file.path) {
+            let head = if ctx.mime_type.is_none() && media::needs_head(&file.path) {
                 hash::read_head(&f).unwrap_or_default()
             } else {
                 Vec::new()
@@ -350,7 +363,7 @@ fn prepare(
                 ctx.reporter.emit(Event::HashStart {
                     id,
                     path: file.display.clone(),
-                    size,
+                    size: Some(size),
                     meter: meter.clone(),
                 });
             }
@@ -384,11 +397,14 @@ fn prepare(
     Ok(Prepared {
         filename: file_name(&file.path),
         md5_hex: hash::to_hex(&md5),
-        mime: media::media_type(&file.path, &head),
+        mime: ctx.media_type(&file.path, &head),
         md5,
         size,
-        key,
-        file,
+        display: file.display,
+        source: UploadSource::File {
+            path: file.path,
+            key,
+        },
         started,
     })
 }

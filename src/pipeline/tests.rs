@@ -187,7 +187,7 @@ fn the_runtime_bounds_its_blocking_threads() {
     use std::sync::atomic::AtomicUsize;
     use std::sync::{Condvar, Mutex};
     let rt = runtime().unwrap();
-    let most = 1 + hashing_threads() + SHORT_BLOCKING_THREADS;
+    let most = blocking_threads();
     let running = Arc::new(AtomicUsize::new(0));
     let gate = Arc::new((Mutex::new(false), Condvar::new()));
     let calls: Vec<_> = (0..most * 4)

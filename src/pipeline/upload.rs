@@ -68,7 +68,7 @@ async fn create_and_upload(
             if status.as_deref() == Some("failed") {
                 ctx.reporter.warn(format!(
                     "{}: the project already holds this content as {asset_id}, but its ingest failed (status \"failed\")",
-                    p.file.display
+                    p.display
                 ));
             }
             return Ok(Some(FileReport {
@@ -118,15 +118,14 @@ async fn create_and_upload(
     let meter = Progress::default();
     ctx.reporter.emit(Event::TransferStart {
         id,
-        path: p.file.display.clone(),
+        path: p.display.clone(),
         size: p.size,
         meter: meter.clone(),
     });
     let src = transfer::UploadFile {
-        path: &p.file.path,
+        source: &p.source,
         size: p.size,
         md5_hex: &p.md5_hex,
-        key: p.key,
     };
     let result = uploader.upload(&target, &src, &meter).await;
     ctx.reporter.emit(Event::TransferEnd { id });

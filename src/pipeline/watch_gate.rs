@@ -20,14 +20,17 @@ pub(super) async fn watch_gate(
     stop: CancellationToken,
 ) {
     while let Some(p) = recv_or_cancel(&mut rx, &stop).await {
-        // The record is SQLite, on disk: asked on a blocking thread, never on a worker.
-        let (w, display, key, md5) = (watch.clone(), p.file.display.clone(), p.key, p.md5);
-        let send = tokio::task::spawn_blocking(move || w.hashed(&display, &key, &md5))
-            .await
-            .unwrap_or(true);
-        if !send {
-            ctx.withdraw(p.size);
-            continue;
+        // Only files reach a watch (standard input is refused with --watch).
+        if let Some(key) = p.key() {
+            // The record is SQLite, on disk: asked on a blocking thread, never on a worker.
+            let (w, display, md5) = (watch.clone(), p.display.clone(), p.md5);
+            let send = tokio::task::spawn_blocking(move || w.hashed(&display, &key, &md5))
+                .await
+                .unwrap_or(true);
+            if !send {
+                ctx.withdraw(p.size);
+                continue;
+            }
         }
         tokio::select! {
             sent = tx.send(p) => if sent.is_err() { break },

@@ -391,17 +391,33 @@ impl Human {
         }
     }
 
-    fn task_bar(&mut self, id: TaskId, label: &str, path: &str, size: u64, meter: Progress) {
+    /// A bar for one task; without a `size` (standard input, read to its end), the bytes
+    /// so far and the rate.
+    fn task_bar(
+        &mut self,
+        id: TaskId,
+        label: &str,
+        path: &str,
+        size: Option<u64>,
+        meter: Progress,
+    ) {
         let Some(b) = self.bars.as_mut() else { return };
         if b.tasks.len() >= MAX_FILE_BARS {
             return;
         }
-        let bar = b.multi.add(ProgressBar::new(size));
-        bar.set_style(
-            ProgressStyle::with_template(
+        let (bar, template) = match size {
+            Some(size) => (
+                ProgressBar::new(size),
                 "  {prefix:9} {wide_msg} {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec:>12}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ),
+            None => (
+                ProgressBar::no_length(),
+                "  {prefix:9} {wide_msg} {bytes:>10}            {binary_bytes_per_sec:>12}",
+            ),
+        };
+        let bar = b.multi.add(bar);
+        bar.set_style(
+            ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         bar.set_prefix(label.to_string());
         bar.set_message(path.to_string());
@@ -450,7 +466,11 @@ impl Human {
                 path,
                 size,
                 meter,
-            } => self.task_bar(id, "hashing", &path, size, meter),
+            } => {
+                // Without a size, it is standard input being read (and hashed).
+                let label = if size.is_some() { "hashing" } else { "reading" };
+                self.task_bar(id, label, &path, size, meter)
+            }
             Event::HashEnd { id } => self.end_task(id),
             Event::TransferStart {
                 id,
@@ -459,7 +479,7 @@ impl Human {
                 meter,
             } => {
                 if size >= TRANSFER_BAR_MIN {
-                    self.task_bar(id, "uploading", &path, size, meter.clone());
+                    self.task_bar(id, "uploading", &path, Some(size), meter.clone());
                 }
                 self.transfers.insert(id, meter);
             }
@@ -837,7 +857,7 @@ mod tests {
         h.event(Event::HashStart {
             id: 1,
             path: "./big.bin".into(),
-            size: 100 << 20,
+            size: Some(100 << 20),
             meter: hashed.clone(),
         });
         hashed.add(50 << 20);
@@ -850,6 +870,23 @@ mod tests {
             "a hashing bar: {text}"
         );
         h.event(Event::HashEnd { id: 1 });
+        // Standard input: the bytes read so far, with no total.
+        let read = Progress::default();
+        h.event(Event::HashStart {
+            id: 3,
+            path: "-".into(),
+            size: None,
+            meter: read.clone(),
+        });
+        read.add(3 << 20);
+        h.tick(&Summary::default());
+        let text = drawn();
+        assert!(
+            text.lines()
+                .any(|l| l.contains("reading") && l.contains(" - ") && l.contains("3.00 MiB")),
+            "a reading bar: {text}"
+        );
+        h.event(Event::HashEnd { id: 3 });
         let sent = Progress::default();
         h.event(Event::TransferStart {
             id: 2,

@@ -16,6 +16,7 @@
 //! * `ci.rs`: `--ci` and `--shard`, the settings of a CI job.
 //! * `filter.rs`: which files a run takes: globs, pattern files, size and age limits.
 //! * `watch.rs`: `--watch`: the settle time, rescans, the record of files sent.
+//! * `stdin.rs`: `-` (standard input, `--name`, the spool folder) and `--mime-type`.
 //!
 //! A new setting: a `Key` below (its flag, variable and config key, added to
 //! `CONFIG_KEYS`), a `String` field in `Cli`, and one `Layers::pick` (or `pick_or`) whose
@@ -32,6 +33,7 @@ mod network;
 mod show;
 mod shown;
 mod source;
+mod stdin;
 pub(crate) mod units;
 mod validate;
 mod watch;
@@ -55,6 +57,7 @@ pub use env::Env;
 pub(crate) use layers::Layers;
 pub(crate) use show::describe;
 pub(crate) use source::{Key, Source, Sourced};
+pub use stdin::StdinSettings;
 pub(crate) use validate::ProjectId;
 pub use watch::WatchSettings;
 
@@ -102,6 +105,10 @@ pub(crate) const CONFIG_KEYS: [&str; 7] = [
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub(crate) walk: WalkSettings,
+    /// `-` as a PATH: standard input, uploaded as one file named by `--name`.
+    pub(crate) stdin: Option<StdinSettings>,
+    /// `--mime-type`: the media type sent for every file instead of the detected one.
+    pub(crate) mime_type: Option<String>,
     /// `--include`/`--exclude`, the pattern files, the size and age limits, compiled.
     pub(crate) filter: Filter,
     /// `--shard K/N`: only the files of this shard; the others count as excluded.
@@ -239,13 +246,7 @@ pub(crate) fn resolve(
     output: OutputSettings,
     stdin_used: &mut bool,
 ) -> Result<Settings, UsageError> {
-    let walk = WalkSettings {
-        paths: cli.paths.clone(),
-        files_from: cli.files_from.clone(),
-        null: cli.null,
-        follow: cli.follow,
-    };
-    if walk.paths.is_empty() && walk.files_from.is_none() {
+    if cli.paths.is_empty() && cli.files_from.is_none() {
         return Err(UsageError::new("no PATH to upload was given")
             .hint("usage: chief-upload [OPTIONS] <PATH>...  (see chief-upload --help)"));
     }
@@ -253,6 +254,15 @@ pub(crate) fn resolve(
         return Err(UsageError::new("-0/--null only applies to --files-from")
             .hint("add --files-from FILE (or - for stdin)"));
     }
+    // Before anything reads standard input (`--api-key-file -`).
+    let (paths, stdin) = stdin::split(cli, env)?;
+    let mime_type = stdin::mime_type(cli)?;
+    let walk = WalkSettings {
+        paths,
+        files_from: cli.files_from.clone(),
+        null: cli.null,
+        follow: cli.follow,
+    };
     // `try_from`: a value too large for a Duration is an error, not a panic.
     let Some(timeout) = Duration::try_from_secs_f64(cli.timeout)
         .ok()
@@ -299,6 +309,8 @@ pub(crate) fn resolve(
     let max_outage = watch::max_outage(transfer.max_outage, cli.watch);
     Ok(Settings {
         walk,
+        stdin,
+        mime_type,
         filter,
         shard,
         if_no_files: cli.if_no_files,

@@ -16,7 +16,7 @@ use super::shown::{shown_url, shown_value};
 use super::source::{Source, Sourced};
 use super::units::Rate;
 use super::validate::{check_api_url, ProjectId};
-use super::{ci, filter, watch, Gathered};
+use super::{ci, filter, stdin, watch, Gathered};
 use crate::admission::Jobs;
 use crate::cli::{Cli, ColorChoice};
 use crate::exit::UsageError;
@@ -194,6 +194,28 @@ fn transfer(v: &mut View, cli: &Cli, env: &Env, g: &Gathered) {
 fn files(v: &mut View, cli: &Cli, env: &Env) {
     let paths: Vec<String> = cli.paths.iter().map(|p| p.display().to_string()).collect();
     v.line("paths", listed(&paths), flag(cli, "paths", "PATH"));
+    let name = cli.name.as_deref().map(|n| n.escape_debug().to_string());
+    v.line(
+        "name",
+        name.unwrap_or_else(|| "(none: no - among the PATHs)".into()),
+        flag(cli, "name", "--name"),
+    );
+    let spool = stdin::spool_dir(env);
+    v.line(
+        "spool",
+        format!(
+            "{} (for stdin past {} MiB)",
+            spool.value.display(),
+            crate::spool::MEMORY_MAX >> 20
+        ),
+        &spool.source,
+    );
+    let mime = match cli.mime_type.as_deref().map(stdin::media_type) {
+        None => "(detected: by name, else by the first bytes)".to_string(),
+        Some(Ok(m)) => m,
+        Some(Err(why)) => format!("(invalid: {why})"),
+    };
+    v.line("mime_type", mime, flag(cli, "mime_type", "--mime-type"));
     let from = cli.files_from.as_ref().map(|p| p.display().to_string());
     v.line(
         "files_from",

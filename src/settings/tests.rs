@@ -784,7 +784,7 @@ fn show_config_lists_every_setting() {
         "CHIEF_UPLOAD_TARGET",
     ];
     let proxy = "http://proxy.example:3128";
-    let samples: [(&str, &str); 24] = [
+    let samples: [(&str, &str); 25] = [
         ("CHIEF_API_KEY", "pat_abcdefghijklmnopqrstuvwxyz012345"),
         ("CHIEF_PROJECT_ID", "project_aaaaaaaaaaaaaaaaaaaa"),
         ("CHIEF_API_URL", "https://api.example.com"),
@@ -809,6 +809,7 @@ fn show_config_lists_every_setting() {
         ("NO_COLOR", "1"),
         ("GITHUB_ACTIONS", "true"),
         ("GITLAB_CI", "true"),
+        ("TMPDIR", "/big/tmp"),
     ];
     for var in &read {
         assert!(

@@ -289,6 +289,65 @@ fn running_out_of_file_descriptors_loses_no_file() {
     assert_eq!(fake.assets(PROJECT).len() as u64, up);
 }
 
+/// Standard input (`-`) whose spool folder is full: every write to the spool file fails
+/// with ENOSPC. The spool file has no name to aim `-P` at, but in a run without the hash
+/// cache nothing else writes with `pwrite64`. The file `-` fails with a reason that names
+/// the folder and TMPDIR, nothing of it is sent, the file beside it goes, and the run
+/// ends 1.
+#[test]
+fn a_full_spool_folder_fails_standard_input_and_sends_nothing_of_it() {
+    use std::io::Write;
+    let fake = FakeChief::start();
+    let env = TestEnv::new();
+    env.file("a.txt", "beside it");
+    let spool = env.dir.path().join("spool");
+    std::fs::create_dir_all(&spool).unwrap();
+    let mut c = env.std_cmd_of(Path::new("strace"));
+    c.args(["-f", "-qq", "-o", "/dev/null"])
+        .args(["-e", "inject=pwrite64,pwritev,pwritev2:error=ENOSPC"])
+        .arg("--")
+        .arg(common::bin())
+        .args(["--retry-base-ms", "5", "--no-cache", "--json"])
+        .args(["--name", "dump.sql", "-", "a.txt"])
+        .envs(fake.env())
+        .env("TMPDIR", &spool)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().expect("strace on PATH (apt-get install strace)");
+    let mut stdin = child.stdin.take().unwrap();
+    // More than stays in memory: it must go to the spool folder. The run may stop
+    // reading once the spool fails.
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&vec![b'x'; 8 << 20]);
+    });
+    let out = finish(child, PROMPT);
+    writer.join().unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let files = files_by_path(&json_lines(&out.stdout));
+    let line = &files["-"];
+    assert_eq!(line["outcome"], "failed", "{line}");
+    let why = line["error"].as_str().unwrap();
+    assert!(
+        why.contains(&*spool.to_string_lossy())
+            && why.contains("TMPDIR")
+            && why.contains("No space left on device"),
+        "{why}"
+    );
+    assert_eq!(files["a.txt"]["outcome"], "uploaded");
+    let posted: Vec<_> = fake
+        .api_requests()
+        .iter()
+        .filter_map(|r| r.json.as_ref().map(|j| j["filename"].clone()))
+        .collect();
+    assert_eq!(posted, ["a.txt"], "nothing of standard input was sent");
+    assert!(
+        std::fs::read_dir(&spool).unwrap().next().is_none(),
+        "nothing left in the spool folder"
+    );
+}
+
 /// The pid of chief-upload, which strace runs (strace also forks children of its own to
 /// probe what ptrace can do).
 fn tracee(strace: &Child) -> u32 {

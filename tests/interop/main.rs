@@ -200,6 +200,49 @@ fn files_of_every_kind_are_stored_byte_exact() {
     assert_eq!(it.s3.objects().len(), files.len(), "{:#?}", it.s3.objects());
 }
 
+/// Standard input (`-`), spooled past memory to a temporary file and sent from there,
+/// stored byte for byte by s3s-fs, with one PUT of its exact length.
+#[test]
+fn standard_input_is_stored_byte_exact() {
+    let it = Interop::start();
+    let content = noise(9 * MIB, 3);
+    let out = it
+        .env
+        .cmd()
+        .env("CHIEF_API_URL", &it.api.url)
+        .env("CHIEF_API_KEY", TOKEN)
+        .env("CHIEF_PROJECT_ID", PROJECT)
+        .env("TMPDIR", it.env.dir.path())
+        .args([
+            "--retry-base-ms",
+            "5",
+            "--json",
+            "--name",
+            "stream.bin",
+            "-",
+        ])
+        .write_stdin(content.clone())
+        .output()
+        .unwrap();
+    let (outcomes, s) = it.outcomes(&out, 0);
+    assert_eq!(s["uploaded"], 1, "{s}");
+    let line = &outcomes["-"];
+    assert_eq!(line["filename"], "stream.bin");
+    let posts = it.api.take_posts();
+    assert_eq!(
+        it.object_of(&posts, &md5_hex(&content)),
+        content,
+        "s3s-fs holds other bytes"
+    );
+    let traffic = it.relay.take();
+    let sent: Vec<_> = puts(&traffic)
+        .iter()
+        .map(|r| (r.content_length, r.body_bytes, r.chunked))
+        .collect();
+    let len = content.len() as u64;
+    assert_eq!(sent, [(Some(len), len, false)], "{traffic:#?}");
+}
+
 #[test]
 fn a_rerun_is_a_dedup_hit_that_sends_nothing_to_storage() {
     let it = Interop::start();

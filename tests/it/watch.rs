@@ -293,7 +293,10 @@ mod watching {
             .unwrap()
             .contains("before.txt")
         {
-            assert!(since.elapsed() < PROMPT, "the line never reached the report");
+            assert!(
+                since.elapsed() < PROMPT,
+                "the line never reached the report"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
 
