@@ -18,7 +18,8 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&[&str]] = &[
     // Leaves: they import nothing of this crate.
     &[
-        "exit", "file_key", "hash", "io_words", "media", "secret", "shard", "sync", "version",
+        "duration", "exit", "file_key", "hash", "io_words", "media", "secret", "shard", "sync",
+        "version",
     ],
     // The command line (it names the build: `version`), the events the pipeline reports,
     // the SQLite layer.

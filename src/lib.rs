@@ -12,6 +12,7 @@ mod architecture;
 pub(crate) mod cache;
 pub mod cli;
 pub(crate) mod db;
+pub(crate) mod duration;
 pub mod event;
 pub(crate) mod exit;
 pub(crate) mod file_key;

@@ -188,7 +188,7 @@ impl Uploader {
         let resp = match outcome {
             None => {
                 log(None);
-                let reason = format!("no progress for {} s", self.timeout.as_secs_f64());
+                let reason = format!("no progress for {}", crate::duration::shown(self.timeout));
                 return Err(Failure::timed_out(error(&reason), reason));
             }
             Some(Err(e)) => {

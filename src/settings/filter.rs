@@ -236,8 +236,8 @@ mod tests {
                 "e.g. 5m",
             ),
             (
-                ["--max-age", "1.5h"],
-                "the duration '1.5h' from flag --max-age is not valid: use a whole number (a smaller unit for a fraction)",
+                ["--max-age", "1h30"],
+                "the duration '1h30' from flag --max-age is not valid: each number needs its unit after the first (e.g. 1h30m)",
                 "e.g. 5m",
             ),
         ] {

@@ -251,21 +251,10 @@ pub(crate) fn resolve(
         return Err(UsageError::new("-0/--null only applies to --files-from")
             .hint("add --files-from FILE (or - for stdin)"));
     }
-    // `try_from`: a value too large for a Duration is an error, not a panic.
-    let Some(timeout) = Duration::try_from_secs_f64(cli.timeout)
-        .ok()
-        .filter(|d| !d.is_zero())
-    else {
-        return Err(UsageError::new(format!(
-            "--timeout {} must be a positive number of seconds",
-            cli.timeout
-        )));
-    };
-    let Ok(retry_cap) = Duration::try_from_secs_f64(cli.retry_max_delay) else {
-        return Err(UsageError::new(
-            "--retry-max-delay must be a non-negative number of seconds",
-        ));
-    };
+    if cli.timeout.is_zero() {
+        return Err(UsageError::new("--timeout must be more than 0")
+            .hint("give the idle time after which a connection is dropped, e.g. --timeout 90s"));
+    }
     watch::check(cli)?;
     let shard = ci::shard(cli, env)?;
     let ci = ci::ci(cli, env)?;
@@ -309,9 +298,9 @@ pub(crate) fn resolve(
         retry: RetryPolicy {
             retries: cli.retries,
             base: Duration::from_millis(cli.retry_base_ms),
-            cap: retry_cap,
+            cap: cli.retry_max_delay,
         },
-        timeout,
+        timeout: cli.timeout,
         max_outage,
         cache: if cli.no_cache { None } else { env.cache_path() },
         warnings,
@@ -334,9 +323,7 @@ pub(crate) fn output_settings(cli: &Cli, env: &Env) -> OutputSettings {
         verbose: cli.verbose,
         color,
         bars: term && !cli.quiet,
-        progress_every: Duration::try_from_secs_f64(cli.progress_interval)
-            .ok()
-            .filter(|d| !d.is_zero()),
+        progress_every: Some(cli.progress_interval).filter(|d| !d.is_zero()),
     }
 }
 
