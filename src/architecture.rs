@@ -21,9 +21,10 @@ const LAYERS: &[&[&str]] = &[
         "duration", "exit", "file_key", "hash", "io_words", "media", "secret", "shard", "sync",
         "version",
     ],
-    // The command line (it names the build: `version`), the events the pipeline reports,
-    // the SQLite layer.
-    &["cli", "event", "db"],
+    // The command line (it names the build: `version`; its duration flags are read by
+    // `duration`), the events the pipeline reports, the SQLite layer, named files read
+    // with a bound.
+    &["cli", "event", "db", "bounded"],
     // The file side (no network), and signals.
     &["walk", "cache", "signal"],
     // Admission of files: how many are in flight.

@@ -9,6 +9,7 @@ pub(crate) mod admission;
 pub(crate) mod api;
 #[cfg(test)]
 mod architecture;
+pub(crate) mod bounded;
 pub(crate) mod cache;
 pub mod cli;
 pub(crate) mod db;
@@ -146,6 +147,9 @@ fn run_cli(cli: Cli, env: Env, output: OutputSettings) -> anyhow::Result<Exit> {
             ))
             .hint("chief-upload --show-config shows which settings are in effect")
             .into());
+    }
+    if let Some(list) = result.list_error {
+        return Err(list.into());
     }
     if let Some(stop) = result.stopped {
         return Err(stop_error(stop));

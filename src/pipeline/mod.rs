@@ -39,6 +39,7 @@ use crate::api::{ApiClient, ApiError};
 use crate::cache::HashCache;
 use crate::cli::IfNoFiles;
 use crate::event::{Event, FileReport, Outcome, Reporter, Summary, TaskId};
+use crate::exit::UsageError;
 use crate::http::{Bandwidth, Origins, Stop};
 use crate::settings::{Mode, Settings};
 use crate::sync::lock;
@@ -93,6 +94,8 @@ pub struct RunResult {
     pub no_files: Option<String>,
     /// A failure no retry mends, or an outage longer than `--max-outage`: the run stopped.
     pub(crate) stopped: Option<Stop>,
+    /// The `--files-from` list held a line no path could be: the run stopped (exit 2).
+    pub(crate) list_error: Option<UsageError>,
 }
 
 struct Ctx {
@@ -105,6 +108,7 @@ struct Ctx {
     next_id: AtomicU64,
     in_run: InRun,
     auth_error: Mutex<Option<ApiError>>,
+    list_error: Mutex<Option<UsageError>>,
     /// `--watch`: told about every file it took, and may withdraw an outcome.
     watch: Option<Arc<Watch>>,
 }
@@ -120,6 +124,7 @@ impl Ctx {
             next_id: AtomicU64::new(0),
             in_run: InRun::default(),
             auth_error: Mutex::new(None),
+            list_error: Mutex::new(None),
             watch: None,
         }
     }
@@ -415,10 +420,18 @@ fn start_walk(
     let (ctx, settings) = (ctx.clone(), settings.clone());
     tokio::task::spawn_blocking(move || {
         let mut feed = WalkFeed::new(&ctx, &settings, tx);
-        walk::walk(&settings.walk, &settings.filter, None, &mut feed);
+        let walked = walk::walk(&settings.walk, &settings.filter, None, &mut feed);
         feed.end();
         ctx.reporter.emit(Event::WalkDone);
-        Some(feed.candidates)
+        match walked {
+            Ok(()) => Some(feed.candidates),
+            // A --files-from list that is not one: the run stops (exit 2).
+            Err(e) => {
+                *lock(&ctx.list_error) = Some(e);
+                ctx.cancel.cancel();
+                None
+            }
+        }
     })
 }
 
@@ -469,10 +482,12 @@ async fn finish(
     let mut summary = tally.clone();
     summary.elapsed = started.elapsed();
     let auth_error = lock(&ctx.auth_error).take();
+    let list_error = lock(&ctx.list_error).take();
     let stopped = origins.stopped();
     // A signal is how a watch ends: no interruption.
     summary.interrupted = cancel.is_cancelled()
         && auth_error.is_none()
+        && list_error.is_none()
         && stopped.is_none()
         && settings.watch().is_none();
     summary.not_attempted = ctx
@@ -496,6 +511,7 @@ async fn finish(
         auth_error,
         no_files,
         stopped,
+        list_error,
     }
 }
 

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use super::source::{invalid, SettingValue, Source, Sourced};
+use crate::bounded::{self, ReadError, CONFIG};
 use crate::exit::UsageError;
 
 pub(crate) struct ConfigFile {
@@ -11,24 +12,39 @@ pub(crate) struct ConfigFile {
 }
 
 impl ConfigFile {
-    /// Reads and parses the file. A missing file is `None` unless the user named it
-    /// (`explicit`). Keys not in `known` and loose permissions are warnings.
+    /// Reads (at most `bounded::CONFIG` bytes) and parses the file. A missing file is
+    /// `None` unless the user named it (`explicit`). Keys not in `known` and loose
+    /// permissions are warnings.
     pub(crate) fn load(
         path: &Path,
         explicit: bool,
         known: &[&str],
         warnings: &mut Vec<String>,
     ) -> Result<Option<ConfigFile>, UsageError> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => return Ok(None),
-            Err(e) => {
+        let bytes = match bounded::read(path, CONFIG) {
+            Ok(b) => b,
+            Err(ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+                return Ok(None)
+            }
+            Err(ReadError::TooLarge(limit)) => {
+                return Err(limit
+                    .error("config file", path)
+                    .hint("check --config / CHIEF_CONFIG"))
+            }
+            Err(ReadError::Io(e)) => {
                 return Err(UsageError::new(format!(
                     "cannot read config file {}: {e}",
                     path.display()
                 ))
                 .hint("check --config / CHIEF_CONFIG"))
             }
+        };
+        let Ok(text) = String::from_utf8(bytes) else {
+            return Err(UsageError::new(format!(
+                "config file {} is not UTF-8 text, as TOML must be",
+                path.display()
+            ))
+            .hint("check --config / CHIEF_CONFIG"));
         };
         if let Ok(meta) = std::fs::metadata(path) {
             if let Some(mode) = loose_mode(&meta) {
@@ -39,6 +55,17 @@ impl ConfigFile {
                 ));
             }
         }
+        ConfigFile::parse(path, &text, known, warnings).map(Some)
+    }
+
+    /// Parses the text of the config file at `path` (named in messages). Keys not in
+    /// `known` are warnings.
+    pub(crate) fn parse(
+        path: &Path,
+        text: &str,
+        known: &[&str],
+        warnings: &mut Vec<String>,
+    ) -> Result<ConfigFile, UsageError> {
         let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
             // toml's message quotes the offending line, which may be the token: keep only
             // the first line of the message and the position.
@@ -88,10 +115,10 @@ impl ConfigFile {
                 ));
             }
         }
-        Ok(Some(ConfigFile {
+        Ok(ConfigFile {
             path: path.to_path_buf(),
             table,
-        }))
+        })
     }
 
     /// `key` from the profile's table when a profile is selected and sets it, else from

@@ -159,7 +159,9 @@ impl<'a> WatchSource<'a> {
         // As a normal run does: a file reached twice (a hard link, PATHs that overlap) is
         // taken once. Only for the first pass; later, the record knows the file.
         let mut reached = Seen::default();
-        walk::walk(&settings.walk, &settings.filter, None, &mut |item| {
+        // A watch has no --files-from list (`settings::watch` refuses it), the one source
+        // of a walk's error.
+        let _no_list = walk::walk(&settings.walk, &settings.filter, None, &mut |item| {
             if self.stopping() {
                 return false;
             }

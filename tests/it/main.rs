@@ -12,6 +12,7 @@ mod ci;
 mod fake_server;
 mod filters;
 mod limits;
+mod named_files;
 mod network;
 mod outage;
 mod reliability;
