@@ -227,45 +227,7 @@ impl ApiClient {
         let body = read_limited(resp)
             .await
             .map_err(|lost| Failure::body_lost(unreachable, lost))?;
-        if status.is_success() {
-            return parse_created(status.as_u16(), &body).map_err(Failure::Final);
-        }
-        let (code, message) = parse_error_body(&body);
-        let scrub = |t: Option<String>| t.map(|t| crate::secret::scrub(&t, &[self.key.expose()]));
-        let (code, message) = (scrub(code), scrub(message));
-        let s = status.as_u16();
-        if let Some(fatal) = http::fatal_status(s) {
-            let error = ApiError::Status {
-                status: s,
-                code,
-                message,
-                attempts: attempt,
-            };
-            return Err(Failure::Fatal { error, fatal });
-        }
-        if s == 401 || s == 403 {
-            return Err(Failure::Final(ApiError::Auth {
-                status: s,
-                code,
-                message,
-            }));
-        }
-        let reason = status_text(s, code.as_deref(), message.as_deref());
-        let error = ApiError::Status {
-            status: s,
-            code,
-            message,
-            attempts: attempt,
-        };
-        if !is_transient(s) {
-            return Err(Failure::Final(error));
-        }
-        Err(Failure::Transient {
-            error,
-            reason,
-            retry_after,
-            sign: HealthSign::of_status(s, retry_after),
-        })
+        answer(status.as_u16(), retry_after, &body, &self.key, attempt)
     }
 
     fn log(&self, target: &str, status: Option<u16>, started: Instant, attempt: u32) {
@@ -293,6 +255,60 @@ fn redirect_target(endpoint: &reqwest::Url, headers: &HeaderMap) -> String {
             Err(_) => "an invalid location".into(),
         })
         .unwrap_or_else(|| "no location".into())
+}
+
+/// What an answer means, from its status and body: the typed answer (a 2xx), or how the
+/// attempt failed (refused credentials, a status no retry mends, a fatal one, or a
+/// transient one with the wait `Retry-After` asked for); `attempt` counts from 1. Any
+/// text the server sends back is scrubbed of the token.
+// The type `attempt` hands the retry loop, as it was: a large error is one per request.
+#[allow(clippy::result_large_err)]
+pub(crate) fn answer(
+    status: u16,
+    retry_after: Option<Duration>,
+    body: &[u8],
+    key: &ApiKey,
+    attempt: u32,
+) -> Result<Created, Failure<ApiError>> {
+    if (200..300).contains(&status) {
+        return parse_created(status, body).map_err(Failure::Final);
+    }
+    let (code, message) = parse_error_body(body);
+    let scrub = |t: Option<String>| t.map(|t| crate::secret::scrub(&t, &[key.expose()]));
+    let (code, message) = (scrub(code), scrub(message));
+    let s = status;
+    if let Some(fatal) = http::fatal_status(s) {
+        let error = ApiError::Status {
+            status: s,
+            code,
+            message,
+            attempts: attempt,
+        };
+        return Err(Failure::Fatal { error, fatal });
+    }
+    if s == 401 || s == 403 {
+        return Err(Failure::Final(ApiError::Auth {
+            status: s,
+            code,
+            message,
+        }));
+    }
+    let reason = status_text(s, code.as_deref(), message.as_deref());
+    let error = ApiError::Status {
+        status: s,
+        code,
+        message,
+        attempts: attempt,
+    };
+    if !is_transient(s) {
+        return Err(Failure::Final(error));
+    }
+    Err(Failure::Transient {
+        error,
+        reason,
+        retry_after,
+        sign: HealthSign::of_status(s, retry_after),
+    })
 }
 
 /// What every 2xx answer carries. Unknown fields are ignored, and any `status` is taken.

@@ -39,6 +39,9 @@ const LAYERS: &[&[&str]] = &[
     &["transfer", "watch"],
     // The stages, wired.
     &["pipeline"],
+    // Built only with the `fuzzing` feature: the parsers of outside input, re-exported
+    // for the fuzz targets in `fuzz/`.
+    &["fuzzing"],
 ];
 
 /// Files that hold only tests, and this one.

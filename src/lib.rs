@@ -17,6 +17,10 @@ pub(crate) mod duration;
 pub mod event;
 pub(crate) mod exit;
 pub(crate) mod file_key;
+/// The parsers of outside input, for the fuzz targets in `fuzz/` only.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub(crate) mod hash;
 pub(crate) mod http;
 pub(crate) mod io_words;

@@ -171,7 +171,7 @@ fn read_patterns(flag: &'static str, path: &Path) -> Result<Vec<Pattern>, UsageE
 /// The globs of a pattern file and their line numbers (from 1). Surrounding spaces are
 /// dropped (and a byte order mark, as some Windows editors write); blank lines and lines
 /// starting with `#` are skipped.
-fn pattern_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+pub(crate) fn pattern_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     text.lines()
         .enumerate()

@@ -59,8 +59,12 @@ pub(crate) use validate::ProjectId;
 pub use watch::WatchSettings;
 
 use file::ConfigFile;
+#[cfg(feature = "fuzzing")]
+pub(crate) use filter::pattern_lines;
 use key_file::read_key_file;
 use network::{NetworkSources, CA_CERT};
+#[cfg(feature = "fuzzing")]
+pub(crate) use show::shown_rate;
 use units::Rate;
 
 /// Where the API lives when nothing says otherwise. The public reference page names no
@@ -401,6 +405,41 @@ pub(crate) fn gather(cli: &Cli, env: &Env, stdin_used: &mut bool) -> Result<Gath
         transfer,
         warnings,
     })
+}
+
+/// For the fuzz targets (through the hidden `fuzzing` module): a config file's text read
+/// as a run reads it, through `profile`, every key picked and checked as its own kind;
+/// no file is opened. The values found (Debug), or the first usage error.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_config(text: &str, profile: Option<&str>) -> Result<Vec<String>, UsageError> {
+    let mut warnings = Vec::new();
+    let file = ConfigFile::parse(Path::new("config.toml"), text, &CONFIG_KEYS, &mut warnings)?;
+    let env = Env::default();
+    let layers = Layers {
+        env: &env,
+        file: Some(&file),
+        profile,
+    };
+    let strings = |key: &Key<String>| -> Result<Option<String>, UsageError> {
+        Ok(layers.pick(key, None)?.map(|s| s.value))
+    };
+    let mut values = warnings;
+    if let Some(key) = strings(&API_KEY)? {
+        values.push(format!("{:?}", ApiKey::parse(&key).map(|_| ())));
+    }
+    if let Some(project) = strings(&PROJECT)? {
+        values.push(format!("{:?}", ProjectId::parse(&project)));
+    }
+    if let Some(url) = strings(&API_URL)? {
+        values.push(format!("{:?}", validate::check_api_url(&url)));
+    }
+    values.push(format!("{:?}", strings(&CA_CERT)?));
+    let transfer = Transfer::pick(
+        &Cli::parse_args(["chief-upload", "x"]).expect("a valid command line"),
+        &layers,
+    )?;
+    values.push(format!("{transfer:?}"));
+    Ok(values)
 }
 
 #[cfg(test)]

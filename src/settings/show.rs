@@ -474,7 +474,7 @@ fn env_name(s: &Source) -> &'static str {
 }
 
 /// A rate in the units it was most likely given in, and in bytes per second.
-fn shown_rate(rate: Rate) -> String {
+pub(crate) fn shown_rate(rate: Rate) -> String {
     let Some(n) = rate.0 else {
         return "off (no cap)".into();
     };
