@@ -271,7 +271,16 @@ pub(crate) fn answer(
     attempt: u32,
 ) -> Result<Created, Failure<ApiError>> {
     if (200..300).contains(&status) {
-        return parse_created(status, body).map_err(Failure::Final);
+        // A malformed answer is quoted (an asset id, an upload URL): never the token a
+        // server echoes there.
+        return parse_created(status, body).map_err(|e| {
+            Failure::Final(match e {
+                ApiError::Invalid(m) => {
+                    ApiError::Invalid(crate::secret::scrub(&m, &[key.expose()]))
+                }
+                other => other,
+            })
+        });
     }
     let (code, message) = parse_error_body(body);
     let scrub = |t: Option<String>| t.map(|t| crate::secret::scrub(&t, &[key.expose()]));
@@ -665,6 +674,34 @@ mod tests {
                 let _ = parse_created(201, &m);
                 let _ = parse_error_body(&m);
             }
+        }
+    }
+
+    /// Found by the fuzz target `api_answer`: an answer the client refuses is quoted in
+    /// the file's error, and a server that echoes the token there (in the upload URL, the
+    /// asset id, the expiry) must not bring it into the output.
+    #[test]
+    fn a_refused_answer_never_quotes_the_token() {
+        let key = ApiKey::parse("pat_abcdefghijklmnopqrstuvwxyz012345").unwrap();
+        let token = key.expose();
+        for body in [
+            format!(
+                r#"{{"asset_id":"{ID}","already_exists":false,"upload_method":"PUT","upload_url":"http:)82./0718dddd{token}ddd?dd0/u"}}"#
+            ),
+            format!(
+                r#"{{"asset_id":"{ID}","already_exists":false,"upload_method":"PUT","upload_url":"http://example.com/{token}"}}"#
+            ),
+            format!(r#"{{"asset_id":"{token}","already_exists":true}}"#),
+            format!(
+                r#"{{"asset_id":"{ID}","already_exists":false,"upload_method":"PUT","upload_url":"https://s.example.com/k","expires_at":"{token}"}}"#
+            ),
+        ] {
+            let Err(Failure::Final(e)) = answer(201, None, body.as_bytes(), &key, 1) else {
+                panic!("{body} is refused");
+            };
+            let text = e.to_string();
+            assert!(text.starts_with("unexpected answer from the API"), "{text}");
+            assert!(!text.contains(token), "{text}");
         }
     }
 }
