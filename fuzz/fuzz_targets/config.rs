@@ -2,8 +2,9 @@
 //! (token, project id, API URL, CA path, jobs, rate, duration).
 //!
 //! Input: UTF-8 text. A first line `@NAME` selects the profile NAME.
-//! Invariants: a usage error is one line (and so are its hints), and never quotes the
-//! token given as `api_key = "…"`.
+//! Invariants: a usage error, its hints and the warnings are one line each, with no
+//! control character (a key or profile name may hold one), and an error never quotes
+//! the token given as `api_key = "…"`.
 #![no_main]
 
 use chief_upload::fuzzing::config;
@@ -24,12 +25,17 @@ fuzz_target!(|data: &[u8]| {
         },
         None => (None, text),
     };
-    let Err((message, hints)) = config(text, profile) else {
-        return;
+    let (message, hints) = match config(text, profile) {
+        Ok(values) => {
+            for v in &values {
+                assert!(!v.chars().any(char::is_control), "{v:?}");
+            }
+            return;
+        }
+        Err(e) => e,
     };
-    assert!(!message.contains('\n'), "{message:?}");
-    for hint in &hints {
-        assert!(!hint.contains('\n'), "{hint:?}");
+    for line in std::iter::once(&message).chain(&hints) {
+        assert!(!line.chars().any(char::is_control), "{line:?}");
     }
     let as_value = ["= \"", "=\"", "= '", "='"]
         .iter()

@@ -1,7 +1,10 @@
 //! The TOML config file: top-level keys, and `[profiles.NAME]` tables that override them.
+//! Names the file gives (keys, profiles) are quoted escaped: a quoted TOML key may hold a
+//! line break or a terminal's escape code.
 
 use std::path::{Path, PathBuf};
 
+use super::shown::shown_value;
 use super::source::{invalid, SettingValue, Source, Sourced};
 use crate::bounded::{self, ReadError, CONFIG};
 use crate::exit::UsageError;
@@ -95,22 +98,26 @@ impl ConfigFile {
                 for (name, p) in profiles {
                     let Some(p) = p.as_table() else {
                         return Err(UsageError::new(format!(
-                            "config file {}: profiles.{name} must be a table",
-                            path.display()
+                            "config file {}: profiles.{} must be a table",
+                            path.display(),
+                            shown_value(name)
                         )));
                     };
                     for pk in p.keys().filter(|pk| !known.contains(&pk.as_str())) {
                         warnings.push(format!(
-                            "config file {}: unknown key profiles.{name}.{pk} ignored (known: {})",
+                            "config file {}: unknown key profiles.{}.{} ignored (known: {})",
                             path.display(),
+                            shown_value(name),
+                            shown_value(pk),
                             known.join(", ")
                         ));
                     }
                 }
             } else if !known.contains(&k.as_str()) {
                 warnings.push(format!(
-                    "config file {}: unknown key {k} ignored (known: {}, profiles)",
+                    "config file {}: unknown key {} ignored (known: {}, profiles)",
                     path.display(),
+                    shown_value(k),
                     known.join(", ")
                 ));
             }
@@ -140,10 +147,11 @@ impl ConfigFile {
                         .table
                         .get("profiles")
                         .and_then(|p| p.as_table())
-                        .map(|p| p.keys().cloned().collect())
+                        .map(|p| p.keys().map(|k| shown_value(k)).collect())
                         .unwrap_or_default();
                     UsageError::new(format!(
-                        "profile '{name}' is not in config file {}",
+                        "profile '{}' is not in config file {}",
+                        shown_value(name),
                         self.path.display()
                     ))
                     .hint(if known.is_empty() {
@@ -152,7 +160,8 @@ impl ConfigFile {
                         format!("profiles there: {}", known.join(", "))
                     })
                 })?;
-            if let Some(v) = self.value(p.get(key), &format!("profiles.{name}.{key}"))? {
+            let at = format!("profiles.{}.{key}", shown_value(name));
+            if let Some(v) = self.value(p.get(key), &at)? {
                 return Ok(Some(v));
             }
         }

@@ -871,3 +871,33 @@ fn show_config_lists_every_setting() {
         );
     }
 }
+
+/// Found while fuzzing the config file: a quoted TOML key may hold a line break or a
+/// terminal's escape code, and messages and warnings printed it as it was. Names from the
+/// file are now quoted escaped, each message on one line.
+#[test]
+fn names_from_the_config_file_are_quoted_on_one_line() {
+    let text = "\"x\\ny\" = 1\n[profiles.\"a\\nb\\u001b[31m\"]\nproject_id = 3\n[profiles.ok]\n\"p\\rq\" = 2\n";
+    let mut warnings = Vec::new();
+    let file = ConfigFile::parse(Path::new("c.toml"), text, &CONFIG_KEYS, &mut warnings).unwrap();
+    let missing = file
+        .lookup::<String>("project_id", Some("nope"))
+        .unwrap_err();
+    let wrong = file
+        .lookup::<String>("project_id", Some("a\nb\u{1b}[31m"))
+        .unwrap_err();
+    let mut texts = warnings;
+    for e in [missing, wrong] {
+        texts.push(e.message);
+        texts.extend(e.hints);
+    }
+    for t in &texts {
+        assert!(!t.chars().any(char::is_control), "{t:?}");
+    }
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains(r"profiles.a\nb\u{1b}[31m.project_id must be")),
+        "{texts:?}"
+    );
+}
