@@ -88,20 +88,31 @@ impl fmt::Display for ProxyUrl {
 }
 
 /// A proxy setting as it may be shown, valid or not: with any password hidden, and for a
-/// value that is not a URL, everything before an `@` hidden.
+/// value that is not a URL, everything before an `@` hidden (but a scheme).
 pub(crate) fn shown_proxy(raw: &str) -> String {
     if let Ok(p) = ProxyUrl::parse(raw) {
         return p.redacted();
     }
     match raw.rfind('@') {
         Some(at) => {
-            let scheme_end = raw.find("://").filter(|&i| i < at).map_or(0, |i| i + 3);
+            // Only a scheme is kept: what comes before a later `://` may be a password.
+            let scheme_end = raw
+                .find("://")
+                .filter(|&i| i < at && is_scheme(&raw[..i]))
+                .map_or(0, |i| i + 3);
             format!("{}***@{}", &raw[..scheme_end], &raw[at + 1..])
                 .escape_debug()
                 .to_string()
         }
         None => raw.escape_debug().to_string(),
     }
+}
+
+/// A URL scheme: a letter, then letters, digits, `+`, `-` or `.`.
+fn is_scheme(s: &str) -> bool {
+    s.starts_with(|c: char| c.is_ascii_alphabetic())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
 }
 
 /// Whether the authority part of a URL (after `scheme://`) gives a port explicitly.
@@ -394,5 +405,21 @@ mod tests {
             Some("http://plain.proxy:2")
         );
         assert_eq!(via("https://s3.direct.example/"), None);
+    }
+
+    /// Found by the fuzz target `proxy`: in a setting that is no URL, what came before a
+    /// `://` after the credentials was kept as if it were a scheme, password and all.
+    #[test]
+    fn a_password_before_a_late_scheme_separator_is_hidden() {
+        let raw = "prbob:***:Pa55w0rdFuzzSecret@[::1]:1081://y.x@example.com:328";
+        assert!(ProxyUrl::parse(raw).is_err());
+        let shown = shown_proxy(raw);
+        assert_eq!(shown, "***@example.com:328");
+        // A scheme before the credentials is kept.
+        assert!(ProxyUrl::parse("http://user:secret@h:99999").is_err());
+        assert_eq!(
+            shown_proxy("http://user:secret@h:99999"),
+            "http://***@h:99999"
+        );
     }
 }
