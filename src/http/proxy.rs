@@ -25,9 +25,11 @@ impl ProxyUrl {
     /// says what is wrong without quoting the value (it may hold a password).
     pub(crate) fn parse(raw: &str) -> Result<ProxyUrl, String> {
         let raw = raw.trim();
+        // A scheme only where the value starts with one: a `://` further on (in a
+        // password, a fragment) does not make `user:password@host` a URL of scheme `user`.
         let (with_scheme, rest) = match raw.split_once("://") {
-            Some((_, rest)) => (raw.to_string(), rest),
-            None => (format!("http://{raw}"), raw),
+            Some((scheme, rest)) if is_scheme(scheme) => (raw.to_string(), rest),
+            _ => (format!("http://{raw}"), raw),
         };
         let mut url = Url::parse(&with_scheme).map_err(|e| format!("not a URL ({e})"))?;
         let scheme = url.scheme().to_ascii_lowercase();
@@ -421,5 +423,21 @@ mod tests {
             shown_proxy("http://user:secret@h:99999"),
             "http://***@h:99999"
         );
+    }
+
+    /// Found by the fuzz target `proxy` once the above was fixed: a `://` late in the
+    /// value made `https:PASSWORD@host` read as a URL of scheme `https` whose user name
+    /// is the password (curl reads it as user `https`, password `PASSWORD`), and the
+    /// user name is shown.
+    #[test]
+    fn a_late_scheme_separator_does_not_make_a_password_a_user_name() {
+        let raw = "https:Pa55w0rdFuzzSecret@*dfx#t\u{13}tp://prosftproxy:1:**5";
+        assert!(
+            !shown_proxy(raw).contains("Pa55w0rd"),
+            "{}",
+            shown_proxy(raw)
+        );
+        let p = ProxyUrl::parse("https:Pa55w0rdFuzzSecret@proxy.example.com:3128/x://y").unwrap();
+        assert_eq!(p.redacted(), "http://https:***@proxy.example.com:3128");
     }
 }
