@@ -36,7 +36,7 @@ pub(crate) fn parse_size(raw: &str) -> Result<u64, String> {
         "M" | "m" => 20,
         "G" | "g" => 30,
         "T" | "t" => 40,
-        other => return Err(format!("unknown unit '{other}'; use K, M, G or T")),
+        other => return Err(unknown_unit(other, "K, M, G or T")),
     };
     scale(n, 1 << shift)
 }
@@ -52,9 +52,15 @@ pub(crate) fn parse_rate(raw: &str) -> Result<Option<NonZeroU64>, String> {
         "K" | "k" => 10,
         "M" | "m" => 20,
         "G" | "g" => 30,
-        other => return Err(format!("unknown unit '{other}'; use K, M or G")),
+        other => return Err(unknown_unit(other, "K, M or G")),
     };
     Ok(NonZeroU64::new(scale(n, 1 << shift)?))
+}
+
+/// "unknown unit 'KB'; use K, M, G or T": the unit as typed, escaped (a value from a
+/// config file or a variable may hold a line break or a terminal's escape code).
+fn unknown_unit(unit: &str, known: &str) -> String {
+    format!("unknown unit '{}'; use {known}", unit.escape_debug())
 }
 
 /// The leading whole number and the rest (the unit), without surrounding spaces.
@@ -180,6 +186,16 @@ mod tests {
         ] {
             assert_eq!(parse_size(raw), Err(why.to_string()), "{raw}");
         }
+    }
+
+    /// Found by the fuzz target `config`: the unit of a bad size or rate was quoted as it
+    /// was, tabs, line breaks and escape codes included.
+    #[test]
+    fn an_unknown_unit_is_quoted_escaped() {
+        let why = parse_rate("2111111111110Y111p)#\t\t2222b").unwrap_err();
+        assert_eq!(why, "unknown unit 'Y111p)#\\t\\t2222b'; use K, M or G");
+        let why = parse_size("1 K\n\u{1b}[31m").unwrap_err();
+        assert!(!why.chars().any(char::is_control), "{why:?}");
     }
 
     #[test]
