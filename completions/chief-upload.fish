@@ -32,16 +32,16 @@ never\t''"
 complete -c chief-upload -s j -l jobs -d 'Files in flight: auto (adapts) or a number [default: auto]' -r
 complete -c chief-upload -l bwlimit -d 'Cap the upload rate, e.g. 20M (bytes/s; K, M, G; 0 or off: none)' -r
 complete -c chief-upload -l retries -d 'Retries for a transient failure (network error, timeout, 408, 429, 5xx) of one request, with capped exponential backoff and jitter' -r
-complete -c chief-upload -l timeout -d 'Give up on a connection that sends or receives nothing for SECS seconds' -r
+complete -c chief-upload -l timeout -d 'Give up on a connection that sends or receives nothing for DURATION' -r
 complete -c chief-upload -l max-outage -d 'Longest outage to wait for [default: 5m] [env: CHIEF_MAX_OUTAGE]' -r
-complete -c chief-upload -l progress-interval -d 'When stderr is not a terminal (CI logs), print a progress line (files by outcome, bytes, rate, elapsed) every SECS seconds while the run goes on, or every sixtieth of the time elapsed when that is longer, so that a long run\'s log stays short. 0 turns it off' -r
+complete -c chief-upload -l progress-interval -d 'When stderr is not a terminal (CI logs), print a progress line (files by outcome, bytes, rate, elapsed) every DURATION while the run goes on (30s, 5m; a plain number counts seconds), or every sixtieth of the time elapsed when that is longer, so that a long run\'s log stays short. 0 turns it off' -r
 complete -c chief-upload -l completions -d 'Print a shell completion script to stdout' -r -f -a "bash\t''
 elvish\t''
 fish\t''
 powershell\t''
 zsh\t''"
 complete -c chief-upload -l retry-base-ms -d 'First retry delay in milliseconds (doubles each attempt, capped). For tests and impatient networks' -r
-complete -c chief-upload -l retry-max-delay -d 'Longest wait between retries, also the cap on a server\'s Retry-After, in seconds' -r
+complete -c chief-upload -l retry-max-delay -d 'Longest wait between retries, also the cap on a server\'s Retry-After (a DURATION; a plain number counts seconds)' -r
 complete -c chief-upload -s 0 -l null -d 'With --files-from: paths are NUL-separated'
 complete -c chief-upload -s L -l follow -d 'Follow symlinked directories'
 complete -c chief-upload -l watch -d 'Keep uploading new and changed files until stopped'

@@ -227,45 +227,7 @@ impl ApiClient {
         let body = read_limited(resp)
             .await
             .map_err(|lost| Failure::body_lost(unreachable, lost))?;
-        if status.is_success() {
-            return parse_created(status.as_u16(), &body).map_err(Failure::Final);
-        }
-        let (code, message) = parse_error_body(&body);
-        let scrub = |t: Option<String>| t.map(|t| crate::secret::scrub(&t, &[self.key.expose()]));
-        let (code, message) = (scrub(code), scrub(message));
-        let s = status.as_u16();
-        if let Some(fatal) = http::fatal_status(s) {
-            let error = ApiError::Status {
-                status: s,
-                code,
-                message,
-                attempts: attempt,
-            };
-            return Err(Failure::Fatal { error, fatal });
-        }
-        if s == 401 || s == 403 {
-            return Err(Failure::Final(ApiError::Auth {
-                status: s,
-                code,
-                message,
-            }));
-        }
-        let reason = status_text(s, code.as_deref(), message.as_deref());
-        let error = ApiError::Status {
-            status: s,
-            code,
-            message,
-            attempts: attempt,
-        };
-        if !is_transient(s) {
-            return Err(Failure::Final(error));
-        }
-        Err(Failure::Transient {
-            error,
-            reason,
-            retry_after,
-            sign: HealthSign::of_status(s, retry_after),
-        })
+        answer(status.as_u16(), retry_after, &body, &self.key, attempt)
     }
 
     fn log(&self, target: &str, status: Option<u16>, started: Instant, attempt: u32) {
@@ -293,6 +255,69 @@ fn redirect_target(endpoint: &reqwest::Url, headers: &HeaderMap) -> String {
             Err(_) => "an invalid location".into(),
         })
         .unwrap_or_else(|| "no location".into())
+}
+
+/// What an answer means, from its status and body: the typed answer (a 2xx), or how the
+/// attempt failed (refused credentials, a status no retry mends, a fatal one, or a
+/// transient one with the wait `Retry-After` asked for); `attempt` counts from 1. Any
+/// text the server sends back is scrubbed of the token.
+// The type `attempt` hands the retry loop, as it was: a large error is one per request.
+#[allow(clippy::result_large_err)]
+pub(crate) fn answer(
+    status: u16,
+    retry_after: Option<Duration>,
+    body: &[u8],
+    key: &ApiKey,
+    attempt: u32,
+) -> Result<Created, Failure<ApiError>> {
+    if (200..300).contains(&status) {
+        // A malformed answer is quoted (an asset id, an upload URL): never the token a
+        // server echoes there.
+        return parse_created(status, body).map_err(|e| {
+            Failure::Final(match e {
+                ApiError::Invalid(m) => {
+                    ApiError::Invalid(crate::secret::scrub(&m, &[key.expose()]))
+                }
+                other => other,
+            })
+        });
+    }
+    let (code, message) = parse_error_body(body);
+    let scrub = |t: Option<String>| t.map(|t| crate::secret::scrub(&t, &[key.expose()]));
+    let (code, message) = (scrub(code), scrub(message));
+    let s = status;
+    if let Some(fatal) = http::fatal_status(s) {
+        let error = ApiError::Status {
+            status: s,
+            code,
+            message,
+            attempts: attempt,
+        };
+        return Err(Failure::Fatal { error, fatal });
+    }
+    if s == 401 || s == 403 {
+        return Err(Failure::Final(ApiError::Auth {
+            status: s,
+            code,
+            message,
+        }));
+    }
+    let reason = status_text(s, code.as_deref(), message.as_deref());
+    let error = ApiError::Status {
+        status: s,
+        code,
+        message,
+        attempts: attempt,
+    };
+    if !is_transient(s) {
+        return Err(Failure::Final(error));
+    }
+    Err(Failure::Transient {
+        error,
+        reason,
+        retry_after,
+        sign: HealthSign::of_status(s, retry_after),
+    })
 }
 
 /// What every 2xx answer carries. Unknown fields are ignored, and any `status` is taken.
@@ -673,6 +698,34 @@ mod tests {
                 let _ = parse_created(201, &m);
                 let _ = parse_error_body(&m);
             }
+        }
+    }
+
+    /// Found by the fuzz target `api_answer`: an answer the client refuses is quoted in
+    /// the file's error, and a server that echoes the token there (in the upload URL, the
+    /// asset id, the expiry) must not bring it into the output.
+    #[test]
+    fn a_refused_answer_never_quotes_the_token() {
+        let key = ApiKey::parse("pat_abcdefghijklmnopqrstuvwxyz012345").unwrap();
+        let token = key.expose();
+        for body in [
+            format!(
+                r#"{{"asset_id":"{ID}","already_exists":false,"upload_method":"PUT","upload_url":"http:)82./0718dddd{token}ddd?dd0/u"}}"#
+            ),
+            format!(
+                r#"{{"asset_id":"{ID}","already_exists":false,"upload_method":"PUT","upload_url":"http://example.com/{token}"}}"#
+            ),
+            format!(r#"{{"asset_id":"{token}","already_exists":true}}"#),
+            format!(
+                r#"{{"asset_id":"{ID}","already_exists":false,"upload_method":"PUT","upload_url":"https://s.example.com/k","expires_at":"{token}"}}"#
+            ),
+        ] {
+            let Err(Failure::Final(e)) = answer(201, None, body.as_bytes(), &key, 1) else {
+                panic!("{body} is refused");
+            };
+            let text = e.to_string();
+            assert!(text.starts_with("unexpected answer from the API"), "{text}");
+            assert!(!text.contains(token), "{text}");
         }
     }
 }

@@ -21,11 +21,13 @@ use syn::visit::{self, Visit};
 const LAYERS: &[&[&str]] = &[
     // Leaves: they import nothing of this crate.
     &[
-        "exit", "file_key", "hash", "io_words", "media", "secret", "shard", "sync", "version",
+        "duration", "exit", "file_key", "hash", "io_words", "media", "secret", "shard", "sync",
+        "version",
     ],
-    // The command line (it names the build: `version`), the events the pipeline reports,
-    // the SQLite layer.
-    &["cli", "event", "db"],
+    // The command line (it names the build: `version`; its duration flags are read by
+    // `duration`), the events the pipeline reports, the SQLite layer, named files read
+    // with a bound.
+    &["cli", "event", "db", "bounded"],
     // The file side (no network), standard input's spool, and signals.
     &["walk", "cache", "spool", "signal"],
     // Admission of files: how many are in flight.
@@ -42,6 +44,9 @@ const LAYERS: &[&[&str]] = &[
     &["ledger"],
     // The stages, wired.
     &["pipeline"],
+    // Built only with the `fuzzing` feature: the parsers of outside input, re-exported
+    // for the fuzz targets in `fuzz/`.
+    &["fuzzing"],
 ];
 
 /// Files that hold only tests, and this one.

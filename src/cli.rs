@@ -6,8 +6,12 @@
 //! * Side actions are flags, not subcommands, so that a folder named `completions` stays
 //!   uploadable (`docs/interface.md#invocation`).
 //! * Nothing here reads the environment or the config file: `settings/` resolves that once.
+//! * A flag that only the command line sets and that takes a DURATION has it read here, by
+//!   `crate::duration::parse`; one with a variable or config key is a `String` for
+//!   `settings/` to read with the same parser.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{ArgAction, Parser, ValueEnum};
 
@@ -520,15 +524,19 @@ pub struct Cli {
     )]
     pub retries: u32,
 
-    /// Give up on a connection that sends or receives nothing for SECS seconds.
+    /// Give up on a connection that sends or receives nothing for DURATION.
+    ///
+    /// DURATION is a number with s, m, h or d (90s, 2m, 1m30s); a plain number counts
+    /// seconds, fractions included (0.5).
     #[arg(
         long,
-        value_name = "SECS",
-        default_value_t = 60.0,
+        value_name = "DURATION",
+        default_value = "60s",
+        value_parser = crate::duration::parse,
         hide_short_help = true,
         help_heading = TRANSFER
     )]
-    pub timeout: f64,
+    pub timeout: Duration,
 
     /// Longest outage to wait for [default: 5m] [env: CHIEF_MAX_OUTAGE]
     ///
@@ -551,17 +559,18 @@ pub struct Cli {
     pub no_cache: bool,
 
     /// When stderr is not a terminal (CI logs), print a progress line (files by outcome,
-    /// bytes, rate, elapsed) every SECS seconds while the run goes on, or every sixtieth of
-    /// the time elapsed when that is longer, so that a long run's log stays short. 0
-    /// turns it off.
+    /// bytes, rate, elapsed) every DURATION while the run goes on (30s, 5m; a plain number
+    /// counts seconds), or every sixtieth of the time elapsed when that is longer, so that
+    /// a long run's log stays short. 0 turns it off.
     #[arg(
         long,
-        value_name = "SECS",
-        default_value_t = 15.0,
+        value_name = "DURATION",
+        default_value = "15s",
+        value_parser = crate::duration::parse,
         hide_short_help = true,
         help_heading = OUTPUT
     )]
-    pub progress_interval: f64,
+    pub progress_interval: Duration,
 
     /// Print a shell completion script to stdout.
     #[arg(long, value_name = "SHELL", hide_short_help = true)]
@@ -576,9 +585,16 @@ pub struct Cli {
     #[arg(long, value_name = "MS", default_value_t = 250, hide = true)]
     pub retry_base_ms: u64,
 
-    /// Longest wait between retries, also the cap on a server's Retry-After, in seconds.
-    #[arg(long, value_name = "SECS", default_value_t = 30.0, hide = true)]
-    pub retry_max_delay: f64,
+    /// Longest wait between retries, also the cap on a server's Retry-After (a DURATION;
+    /// a plain number counts seconds).
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "30s",
+        value_parser = crate::duration::parse,
+        hide = true
+    )]
+    pub retry_max_delay: Duration,
 
     /// The ids of the arguments given on the command line (not defaults), so that
     /// `--show-config` can say that a value came from a flag. Filled by `Cli::parse_args`.

@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::api::ApiError;
 use crate::cli::IfNoFiles;
 use crate::event::{Batch, Event, FileReport, Inbox, Summary};
+use crate::exit::UsageError;
 use crate::http::{Stop, StopKind};
 use crate::report::{OutputSetup, Outputs};
 use crate::signal::Signal;
@@ -48,6 +49,8 @@ pub(crate) enum RunEnd {
     NoFiles(String),
     /// The API refused the credentials, or sent the client elsewhere (a redirect).
     Refused(ApiError),
+    /// The `--files-from` list held a line no path can be.
+    BadList(UsageError),
     /// A failure no retry mends, or an outage longer than `--max-outage`.
     Stopped(Stop),
     /// SIGINT, SIGTERM or SIGHUP stopped the run (not a watch: that ends it).
@@ -76,6 +79,7 @@ pub(crate) struct LedgerSetup {
 #[derive(Debug)]
 pub(crate) enum Halt {
     Refused(ApiError),
+    BadList(UsageError),
     Stopped(Stop),
 }
 
@@ -194,6 +198,7 @@ struct Books {
 #[derive(Default)]
 struct Halts {
     refused: Option<ApiError>,
+    bad_list: Option<UsageError>,
     fatal: Option<Stop>,
     outage: Option<Stop>,
 }
@@ -292,6 +297,9 @@ impl Books {
         match why {
             Halt::Refused(e) => {
                 h.refused.get_or_insert(e);
+            }
+            Halt::BadList(e) => {
+                h.bad_list.get_or_insert(e);
             }
             Halt::Stopped(stop) => {
                 let slot = match stop.kind {
@@ -409,7 +417,8 @@ impl Books {
 
 /// Why the run ended, when several reasons meet: the one precedence rule, which the exit
 /// table of `docs/interface.md` states. A signal (its own code) over what gives exit 2
-/// (credentials refused, then a failure no retry mends) over what gives 1 (an outage,
+/// (credentials refused, a `--files-from` list that is none, a failure no retry mends)
+/// over what gives 1 (an outage,
 /// then no files, then failed files) over success. A watch ends on a signal normally, so
 /// there the signal weighs nothing. (A lost output raises 0 to 1: `lib.rs`.)
 fn decide(
@@ -424,6 +433,9 @@ fn decide(
     }
     if let Some(e) = halts.refused {
         return RunEnd::Refused(e);
+    }
+    if let Some(e) = halts.bad_list {
+        return RunEnd::BadList(e);
     }
     if let Some(stop) = halts.fatal.or(halts.outage) {
         return RunEnd::Stopped(stop);

@@ -9,12 +9,18 @@ pub(crate) mod admission;
 pub(crate) mod api;
 #[cfg(test)]
 mod architecture;
+pub(crate) mod bounded;
 pub(crate) mod cache;
 pub mod cli;
 pub(crate) mod db;
+pub(crate) mod duration;
 pub mod event;
 pub(crate) mod exit;
 pub(crate) mod file_key;
+/// The parsers of outside input, for the fuzz targets in `fuzz/` only.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub(crate) mod hash;
 pub(crate) mod http;
 pub(crate) mod io_words;
@@ -202,6 +208,7 @@ fn run_cli(cli: Cli, env: Env, output: OutputSettings) -> anyhow::Result<Exit> {
             Exit::Usage,
             color,
         ),
+        RunEnd::BadList(e) => closing(e.into(), Exit::Usage, color),
         RunEnd::Stopped(stop) => {
             let exit = match stop.kind {
                 StopKind::Fatal(_) => Exit::Usage,

@@ -245,7 +245,7 @@ impl Uploader {
         let resp = match outcome {
             None => {
                 log(None);
-                let reason = format!("no progress for {} s", self.timeout.as_secs_f64());
+                let reason = format!("no progress for {}", crate::duration::shown(self.timeout));
                 return Err(Failure::timed_out(error(&reason), reason));
             }
             Some(Err(e)) => {
@@ -327,7 +327,7 @@ impl Uploader {
 
 /// The storage's error code and message, with every secret of the signed URL removed,
 /// before and after decoding (a JSON body can hide a secret behind escapes).
-fn storage_refusal(body: &[u8], url: &reqwest::Url) -> (Option<String>, Option<String>) {
+pub(crate) fn storage_refusal(body: &[u8], url: &reqwest::Url) -> (Option<String>, Option<String>) {
     let secrets = query_secrets(url);
     let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
     let text = scrub(&String::from_utf8_lossy(body), &secrets);
@@ -383,7 +383,7 @@ fn build_headers(target: &UploadTarget, size: u64) -> Result<HeaderMap, Transfer
 }
 
 /// An ETag that is a hex MD5 (S3's single-part ETag), without its quotes.
-fn etag_md5(tag: &str) -> Option<&str> {
+pub(crate) fn etag_md5(tag: &str) -> Option<&str> {
     let t = tag.trim().trim_start_matches("W/").trim_matches('"');
     (t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit())).then_some(t)
 }

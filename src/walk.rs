@@ -7,12 +7,13 @@
 //! Sockets, FIFOs and devices are reported and skipped.
 
 use std::fs::{self, Metadata};
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 
+use crate::bounded::{LineError, PathLines, NAME, PATH_LINE};
 use crate::exit::UsageError;
 use crate::file_key::{identity, identity_of_path, FileKey};
 use crate::io_words::io_reason;
@@ -354,12 +355,14 @@ fn glob(pattern: &Pattern) -> Result<Glob, UsageError> {
 }
 
 /// Walks every root, handing each item to `sink` until it says stop (the run stopped).
+/// A `--files-from` list with a line that no path can be (`/dev/zero`, a binary file
+/// given by mistake) ends the walk with a usage error naming the list.
 pub fn walk(
     settings: &WalkSettings,
     filter: &Filter,
     stdin: Option<Box<dyn Read + Send>>,
     sink: &mut dyn Sink,
-) {
+) -> Result<(), UsageError> {
     // A file reached twice is dropped by its identity (`WalkedFile::identity`), which on
     // Windows costs an open a file: asked for only when a file can be reached twice.
     // (Not a hard link's second name under one PATH there.)
@@ -367,11 +370,11 @@ pub fn walk(
         cfg!(unix) || settings.paths.len() > 1 || settings.files_from.is_some() || settings.follow;
     for root in &settings.paths {
         if !walk_root(root, settings.follow, identify, filter, sink) {
-            return;
+            return Ok(());
         }
     }
     let Some(list) = &settings.files_from else {
-        return;
+        return Ok(());
     };
     let reader: Box<dyn Read + Send> = if list == Path::new("-") {
         match stdin {
@@ -386,42 +389,33 @@ pub fn walk(
                     display: list.display().to_string(),
                     error: format!("cannot read --files-from list: {e}"),
                 });
-                return;
+                return Ok(());
             }
         }
     };
     let sep = if settings.null { b'\0' } else { b'\n' };
-    let mut reader = BufReader::new(reader);
-    let mut buf = Vec::new();
+    // Streamed: one line at a time, each no longer than a path can be.
+    let mut lines = PathLines::new(reader, sep, PATH_LINE, NAME);
     loop {
-        buf.clear();
         // The next line is not all read yet: reading on may wait for the list's writer.
-        if !reader.buffer().contains(&sep) && !sink.idle() {
-            return;
+        if !lines.line_ready() && !sink.idle() {
+            return Ok(());
         }
-        match reader.read_until(sep, &mut buf) {
-            Ok(0) => return,
-            Ok(_) => {}
-            Err(e) => {
+        let line = match lines.next_line() {
+            None => return Ok(()),
+            Some(Ok(line)) => line,
+            Some(Err(LineError::NotAPath(bad))) => return Err(bad.error("--files-from", list)),
+            Some(Err(LineError::Io(e))) => {
                 sink.item(WalkItem::Failed {
                     display: list.display().to_string(),
                     error: format!("reading --files-from list: {e}"),
                 });
-                return;
+                return Ok(());
             }
-        }
-        if buf.last() == Some(&sep) {
-            buf.pop();
-        }
-        if !settings.null && buf.last() == Some(&b'\r') {
-            buf.pop();
-        }
-        if buf.is_empty() {
-            continue;
-        }
-        let root = bytes_to_path(&buf);
+        };
+        let root = bytes_to_path(line);
         if !walk_root(&root, settings.follow, identify, filter, sink) {
-            return;
+            return Ok(());
         }
     }
 }
@@ -702,7 +696,8 @@ mod tests {
                 WalkItem::Excluded { display, .. } => format!("excluded {display}"),
             });
             true
-        });
+        })
+        .unwrap();
         out.sort();
         out
     }
@@ -1050,6 +1045,64 @@ mod tests {
         assert_eq!(collect(&s, &globs(&[], &[]).unwrap()).len(), 2);
     }
 
+    /// A list is read a line at a time: a line longer than any path (a binary file, or
+    /// `/dev/zero`) stops the walk with a usage error, after the lines before it.
+    #[test]
+    fn a_files_from_line_longer_than_a_path_is_a_usage_error() {
+        let d = tempfile::tempdir().unwrap();
+        fs::write(d.path().join("a"), "1").unwrap();
+        let list = d.path().join("list");
+        let mut text = format!("{}\r\n\n", d.path().join("a").display()).into_bytes();
+        text.extend(std::iter::repeat_n(b'x', PATH_LINE + 1));
+        text.extend(b"\nnever-read\n");
+        fs::write(&list, &text).unwrap();
+        let s = WalkSettings {
+            files_from: Some(list.clone()),
+            ..settings(vec![])
+        };
+        let mut seen = Vec::new();
+        let err = walk(&s, &globs(&[], &[]).unwrap(), None, &mut |item| {
+            seen.push(format!("{item:?}"));
+            true
+        })
+        .unwrap_err();
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        assert_eq!(
+            err.message,
+            format!(
+                "--files-from {}: line 3 is longer than {} bytes, the longest path this system takes",
+                list.display(),
+                PATH_LINE
+            )
+        );
+        // A line as long as the limit, of names no longer than theirs, is a path like any
+        // other (here, one that is not there).
+        let mut text: Vec<u8> = "y"
+            .repeat(99)
+            .bytes()
+            .chain([b'/'])
+            .cycle()
+            .take(PATH_LINE)
+            .collect();
+        text.push(b'\n');
+        fs::write(&list, &text).unwrap();
+        let items = collect_all(&s, &globs(&[], &[]).unwrap());
+        assert_eq!(items.len(), 1);
+        assert!(items[0].starts_with("failed yyy"), "{items:?}");
+        // No path holds a NUL byte, or a name longer than a file system takes.
+        for (text, why) in [
+            (b"a\n\x01\x00b\n".to_vec(), "line 2 holds a NUL byte, which no path can"),
+            (
+                format!("a/{}/b\n", "z".repeat(NAME + 1)).into_bytes(),
+                "line 1 names a file or folder longer than 255 bytes, the longest name this system takes",
+            ),
+        ] {
+            fs::write(&list, &text).unwrap();
+            let err = walk(&s, &globs(&[], &[]).unwrap(), None, &mut |_| true).unwrap_err();
+            assert_eq!(err.message, format!("--files-from {}: {why}", list.display()));
+        }
+    }
+
     /// Before a read of a `--files-from` list that may wait for its writer, the sink is
     /// told, with every line read so far already handed to it.
     #[test]
@@ -1109,7 +1162,7 @@ mod tests {
         };
         let mut probe = Probe(Vec::new(), reads.clone());
         let list = Box::new(Chunks(chunks, reads));
-        walk(&s, &globs(&[], &[]).unwrap(), Some(list), &mut probe);
+        walk(&s, &globs(&[], &[]).unwrap(), Some(list), &mut probe).unwrap();
         assert_eq!(
             probe.0,
             [

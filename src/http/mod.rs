@@ -35,6 +35,8 @@ mod trust;
 
 pub(crate) use bandwidth::Bandwidth;
 pub(crate) use client::{client_builder, header, read_limited, Network};
+#[cfg(feature = "fuzzing")]
+pub(crate) use error::parse_retry_after;
 #[cfg(test)]
 pub(crate) use error::Fatal;
 pub(crate) use error::FatalKind;

@@ -31,6 +31,7 @@ use tokio::sync::Notify;
 
 use super::error::{Fatal, FatalKind, HealthSign};
 use super::jitter::jitter;
+use crate::duration;
 use crate::event::{Event, Reporter};
 use crate::sync::lock;
 
@@ -98,17 +99,11 @@ impl std::fmt::Display for Stop {
                 "{} unavailable ({}) for {}, longer than --max-outage {} allows: stopped; run again to upload the files not done",
                 self.name,
                 self.reason,
-                secs(down_for),
-                secs(limit)
+                duration::whole_seconds(down_for),
+                duration::whole_seconds(limit)
             ),
         }
     }
-}
-
-/// "12 s", rounded to whole seconds (at least 1 once it is more than 0).
-fn secs(d: Duration) -> String {
-    let s = d.as_secs_f64().round() as u64;
-    format!("{} s", if s == 0 && !d.is_zero() { 1 } else { s })
 }
 
 /// What the run knows of every origin it has talked to, shared by the API client and the

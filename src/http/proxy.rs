@@ -41,9 +41,11 @@ impl ProxyUrl {
     /// says what is wrong without quoting the value (it may hold a password).
     pub(crate) fn parse(raw: &str) -> Result<ProxyUrl, String> {
         let raw = raw.trim();
+        // A scheme only where the value starts with one: a `://` further on (in a
+        // password, a fragment) does not make `user:password@host` a URL of scheme `user`.
         let (with_scheme, rest) = match raw.split_once("://") {
-            Some((_, rest)) => (raw.to_string(), rest),
-            None => (format!("http://{raw}"), raw),
+            Some((scheme, rest)) if is_scheme(scheme) => (raw.to_string(), rest),
+            _ => (format!("http://{raw}"), raw),
         };
         let mut url = Url::parse(&with_scheme).map_err(|e| format!("not a URL ({e})"))?;
         let scheme = url.scheme().to_ascii_lowercase();
@@ -104,20 +106,31 @@ impl fmt::Display for ProxyUrl {
 }
 
 /// A proxy setting as it may be shown, valid or not: with any password hidden, and for a
-/// value that is not a URL, everything before an `@` hidden.
+/// value that is not a URL, everything before an `@` hidden (but a scheme).
 pub(crate) fn shown_proxy(raw: &str) -> String {
     if let Ok(p) = ProxyUrl::parse(raw) {
         return p.redacted();
     }
     match raw.rfind('@') {
         Some(at) => {
-            let scheme_end = raw.find("://").filter(|&i| i < at).map_or(0, |i| i + 3);
+            // Only a scheme is kept: what comes before a later `://` may be a password.
+            let scheme_end = raw
+                .find("://")
+                .filter(|&i| i < at && is_scheme(&raw[..i]))
+                .map_or(0, |i| i + 3);
             format!("{}***@{}", &raw[..scheme_end], &raw[at + 1..])
                 .escape_debug()
                 .to_string()
         }
         None => raw.escape_debug().to_string(),
     }
+}
+
+/// A URL scheme: a letter, then letters, digits, `+`, `-` or `.`.
+fn is_scheme(s: &str) -> bool {
+    s.starts_with(|c: char| c.is_ascii_alphabetic())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
 }
 
 /// Whether the authority part of a URL (after `scheme://`) gives a port explicitly.
@@ -404,5 +417,37 @@ mod tests {
             Some("http://plain.proxy:2")
         );
         assert_eq!(via("https://s3.direct.example/"), None);
+    }
+
+    /// Found by the fuzz target `proxy`: in a setting that is no URL, what came before a
+    /// `://` after the credentials was kept as if it were a scheme, password and all.
+    #[test]
+    fn a_password_before_a_late_scheme_separator_is_hidden() {
+        let raw = "prbob:***:Pa55w0rdFuzzSecret@[::1]:1081://y.x@example.com:328";
+        assert!(ProxyUrl::parse(raw).is_err());
+        let shown = shown_proxy(raw);
+        assert_eq!(shown, "***@example.com:328");
+        // A scheme before the credentials is kept.
+        assert!(ProxyUrl::parse("http://user:secret@h:99999").is_err());
+        assert_eq!(
+            shown_proxy("http://user:secret@h:99999"),
+            "http://***@h:99999"
+        );
+    }
+
+    /// Found by the fuzz target `proxy` once the above was fixed: a `://` late in the
+    /// value made `https:PASSWORD@host` read as a URL of scheme `https` whose user name
+    /// is the password (curl reads it as user `https`, password `PASSWORD`), and the
+    /// user name is shown.
+    #[test]
+    fn a_late_scheme_separator_does_not_make_a_password_a_user_name() {
+        let raw = "https:Pa55w0rdFuzzSecret@*dfx#t\u{13}tp://prosftproxy:1:**5";
+        assert!(
+            !shown_proxy(raw).contains("Pa55w0rd"),
+            "{}",
+            shown_proxy(raw)
+        );
+        let p = ProxyUrl::parse("https:Pa55w0rdFuzzSecret@proxy.example.com:3128/x://y").unwrap();
+        assert_eq!(p.redacted(), "http://https:***@proxy.example.com:3128");
     }
 }

@@ -157,8 +157,10 @@ fn endings_meet_by_one_precedence_rule() {
         not_attempted: 3,
         ..Summary::default()
     };
+    let bad_list = || UsageError::new("a --files-from line longer than a path");
     let all = || Halts {
         refused: Some(refused()),
+        bad_list: Some(bad_list()),
         fatal: Some(fatal()),
         outage: Some(outage()),
     };
@@ -170,6 +172,12 @@ fn endings_meet_by_one_precedence_rule() {
     assert!(end(None, all(), no_files(), false, &failed).starts_with("Refused"));
     let no_refusal = Halts {
         refused: None,
+        ..all()
+    };
+    assert!(end(None, no_refusal, no_files(), false, &failed).starts_with("BadList"));
+    let no_refusal = Halts {
+        refused: None,
+        bad_list: None,
         ..all()
     };
     assert!(end(None, no_refusal, no_files(), false, &failed).contains("Fatal"));

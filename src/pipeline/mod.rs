@@ -422,14 +422,21 @@ fn start_walk(
         let (ctx, settings) = (ctx.clone(), settings.clone());
         tokio::task::spawn_blocking(move || {
             let mut feed = WalkFeed::new(&ctx, &settings, tx);
-            walk::walk(&settings.walk, &settings.filter, None, &mut feed);
+            let walked = walk::walk(&settings.walk, &settings.filter, None, &mut feed);
             feed.end();
-            feed.candidates
+            match walked {
+                Ok(()) => Some(feed.candidates),
+                // A --files-from list that is not one: the run stops (exit 2).
+                Err(e) => {
+                    ctx.halt(Halt::BadList(e));
+                    None
+                }
+            }
         })
     };
     let ctx = ctx.clone();
     tokio::spawn(async move {
-        let Ok(walked) = walk.await else {
+        let Ok(Some(walked)) = walk.await else {
             return None;
         };
         let read = match stdin {

@@ -107,8 +107,8 @@ async fn create_and_upload(
             // Never start a transfer with a URL about to expire.
             return Err(Failure::transient(
                 with_id(p.failed(format!(
-                    "the upload URLs the API issues are expired or expire within {} s ({attempt} tried); check that the computer's clock is right",
-                    EXPIRY_MARGIN.as_secs(),
+                    "the upload URLs the API issues are expired or expire within {} ({attempt} tried); check that the computer's clock is right",
+                    crate::duration::shown(EXPIRY_MARGIN),
                 ))),
                 "the upload URL expires too soon; asking for a fresh one",
             ));

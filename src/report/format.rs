@@ -28,16 +28,6 @@ pub fn rate(bytes_moved: u64, elapsed: Duration) -> String {
     format!("{}/s", bytes((bytes_moved as f64 / secs) as u64))
 }
 
-pub fn seconds(d: Duration) -> String {
-    let s = d.as_secs_f64();
-    if s < 60.0 {
-        format!("{s:.1} s")
-    } else {
-        let whole = s as u64;
-        format!("{}m{:02}s", whole / 60, whole % 60)
-    }
-}
-
 /// The one line a finished file gets: outcome, path, size, then asset id or reason.
 pub fn file_line(r: &FileReport) -> String {
     let size = r.size.map(bytes).unwrap_or_else(|| "-".into());
@@ -103,7 +93,7 @@ pub fn files(n: u64) -> String {
 
 /// The closing line for humans.
 pub fn summary_line(s: &Summary, dry_run: bool) -> String {
-    let took = seconds(s.elapsed);
+    let took = crate::duration::approx(s.elapsed);
     let mut line = if dry_run {
         let unreadable = if s.failed > 0 {
             format!("; {} could not be read", s.failed)
@@ -163,8 +153,6 @@ mod tests {
         assert_eq!(bytes(1023), "1023 B");
         assert_eq!(bytes(1536), "1.5 KiB");
         assert_eq!(bytes(5 << 30), "5.0 GiB");
-        assert_eq!(seconds(Duration::from_millis(1250)), "1.2 s");
-        assert_eq!(seconds(Duration::from_secs(125)), "2m05s");
         assert_eq!(thousands(0), "0");
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(1204), "1,204");

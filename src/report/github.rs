@@ -116,9 +116,9 @@ impl Github {
         row("excluded", s.excluded);
         row("not attempted", s.not_attempted);
         md.push_str(&format!(
-            "\n{} uploaded in {:.1} s.\n",
+            "\n{} uploaded in {}.\n",
             format::bytes(s.bytes_uploaded),
-            s.elapsed.as_secs_f64()
+            crate::duration::approx(s.elapsed)
         ));
         if !self.failures.is_empty() {
             md.push_str("\n#### Failed files\n\n| file | reason |\n|---|---|\n");

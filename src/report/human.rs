@@ -30,6 +30,7 @@ use console::Style;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::format::{self, bytes, file_line, summary_line, thousands};
+use crate::duration;
 use crate::event::{Event, FileReport, Outcome, Progress, Summary, TaskId, WatchStatus};
 use crate::settings::OutputSettings;
 
@@ -262,7 +263,7 @@ impl Human {
                     self.moving_bytes() + self.done_bytes,
                     self.started.elapsed()
                 ),
-                format::seconds(self.started.elapsed())
+                duration::approx(self.started.elapsed())
             );
             self.say(&line);
         }
@@ -518,8 +519,8 @@ impl Human {
             } => {
                 if self.verbose > 0 {
                     let line = format!(
-                        "retry {attempt} of {what} in {:.1} s: {reason}",
-                        delay.as_secs_f64()
+                        "retry {attempt} of {what} in {}: {reason}",
+                        duration::approx(delay)
                     );
                     self.say(&self.styles.warn.apply_to(line).to_string());
                 }
@@ -544,16 +545,18 @@ impl Human {
                     let line = format!(
                         "{origin} unavailable ({}) for {}; retrying in {}",
                         format::printable(&reason),
-                        whole_seconds(down_for),
-                        whole_seconds(retry_in)
+                        duration::whole_seconds(down_for),
+                        duration::whole_seconds(retry_in)
                     );
                     self.say(&self.styles.warn.apply_to(line).to_string());
                 }
             }
             Event::OutageOver { origin, down_for } => {
                 if !self.quiet {
-                    let line =
-                        format!("{origin} available again after {}", whole_seconds(down_for));
+                    let line = format!(
+                        "{origin} available again after {}",
+                        duration::whole_seconds(down_for)
+                    );
                     self.say(&self.styles.ok.apply_to(line).to_string());
                 }
             }
@@ -689,11 +692,6 @@ fn stretched(every: Duration, elapsed: Duration, watch: bool) -> Duration {
     } else {
         every.max(elapsed / PROGRESS_STRETCH)
     }
-}
-
-/// "12 s": waits of a network outage, where tenths would only flicker.
-fn whole_seconds(d: Duration) -> String {
-    format!("{} s", d.as_secs_f64().round() as u64)
 }
 
 #[cfg(test)]

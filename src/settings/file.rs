@@ -1,8 +1,12 @@
 //! The TOML config file: top-level keys, and `[profiles.NAME]` tables that override them.
+//! Names the file gives (keys, profiles) are quoted escaped: a quoted TOML key may hold a
+//! line break or a terminal's escape code.
 
 use std::path::{Path, PathBuf};
 
+use super::shown::shown_value;
 use super::source::{invalid, SettingValue, Source, Sourced};
+use crate::bounded::{self, ReadError, CONFIG};
 use crate::exit::UsageError;
 
 pub(crate) struct ConfigFile {
@@ -11,24 +15,39 @@ pub(crate) struct ConfigFile {
 }
 
 impl ConfigFile {
-    /// Reads and parses the file. A missing file is `None` unless the user named it
-    /// (`explicit`). Keys not in `known` and loose permissions are warnings.
+    /// Reads (at most `bounded::CONFIG` bytes) and parses the file. A missing file is
+    /// `None` unless the user named it (`explicit`). Keys not in `known` and loose
+    /// permissions are warnings.
     pub(crate) fn load(
         path: &Path,
         explicit: bool,
         known: &[&str],
         warnings: &mut Vec<String>,
     ) -> Result<Option<ConfigFile>, UsageError> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => return Ok(None),
-            Err(e) => {
+        let bytes = match bounded::read(path, CONFIG) {
+            Ok(b) => b,
+            Err(ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+                return Ok(None)
+            }
+            Err(ReadError::TooLarge(limit)) => {
+                return Err(limit
+                    .error("config file", path)
+                    .hint("check --config / CHIEF_CONFIG"))
+            }
+            Err(ReadError::Io(e)) => {
                 return Err(UsageError::new(format!(
                     "cannot read config file {}: {e}",
                     path.display()
                 ))
                 .hint("check --config / CHIEF_CONFIG"))
             }
+        };
+        let Ok(text) = String::from_utf8(bytes) else {
+            return Err(UsageError::new(format!(
+                "config file {} is not UTF-8 text, as TOML must be",
+                path.display()
+            ))
+            .hint("check --config / CHIEF_CONFIG"));
         };
         if let Ok(meta) = std::fs::metadata(path) {
             if let Some(mode) = loose_mode(&meta) {
@@ -39,6 +58,17 @@ impl ConfigFile {
                 ));
             }
         }
+        ConfigFile::parse(path, &text, known, warnings).map(Some)
+    }
+
+    /// Parses the text of the config file at `path` (named in messages). Keys not in
+    /// `known` are warnings.
+    pub(crate) fn parse(
+        path: &Path,
+        text: &str,
+        known: &[&str],
+        warnings: &mut Vec<String>,
+    ) -> Result<ConfigFile, UsageError> {
         let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
             // toml's message quotes the offending line, which may be the token: keep only
             // the first line of the message and the position.
@@ -68,30 +98,34 @@ impl ConfigFile {
                 for (name, p) in profiles {
                     let Some(p) = p.as_table() else {
                         return Err(UsageError::new(format!(
-                            "config file {}: profiles.{name} must be a table",
-                            path.display()
+                            "config file {}: profiles.{} must be a table",
+                            path.display(),
+                            shown_value(name)
                         )));
                     };
                     for pk in p.keys().filter(|pk| !known.contains(&pk.as_str())) {
                         warnings.push(format!(
-                            "config file {}: unknown key profiles.{name}.{pk} ignored (known: {})",
+                            "config file {}: unknown key profiles.{}.{} ignored (known: {})",
                             path.display(),
+                            shown_value(name),
+                            shown_value(pk),
                             known.join(", ")
                         ));
                     }
                 }
             } else if !known.contains(&k.as_str()) {
                 warnings.push(format!(
-                    "config file {}: unknown key {k} ignored (known: {}, profiles)",
+                    "config file {}: unknown key {} ignored (known: {}, profiles)",
                     path.display(),
+                    shown_value(k),
                     known.join(", ")
                 ));
             }
         }
-        Ok(Some(ConfigFile {
+        Ok(ConfigFile {
             path: path.to_path_buf(),
             table,
-        }))
+        })
     }
 
     /// `key` from the profile's table when a profile is selected and sets it, else from
@@ -113,10 +147,11 @@ impl ConfigFile {
                         .table
                         .get("profiles")
                         .and_then(|p| p.as_table())
-                        .map(|p| p.keys().cloned().collect())
+                        .map(|p| p.keys().map(|k| shown_value(k)).collect())
                         .unwrap_or_default();
                     UsageError::new(format!(
-                        "profile '{name}' is not in config file {}",
+                        "profile '{}' is not in config file {}",
+                        shown_value(name),
                         self.path.display()
                     ))
                     .hint(if known.is_empty() {
@@ -125,7 +160,8 @@ impl ConfigFile {
                         format!("profiles there: {}", known.join(", "))
                     })
                 })?;
-            if let Some(v) = self.value(p.get(key), &format!("profiles.{name}.{key}"))? {
+            let at = format!("profiles.{}.{key}", shown_value(name));
+            if let Some(v) = self.value(p.get(key), &at)? {
                 return Ok(Some(v));
             }
         }

@@ -8,7 +8,6 @@
 //! which files to take belongs to the command, like its PATHs, and a `max_size` forgotten
 //! in a config file or a profile would quietly thin out every later upload.
 
-use std::io;
 use std::path::Path;
 use std::time::Duration;
 
@@ -16,6 +15,7 @@ use super::env::Env;
 use super::layers::Layers;
 use super::source::{Key, SettingValue, Sourced};
 use super::units::Size;
+use crate::bounded::{self, ReadError, PATTERNS};
 use crate::cli::Cli;
 use crate::exit::UsageError;
 use crate::io_words::io_reason;
@@ -139,14 +139,10 @@ fn flag_patterns(flag: &'static str, globs: &[String]) -> Vec<Pattern> {
     globs.iter().map(|g| Pattern::flag(flag, g)).collect()
 }
 
-/// The globs of an `--include-from` or `--exclude-from` file.
+/// The globs of an `--include-from` or `--exclude-from` file (at most
+/// `bounded::PATTERNS` bytes).
 fn read_patterns(flag: &'static str, path: &Path) -> Result<Vec<Pattern>, UsageError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        let why = if e.kind() == io::ErrorKind::InvalidData {
-            "it is not UTF-8 text".to_string()
-        } else {
-            io_reason(&e)
-        };
+    let unreadable = |why: String| {
         UsageError::new(format!(
             "cannot read {flag} file '{}': {why}",
             path.display()
@@ -154,7 +150,12 @@ fn read_patterns(flag: &'static str, path: &Path) -> Result<Vec<Pattern>, UsageE
         .hint(format!(
             "{flag} takes a text file of globs, one per line; lines starting with # are comments"
         ))
+    };
+    let bytes = bounded::read(path, PATTERNS).map_err(|e| match e {
+        ReadError::TooLarge(limit) => limit.error(&format!("{flag} file"), path),
+        ReadError::Io(e) => unreadable(io_reason(&e)),
     })?;
+    let text = String::from_utf8(bytes).map_err(|_| unreadable("it is not UTF-8 text".into()))?;
     Ok(pattern_lines(&text)
         .map(|(line, glob)| Pattern {
             glob: glob.to_string(),
@@ -170,7 +171,7 @@ fn read_patterns(flag: &'static str, path: &Path) -> Result<Vec<Pattern>, UsageE
 /// The globs of a pattern file and their line numbers (from 1). Surrounding spaces are
 /// dropped (and a byte order mark, as some Windows editors write); blank lines and lines
 /// starting with `#` are skipped.
-fn pattern_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+pub(crate) fn pattern_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     text.lines()
         .enumerate()
@@ -236,8 +237,8 @@ mod tests {
                 "e.g. 5m",
             ),
             (
-                ["--max-age", "1.5h"],
-                "the duration '1.5h' from flag --max-age is not valid: use a whole number (a smaller unit for a fraction)",
+                ["--max-age", "1h30"],
+                "the duration '1h30' from flag --max-age is not valid: each number needs its unit after the first (e.g. 1h30m)",
                 "e.g. 5m",
             ),
         ] {

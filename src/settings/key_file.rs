@@ -1,23 +1,23 @@
 //! `--api-key-file`: the token read from a file or standard input, never from argv.
 
-use std::io::Read;
 use std::path::Path;
 
 use super::file::loose_mode;
+use crate::bounded::{self, ReadError, TOKEN};
 use crate::exit::UsageError;
 
-/// The token's text from `path` (`-` reads standard input, and sets `stdin_used`). A file
-/// others can read is refused: the token in it is no longer a secret.
+/// The token's text from `path` (`-` reads standard input, and sets `stdin_used`), at most
+/// `bounded::TOKEN` bytes. A file others can read is refused: the token in it is no
+/// longer a secret.
 pub(super) fn read_key_file(path: &Path, stdin_used: &mut bool) -> Result<String, UsageError> {
-    let text = if path == Path::new("-") {
+    let bytes = if path == Path::new("-") {
         *stdin_used = true;
-        let mut s = String::new();
-        std::io::stdin().read_to_string(&mut s).map_err(|e| {
-            UsageError::new(format!(
+        bounded::read_from(std::io::stdin().lock(), TOKEN).map_err(|e| match e {
+            ReadError::TooLarge(limit) => limit.error("--api-key-file", path),
+            ReadError::Io(e) => UsageError::new(format!(
                 "cannot read the API token from standard input: {e}"
-            ))
-        })?;
-        s
+            )),
+        })?
     } else {
         let meta = std::fs::metadata(path).map_err(|e| {
             UsageError::new(format!(
@@ -33,12 +33,19 @@ pub(super) fn read_key_file(path: &Path, stdin_used: &mut bool) -> Result<String
             ))
             .hint(format!("run: chmod 600 {}", path.display())));
         }
-        std::fs::read_to_string(path).map_err(|e| {
-            UsageError::new(format!(
+        bounded::read(path, TOKEN).map_err(|e| match e {
+            ReadError::TooLarge(limit) => limit.error("--api-key-file", path),
+            ReadError::Io(e) => UsageError::new(format!(
                 "cannot read --api-key-file {}: {e}",
                 path.display()
-            ))
+            )),
         })?
+    };
+    let Ok(text) = String::from_utf8(bytes) else {
+        return Err(UsageError::new(format!(
+            "--api-key-file {} is not text: a token is pat_ and 32 characters",
+            path.display()
+        )));
     };
     let trimmed = text.trim();
     if trimmed.lines().count() > 1 {

@@ -62,8 +62,12 @@ pub(crate) use validate::ProjectId;
 pub use watch::WatchSettings;
 
 use file::ConfigFile;
+#[cfg(feature = "fuzzing")]
+pub(crate) use filter::pattern_lines;
 use key_file::read_key_file;
 use network::{NetworkSources, CA_CERT};
+#[cfg(feature = "fuzzing")]
+pub(crate) use show::shown_rate;
 use units::Rate;
 
 /// Where the API lives when nothing says otherwise. The public reference page names no
@@ -263,21 +267,10 @@ pub(crate) fn resolve(
         null: cli.null,
         follow: cli.follow,
     };
-    // `try_from`: a value too large for a Duration is an error, not a panic.
-    let Some(timeout) = Duration::try_from_secs_f64(cli.timeout)
-        .ok()
-        .filter(|d| !d.is_zero())
-    else {
-        return Err(UsageError::new(format!(
-            "--timeout {} must be a positive number of seconds",
-            cli.timeout
-        )));
-    };
-    let Ok(retry_cap) = Duration::try_from_secs_f64(cli.retry_max_delay) else {
-        return Err(UsageError::new(
-            "--retry-max-delay must be a non-negative number of seconds",
-        ));
-    };
+    if cli.timeout.is_zero() {
+        return Err(UsageError::new("--timeout must be more than 0")
+            .hint("give the idle time after which a connection is dropped, e.g. --timeout 90s"));
+    }
     watch::check(cli)?;
     let shard = ci::shard(cli, env)?;
     let ci = ci::ci(cli, env)?;
@@ -324,9 +317,9 @@ pub(crate) fn resolve(
         retry: RetryPolicy {
             retries: cli.retries,
             base: Duration::from_millis(cli.retry_base_ms),
-            cap: retry_cap,
+            cap: cli.retry_max_delay,
         },
-        timeout,
+        timeout: cli.timeout,
         max_outage,
         cache: if cli.no_cache { None } else { env.cache_path() },
         warnings,
@@ -349,9 +342,7 @@ pub(crate) fn output_settings(cli: &Cli, env: &Env) -> OutputSettings {
         verbose: cli.verbose,
         color,
         bars: term && !cli.quiet,
-        progress_every: Duration::try_from_secs_f64(cli.progress_interval)
-            .ok()
-            .filter(|d| !d.is_zero()),
+        progress_every: Some(cli.progress_interval).filter(|d| !d.is_zero()),
     }
 }
 
@@ -437,6 +428,41 @@ pub(crate) fn gather(cli: &Cli, env: &Env, stdin_used: &mut bool) -> Result<Gath
         transfer,
         warnings,
     })
+}
+
+/// For the fuzz targets (through the hidden `fuzzing` module): a config file's text read
+/// as a run reads it, through `profile`, every key picked and checked as its own kind;
+/// no file is opened. The values found (Debug), or the first usage error.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_config(text: &str, profile: Option<&str>) -> Result<Vec<String>, UsageError> {
+    let mut warnings = Vec::new();
+    let file = ConfigFile::parse(Path::new("config.toml"), text, &CONFIG_KEYS, &mut warnings)?;
+    let env = Env::default();
+    let layers = Layers {
+        env: &env,
+        file: Some(&file),
+        profile,
+    };
+    let strings = |key: &Key<String>| -> Result<Option<String>, UsageError> {
+        Ok(layers.pick(key, None)?.map(|s| s.value))
+    };
+    let mut values = warnings;
+    if let Some(key) = strings(&API_KEY)? {
+        values.push(format!("{:?}", ApiKey::parse(&key).map(|_| ())));
+    }
+    if let Some(project) = strings(&PROJECT)? {
+        values.push(format!("{:?}", ProjectId::parse(&project)));
+    }
+    if let Some(url) = strings(&API_URL)? {
+        values.push(format!("{:?}", validate::check_api_url(&url)));
+    }
+    values.push(format!("{:?}", strings(&CA_CERT)?));
+    let transfer = Transfer::pick(
+        &Cli::parse_args(["chief-upload", "x"]).expect("a valid command line"),
+        &layers,
+    )?;
+    values.push(format!("{transfer:?}"));
+    Ok(values)
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use super::env::Env;
 use super::layers::Layers;
 use super::source::{Key, Source, Sourced};
+use crate::bounded::{self, ReadError, CA_BUNDLE};
 use crate::exit::UsageError;
 use crate::http::{pem_roots, shown_proxy, Network, NoProxy, Proxies, ProxyUrl, Trust};
 
@@ -165,9 +166,13 @@ fn ca_file(f: &Sourced<PathBuf>) -> Result<Vec<reqwest::Certificate>, UsageError
     })
 }
 
-/// The certificates of a PEM file; the error completes "the CA file X …".
+/// The certificates of a PEM file (at most `bounded::CA_BUNDLE` bytes); the error completes
+/// "the CA file X …".
 pub(super) fn read_roots(path: &Path) -> Result<Vec<reqwest::Certificate>, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot be read: {e}"))?;
+    let bytes = bounded::read(path, CA_BUNDLE).map_err(|e| match e {
+        ReadError::Io(e) => format!("cannot be read: {e}"),
+        ReadError::TooLarge(limit) => limit.exceeded(),
+    })?;
     pem_roots(&bytes).map_err(|why| format!("is not usable: {why}"))
 }
 

@@ -19,6 +19,7 @@ use super::validate::{check_api_url, ProjectId};
 use super::{ci, filter, stdin, watch, Gathered};
 use crate::admission::Jobs;
 use crate::cli::{Cli, ColorChoice};
+use crate::duration;
 use crate::exit::UsageError;
 use crate::http::{shown_proxy, NoProxy, ProxyUrl};
 use crate::secret::ApiKey;
@@ -158,8 +159,10 @@ fn transfer(v: &mut View, cli: &Cli, env: &Env, g: &Gathered) {
     v.line(
         "retries",
         format!(
-            "{} (backoff from {} ms, at most {} s apart)",
-            cli.retries, cli.retry_base_ms, cli.retry_max_delay
+            "{} (backoff from {}, at most {} apart)",
+            cli.retries,
+            duration::shown(Duration::from_millis(cli.retry_base_ms)),
+            duration::shown(cli.retry_max_delay)
         ),
         match retried {
             Some("retry_base_ms") => Source::Flag("--retry-base-ms"),
@@ -170,14 +173,14 @@ fn transfer(v: &mut View, cli: &Cli, env: &Env, g: &Gathered) {
     );
     v.line(
         "timeout",
-        format!("{} s", cli.timeout),
+        duration::shown(cli.timeout),
         flag(cli, "timeout", "--timeout"),
     );
     let outage = &g.transfer.max_outage;
     let shown = if cli.watch && outage.source == Source::Default {
         "none: a watch waits out any outage".to_string()
     } else {
-        shown_duration(outage.value)
+        duration::shown(outage.value)
     };
     v.line("max_outage", shown, &outage.source);
     match env.cache_path() {
@@ -262,9 +265,9 @@ fn files(v: &mut View, cli: &Cli, env: &Env) {
     if cli.watch {
         v.line("min_age", "(the settle time in a watch: see settle)", "");
     } else {
-        v.checked("min_age", limits.min_age, |d| shown_duration(*d), "(none)");
+        v.checked("min_age", limits.min_age, |d| duration::shown(*d), "(none)");
     }
-    v.checked("max_age", limits.max_age, |d| shown_duration(*d), "(none)");
+    v.checked("max_age", limits.max_age, |d| duration::shown(*d), "(none)");
     v.checked(
         "shard",
         ci::shard_sourced(cli, env),
@@ -323,8 +326,11 @@ fn output(v: &mut View, cli: &Cli, env: &Env) {
         ColorChoice::Auto => "auto (on a terminal)".to_string(),
     };
     v.line("color", color, flag(cli, "color", "--color"));
-    let every = if cli.progress_interval > 0.0 {
-        format!("every {} s when not on a terminal", cli.progress_interval)
+    let every = if !cli.progress_interval.is_zero() {
+        format!(
+            "every {} when not on a terminal",
+            duration::shown(cli.progress_interval)
+        )
     } else {
         "off".to_string()
     };
@@ -348,10 +354,10 @@ fn watching(v: &mut View, cli: &Cli, env: &Env) {
     }
     let settle = filter::limits_sourced(cli, env).min_age;
     match settle {
-        Ok(Some(s)) => v.line("settle", shown_duration(s.value), &s.source),
+        Ok(Some(s)) => v.line("settle", duration::shown(s.value), &s.source),
         Ok(None) => v.line(
             "settle",
-            shown_duration(watch::DEFAULT_SETTLE),
+            duration::shown(watch::DEFAULT_SETTLE),
             Source::Default,
         ),
         Err(e) => v.line("settle", format!("(invalid: {})", e.message), ""),
@@ -363,13 +369,13 @@ fn watching(v: &mut View, cli: &Cli, env: &Env) {
     match rescan {
         Some(Ok(d)) => v.line(
             "rescan_interval",
-            shown_duration(d),
+            duration::shown(d),
             Source::Flag("--rescan-interval"),
         ),
         Some(Err(e)) => v.line("rescan_interval", format!("(invalid: {})", e.message), ""),
         None => v.line(
             "rescan_interval",
-            shown_duration(watch::DEFAULT_RESCAN),
+            duration::shown(watch::DEFAULT_RESCAN),
             Source::Default,
         ),
     }
@@ -401,21 +407,6 @@ fn listed(items: &[String]) -> String {
             .map(|i| i.escape_debug().to_string())
             .collect::<Vec<_>>()
             .join(", ")
-    }
-}
-
-/// A duration in the largest unit that divides it: `5m`, `90s`, `1.5s`.
-fn shown_duration(d: Duration) -> String {
-    let secs = d.as_secs();
-    if d.subsec_nanos() != 0 {
-        return format!("{}s", d.as_secs_f64());
-    }
-    match secs {
-        0 => "0s".into(),
-        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
-        s if s % 3_600 == 0 => format!("{}h", s / 3_600),
-        s if s % 60 == 0 => format!("{}m", s / 60),
-        s => format!("{s}s"),
     }
 }
 
@@ -515,7 +506,7 @@ fn env_name(s: &Source) -> &'static str {
 }
 
 /// A rate in the units it was most likely given in, and in bytes per second.
-fn shown_rate(rate: Rate) -> String {
+pub(crate) fn shown_rate(rate: Rate) -> String {
     let Some(n) = rate.0 else {
         return "off (no cap)".into();
     };

@@ -161,20 +161,63 @@ fn toml_errors_do_not_quote_the_token() {
     assert!(!format!("{err:?}").contains("abcdefghijklmnop"), "{err:?}");
 }
 
+/// Every duration flag reads DURATION: units, fractions, and a plain number of seconds
+/// where one was taken before (`--timeout 90s` as well as `--timeout 0.5`).
+#[test]
+fn duration_flags_take_units_and_plain_seconds() {
+    let c = cli(&[
+        "--timeout",
+        "90s",
+        "--retry-max-delay",
+        "1m30s",
+        "--progress-interval",
+        "0.5",
+        "--max-outage",
+        "1.5m",
+        "--dry-run",
+        "x",
+    ]);
+    let mut used = false;
+    let s = resolve_with(&c, &Env::default(), &mut used).unwrap();
+    assert_eq!(s.timeout, Duration::from_secs(90));
+    assert_eq!(s.retry.cap, Duration::from_secs(90));
+    assert_eq!(s.output.progress_every, Some(Duration::from_millis(500)));
+    assert_eq!(s.max_outage, Duration::from_secs(90));
+    let c = cli(&[
+        "--timeout",
+        "2.5",
+        "--progress-interval",
+        "0",
+        "x",
+        "--dry-run",
+    ]);
+    let s = resolve_with(&c, &Env::default(), &mut used).unwrap();
+    assert_eq!(s.timeout, Duration::from_millis(2500));
+    assert_eq!(s.output.progress_every, None);
+}
+
 #[test]
 fn out_of_range_durations_are_errors_not_panics() {
     for args in [
         ["--timeout", "1e300"],
-        ["--timeout", "0"],
         ["--timeout", "NaN"],
-        ["--retry-max-delay", "1e300"],
+        ["--timeout", "-1"],
+        ["--timeout", "99999999999999999999d"],
         ["--retry-max-delay", "inf"],
+        ["--progress-interval", "5 minutes"],
     ] {
-        let c = cli(&[args[0], args[1], "--dry-run", "x"]);
-        let mut used = false;
-        let err = resolve_with(&c, &Env::default(), &mut used).unwrap_err();
-        assert!(err.message.contains(args[0]), "{err}");
+        let flag = format!("{}={}", args[0], args[1]);
+        let argv = ["chief-upload", flag.as_str(), "--dry-run", "x"];
+        let err = Cli::parse_args(argv).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("for '{} <DURATION>'", args[0])),
+            "{err}"
+        );
     }
+    let c = cli(&["--timeout", "0", "--dry-run", "x"]);
+    let mut used = false;
+    let err = resolve_with(&c, &Env::default(), &mut used).unwrap_err();
+    assert_eq!(err.message, "--timeout must be more than 0");
 }
 
 /// No config file, however mangled, makes reading it panic, and a parse error never
@@ -847,4 +890,34 @@ fn show_config_lists_every_setting() {
             "config key {key} is not shown as coming from the file:\n{text}"
         );
     }
+}
+
+/// Found while fuzzing the config file: a quoted TOML key may hold a line break or a
+/// terminal's escape code, and messages and warnings printed it as it was. Names from the
+/// file are now quoted escaped, each message on one line.
+#[test]
+fn names_from_the_config_file_are_quoted_on_one_line() {
+    let text = "\"x\\ny\" = 1\n[profiles.\"a\\nb\\u001b[31m\"]\nproject_id = 3\n[profiles.ok]\n\"p\\rq\" = 2\n";
+    let mut warnings = Vec::new();
+    let file = ConfigFile::parse(Path::new("c.toml"), text, &CONFIG_KEYS, &mut warnings).unwrap();
+    let missing = file
+        .lookup::<String>("project_id", Some("nope"))
+        .unwrap_err();
+    let wrong = file
+        .lookup::<String>("project_id", Some("a\nb\u{1b}[31m"))
+        .unwrap_err();
+    let mut texts = warnings;
+    for e in [missing, wrong] {
+        texts.push(e.message);
+        texts.extend(e.hints);
+    }
+    for t in &texts {
+        assert!(!t.chars().any(char::is_control), "{t:?}");
+    }
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains(r"profiles.a\nb\u{1b}[31m.project_id must be")),
+        "{texts:?}"
+    );
 }

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use super::env::Env;
 use super::source::{invalid, Source, Sourced};
-use super::units::parse_duration;
 use super::ApiSettings;
 use crate::cli::Cli;
+use crate::duration;
 use crate::exit::UsageError;
 
 /// The settle time when `--min-age` does not give one.
@@ -109,7 +109,7 @@ pub(super) fn watch(
 
 /// A DURATION flag's value, more than zero.
 pub(super) fn positive(flag: &'static str, raw: &str) -> Result<Duration, UsageError> {
-    let why = match parse_duration(raw) {
+    let why = match duration::parse(raw) {
         Ok(d) if d.is_zero() => "it must be more than 0".to_string(),
         Ok(d) => return Ok(d),
         Err(why) => why,

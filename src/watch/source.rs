@@ -147,7 +147,7 @@ impl<'a> WatchSource<'a> {
             self.said_trouble = true;
             self.feed.emit(Event::Warning(format!(
                 "{why}: rescanning the PATHs every {}",
-                interval(every)
+                crate::duration::shown(every)
             )));
         }
     }
@@ -163,7 +163,9 @@ impl<'a> WatchSource<'a> {
         } else {
             Chooser::forgetful(settings.shard)
         };
-        walk::walk(&settings.walk, &settings.filter, None, &mut |item| {
+        // A watch has no --files-from list (`settings::watch` refuses it), the one source
+        // of a walk's error.
+        let _no_list = walk::walk(&settings.walk, &settings.filter, None, &mut |item| {
             if self.stopping() {
                 return false;
             }
@@ -542,15 +544,5 @@ impl<'a> WatchSource<'a> {
         self.status_sent = Some(status);
         self.status_at = Instant::now();
         self.feed.emit(Event::Watching(status));
-    }
-}
-
-/// "60 s", "5 min".
-pub(super) fn interval(d: Duration) -> String {
-    let s = d.as_secs();
-    if s >= 60 && s.is_multiple_of(60) {
-        format!("{} min", s / 60)
-    } else {
-        format!("{} s", d.as_secs_f64())
     }
 }

@@ -174,7 +174,7 @@ fn bad_values_are_usage_errors_that_quote_them_and_show_a_valid_one() {
         (["--max-size", "2 GiB"], "'2 GiB'", "e.g. 2G"),
         (["--max-size", "-1"], "'-1'", "e.g. 2G"),
         (["--min-age", "5min"], "'5min'", "e.g. 5m"),
-        (["--max-age", "1.5d"], "'1.5d'", "e.g. 5m"),
+        (["--max-age", "1d12"], "'1d12'", "e.g. 5m"),
         (["--max-age", "week"], "'week'", "e.g. 5m"),
     ] {
         let out = env.cmd_for(&fake).args(args).arg(".").output().unwrap();

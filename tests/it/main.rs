@@ -14,6 +14,7 @@ mod fake_server;
 mod filters;
 mod junit;
 mod limits;
+mod named_files;
 mod names;
 mod network;
 mod outage;

@@ -256,7 +256,7 @@ fn a_stalled_transfer_times_out_and_is_retried() {
     assert_eq!(outcome(&files, "./slow.bin"), "uploaded");
     let st: Vec<u16> = fake.storage_requests().iter().map(|r| r.status).collect();
     assert_eq!(st, vec![0, 200]);
-    assert!(err.contains("no progress for 1 s"), "{err}");
+    assert!(err.contains("no progress for 1s"), "{err}");
 }
 
 // ---------------------------------------------------------------------------------------

@@ -183,7 +183,7 @@ fn past_max_outage_the_origin_stops_the_run() {
     assert!(matches!(stop.kind, StopKind::Outage { .. }), "{stop:?}");
     let text = stop.to_string();
     assert!(
-        text.starts_with("API unavailable (HTTP 503) for 2 s") && text.contains("--max-outage"),
+        text.starts_with("API unavailable (HTTP 503) for 2s") && text.contains("--max-outage"),
         "{text}"
     );
     // Every later request stops at once.
