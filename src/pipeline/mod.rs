@@ -8,8 +8,8 @@
 //! * Up to `-j` files talk to the API and storage at once, a number fixed or adapted during
 //!   the run (`admission::Limiter`). Files with the same content in one run are uploaded
 //!   once: the first is the leader, the others wait for it and report its asset
-//!   (`dedup.rs`).
-//! * One file's create, upload and URL renewal (`upload.rs`).
+//!   (`upload.rs`).
+//! * One file's create, upload and URL renewal (`round_trip.rs`).
 //! * Standard input (`-`): spooled and hashed on a thread of its own, beside the walk, then
 //!   uploaded as any file (`stdin.rs`).
 //!
@@ -22,9 +22,9 @@
 //! ledger (`ledger.rs`), every outcome once per file (`Ctx::finish`, or an `Outbox`),
 //! and why the run must stop goes to it too (`Ctx::halt`).
 
-mod dedup;
 mod feed;
 mod prepare;
+mod round_trip;
 mod stdin;
 mod upload;
 mod watch_gate;
@@ -50,10 +50,10 @@ use crate::transfer::Uploader;
 use crate::walk::{self, WalkItem};
 use crate::watch::Watch;
 
-use dedup::{upload_stage, InRun};
 use feed::{WalkFeed, WatchFeed, WALK_QUEUE};
 use prepare::{hash_stage, NextStage, Prepared};
-use upload::Remote;
+use round_trip::Remote;
+use upload::{upload_stage, InRun};
 use watch_gate::watch_gate;
 
 /// A hashing thread hands over its file lines and warnings in batches of at most this

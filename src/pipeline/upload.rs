@@ -1,146 +1,172 @@
-//! One file's round trip: `POST /v1/assets`, then, unless the content is already there,
-//! the upload to the signed URL; an expired URL (or one about to expire) is renewed by
-//! asking again.
+//! Files with the same content in one run are uploaded once: the first to arrive leads,
+//! the others wait for its result and report its asset; if the leader fails, one of them
+//! takes over. The upload stage also bounds the files in flight (`-j`, through the
+//! `Limiter`).
 
-use std::time::{Duration, SystemTime};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use futures_util::FutureExt;
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio_util::task::TaskTracker;
 
 use super::prepare::Prepared;
-use super::Ctx;
-use crate::api::{ApiClient, ApiError, Created};
-use crate::event::{Event, FileReport, Outcome, Progress};
-use crate::http::{Failure, Retrier, RetryPolicy};
-use crate::ledger::Halt;
-use crate::transfer::{self, TransferError, Uploader};
+use super::round_trip::{process, Remote};
+use super::{recv_or_cancel, Ctx};
+use crate::admission::Limiter;
+use crate::event::{FileReport, Outcome};
+use crate::hash::Md5Sum;
+use crate::sync::lock;
 
-/// A signed URL must stay valid at least this long when its transfer starts.
-pub(crate) const EXPIRY_MARGIN: Duration = Duration::from_secs(30);
-/// How many times a file asks for a fresh URL (expired, or about to).
-const MAX_RENEWALS: u32 = 3;
+/// At most this many files wait at once for another file with the same content.
+const MAX_FOLLOWERS: usize = 1024;
 
-/// What an upload talks to. A dry run has none, and never reaches the code that needs it.
-pub(super) struct Remote {
-    pub(super) api: ApiClient,
-    pub(super) uploader: Uploader,
+/// What a content group's leader has come to: nothing yet, its asset, or failure.
+type Resolution = Option<Result<SharedAsset, ()>>;
+
+/// What the leader of a content group tells the files that share its content.
+#[derive(Clone)]
+struct SharedAsset {
+    asset_id: String,
+    status: Option<String>,
+    leader: String,
 }
 
-/// POST, then PUT when needed. `None` means the run is stopping (credentials refused, a
-/// failure no retry mends, an outage too long).
-pub(super) async fn process(ctx: &Ctx, remote: &Remote, p: &Prepared) -> Option<FileReport> {
-    let Remote { api, uploader } = remote;
-    // An upload URL that expired, or is about to, is replaced at once by asking again.
-    let renewals = Retrier::new(RetryPolicy::immediate(MAX_RENEWALS), ctx.reporter.clone());
-    let what = || format!("POST /v1/assets for {}", p.filename);
-    renewals
-        .run(what, |attempt| {
-            create_and_upload(ctx, api, uploader, p, attempt)
-        })
-        .await
-        .unwrap_or_else(Some)
+enum Claim {
+    Leader,
+    Follower(watch::Receiver<Resolution>),
 }
 
-/// One answer from the API and, when it asks for the bytes, the upload. A URL that has
-/// expired, or would before the transfer starts, is a transient failure.
-async fn create_and_upload(
-    ctx: &Ctx,
-    api: &ApiClient,
-    uploader: &Uploader,
-    p: &Prepared,
-    attempt: u32,
-) -> Result<Option<FileReport>, Failure<FileReport>> {
-    let created = match api.create(&p.filename, &p.mime, &p.md5_hex).await {
-        Ok(c) => c,
-        // Refused credentials, or an API that sends us elsewhere: every later call
-        // would end the same way, so the run stops (exit 2).
-        Err(e @ (ApiError::Auth { .. } | ApiError::Redirect { .. })) => {
-            ctx.halt(Halt::Refused(e));
-            return Ok(None);
+/// The contents in flight in this run, each with the channel its leader resolves.
+#[derive(Default)]
+pub(super) struct InRun(Mutex<HashMap<Md5Sum, watch::Sender<Resolution>>>);
+
+impl InRun {
+    fn claim(&self, md5: Md5Sum) -> Claim {
+        let mut map = lock(&self.0);
+        if let Some(tx) = map.get(&md5) {
+            return Claim::Follower(tx.subscribe());
         }
-        // No retry mends it, or the API was out too long: the run stops, and this file
-        // is left undone, not failed.
-        Err(ApiError::Stopped(stop)) => {
-            ctx.halt(Halt::Stopped(stop));
-            return Ok(None);
-        }
-        Err(e) => return Ok(Some(p.failed(e.to_string()))),
-    };
-    let (asset_id, status, target) = match created {
-        Created::Exists { asset_id, status } => {
-            if status.as_deref() == Some("failed") {
-                ctx.reporter.warn(format!(
-                    "{}: the project already holds this content as {asset_id}, but its ingest failed (status \"failed\")",
-                    p.display
-                ));
-            }
-            return Ok(Some(FileReport {
-                asset_id: Some(asset_id),
-                status,
-                ..p.report(Outcome::Skipped)
-            }));
-        }
-        Created::Unsupported {
-            asset_id,
-            status,
-            method,
-        } => {
-            return Ok(Some(FileReport {
-                asset_id: Some(asset_id),
-                status,
-                ..p.failed(format!(
-                    "unsupported upload method {}; a newer chief-upload may support it",
-                    method.escape_debug()
-                ))
-            }));
-        }
-        Created::Upload {
-            asset_id,
-            status,
-            target,
-        } => (asset_id, status, target),
-    };
-    let with_id = |r: FileReport| FileReport {
-        asset_id: Some(asset_id.clone()),
-        status: status.clone(),
-        ..r
-    };
-    if let Some(exp) = target.expires_at {
-        if exp < SystemTime::now() + EXPIRY_MARGIN {
-            // Never start a transfer with a URL about to expire.
-            return Err(Failure::transient(
-                with_id(p.failed(format!(
-                    "the upload URLs the API issues are expired or expire within {} ({attempt} tried); check that the computer's clock is right",
-                    crate::duration::shown(EXPIRY_MARGIN),
-                ))),
-                "the upload URL expires too soon; asking for a fresh one",
-            ));
+        map.insert(md5, watch::channel(None).0);
+        Claim::Leader
+    }
+
+    /// The leader's result reaches the followers waiting now, and the content is forgotten:
+    /// memory holds only contents in flight. A later file with the same content asks the
+    /// API, which answers with the stored asset (a dedup hit, no upload); after a failure
+    /// it tries again.
+    fn resolve(&self, md5: Md5Sum, result: Result<SharedAsset, ()>) {
+        let mut map = lock(&self.0);
+        if let Some(tx) = map.remove(&md5) {
+            tx.send_replace(Some(result));
         }
     }
-    let id = ctx.id();
-    let meter = Progress::default();
-    ctx.reporter.emit(Event::TransferStart {
-        id,
-        path: p.display.clone(),
-        size: p.size,
-        meter: meter.clone(),
-    });
-    let src = transfer::UploadFile {
-        source: &p.source,
-        size: p.size,
-        md5_hex: &p.md5_hex,
-    };
-    let result = uploader.upload(&target, &src, &meter).await;
-    ctx.reporter.emit(Event::TransferEnd { id });
-    match result {
-        Ok(()) => Ok(Some(with_id(p.report(Outcome::Uploaded)))),
-        Err(TransferError::Expired) => Err(Failure::transient(
-            with_id(p.failed(format!(
-                "the upload URL expired, also after {MAX_RENEWALS} fresh ones; check that the computer's clock is right"
-            ))),
-            "the upload URL expired; asking for a fresh one",
-        )),
-        Err(TransferError::Stopped(stop)) => {
-            ctx.halt(Halt::Stopped(stop));
-            Ok(None)
+}
+
+pub(super) async fn upload_stage(
+    ctx: Arc<Ctx>,
+    remote: Arc<Remote>,
+    limiter: Arc<Limiter>,
+    mut rx: mpsc::Receiver<Prepared>,
+) {
+    let waiting = Arc::new(Semaphore::new(MAX_FOLLOWERS));
+    let tracker = TaskTracker::new();
+    loop {
+        let Some(p) = recv_or_cancel(&mut rx, &ctx.cancel).await else {
+            break;
+        };
+        let (ctx2, remote2) = (ctx.clone(), remote.clone());
+        limiter.found(ctx.found.load(std::sync::atomic::Ordering::Relaxed));
+        match ctx.in_run.claim(p.md5) {
+            Claim::Leader => {
+                let permit = tokio::select! {
+                    p = limiter.acquire(p.size) => p,
+                    () = ctx.cancel.cancelled() => break,
+                };
+                tracker.spawn(async move {
+                    lead(&ctx2, &remote2, p).await;
+                    drop(permit);
+                });
+            }
+            Claim::Follower(rx) => {
+                let acquired = tokio::select! {
+                    p = waiting.clone().acquire_owned() => p,
+                    () = ctx.cancel.cancelled() => break,
+                };
+                let Ok(wait_permit) = acquired else { break };
+                let limiter = limiter.clone();
+                tracker.spawn(async move {
+                    follow(&ctx2, &remote2, p, rx, limiter).await;
+                    drop(wait_permit);
+                });
+            }
         }
-        Err(e) => Ok(Some(with_id(p.failed(e.to_string())))),
+    }
+    tracker.close();
+    tracker.wait().await;
+}
+
+/// Uploads a file whose content no other file of this run carries (or carried and failed).
+async fn lead(ctx: &Ctx, remote: &Remote, p: Prepared) {
+    let result = tokio::select! {
+        // A bug that panics fails this file (and frees its followers), not the run.
+        r = std::panic::AssertUnwindSafe(process(ctx, remote, &p)).catch_unwind() => {
+            r.unwrap_or_else(|_| Some(p.failed("internal error while uploading")))
+        }
+        () = ctx.cancel.cancelled() => None,
+    };
+    match result {
+        Some(report) => {
+            let shared = match (&report.outcome, &report.asset_id) {
+                (Outcome::Uploaded | Outcome::Skipped, Some(id)) => Ok(SharedAsset {
+                    asset_id: id.clone(),
+                    status: report.status.clone(),
+                    leader: report.path.clone(),
+                }),
+                _ => Err(()),
+            };
+            ctx.in_run.resolve(p.md5, shared);
+            ctx.finish(report).await;
+        }
+        None => ctx.in_run.resolve(p.md5, Err(())),
+    }
+}
+
+/// Waits for the leader of this content; reports its asset, or takes over if it failed.
+async fn follow(
+    ctx: &Ctx,
+    remote: &Remote,
+    p: Prepared,
+    mut rx: watch::Receiver<Resolution>,
+    limiter: Arc<Limiter>,
+) {
+    loop {
+        let resolved = tokio::select! {
+            r = rx.wait_for(Option::is_some) => r.ok().and_then(|v| v.clone()),
+            () = ctx.cancel.cancelled() => return,
+        };
+        match resolved {
+            Some(Ok(shared)) => {
+                let report = FileReport {
+                    asset_id: Some(shared.asset_id),
+                    status: shared.status,
+                    note: Some(format!("same content as {}", shared.leader)),
+                    ..p.report(Outcome::Skipped)
+                };
+                ctx.finish(report).await;
+                return;
+            }
+            Some(Err(())) | None => match ctx.in_run.claim(p.md5) {
+                Claim::Follower(next) => rx = next,
+                Claim::Leader => {
+                    let _permit = tokio::select! {
+                        p = limiter.acquire(p.size) => p,
+                        () = ctx.cancel.cancelled() => return,
+                    };
+                    lead(ctx, remote, p).await;
+                    return;
+                }
+            },
+        }
     }
 }

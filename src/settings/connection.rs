@@ -2,14 +2,14 @@
 //! found is the error, and the network (roots, proxies) resolved.
 
 use super::network;
-use super::shown::{shown_url, shown_value};
-use super::validate::{check_api_url, ProjectId};
+use super::quote::{quote_url, quote_value};
+use super::shapes::{check_api_url, ProjectId};
 use super::{ApiSettings, Gathered, ENV_API_KEY, ENV_API_URL, ENV_PROJECT};
 use crate::exit::UsageError;
 use crate::secret::ApiKey;
 
 /// Checks every gathered value; the first problem found is the error.
-pub(crate) fn validate(g: &Gathered) -> Result<ApiSettings, UsageError> {
+pub(crate) fn api_settings(g: &Gathered) -> Result<ApiSettings, UsageError> {
     let key = match &g.api_key {
         None => {
             return Err(UsageError::new("no API token is set")
@@ -37,7 +37,7 @@ pub(crate) fn validate(g: &Gathered) -> Result<ApiSettings, UsageError> {
         Some(p) => ProjectId::parse(&p.value).map_err(|why| {
             UsageError::new(format!(
                 "the project id '{}' from {} is not valid: {why}",
-                shown_value(&p.value),
+                quote_value(&p.value),
                 p.source
             ))
             .hint("a project id looks like project_ followed by 20 lower-case letters or digits")
@@ -46,7 +46,7 @@ pub(crate) fn validate(g: &Gathered) -> Result<ApiSettings, UsageError> {
     let base_url = check_api_url(&g.api_url.value).map_err(|why| {
         UsageError::new(format!(
             "the API URL '{}' from {} is not usable: {why}",
-            shown_url(&g.api_url.value),
+            quote_url(&g.api_url.value),
             g.api_url.source
         ))
         .hint(format!("pass --api-url https://HOST or set {ENV_API_URL}"))

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::shown::shown_value;
+use super::quote::quote_value;
 use super::source::{invalid, SettingValue, Source, Sourced};
 use crate::bounded::{self, ReadError, CONFIG};
 use crate::exit::UsageError;
@@ -100,15 +100,15 @@ impl ConfigFile {
                         return Err(UsageError::new(format!(
                             "config file {}: profiles.{} must be a table",
                             path.display(),
-                            shown_value(name)
+                            quote_value(name)
                         )));
                     };
                     for pk in p.keys().filter(|pk| !known.contains(&pk.as_str())) {
                         warnings.push(format!(
                             "config file {}: unknown key profiles.{}.{} ignored (known: {})",
                             path.display(),
-                            shown_value(name),
-                            shown_value(pk),
+                            quote_value(name),
+                            quote_value(pk),
                             known.join(", ")
                         ));
                     }
@@ -117,7 +117,7 @@ impl ConfigFile {
                 warnings.push(format!(
                     "config file {}: unknown key {} ignored (known: {}, profiles)",
                     path.display(),
-                    shown_value(k),
+                    quote_value(k),
                     known.join(", ")
                 ));
             }
@@ -147,11 +147,11 @@ impl ConfigFile {
                         .table
                         .get("profiles")
                         .and_then(|p| p.as_table())
-                        .map(|p| p.keys().map(|k| shown_value(k)).collect())
+                        .map(|p| p.keys().map(|k| quote_value(k)).collect())
                         .unwrap_or_default();
                     UsageError::new(format!(
                         "profile '{}' is not in config file {}",
-                        shown_value(name),
+                        quote_value(name),
                         self.path.display()
                     ))
                     .hint(if known.is_empty() {
@@ -160,7 +160,7 @@ impl ConfigFile {
                         format!("profiles there: {}", known.join(", "))
                     })
                 })?;
-            let at = format!("profiles.{}.{key}", shown_value(name));
+            let at = format!("profiles.{}.{key}", quote_value(name));
             if let Some(v) = self.value(p.get(key), &at)? {
                 return Ok(Some(v));
             }

@@ -7,8 +7,8 @@
 //! * `source.rs`: the vocabulary: where a value came from, a setting's names, how a kind of
 //!   value is read. `layers.rs`: the one precedence rule.
 //! * `file.rs`: the TOML config file and its profiles; `key_file.rs`: `--api-key-file`.
-//! * `validate.rs`: the shapes of the project id and the API URL; `connection.rs`: the
-//!   connection settings checked and the network resolved; `shown.rs`: values as
+//! * `shapes.rs`: the shapes of the project id and the API URL; `connection.rs`: the
+//!   connection settings checked and the network resolved; `quote.rs`: values as
 //!   messages quote them.
 //! * `network.rs`: trusted roots and proxies (`--ca-cert`, `SSL_CERT_*`, `*_PROXY`).
 //! * `units.rs`: the SIZE, RATE and DURATION value forms.
@@ -30,12 +30,12 @@ mod filter;
 mod key_file;
 mod layers;
 mod network;
+mod quote;
+mod shapes;
 mod show;
-mod shown;
 mod source;
 mod stdin;
 pub(crate) mod units;
-mod validate;
 mod watch;
 
 use std::io::IsTerminal;
@@ -52,13 +52,13 @@ use crate::walk::{Filter, WalkSettings};
 
 pub(crate) use crate::admission::Jobs;
 pub use ci::{Ci, GithubFiles};
-pub(crate) use connection::validate;
+pub(crate) use connection::api_settings;
 pub use env::Env;
 pub(crate) use layers::Layers;
+pub(crate) use shapes::ProjectId;
 pub(crate) use show::describe;
 pub(crate) use source::{Key, Source, Sourced};
 pub use stdin::StdinSettings;
-pub(crate) use validate::ProjectId;
 pub use watch::WatchSettings;
 
 use file::ConfigFile;
@@ -224,7 +224,7 @@ impl Transfer {
             if let Err(why) = crate::admission::parse_jobs(raw) {
                 return Err(UsageError::new(format!(
                     "--jobs {} is not valid: {why}",
-                    shown::shown_value(raw)
+                    quote::quote_value(raw)
                 ))
                 .hint(<Jobs as source::SettingValue>::HINT));
             }
@@ -294,7 +294,7 @@ pub(crate) fn resolve(
         }
         let g = gather(cli, env, stdin_used)?;
         warnings.extend(g.warnings.iter().cloned());
-        let api = validate(&g)?;
+        let api = api_settings(&g)?;
         let watch = watch::watch(cli, env, &api)?.map(Box::new);
         (Mode::Upload { api, watch }, g.transfer)
     };
@@ -454,7 +454,7 @@ pub(crate) fn fuzz_config(text: &str, profile: Option<&str>) -> Result<Vec<Strin
         values.push(format!("{:?}", ProjectId::parse(&project)));
     }
     if let Some(url) = strings(&API_URL)? {
-        values.push(format!("{:?}", validate::check_api_url(&url)));
+        values.push(format!("{:?}", shapes::check_api_url(&url)));
     }
     values.push(format!("{:?}", strings(&CA_CERT)?));
     let transfer = Transfer::pick(

@@ -12,10 +12,10 @@ use std::time::Duration;
 use super::ci::{CiChoice, CiSystem};
 use super::env::Env;
 use super::network::{dir_roots, read_roots, NetworkSources};
-use super::shown::{shown_url, shown_value};
+use super::quote::{quote_url, quote_value};
+use super::shapes::{check_api_url, ProjectId};
 use super::source::{Source, Sourced};
 use super::units::Rate;
-use super::validate::{check_api_url, ProjectId};
 use super::{ci, filter, stdin, watch, Gathered};
 use crate::admission::Jobs;
 use crate::cli::{Cli, ColorChoice};
@@ -128,7 +128,7 @@ fn connection(v: &mut View, g: &Gathered) {
         Some(p) => {
             let shown = match ProjectId::parse(&p.value) {
                 Ok(id) => id.to_string(),
-                Err(why) => format!("{} (invalid: {why})", shown_value(&p.value)),
+                Err(why) => format!("{} (invalid: {why})", quote_value(&p.value)),
             };
             v.line("project_id", shown, &p.source)
         }
@@ -136,7 +136,7 @@ fn connection(v: &mut View, g: &Gathered) {
     }
     let url = match check_api_url(&g.api_url.value) {
         Ok(_) => g.api_url.value.clone(),
-        Err(why) => format!("{} (invalid: {why})", shown_url(&g.api_url.value)),
+        Err(why) => format!("{} (invalid: {why})", quote_url(&g.api_url.value)),
     };
     v.line("api_url", url, &g.api_url.source);
     for (name, value, source) in network_lines(&g.network, &g.api_url.value) {

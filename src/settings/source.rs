@@ -6,7 +6,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::path::PathBuf;
 
-use super::shown::shown_value;
+use super::quote::quote_value;
 use crate::exit::UsageError;
 
 /// Where a setting's value came from.
@@ -57,7 +57,7 @@ pub(crate) trait SettingValue: Sized {
     }
 }
 
-/// Strings are checked later, where the setting is validated (`validate.rs`), so that the
+/// Strings are checked later, where the setting is validated (`shapes.rs`), so that the
 /// message can be specific to it.
 impl SettingValue for String {
     const KIND: &'static str = "string";
@@ -115,7 +115,7 @@ pub(super) fn invalid<T: SettingValue>(raw: &str, source: &Source, why: &str) ->
     UsageError::new(format!(
         "the {} '{}' from {source} is not valid: {why}",
         T::KIND,
-        shown_value(raw)
+        quote_value(raw)
     ))
     .hint(T::HINT)
 }

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::env::Env;
-use super::shown::shown_value;
+use super::quote::quote_value;
 use super::source::{Source, Sourced};
 use crate::cli::Cli;
 use crate::exit::UsageError;
@@ -86,7 +86,7 @@ pub(super) fn split(
     if let Err(why) = file_name(name) {
         return Err(UsageError::new(format!(
             "--name '{}' is not a file name: {why}",
-            shown_value(name)
+            quote_value(name)
         ))
         .hint("give the name alone, e.g. --name dump.sql"));
     }
@@ -146,7 +146,7 @@ pub(super) fn mime_type(cli: &Cli) -> Result<Option<String>, UsageError> {
         Ok(m) => Ok(Some(m)),
         Err(why) => Err(UsageError::new(format!(
             "--mime-type '{}' is not a media type: {why}",
-            shown_value(raw)
+            quote_value(raw)
         ))
         .hint("give type/subtype, e.g. --mime-type application/x-tar")),
     }

@@ -2,8 +2,8 @@
 //! `--show-config` view.
 
 use super::file::ConfigFile;
+use super::shapes::check_api_url;
 use super::units::{Rate, Size};
-use super::validate::check_api_url;
 use super::*;
 
 fn cli(args: &[&str]) -> Cli {
@@ -58,7 +58,7 @@ fn url_passwords_are_never_shown() {
         }),
         ..g
     };
-    let err = validate(&g).unwrap_err();
+    let err = api_settings(&g).unwrap_err();
     assert!(
         err.message.contains("user name or password") && !err.message.contains("hunter2"),
         "{err}"
@@ -240,7 +240,7 @@ fn config_parsing_never_panics_on_mangled_files() {
             let mut used = false;
             match gather(c, &Env::default(), &mut used) {
                 Ok(g) => {
-                    let _ = validate(&g);
+                    let _ = api_settings(&g);
                     let _ = describe(c, &Env::default(), &g);
                 }
                 Err(e) => assert!(!format!("{e:?}").contains(token_body), "{e:?}"),

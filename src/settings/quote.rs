@@ -4,7 +4,7 @@
 use crate::secret::ApiKey;
 
 /// A URL as it may be shown: without a user name or password, which may be secrets.
-pub(crate) fn shown_url(raw: &str) -> String {
+pub(crate) fn quote_url(raw: &str) -> String {
     match reqwest::Url::parse(raw.trim()) {
         Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
             let _ = u.set_username("");
@@ -14,13 +14,13 @@ pub(crate) fn shown_url(raw: &str) -> String {
         Ok(_) => raw.escape_debug().to_string(),
         // Unparsable: anything before an `@` may be a password.
         Err(_) if raw.contains('@') => "<an unparsable URL with user info>".to_string(),
-        Err(_) => shown_value(raw),
+        Err(_) => quote_value(raw),
     }
 }
 
 /// A setting's value as it may be shown: a token put in the wrong setting (it happens
 /// when secrets are swapped in CI) is shown redacted, like the token itself.
-pub(crate) fn shown_value(raw: &str) -> String {
+pub(crate) fn quote_value(raw: &str) -> String {
     match ApiKey::parse(raw) {
         Ok(key) => format!("{} (looks like an API token)", key.redacted()),
         Err(_) if raw.trim().starts_with("pat_") => "pat_… (looks like an API token)".into(),
