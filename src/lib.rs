@@ -91,14 +91,14 @@ fn run_cli(cli: Cli, env: Env, output: OutputSettings) -> anyhow::Result<Exit> {
         return Ok(Exit::Success);
     }
     if cli.show_config {
-        let gathered = settings::gather(&cli, &env, &mut false)?;
+        let gathered = settings::gather(&cli, &env)?;
         for w in &gathered.warnings {
             report::print_warning(w, output.color);
         }
         let _ = std::io::stdout().write_all(settings::describe(&cli, &env, &gathered).as_bytes());
         return Ok(Exit::Success);
     }
-    let settings = Arc::new(settings::resolve(&cli, &env, output, &mut false)?);
+    let settings = Arc::new(settings::resolve(&cli, &env, output)?);
     let color = settings.output.color;
     let report_file = match &settings.report {
         Some(path) => Some(report::ReportFile::create(path)?),

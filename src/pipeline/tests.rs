@@ -18,7 +18,7 @@ fn settings(args: &[&str], home: &Path) -> Settings {
         ("XDG_CACHE_HOME", home.join("cache")),
     ]);
     let output = settings::output_settings(&cli, &env);
-    settings::resolve(&cli, &env, output, &mut false).unwrap()
+    settings::resolve(&cli, &env, output).unwrap()
 }
 
 fn flatten(event: Event, into: &mut Vec<Event>) {

@@ -6,12 +6,11 @@ use super::file::loose_mode;
 use crate::bounded::{self, ReadError, TOKEN};
 use crate::exit::UsageError;
 
-/// The token's text from `path` (`-` reads standard input, and sets `stdin_used`), at most
+/// The token's text from `path` (`-` reads standard input), at most
 /// `bounded::TOKEN` bytes. A file others can read is refused: the token in it is no
 /// longer a secret.
-pub(super) fn read_key_file(path: &Path, stdin_used: &mut bool) -> Result<String, UsageError> {
+pub(super) fn read_key_file(path: &Path) -> Result<String, UsageError> {
     let bytes = if path == Path::new("-") {
-        *stdin_used = true;
         bounded::read_from(std::io::stdin().lock(), TOKEN).map_err(|e| match e {
             ReadError::TooLarge(limit) => limit.error("--api-key-file", path),
             ReadError::Io(e) => UsageError::new(format!(

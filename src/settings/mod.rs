@@ -248,7 +248,6 @@ pub(crate) fn resolve(
     cli: &Cli,
     env: &Env,
     output: OutputSettings,
-    stdin_used: &mut bool,
 ) -> Result<Settings, UsageError> {
     if cli.paths.is_empty() && cli.files_from.is_none() {
         return Err(UsageError::new("no PATH to upload was given")
@@ -292,7 +291,7 @@ pub(crate) fn resolve(
             )
             .hint("pass the token through CHIEF_API_KEY or a file instead"));
         }
-        let g = gather(cli, env, stdin_used)?;
+        let g = gather(cli, env)?;
         warnings.extend(g.warnings.iter().cloned());
         let api = api_settings(&g)?;
         let watch = watch::watch(cli, env, &api)?.map(Box::new);
@@ -356,7 +355,7 @@ fn console_shows_colours() -> bool {
 
 /// Reads the connection settings from flags, environment and config file, without
 /// validating them.
-pub(crate) fn gather(cli: &Cli, env: &Env, stdin_used: &mut bool) -> Result<Gathered, UsageError> {
+pub(crate) fn gather(cli: &Cli, env: &Env) -> Result<Gathered, UsageError> {
     let config_path = if let Some(p) = &cli.config {
         Sourced {
             value: Some(p.clone()),
@@ -410,7 +409,7 @@ pub(crate) fn gather(cli: &Cli, env: &Env, stdin_used: &mut bool) -> Result<Gath
     };
 
     let key_text = match &cli.api_key_file {
-        Some(path) => Some(read_key_file(path, stdin_used)?),
+        Some(path) => Some(read_key_file(path)?),
         None => None,
     };
     let api_key = layers.pick(&API_KEY, key_text.as_deref())?;

@@ -10,8 +10,8 @@ fn cli(args: &[&str]) -> Cli {
     Cli::parse_args(std::iter::once("chief-upload").chain(args.iter().copied())).unwrap()
 }
 
-fn resolve_with(cli: &Cli, env: &Env, stdin_used: &mut bool) -> Result<Settings, UsageError> {
-    resolve(cli, env, output_settings(cli, env), stdin_used)
+fn resolve_with(cli: &Cli, env: &Env) -> Result<Settings, UsageError> {
+    resolve(cli, env, output_settings(cli, env))
 }
 
 #[test]
@@ -97,15 +97,9 @@ fn profiles_override_top_level_and_flags_override_all() {
     .unwrap();
     let p = path.to_str().unwrap();
     let env = Env::default();
-    let mut used = false;
-    let g = gather(&cli(&["--config", p, "x"]), &env, &mut used).unwrap();
+    let g = gather(&cli(&["--config", p, "x"]), &env).unwrap();
     assert_eq!(g.project.unwrap().value, "project_aaaaaaaaaaaaaaaaaaaa");
-    let g = gather(
-        &cli(&["--config", p, "--profile", "ci", "x"]),
-        &env,
-        &mut used,
-    )
-    .unwrap();
+    let g = gather(&cli(&["--config", p, "--profile", "ci", "x"]), &env).unwrap();
     assert_eq!(
         g.project.as_ref().unwrap().value,
         "project_bbbbbbbbbbbbbbbbbbbb"
@@ -115,12 +109,7 @@ fn profiles_override_top_level_and_flags_override_all() {
         "profiles inherit top-level keys"
     );
     let env = Env::from_pairs([(ENV_PROJECT, "project_cccccccccccccccccccc")]);
-    let g = gather(
-        &cli(&["--config", p, "--profile", "ci", "x"]),
-        &env,
-        &mut used,
-    )
-    .unwrap();
+    let g = gather(&cli(&["--config", p, "--profile", "ci", "x"]), &env).unwrap();
     assert_eq!(g.project.as_ref().unwrap().source, Source::Env(ENV_PROJECT));
     let g = gather(
         &cli(&[
@@ -131,14 +120,12 @@ fn profiles_override_top_level_and_flags_override_all() {
             "x",
         ]),
         &env,
-        &mut used,
     )
     .unwrap();
     assert_eq!(g.project.unwrap().value, "project_dddddddddddddddddddd");
     let err = gather(
         &cli(&["--config", p, "--profile", "nope", "x"]),
         &Env::default(),
-        &mut used,
     )
     .unwrap_err();
     assert!(err.message.contains("'nope'"), "{err}");
@@ -150,11 +137,9 @@ fn toml_errors_do_not_quote_the_token() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.toml");
     std::fs::write(&path, "api_key = pat_abcdefghijklmnopqrstuvwxyz012345\n").unwrap();
-    let mut used = false;
     let err = gather(
         &cli(&["--config", path.to_str().unwrap(), "x"]),
         &Env::default(),
-        &mut used,
     )
     .unwrap_err();
     assert!(err.message.contains("not valid TOML"), "{err}");
@@ -177,8 +162,7 @@ fn duration_flags_take_units_and_plain_seconds() {
         "--dry-run",
         "x",
     ]);
-    let mut used = false;
-    let s = resolve_with(&c, &Env::default(), &mut used).unwrap();
+    let s = resolve_with(&c, &Env::default()).unwrap();
     assert_eq!(s.timeout, Duration::from_secs(90));
     assert_eq!(s.retry.cap, Duration::from_secs(90));
     assert_eq!(s.output.progress_every, Some(Duration::from_millis(500)));
@@ -191,7 +175,7 @@ fn duration_flags_take_units_and_plain_seconds() {
         "x",
         "--dry-run",
     ]);
-    let s = resolve_with(&c, &Env::default(), &mut used).unwrap();
+    let s = resolve_with(&c, &Env::default()).unwrap();
     assert_eq!(s.timeout, Duration::from_millis(2500));
     assert_eq!(s.output.progress_every, None);
 }
@@ -215,8 +199,7 @@ fn out_of_range_durations_are_errors_not_panics() {
         );
     }
     let c = cli(&["--timeout", "0", "--dry-run", "x"]);
-    let mut used = false;
-    let err = resolve_with(&c, &Env::default(), &mut used).unwrap_err();
+    let err = resolve_with(&c, &Env::default()).unwrap_err();
     assert_eq!(err.message, "--timeout must be more than 0");
 }
 
@@ -237,8 +220,7 @@ fn config_parsing_never_panics_on_mangled_files() {
     let check = |bytes: &[u8]| {
         std::fs::write(&path, bytes).unwrap();
         for c in [&plain, &ci, &x] {
-            let mut used = false;
-            match gather(c, &Env::default(), &mut used) {
+            match gather(c, &Env::default()) {
                 Ok(g) => {
                     let _ = api_settings(&g);
                     let _ = describe(c, &Env::default(), &g);
@@ -295,8 +277,7 @@ fn strings_in_the_config_file_must_be_strings() {
 
 #[test]
 fn the_mode_is_a_dry_run_or_an_upload_with_checked_credentials() {
-    let mut used = false;
-    let s = resolve_with(&cli(&["--dry-run", "x"]), &Env::default(), &mut used).unwrap();
+    let s = resolve_with(&cli(&["--dry-run", "x"]), &Env::default()).unwrap();
     assert!(matches!(s.mode, Mode::DryRun) && s.mode.is_dry_run());
 
     let dir = tempfile::tempdir().unwrap();
@@ -305,7 +286,7 @@ fn the_mode_is_a_dry_run_or_an_upload_with_checked_credentials() {
         ("CHIEF_PROJECT_ID", PROJECT_A),
         ("HOME", dir.path().to_str().unwrap()),
     ]);
-    let s = resolve_with(&cli(&["x"]), &env, &mut used).unwrap();
+    let s = resolve_with(&cli(&["x"]), &env).unwrap();
     let Mode::Upload { api, .. } = &s.mode else {
         panic!("an upload: {:?}", s.mode)
     };
@@ -317,19 +298,14 @@ fn the_mode_is_a_dry_run_or_an_upload_with_checked_credentials() {
 
 #[test]
 fn the_filter_is_compiled_once_in_the_settings() {
-    let mut used = false;
     let c = cli(&["--dry-run", "--include", "*.png", "--exclude", "tmp/", "x"]);
-    let s = resolve_with(&c, &Env::default(), &mut used).unwrap();
+    let s = resolve_with(&c, &Env::default()).unwrap();
     assert!(s.filter.wants_file("a/b.png"));
     assert!(!s.filter.wants_file("a/b.jpg"));
     assert!(!s.filter.wants_dir("tmp"));
 
-    let err = resolve_with(
-        &cli(&["--dry-run", "--include", "[", "x"]),
-        &Env::default(),
-        &mut used,
-    )
-    .unwrap_err();
+    let err =
+        resolve_with(&cli(&["--dry-run", "--include", "[", "x"]), &Env::default()).unwrap_err();
     assert!(
         err.message.contains("invalid --include pattern '['"),
         "{err}"
@@ -340,13 +316,12 @@ fn the_filter_is_compiled_once_in_the_settings() {
 #[test]
 fn the_cache_lives_in_the_platform_cache_directory_unless_turned_off() {
     let env = Env::from_pairs([("XDG_CACHE_HOME", "/xdg/cache")]);
-    let mut used = false;
-    let s = resolve_with(&cli(&["--dry-run", "x"]), &env, &mut used).unwrap();
+    let s = resolve_with(&cli(&["--dry-run", "x"]), &env).unwrap();
     assert_eq!(
         s.cache,
         Some(PathBuf::from("/xdg/cache/chief/hashes.sqlite"))
     );
-    let s = resolve_with(&cli(&["--dry-run", "--no-cache", "x"]), &env, &mut used).unwrap();
+    let s = resolve_with(&cli(&["--dry-run", "--no-cache", "x"]), &env).unwrap();
     assert_eq!(s.cache, None);
 }
 
@@ -518,7 +493,7 @@ fn ci_is_github_on_github_actions_gitlab_on_gitlab_ci_unless_turned_off() {
     let dry = |args: &[&str], env: &Env| {
         let mut a = vec!["--dry-run", "."];
         a.extend_from_slice(args);
-        resolve_with(&cli(&a), env, &mut false)
+        resolve_with(&cli(&a), env)
     };
     let plain = Env::from_pairs([("HOME", "/h")]);
     assert_eq!(dry(&[], &plain).unwrap().ci, Ci::Off);
@@ -568,7 +543,7 @@ fn shards_come_from_the_flag_or_the_environment_and_are_checked() {
     let dry = |args: &[&str], env: &Env| {
         let mut a = vec!["--dry-run", "."];
         a.extend_from_slice(args);
-        resolve_with(&cli(&a), env, &mut false)
+        resolve_with(&cli(&a), env)
     };
     let none = Env::default();
     assert_eq!(dry(&[], &none).unwrap().shard, None);
@@ -601,8 +576,7 @@ fn a_watch_settles_for_min_age_waits_out_outages_and_keeps_its_record_by_the_cac
         ("CHIEF_API_KEY", "pat_abcdefghijklmnopqrstuvwxyz012345"),
         ("CHIEF_PROJECT_ID", "project_aaaaaaaaaaaaaaaaaaaa"),
     ]);
-    let mut used = false;
-    let s = resolve_with(&cli(&["--watch", "x"]), &env, &mut used).unwrap();
+    let s = resolve_with(&cli(&["--watch", "x"]), &env).unwrap();
     let w = s.watch().cloned().unwrap();
     assert_eq!(w.settle, Duration::from_secs(2));
     assert_eq!(w.rescan_every, Duration::from_secs(60));
@@ -634,7 +608,6 @@ fn a_watch_settles_for_min_age_waits_out_outages_and_keeps_its_record_by_the_cac
             "x",
         ]),
         &env,
-        &mut used,
     )
     .unwrap();
     assert_eq!(s.watch().unwrap().settle, Duration::from_secs(10));
@@ -644,7 +617,7 @@ fn a_watch_settles_for_min_age_waits_out_outages_and_keeps_its_record_by_the_cac
         s.filter.judge(1, || Ok(now), now).unwrap(),
         crate::walk::FilterVerdict::Take
     );
-    let run = resolve_with(&cli(&["--min-age", "10s", "x"]), &env, &mut used).unwrap();
+    let run = resolve_with(&cli(&["--min-age", "10s", "x"]), &env).unwrap();
     assert_eq!(
         run.filter.judge(1, || Ok(now), now).unwrap(),
         crate::walk::FilterVerdict::TooYoung
@@ -655,7 +628,6 @@ fn a_watch_settles_for_min_age_waits_out_outages_and_keeps_its_record_by_the_cac
     let s = resolve_with(
         &cli(&["--watch", "--max-outage", "10m", "--no-cache", "x"]),
         &env,
-        &mut used,
     )
     .unwrap();
     assert_eq!(s.max_outage, Duration::from_secs(600));
@@ -665,14 +637,13 @@ fn a_watch_settles_for_min_age_waits_out_outages_and_keeps_its_record_by_the_cac
         ("CHIEF_PROJECT_ID", "project_aaaaaaaaaaaaaaaaaaaa"),
         ("CHIEF_MAX_OUTAGE", "1m"),
     ]);
-    let s = resolve_with(&cli(&["--watch", "x"]), &env, &mut used).unwrap();
+    let s = resolve_with(&cli(&["--watch", "x"]), &env).unwrap();
     assert_eq!(s.max_outage, Duration::from_secs(60));
 }
 
 #[test]
 fn watch_flags_are_checked_before_the_credentials() {
     let env = Env::default();
-    let mut used = false;
     for (args, says) in [
         (
             &["--watch", "--dry-run", "x"][..],
@@ -684,19 +655,14 @@ fn watch_flags_are_checked_before_the_credentials() {
             "--files-from cannot be combined",
         ),
     ] {
-        let err = resolve_with(&cli(args), &env, &mut used).unwrap_err();
+        let err = resolve_with(&cli(args), &env).unwrap_err();
         assert!(err.message.contains(says), "{args:?}: {err}");
     }
     let env = Env::from_pairs([
         ("CHIEF_API_KEY", "pat_abcdefghijklmnopqrstuvwxyz012345"),
         ("CHIEF_PROJECT_ID", "project_aaaaaaaaaaaaaaaaaaaa"),
     ]);
-    let err = resolve_with(
-        &cli(&["--watch", "--rescan-interval", "0", "x"]),
-        &env,
-        &mut used,
-    )
-    .unwrap_err();
+    let err = resolve_with(&cli(&["--watch", "--rescan-interval", "0", "x"]), &env).unwrap_err();
     assert!(
         err.message.contains("'0'") && err.message.contains("--rescan-interval"),
         "{err}"
@@ -706,24 +672,22 @@ fn watch_flags_are_checked_before_the_credentials() {
 #[test]
 fn jobs_default_to_auto_and_bwlimit_to_no_cap() {
     let env = Env::default();
-    let mut used = false;
-    let s = resolve_with(&cli(&["--dry-run", "x"]), &env, &mut used).unwrap();
+    let s = resolve_with(&cli(&["--dry-run", "x"]), &env).unwrap();
     assert_eq!((s.jobs, s.bwlimit), (Jobs::Auto, None));
     let s = resolve_with(
         &cli(&["--dry-run", "-j", "12", "--bwlimit", "20M", "x"]),
         &env,
-        &mut used,
     )
     .unwrap();
     assert_eq!(s.jobs, Jobs::Fixed(12));
     assert_eq!(s.bwlimit, NonZeroU64::new(20 << 20));
     let env = Env::from_pairs([(ENV_JOBS, "auto"), (ENV_BWLIMIT, "512K")]);
-    let s = resolve_with(&cli(&["--dry-run", "x"]), &env, &mut used).unwrap();
+    let s = resolve_with(&cli(&["--dry-run", "x"]), &env).unwrap();
     assert_eq!(
         (s.jobs, s.bwlimit),
         (Jobs::Auto, NonZeroU64::new(512 << 10))
     );
-    let err = resolve_with(&cli(&["--dry-run", "-j", "0", "x"]), &env, &mut used).unwrap_err();
+    let err = resolve_with(&cli(&["--dry-run", "-j", "0", "x"]), &env).unwrap_err();
     assert_eq!(
         err.message,
         "--jobs 0 is not valid: it is out of range (1 to 256)"
@@ -768,8 +732,7 @@ fn show_config_lists_every_setting() {
         pairs.extend_from_slice(vars);
         let env = Env::from_pairs(pairs);
         let c = cli(args);
-        let mut used = false;
-        let g = gather(&c, &env, &mut used).unwrap();
+        let g = gather(&c, &env).unwrap();
         describe(&c, &env, &g)
     };
 
