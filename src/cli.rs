@@ -45,7 +45,7 @@ Examples:
   # and the patterns listed in a file
   chief-upload --min-age 15m --exclude-from upload-ignore.txt /srv/exports
 
-  # A drop folder kept uploaded (a service: see the README for a systemd unit);
+  # A drop folder kept uploaded (a service: see docs/guide.md for a systemd unit);
   # each file once it has not changed for 10 s, until SIGTERM
   chief-upload --watch --min-age 10s /srv/scans
 

@@ -65,8 +65,10 @@ const OUTBOX_EVENTS: usize = 128;
 /// reads through `tokio::fs`, name lookups, the hash cache's last write. Without a bound,
 /// tokio starts one for every call that finds none idle, up to 512: `-j auto` over many
 /// small files ran 35 to 140 threads here, and about 200 elsewhere. Sixteen keep up with
-/// hundreds of small-file uploads in flight (benches/bench rows W1, P1 and 3 met their
-/// targets with it; the README lists threads before and after).
+/// hundreds of small-file uploads in flight (benches/bench rows wan-, peers-small- and
+/// upload-small- met their targets with it). Before the bound, `-j auto` over small files
+/// ran 36 to 49 threads; with it, 23 at most (2 workers, the walk, 2 hashing threads, 16
+/// short, the main and the ledger threads).
 const SHORT_BLOCKING_THREADS: usize = 16;
 
 /// One hashing thread a core.
