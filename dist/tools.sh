@@ -1,0 +1,57 @@
+#!/bin/sh
+# The cargo tools of the dependency policy and the release, pinned here and nowhere else:
+#
+#   cargo-deny       the dependency policy (deny.toml): .ci/run, the CI workflow
+#   cargo-auditable  the dependency list embedded in the binary: dist/package.sh
+#   cargo-cyclonedx  the CycloneDX SBOM beside each archive: dist/package.sh
+#   rust-audit-info  reads the embedded list back: .ci/dist
+#
+#   dist/tools.sh [NAME...]          install those (default: all) that are missing
+#   dist/tools.sh --check NAME...    exit 2, saying how to install them, if any is missing
+#
+# A tool is there when `cargo install --list` names it at its pinned version; otherwise it
+# is built from crates.io with `cargo install --locked NAME@VERSION` (into CARGO_HOME/bin),
+# and the time that took is printed. The pinned versions are part of what a release is
+# built with: the SBOM names its generator, and a rebuild that is to give the same bytes
+# uses the same ones.
+set -eu
+
+pinned() {
+    case "$1" in
+        cargo-deny) echo 0.20.2 ;;
+        cargo-auditable) echo 0.7.7 ;;
+        cargo-cyclonedx) echo 0.5.9 ;;
+        rust-audit-info) echo 0.5.4 ;;
+        *) return 1 ;;
+    esac
+}
+all="cargo-deny cargo-auditable cargo-cyclonedx rust-audit-info"
+
+check=false
+if [ "${1:-}" = --check ]; then
+    check=true
+    shift
+fi
+# shellcheck disable=SC2086 # a list of names
+[ $# -gt 0 ] || set -- $all
+
+installed=$(cargo install --list 2>/dev/null || true)
+missing=""
+for name in "$@"; do
+    version=$(pinned "$name") || { echo "dist/tools.sh: no pinned version for '$name' (known: $all)" >&2; exit 2; }
+    if printf '%s\n' "$installed" | grep -qx "$name v$version:"; then
+        continue
+    fi
+    if $check; then
+        missing="$missing $name@$version"
+        continue
+    fi
+    t0=$(date +%s)
+    cargo install --locked --quiet "$name@$version"
+    echo "dist/tools.sh: installed $name $version in $(($(date +%s) - t0)) s"
+done
+if [ -n "$missing" ]; then
+    echo "missing:$missing (pinned versions). Install with: dist/tools.sh$(printf ' %s' "$@")" >&2
+    echo "  (that is: cargo install --locked$missing)" >&2
+    exit 2
+fi
