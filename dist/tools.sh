@@ -9,8 +9,8 @@
 #   dist/tools.sh [NAME...]          install those (default: all) that are missing
 #   dist/tools.sh --check NAME...    exit 2, saying how to install them, if any is missing
 #
-# A tool is there when `cargo install --list` names it at its pinned version; otherwise it
-# is built from crates.io with `cargo install --locked NAME@VERSION` (into CARGO_HOME/bin),
+# A tool is there when `cargo install --list` (of the CARGO_HOME it is in) names it at its
+# pinned version; otherwise it is built from crates.io with `cargo install --locked NAME@VERSION` (into CARGO_HOME/bin),
 # and the time that took is printed. The pinned versions are part of what a release is
 # built with: the SBOM names its generator, and a rebuild that is to give the same bytes
 # uses the same ones.
@@ -35,11 +35,20 @@ fi
 # shellcheck disable=SC2086 # a list of names
 [ $# -gt 0 ] || set -- $all
 
-installed=$(cargo install --list 2>/dev/null || true)
+# listed NAME VERSION: cargo install's record names NAME at VERSION, in the CARGO_HOME
+# whose bin/ holds the NAME on PATH (dist/repro-check.sh builds with another CARGO_HOME
+# and the tools of the first on PATH), or else in CARGO_HOME.
+listed() {
+    home=${CARGO_HOME:-$HOME/.cargo}
+    if bin=$(command -v "$1" 2>/dev/null) && [ -n "$bin" ]; then
+        home=$(dirname "$(dirname "$bin")")
+    fi
+    CARGO_HOME=$home cargo install --list 2>/dev/null | grep -qx "$1 v$2:"
+}
 missing=""
 for name in "$@"; do
     version=$(pinned "$name") || { echo "dist/tools.sh: no pinned version for '$name' (known: $all)" >&2; exit 2; }
-    if printf '%s\n' "$installed" | grep -qx "$name v$version:"; then
+    if listed "$name" "$version"; then
         continue
     fi
     if $check; then
