@@ -79,12 +79,15 @@ def place_sbom(out_dir, name, sbom):
     """Writes SBOM as OUT_DIR/NAME without its source folder, and its SHA256SUMS line."""
     with open(sbom, encoding="utf-8") as f:
         text = f.read()
-    root = json.loads(text)["metadata"]["component"]["bom-ref"]
+    component = json.loads(text)["metadata"]["component"]
+    root = component["bom-ref"]
     folder = root.split("#", 1)[0]
     if not folder.startswith("path+file://"):
         sys.exit(f"archive.py: the SBOM's root is not a local package: {root}")
-    for end in ("#", "/"):
-        text = text.replace(folder + end, "path+file:///chief-upload" + end)
+    # Cargo shortens the id to `...#<version>` when the folder is named like the package.
+    same = f"path+file:///chief-upload#{component['name']}@{component['version']}"
+    text = text.replace(f'"{root}"', f'"{same}"')
+    text = text.replace(folder + "/", "path+file:///chief-upload/")
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, name), "w", encoding="utf-8", newline="\n") as f:
         f.write(text)
