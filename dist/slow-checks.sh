@@ -8,7 +8,8 @@
 #   3. x86_64-pc-windows-gnu cross-built with MinGW and packaged as a zip, then, when wine
 #      is there, smoke-tested under it (--version, --dry-run, an upload).
 # Installs what it needs (apt: musl-tools, qemu-user, gcc-mingw-w64-x86-64, wine, file;
-# pip: ziglang, cargo-zigbuild; rustup targets). Archives go to dist/out (or $1).
+# pip: ziglang, cargo-zigbuild; rustup targets; the pinned cargo tools of dist/tools.sh).
+# Archives and SBOMs go to dist/out (or $1). Reproducibility: dist/repro-check.sh.
 #   dist/slow-checks.sh [OUT_DIR]
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
@@ -48,6 +49,8 @@ fi
 command -v cargo-zigbuild >/dev/null ||
     python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore ziglang==0.17.1 cargo-zigbuild==0.24.1
 rustup target add x86_64-unknown-linux-musl aarch64-unknown-linux-musl x86_64-pc-windows-gnu >/dev/null 2>&1
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+sh dist/tools.sh cargo-auditable cargo-cyclonedx
 target_dir=${CARGO_TARGET_DIR:-target}
 case "$target_dir" in /*) ;; *) target_dir="$PWD/$target_dir" ;; esac
 cargo build --locked --example fake_chief

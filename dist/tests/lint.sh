@@ -13,7 +13,7 @@ suite=lint
 . "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/../.."
 
-check "shellcheck: install.sh, dist/, .ci/run" shellcheck -x install.sh dist/*.sh dist/tests/*.sh .ci/run .ci/dist
+check "shellcheck: install.sh, dist/*.sh (package, tools, repro-check, ...), dist/tests/, .ci/" shellcheck -x install.sh dist/*.sh dist/tests/*.sh .ci/run .ci/dist
 check "hadolint: Dockerfile" hadolint Dockerfile
 check "check-jsonschema: .github/workflows/*.yml" \
     check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/ci.yml .github/workflows/release.yml
