@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore, TryAcquireError};
+use tokio_util::sync::CancellationToken;
 
 /// How one file ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -74,8 +75,7 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// Counts one file's outcome: the one rule, for the pipeline's totals and for the
-    /// summary the output writes when a second signal leaves no time for those.
+    /// Counts one file's outcome: the ledger's one rule (tests count with it too).
     pub fn count(&mut self, report: &FileReport) {
         let size = report.size.unwrap_or(0);
         match report.outcome {
@@ -228,7 +228,9 @@ pub enum Event {
 /// task awaits, a blocking thread blocks) while the ledger and the writers behind it
 /// hold this many. Every other event is sent without waiting; what bounds those is the
 /// work in flight (a few events a request, one a file started or ended, one a warning),
-/// and progress is no event at all (`Progress`).
+/// and progress is no event at all (`Progress`). Once the run is stopping
+/// (`Inbox::stop_waiting`) outcomes wait no more: what is left is the files in flight,
+/// and a stuck output must not keep the run from its end.
 pub const EVENT_QUEUE: usize = 8192;
 
 /// Events sent together with the room they take (`Reporter::outcomes`).
@@ -236,8 +238,9 @@ pub const EVENT_QUEUE: usize = 8192;
 pub struct Batch {
     pub events: Vec<Event>,
     /// Their room in the budget, given back when the last holder drops it: the ledger,
-    /// or the writer of a slow output that still has their lines to write.
-    pub room: Room,
+    /// or the writer of a slow output that still has their lines to write. `None`: sent
+    /// once the run was stopping, without waiting for room.
+    pub room: Option<Room>,
 }
 
 /// Room in the budget of outcomes on their way (`EVENT_QUEUE`); free again when dropped.
@@ -250,6 +253,8 @@ pub struct Room(#[allow(dead_code)] OwnedSemaphorePermit);
 pub struct Reporter {
     tx: mpsc::UnboundedSender<Event>,
     room: Arc<Semaphore>,
+    /// Cancelled when the run is stopping: outcomes no longer wait for room.
+    stopping: CancellationToken,
 }
 
 /// The receiving half, for the ledger.
@@ -257,6 +262,16 @@ pub struct Reporter {
 pub struct Inbox {
     rx: mpsc::UnboundedReceiver<Event>,
     room: Arc<Semaphore>,
+    stopping: CancellationToken,
+}
+
+/// What waiting for room came to.
+enum Wait {
+    Room(Room),
+    /// The run is stopping: send without room.
+    Stopping,
+    /// The ledger is gone: nobody to tell.
+    Gone,
 }
 
 impl Reporter {
@@ -264,12 +279,14 @@ impl Reporter {
     pub fn channel() -> (Reporter, Inbox) {
         let (tx, rx) = mpsc::unbounded_channel();
         let room = Arc::new(Semaphore::new(EVENT_QUEUE));
+        let stopping = CancellationToken::new();
         (
             Reporter {
                 tx,
                 room: room.clone(),
+                stopping: stopping.clone(),
             },
-            Inbox { rx, room },
+            Inbox { rx, room, stopping },
         )
     }
 
@@ -283,20 +300,14 @@ impl Reporter {
         self.emit(Event::Warning(message.into()));
     }
 
-    /// Sends `events`, outcomes among them, in their order, once there is room for them.
-    /// For async code: it awaits, and never blocks the thread.
+    /// Sends `events`, outcomes among them, in their order, once there is room for them
+    /// (or the run is stopping). For async code: it awaits, and never blocks the thread.
     pub async fn outcomes(&self, events: Vec<Event>) {
         if events.is_empty() {
             return;
         }
-        let Ok(room) = self.room.clone().acquire_many_owned(weight(&events)).await else {
-            // The ledger is gone.
-            return;
-        };
-        self.emit(Event::Batch(Batch {
-            events,
-            room: Room(room),
-        }));
+        let wait = self.wait_for_room(weight(&events)).await;
+        self.send_with(events, wait);
     }
 
     /// As `outcomes`, for a blocking thread (a hashing worker, the walk): it blocks while
@@ -306,29 +317,40 @@ impl Reporter {
             return;
         }
         let n = weight(&events);
-        let room = match self.room.clone().try_acquire_many_owned(n) {
-            Ok(room) => room,
-            Err(TryAcquireError::Closed) => return,
-            Err(TryAcquireError::NoPermits) => {
-                let wait = self.room.clone().acquire_many_owned(n);
-                let got = match tokio::runtime::Handle::try_current() {
-                    Ok(rt) => rt.block_on(wait),
-                    // Outside any runtime (a unit test): a small one to wait on.
-                    Err(_) => match tokio::runtime::Builder::new_current_thread().build() {
-                        Ok(rt) => rt.block_on(wait),
-                        Err(_) => return,
-                    },
-                };
-                match got {
-                    Ok(room) => room,
-                    Err(_) => return,
-                }
-            }
+        let wait = match self.room.clone().try_acquire_many_owned(n) {
+            Ok(room) => Wait::Room(Room(room)),
+            Err(TryAcquireError::Closed) => Wait::Gone,
+            Err(TryAcquireError::NoPermits) => match tokio::runtime::Handle::try_current() {
+                Ok(rt) => rt.block_on(self.wait_for_room(n)),
+                // Outside any runtime (a unit test): a small one to wait on.
+                Err(_) => match tokio::runtime::Builder::new_current_thread().build() {
+                    Ok(rt) => rt.block_on(self.wait_for_room(n)),
+                    Err(_) => Wait::Gone,
+                },
+            },
         };
-        self.emit(Event::Batch(Batch {
-            events,
-            room: Room(room),
-        }));
+        self.send_with(events, wait);
+    }
+
+    /// Room for `n` events, unless the run stops (or the ledger leaves) first.
+    async fn wait_for_room(&self, n: u32) -> Wait {
+        tokio::select! {
+            biased;
+            room = self.room.clone().acquire_many_owned(n) => match room {
+                Ok(room) => Wait::Room(Room(room)),
+                Err(_) => Wait::Gone,
+            },
+            () = self.stopping.cancelled() => Wait::Stopping,
+        }
+    }
+
+    fn send_with(&self, events: Vec<Event>, wait: Wait) {
+        let room = match wait {
+            Wait::Room(room) => Some(room),
+            Wait::Stopping => None,
+            Wait::Gone => return,
+        };
+        self.emit(Event::Batch(Batch { events, room }));
     }
 }
 
@@ -351,6 +373,13 @@ impl Inbox {
     /// Every event waiting now (tests).
     pub fn drain(&mut self) -> impl Iterator<Item = Event> + '_ {
         std::iter::from_fn(|| self.try_recv())
+    }
+
+    /// The run is stopping: outcomes no longer wait for room. What is left to send is
+    /// the files in flight, and an output that does not take its lines (a reader that
+    /// stopped reading) must not keep the run from ending and writing its summary.
+    pub fn stop_waiting(&self) {
+        self.stopping.cancel();
     }
 
     /// No more events will be taken: senders waiting for room give up (their events are
@@ -425,6 +454,37 @@ mod tests {
             events.queued(),
             0,
             "batches dropped unread give their room back"
+        );
+    }
+
+    /// Once the run is stopping, outcomes wait no more for room: a sender waiting for it
+    /// goes on, its batch sent without room, and so does every later one.
+    #[test]
+    fn once_the_run_is_stopping_outcomes_wait_no_more() {
+        let (reporter, mut events) = Reporter::channel();
+        reporter.outcomes_blocking(batch(EVENT_QUEUE));
+        assert_eq!(events.queued(), EVENT_QUEUE, "the budget is spent");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let waiting = {
+            let reporter = reporter.clone();
+            std::thread::spawn(move || rt.block_on(reporter.outcomes(batch(300))))
+        };
+        events.stop_waiting();
+        waiting.join().unwrap();
+        reporter.outcomes_blocking(batch(200));
+        let batches: Vec<(usize, bool)> = events
+            .drain()
+            .map(|e| match e {
+                Event::Batch(b) => (b.events.len(), b.room.is_some()),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            batches,
+            vec![(EVENT_QUEUE, true), (300, false), (200, false)],
+            "sent without room, none dropped"
         );
     }
 }

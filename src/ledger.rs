@@ -35,8 +35,8 @@ const DRAIN: usize = 256;
 /// After a second signal, how long the ledger may spend on events already queued (files
 /// that finished just before) before its summary.
 const LAST_EVENTS: Duration = Duration::from_millis(150);
-/// After a second signal, how long the JSON writers get to write the summary (a reader
-/// that stopped reading gets none).
+/// After a second signal, how long the writers (`--json`, `--report`, `--junit`) get to
+/// write the summary (a reader that stopped reading gets none).
 const LAST_WRITES: Duration = Duration::from_millis(250);
 
 /// Why the run ended.
@@ -239,22 +239,26 @@ impl Books {
                     c = control.recv() => match c {
                         Some(Control::End { candidates }) => {
                             // Everything sent before the end is in the queue.
-                            while let Some(e) = events.try_recv() {
-                                self.event(e);
-                            }
+                            self.drain(&mut events, None);
                             return Some(self.end(candidates));
                         }
                         Some(Control::Leave) => return Some(self.leave(&mut events)),
                         Some(Control::Close) | None => {
                             // The warnings sent before, then a clean terminal.
-                            while let Some(e) = events.try_recv() {
-                                self.event(e);
-                            }
+                            self.drain(&mut events, None);
                             self.outputs.close();
                             return None;
                         }
-                        Some(Control::Signal(s)) => self.signalled(s),
-                        Some(Control::Halt(why)) => self.halted(why),
+                        // The run is stopping: what is left is the files in flight, whose
+                        // outcomes must not wait for an output that does not take them.
+                        Some(Control::Signal(s)) => {
+                            events.stop_waiting();
+                            self.signalled(s);
+                        }
+                        Some(Control::Halt(why)) => {
+                            events.stop_waiting();
+                            self.halted(why);
+                        }
                     },
                     e = events.recv(), if open => match e {
                         Some(e) => {
@@ -279,6 +283,14 @@ impl Books {
         // Senders waiting for room give up: nobody takes their events any more.
         events.close();
         verdict
+    }
+
+    /// Takes the events waiting now (until `deadline`, if one is given).
+    fn drain(&mut self, events: &mut Inbox, deadline: Option<Instant>) {
+        while deadline.is_none_or(|d| Instant::now() < d) {
+            let Some(e) = events.try_recv() else { break };
+            self.event(e);
+        }
     }
 
     fn signalled(&mut self, s: Signal) {
@@ -392,7 +404,8 @@ impl Books {
     }
 
     /// A second signal: the lines of the files that finished just before (still in the
-    /// queue), then the summary of everything seen, wherever a summary goes.
+    /// queue), then the summary of everything seen, wherever a summary goes. How the run
+    /// ended is decided as at any end (`decide`): a watch ends on signals with 0 or 1.
     fn leave(mut self, events: &mut Inbox) -> Verdict {
         // Said first: on a machine too busy to finish in time, the process still says
         // why it left when `signal.rs` ends it.
@@ -400,16 +413,19 @@ impl Books {
             "signalled again: leaving now; files still in flight are counted as not attempted"
                 .into(),
         );
-        let deadline = Instant::now() + LAST_EVENTS;
-        while Instant::now() < deadline {
-            let Some(e) = events.try_recv() else { break };
-            self.event(e);
-        }
-        let signal = self.signal.unwrap_or(Signal::Interrupt);
+        self.drain(events, Some(Instant::now() + LAST_EVENTS));
+        let end = decide(
+            self.signal.or(Some(Signal::Interrupt)),
+            std::mem::take(&mut self.halts),
+            None,
+            self.watch.is_some(),
+            &self.summary(false),
+        );
+        let summary = self.summary(matches!(end, RunEnd::Signal(_)));
         self.outputs
-            .finish(&self.summary(true), Some(Instant::now() + LAST_WRITES));
+            .finish(&summary, Some(Instant::now() + LAST_WRITES));
         Verdict {
-            end: RunEnd::Signal(signal),
+            end,
             lost_output: self.outputs.any_lost(),
         }
     }
@@ -418,9 +434,9 @@ impl Books {
 /// Why the run ended, when several reasons meet: the one precedence rule, which the exit
 /// table of `docs/interface.md` states. A signal (its own code) over what gives exit 2
 /// (credentials refused, a `--files-from` list that is none, a failure no retry mends)
-/// over what gives 1 (an outage,
-/// then no files, then failed files) over success. A watch ends on a signal normally, so
-/// there the signal weighs nothing. (A lost output raises 0 to 1: `lib.rs`.)
+/// over what gives 1 (an outage, then no files, then failed files) over success. A
+/// watch ends on a signal normally, so there the signal weighs nothing. (A lost output
+/// raises 0 to 1: `lib.rs`.)
 fn decide(
     signal: Option<Signal>,
     halts: Halts,

@@ -59,7 +59,9 @@ pub async fn listen(mut signals: Signals, stop: impl FnOnce(Signal), leave: impl
     // The ledger writes its summary and the run returns from `main` well within this.
     // This is the one `process::exit`: for a ledger stuck on a write that never ends (a
     // terminal that does not read), which nothing else can end. A second signal means
-    // "now", and nothing that destructors would tidy is worth more than that.
+    // "now", and nothing that destructors would tidy is worth more than that. It leaves
+    // with the first signal's code, in a watch too: a run that could not write its
+    // summary ended no clean way.
     tokio::time::sleep(LAST_WORDS).await;
     std::process::exit(first.exit() as i32);
 }

@@ -136,7 +136,7 @@ impl Outputs {
             let what = j.what();
             match j.split() {
                 Ok((spool, assembler)) => {
-                    add(Format::Junit, Target::Spool(spool), what.clone());
+                    add(Format::Junit, Target::Scratch(spool), what.clone());
                     junit = Some((assembler, what));
                 }
                 Err(e) => losses.add(Lost {
@@ -204,13 +204,13 @@ impl Outputs {
 
     /// Writes the lines of the batch; the line writers keep its `room` until theirs are
     /// written.
-    pub fn end_batch(&mut self, room: Room) {
+    pub fn end_batch(&mut self, room: Option<Room>) {
         self.human.end_batch();
-        let room = Arc::new(room);
+        let room = room.map(Arc::new);
         for out in &mut self.lines {
             if !out.batch.is_empty() {
                 out.writer
-                    .send(std::mem::take(&mut out.batch), Some(room.clone()));
+                    .send(std::mem::take(&mut out.batch), room.clone());
             }
         }
     }
@@ -247,7 +247,7 @@ impl Outputs {
     pub fn name_losses(&mut self) {
         for l in self.losses.take() {
             self.human.error(&format!(
-                "cannot write {}: {}; it ends here, and the run will end with exit status 1",
+                "cannot write {}: {}; it ends here, and the run's exit status will be at least 1",
                 l.what, l.reason
             ));
             self.lost.push(l);
@@ -287,15 +287,15 @@ impl Outputs {
         }
         self.name_losses();
         self.human.summary(summary);
-        let mut spooled = false;
+        let mut scratched = false;
         for out in &mut self.lines {
             let written = out.writer.close(deadline);
             if out.format == Format::Junit {
-                spooled = written;
+                scratched = written;
             }
         }
         if let Some((assembler, what)) = self.junit.take() {
-            if spooled {
+            if scratched {
                 // `None`: not written in time, and the process is leaving: no report.
                 if let Some(Err(e)) = assembler.start(summary, self.dry_run).wait(deadline) {
                     self.losses.add(Lost {

@@ -1,10 +1,12 @@
-//! Line outputs written on their own threads (`--json`'s stdout, the `--report` file), so
-//! that a reader that stops reading, or a slow disk, holds only its own output: stderr,
-//! the other outputs and the ledger go on.
+//! Line outputs written on their own threads (`--json`'s stdout, the `--report` file,
+//! `--junit`'s test cases on their way to its scratch file), so that a reader that stops
+//! reading, or a slow disk, holds only its own output: stderr, the other outputs and the
+//! ledger go on.
 //!
 //! What waits for a writer is bounded by the room of the outcomes it carries
 //! (`event::Room`, `EVENT_QUEUE`): a writer that falls behind keeps the room of the lines
-//! it has not written, and once the budget is spent the pipeline waits for it.
+//! it has not written, and once the budget is spent the pipeline waits for it, until the
+//! run is stopping (`Inbox::stop_waiting`).
 //!
 //! A write that fails ends that output. It is a lost output (`Lost`), told to the ledger,
 //! except a closed stdout (EPIPE: `| head`), which only means the reader has what it
@@ -57,7 +59,7 @@ pub(super) enum Target {
     File(std::fs::File),
     /// A scratch file another output is made from at the end (`--junit`'s test cases):
     /// not synced, the output made from it is.
-    Spool(std::fs::File),
+    Scratch(std::fs::File),
 }
 
 /// Lines for a writer, with the room of the outcomes they carry.
@@ -81,24 +83,37 @@ impl LineWriter {
         let (tx, rx) = mpsc::channel::<Lines>();
         let (done_tx, done) = mpsc::channel();
         let pipe = matches!(target, Target::Stdout);
-        let thread = std::thread::Builder::new()
+        let spawned = std::thread::Builder::new()
             .name("chief-upload-out".into())
-            .spawn(move || {
-                let written = write_all(target, &rx);
-                if let Err(e) = &written {
-                    if !(pipe && e.kind() == io::ErrorKind::BrokenPipe) {
-                        losses.add(Lost {
-                            what,
-                            reason: crate::io_words::io_reason(e),
-                        });
+            .spawn({
+                let (what, losses) = (what.clone(), losses.clone());
+                move || {
+                    let written = write_all(target, &rx);
+                    if let Err(e) = &written {
+                        if !(pipe && e.kind() == io::ErrorKind::BrokenPipe) {
+                            losses.add(Lost {
+                                what,
+                                reason: crate::io_words::io_reason(e),
+                            });
+                        }
                     }
+                    // Lines sent after a failure are dropped with the channel, and their
+                    // room with them.
+                    drop(rx);
+                    let _ = done_tx.send(written.is_ok());
                 }
-                // Lines sent after a failure are dropped with the channel, and their
-                // room with them.
-                drop(rx);
-                let _ = done_tx.send(written.is_ok());
-            })
-            .ok();
+            });
+        // No thread to write it: the output is lost from the start, and said so.
+        let thread = match spawned {
+            Ok(t) => Some(t),
+            Err(e) => {
+                losses.add(Lost {
+                    what,
+                    reason: crate::io_words::io_reason(&e),
+                });
+                None
+            }
+        };
         LineWriter {
             tx: thread.is_some().then_some(tx),
             done,
@@ -143,7 +158,7 @@ fn write_all(target: Target, rx: &Receiver<Lines>) -> io::Result<()> {
     let (mut out, file): (Box<dyn Write>, Option<&std::fs::File>) = match &target {
         Target::Stdout => (Box::new(stdout.lock()), None),
         Target::File(f) => (Box::new(f), Some(f)),
-        Target::Spool(f) => (Box::new(f), None),
+        Target::Scratch(f) => (Box::new(f), None),
     };
     while let Ok(first) = rx.recv() {
         let mut text = first.text;

@@ -131,3 +131,112 @@ fn a_json_reader_that_stops_reading_holds_only_its_own_output() {
     assert_eq!(s["uploaded"], PASS as u64);
     assert_eq!(s["not_attempted"], (FILES - PASS) as u64);
 }
+
+/// A `--json` reader that stops reading holds 8,192 outcomes (the budget), then the
+/// uploads wait for it; a SIGTERM then still ends the run at once: the summary reaches
+/// stderr while the reader still reads nothing, and the outcomes of files in flight go
+/// out without waiting for room. Linux only: the pipe is shrunk to one page
+/// (`F_SETPIPE_SZ`) and filled before the run starts, so that it takes no line at all
+/// and the run stalls at a known place.
+#[test]
+fn a_signal_ends_a_run_whose_json_reader_holds_the_whole_budget() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::time::Duration;
+
+    if !cfg!(target_os = "linux") {
+        return skip("F_SETPIPE_SZ, to know how many lines a pipe takes, is Linux's");
+    }
+    const PROMPT: Duration = Duration::from_secs(120);
+    const FILES: usize = 9_000;
+    // At most this many outcomes can be sent while nothing is read: the budget (the pipe
+    // takes none).
+    const SENDABLE: u64 = 8_192;
+    let fake = FakeChief::start();
+    let env = TestEnv::new();
+    for i in 0..FILES {
+        env.file(&format!("d/f{i:05}.txt"), format!("{i}"));
+    }
+    let (mut stdout, into_pipe, filler) = full_pipe();
+    // -j 4: at most 4 files between their upload and their outcome.
+    let mut child = env
+        .child_cmd(&fake)
+        .args(["--json", "-q", "-j", "4", "d"])
+        .stdout(into_pipe)
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    // Two files stored past what can be sent: the first of them at least is waiting to
+    // send its outcome (the second may still be reading its answer), for room the unread
+    // pipe will never give back.
+    fake.wait_for(PROMPT, |f| {
+        f.stats(fake_chief::Target::Storage).status(200) >= SENDABLE + 2
+    });
+    crate::common::kill(&child, "TERM");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let summary_line = loop {
+        let line = rx
+            .recv_timeout(PROMPT)
+            .expect("the summary on stderr while stdout is not read");
+        if line.starts_with("Interrupted.") {
+            break line;
+        }
+    };
+    let mut json = vec![0; filler];
+    stdout.read_exact(&mut json).unwrap();
+    assert!(json.iter().all(|&b| b == b'\n'));
+    json.clear();
+    stdout.read_to_end(&mut json).unwrap();
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    assert_eq!(status.code(), Some(143));
+    let lines = json_lines(&json);
+    let s = summary(&lines);
+    let listed = files_by_path(&lines).len() as u64;
+    // The files in flight are in the report, though there was no room for them.
+    assert!(listed > SENDABLE, "{listed} lines");
+    assert_eq!(
+        s["uploaded"].as_u64().unwrap() + s["not_attempted"].as_u64().unwrap(),
+        FILES as u64,
+        "{s}"
+    );
+    assert!(
+        summary_line.contains(&format!("Uploaded {listed} files")),
+        "{summary_line}"
+    );
+}
+
+/// A pipe of one page, full (of newlines): its read end, its write end for a child's
+/// stdout, and how many bytes fill it.
+#[cfg(target_os = "linux")]
+fn full_pipe() -> (std::fs::File, std::process::Stdio, usize) {
+    use std::io::Write;
+    use std::os::fd::FromRawFd;
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe2 writes; each is owned once.
+    let (read, mut write, size) = unsafe {
+        assert_eq!(libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC), 0);
+        let size = libc::fcntl(fds[1], libc::F_SETPIPE_SZ, 4096);
+        assert!(
+            size >= 4096,
+            "F_SETPIPE_SZ: {}",
+            std::io::Error::last_os_error()
+        );
+        (
+            std::fs::File::from_raw_fd(fds[0]),
+            std::fs::File::from_raw_fd(fds[1]),
+            size as usize,
+        )
+    };
+    write.write_all(&vec![b'\n'; size]).unwrap();
+    (read, std::process::Stdio::from(write), size)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn full_pipe() -> (std::fs::File, std::process::Stdio, usize) {
+    unreachable!("the test that uses it runs on Linux only")
+}

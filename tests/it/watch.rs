@@ -274,6 +274,49 @@ mod watching {
         assert_eq!(line["size"], content.len() as u64, "{line}");
     }
 
+    /// A second signal ends a watch at once, with the first's exit status rules: 0 when no
+    /// file failed (the file held at the storage is left for the next start), the summary
+    /// written.
+    #[test]
+    fn a_second_signal_ends_a_watch_at_once_with_0_and_a_summary() {
+        if let Some(why) = cannot_interrupt() {
+            return skip(why);
+        }
+        let fake = FakeChief::start();
+        let env = TestEnv::new();
+        env.file("held.bin", vec![1u8; 1000]);
+        let gate = fake_chief::Gate::new();
+        fake.inject(Rule::storage(1, Action::Gate(gate.clone())).always());
+        let mut w = Watching::start(&env, &fake, &["--min-age", "1s"]);
+        gate.wait_arrived(1, PROMPT);
+        let send = |w: &Watching| {
+            if cfg!(windows) {
+                interrupt(&w.child);
+            } else {
+                kill(&w.child, "TERM");
+            }
+        };
+        send(&w);
+        w.wait_stderr("the first signal heard", |l| {
+            l.contains("stopping transfers")
+        });
+        send(&w);
+        let end = w.wait_end();
+        gate.release();
+        assert_eq!(end.status.code(), Some(0), "{}", end.stderr);
+        assert!(end.stderr.contains("signalled again"), "{}", end.stderr);
+        let s = end.summary();
+        assert_eq!(
+            (&s["not_attempted"], &s["failed"]),
+            (&1.into(), &0.into()),
+            "{s}"
+        );
+        assert!(
+            s.get("interrupted").is_none(),
+            "a watch's end is no interruption: {s}"
+        );
+    }
+
     #[test]
     fn a_file_created_after_the_start_is_uploaded_and_sigterm_ends_with_0_and_a_summary() {
         let fake = FakeChief::start();
