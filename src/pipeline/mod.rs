@@ -297,7 +297,7 @@ pub(crate) async fn run(
     // threads give each file its outcome, planned.
     let (Some(remote), Some(hashed_rx)) = (remote, hashed_rx) else {
         hash_stage(ctx.clone(), walk_rx, hashed, cache.clone()).await;
-        return Ok(finish(&cancel, source, cache).await);
+        return Ok(wind_down(&cancel, source, cache).await);
     };
     let hasher = tokio::spawn(hash_stage(ctx.clone(), walk_rx, hashed, cache.clone()));
 
@@ -323,7 +323,7 @@ pub(crate) async fn run(
         let _ = hasher.await;
         let _ = uploads.await;
     }
-    Ok(finish(&cancel, source, cache).await)
+    Ok(wind_down(&cancel, source, cache).await)
 }
 
 /// The API client and the uploader, for an upload; `None` in a dry run.
@@ -473,7 +473,7 @@ fn start_watch(
 
 /// After the stages: the hash cache written, and the files the walk let through (`None`
 /// in a watch, or after a signal: a walk left behind is not judged).
-async fn finish(
+async fn wind_down(
     cancel: &CancellationToken,
     source: JoinHandle<Option<u64>>,
     cache: Option<Arc<HashCache>>,

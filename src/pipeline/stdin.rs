@@ -12,7 +12,7 @@ use std::time::Instant;
 use tokio::task::JoinHandle;
 
 use super::prepare::{NextStage, Prepared};
-use super::{nfc, Ctx, Outbox};
+use super::{failed_report, nfc, Ctx, Outbox};
 use crate::event::{Event, FileReport, Outcome, Progress};
 use crate::hash;
 use crate::io_words::io_reason;
@@ -51,17 +51,9 @@ fn take(ctx: &Ctx, stdin: &StdinSettings, input: impl Read, then: &NextStage) {
     let spooled = spool::spool(input, &stdin.spool_dir, spool::MEMORY_MAX, &mut progress);
     ctx.reporter.emit(Event::HashEnd { id });
     let fail = |error: String| FileReport {
-        path: DISPLAY.into(),
         filename: filename.clone(),
-        size: None,
-        md5: None,
-        mime_type: None,
-        outcome: Outcome::Failed,
-        asset_id: None,
-        status: None,
-        error: Some(error),
-        note: None,
         took: Some(started.elapsed()),
+        ..failed_report(DISPLAY.into(), error)
     };
     let (spool, hashed) = match spooled {
         Ok(s) => s,

@@ -1,4 +1,4 @@
-//! The pipeline's unit tests: a whole dry run, its events as the output thread gets them.
+//! The pipeline's unit tests: a whole dry run, its events as the ledger gets them.
 
 use std::collections::BTreeMap;
 use std::path::Path;

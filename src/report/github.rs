@@ -28,7 +28,6 @@ pub struct Github {
     unannotated: u64,
     /// The first MAX_SUMMARY_ROWS failed files: (path, reason).
     failures: Vec<(String, String)>,
-    failed: u64,
 }
 
 impl Github {
@@ -38,7 +37,6 @@ impl Github {
             annotations: 0,
             unannotated: 0,
             failures: Vec::new(),
-            failed: 0,
         }
     }
 
@@ -47,7 +45,6 @@ impl Github {
         if r.outcome != Outcome::Failed {
             return None;
         }
-        self.failed += 1;
         let reason = r.error.as_deref().unwrap_or("failed");
         if self.failures.len() < MAX_SUMMARY_ROWS {
             self.failures.push((r.path.clone(), reason.to_string()));
@@ -125,7 +122,7 @@ impl Github {
             for (path, reason) in &self.failures {
                 md.push_str(&format!("| {} | {} |\n", markdown(path), markdown(reason)));
             }
-            let more = self.failed.saturating_sub(self.failures.len() as u64);
+            let more = s.failed.saturating_sub(self.failures.len() as u64);
             if more > 0 {
                 md.push_str(&format!("\n…and {more} more failed files (see the log).\n"));
             }

@@ -71,7 +71,8 @@ pub struct Human {
     /// Without bars: the interval of the plain progress line, and when it was last printed.
     plain_every: Option<Duration>,
     last_plain_progress: Instant,
-    // Totals the display needs (the summary's own counts come from the pipeline).
+    // Totals the display needs, between the ledger's ticks (the run's own counts are the
+    // ledger's).
     found_files: u64,
     found_bytes: u64,
     walk_done: bool,
@@ -98,11 +99,8 @@ struct WatchView {
     status: Option<WatchStatus>,
     /// When the watch started, local time ("09:14").
     since: String,
-    uploaded: u64,
-    skipped: u64,
-    failed: u64,
-    /// Files the filters or the shard left out, each once per appearance or change.
-    excluded: u64,
+    /// The outcomes so far, as the ledger counted them (its last `tick`).
+    tally: Summary,
     /// Without bars: the last status line printed.
     printed: String,
 }
@@ -174,10 +172,7 @@ impl Human {
             watch: watch.then(|| WatchView {
                 status: None,
                 since: chrono::Local::now().format("%H:%M").to_string(),
-                uploaded: 0,
-                skipped: 0,
-                failed: 0,
-                excluded: 0,
+                tally: Summary::default(),
                 printed: String::new(),
             }),
             held: RefCell::new(None),
@@ -225,6 +220,9 @@ impl Human {
     /// still hear from a long run, however busy or quiet the pipeline is, and bars move.
     /// `tally`: the outcomes so far, as the ledger counted them.
     pub fn tick(&mut self, tally: &Summary) {
+        if let Some(w) = self.watch.as_mut() {
+            w.tally.clone_from(tally);
+        }
         if let Some(b) = &self.bars {
             for (bar, meter) in b.tasks.values() {
                 bar.set_position(meter.get());
@@ -290,13 +288,14 @@ impl Human {
         } else {
             "scanning"
         };
-        let mut counts = format!("{} uploaded", thousands(w.uploaded));
-        if w.skipped > 0 {
-            counts.push_str(&format!(", {} skipped", thousands(w.skipped)));
+        let t = &w.tally;
+        let mut counts = format!("{} uploaded", thousands(t.uploaded));
+        if t.skipped > 0 {
+            counts.push_str(&format!(", {} skipped", thousands(t.skipped)));
         }
-        counts.push_str(&format!(", {} failed", thousands(w.failed)));
-        if w.excluded > 0 {
-            counts.push_str(&format!(", {} excluded", thousands(w.excluded)));
+        counts.push_str(&format!(", {} failed", thousands(t.failed)));
+        if t.excluded > 0 {
+            counts.push_str(&format!(", {} excluded", thousands(t.excluded)));
         }
         let busy = self.found_files.saturating_sub(self.done_files);
         let mut state = Vec::new();
@@ -441,12 +440,8 @@ impl Human {
                 self.found_bytes += bytes;
                 self.refresh_overall();
             }
-            Event::Excluded { files } => {
-                if let Some(w) = self.watch.as_mut() {
-                    w.excluded += files;
-                    self.refresh_overall();
-                }
-            }
+            // Counted by the ledger, shown from its tally.
+            Event::Excluded { .. } => {}
             Event::Withdrawn { size } => {
                 self.found_files = self.found_files.saturating_sub(1);
                 self.found_bytes = self.found_bytes.saturating_sub(size);
@@ -585,14 +580,6 @@ impl Human {
     /// `--quiet`).
     pub fn file(&mut self, report: &FileReport) {
         self.done_files += 1;
-        if let Some(w) = self.watch.as_mut() {
-            match report.outcome {
-                Outcome::Uploaded => w.uploaded += 1,
-                Outcome::Skipped => w.skipped += 1,
-                Outcome::Failed => w.failed += 1,
-                Outcome::Planned => {}
-            }
-        }
         self.done_bytes += report.size.unwrap_or(0);
         self.refresh_overall();
         let show = if report.outcome == Outcome::Failed {
@@ -779,14 +766,24 @@ mod tests {
             h.watch_line().unwrap(),
             format!("scanning 3 folders; 0 uploaded, 0 failed since {since}; idle")
         );
+        // The outcomes as the ledger counts them, and tells at its ticks.
+        let mut tally = Summary::default();
+        let mut finish = |h: &mut Human, outcome| {
+            let Event::File(report) = done(outcome) else {
+                unreachable!()
+            };
+            tally.count(&report);
+            h.file(&report);
+            h.tick(&tally);
+        };
         h.event(Event::WalkDone);
         for _ in 0..1204 {
             h.event(Event::Found { files: 1, bytes: 1 });
-            h.event(done(Outcome::Uploaded));
+            finish(&mut h, Outcome::Uploaded);
         }
         for _ in 0..3 {
             h.event(Event::Found { files: 1, bytes: 1 });
-            h.event(done(Outcome::Failed));
+            finish(&mut h, Outcome::Failed);
         }
         assert_eq!(
             h.watch_line().unwrap(),
@@ -796,7 +793,7 @@ mod tests {
         h.event(Event::Found { files: 1, bytes: 1 });
         h.event(Event::Found { files: 1, bytes: 1 });
         h.event(Event::Withdrawn { size: 1 });
-        h.event(done(Outcome::Skipped));
+        finish(&mut h, Outcome::Skipped);
         h.event(Event::Found { files: 1, bytes: 1 });
         h.event(Event::Watching(WatchStatus {
             rescanning: true,

@@ -6,7 +6,7 @@
 //! to its outcome. A failed file has a `<failure>`; an uploaded or skipped file passes,
 //! its asset in `<system-out>`; in a dry run every file is `<skipped/>`. The counts and
 //! the run's time are attributes of the suite, known only at the end: the test cases
-//! are spooled to a scratch file beside FILE as they come (a million of them never sit
+//! are written to a scratch file beside FILE as they come (a million of them never sit
 //! in memory), and at the end the report is written to a temporary file beside FILE,
 //! the suite's header first, synced, and renamed to FILE. A run killed at any moment
 //! leaves a complete FILE or none, never half a document.
@@ -31,10 +31,10 @@ const FOOTER: &str = "</testsuite>\n</testsuites>\n";
 /// is uploaded.
 pub struct JunitFile {
     path: PathBuf,
-    spool: File,
+    scratch: File,
     /// The scratch file's name while it has one (on Unix it is removed at once: the run
     /// keeps it open, and nothing is left of it when the run ends, however it ends).
-    spool_path: Option<PathBuf>,
+    scratch_path: Option<PathBuf>,
     /// When the run started, local time, as JUnit reports give it.
     timestamp: String,
 }
@@ -53,18 +53,19 @@ impl JunitFile {
         if path.is_dir() {
             return Err(usage("it is a folder".into()));
         }
-        let spool_path = beside(path, "spool").ok_or_else(|| usage("it names no file".into()))?;
-        let spool = File::options()
+        let scratch_path =
+            beside(path, "scratch").ok_or_else(|| usage("it names no file".into()))?;
+        let scratch = File::options()
             .read(true)
             .write(true)
             .create(true)
             .truncate(true)
-            .open(&spool_path)
+            .open(&scratch_path)
             .map_err(|e| usage(crate::io_words::io_reason(&e)))?;
         // A report of an earlier run must not pass for this one's.
         if let Err(e) = std::fs::remove_file(path) {
             if e.kind() != io::ErrorKind::NotFound {
-                let _ = std::fs::remove_file(&spool_path);
+                let _ = std::fs::remove_file(&scratch_path);
                 return Err(usage(format!(
                     "the old one cannot be removed: {}",
                     crate::io_words::io_reason(&e)
@@ -72,15 +73,15 @@ impl JunitFile {
             }
         }
         // On Unix the open file lives on without a name, and dies with the process.
-        let spool_path = if cfg!(unix) && std::fs::remove_file(&spool_path).is_ok() {
+        let scratch_path = if cfg!(unix) && std::fs::remove_file(&scratch_path).is_ok() {
             None
         } else {
-            Some(spool_path)
+            Some(scratch_path)
         };
         Ok(JunitFile {
             path: path.to_path_buf(),
-            spool,
-            spool_path,
+            scratch,
+            scratch_path,
             timestamp: chrono::Local::now().format("%Y-%m-%dT%H:%M:%S").to_string(),
         })
     }
@@ -93,11 +94,11 @@ impl JunitFile {
     /// A handle to the scratch file for the writer of the test cases, and the rest, to
     /// write the report from it at the end.
     pub(super) fn split(self) -> io::Result<(File, Assembler)> {
-        Ok((self.spool.try_clone()?, Assembler { file: self }))
+        Ok((self.scratch.try_clone()?, Assembler { file: self }))
     }
 }
 
-/// What writes the report at the end, from the spooled test cases.
+/// What writes the report at the end, from the test cases in the scratch file.
 pub(super) struct Assembler {
     file: JunitFile,
 }
@@ -118,7 +119,7 @@ impl Assembler {
             .spawn(move || {
                 let mut file = self.file;
                 let result = assemble(&mut file, &head);
-                file.forget_spool();
+                file.forget_scratch();
                 let _ = tx.send(result);
             });
         if let Err(e) = spawned {
@@ -131,7 +132,7 @@ impl Assembler {
 
     /// No report (the run ended before it began): the scratch file goes.
     pub(super) fn discard(mut self) {
-        self.file.forget_spool();
+        self.file.forget_scratch();
     }
 }
 
@@ -150,8 +151,8 @@ impl Assembly {
 }
 
 impl JunitFile {
-    fn forget_spool(&mut self) {
-        if let Some(p) = self.spool_path.take() {
+    fn forget_scratch(&mut self) {
+        if let Some(p) = self.scratch_path.take() {
             let _ = std::fs::remove_file(p);
         }
     }
@@ -164,8 +165,8 @@ fn assemble(f: &mut JunitFile, head: &str) -> io::Result<()> {
     let result = (|| {
         let mut out = BufWriter::with_capacity(256 * 1024, File::create(&tmp)?);
         out.write_all(head.as_bytes())?;
-        f.spool.seek(SeekFrom::Start(0))?;
-        io::copy(&mut f.spool, &mut out)?;
+        f.scratch.seek(SeekFrom::Start(0))?;
+        io::copy(&mut f.scratch, &mut out)?;
         out.write_all(FOOTER.as_bytes())?;
         let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
         file.sync_all()?;
@@ -417,8 +418,8 @@ mod tests {
         std::fs::write(&path, "an old report").unwrap();
         let j = JunitFile::create(&path).unwrap();
         assert!(!path.exists(), "the old report is gone");
-        let (mut spool, asm) = j.split().unwrap();
-        spool
+        let (mut scratch, asm) = j.split().unwrap();
+        scratch
             .write_all(testcase(&report("./a.txt", Outcome::Uploaded)).as_bytes())
             .unwrap();
         assert!(!path.exists());
