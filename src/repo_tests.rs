@@ -80,19 +80,23 @@ fn markdown_files(dir: &Path, root: &Path, out: &mut Vec<std::path::PathBuf>) {
     }
 }
 
+/// The lines of a Markdown text outside its fenced code blocks.
+fn outside_code_blocks(text: &str) -> impl Iterator<Item = &str> {
+    let mut fenced = false;
+    text.lines().filter(move |line| {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+            return false;
+        }
+        !fenced
+    })
+}
+
 /// The anchors a Markdown page offers: its `<a id="…">` and its headings as GitHub
 /// names them (lower case; letters, digits, `-` and `_` kept; spaces become `-`).
 fn anchors(text: &str) -> std::collections::BTreeSet<String> {
     let mut out = std::collections::BTreeSet::new();
-    let mut fenced = false;
-    for line in text.lines() {
-        if line.trim_start().starts_with("```") {
-            fenced = !fenced;
-            continue;
-        }
-        if fenced {
-            continue;
-        }
+    for line in outside_code_blocks(text) {
         let mut rest = line;
         while let Some(i) = rest.find("<a id=\"") {
             let after = &rest[i + 7..];
@@ -119,15 +123,7 @@ fn anchors(text: &str) -> std::collections::BTreeSet<String> {
 /// code aside.
 fn relative_links(text: &str) -> Vec<String> {
     let mut out = Vec::new();
-    let mut fenced = false;
-    for line in text.lines() {
-        if line.trim_start().starts_with("```") {
-            fenced = !fenced;
-            continue;
-        }
-        if fenced {
-            continue;
-        }
+    for line in outside_code_blocks(text) {
         // Inline code is no link.
         let prose: String = line.split('`').step_by(2).collect::<Vec<_>>().join(" ");
         let mut rest = prose.as_str();

@@ -417,14 +417,12 @@ fn ctrl_c_stops_promptly_with_a_summary_and_exit_130() {
     fake.inject(Rule::storage(1, Action::Gate(gate.clone())).always());
     let child = spawn(&env, &fake, &["-j", "1", "."]);
     gate.wait_arrived(1, PROMPT);
-    let signalled = std::time::Instant::now();
     interrupt(&child);
+    // Promptly: the run ends while the gate still holds its upload, not after it.
     let out = finish(child, PROMPT);
-    let took = signalled.elapsed();
     gate.release();
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{err}");
-    assert!(took < Duration::from_secs(5), "stopped promptly: {took:?}");
     assert!(err.contains("Interrupted."), "summary printed: {err}");
     assert!(
         err.contains("6 files found were not attempted"),
