@@ -356,8 +356,7 @@ impl Books {
     fn file(&mut self, report: FileReport) {
         if let Some(w) = &self.watch {
             if !w.finished(&report) {
-                self.found = self.found.saturating_sub(1);
-                self.outputs.event(Event::Withdrawn {
+                self.event(Event::Withdrawn {
                     size: report.size.unwrap_or(0),
                 });
                 return;
@@ -388,19 +387,8 @@ impl Books {
                 IfNoFiles::Ignore => {}
             }
         }
-        let end = decide(
-            self.signal,
-            std::mem::take(&mut self.halts),
-            no_files,
-            self.watch.is_some(),
-            &self.summary(false),
-        );
-        let summary = self.summary(matches!(end, RunEnd::Signal(_)));
-        self.outputs.finish(&summary, None);
-        Verdict {
-            end,
-            lost_output: self.outputs.any_lost(),
-        }
+        let signal = self.signal;
+        self.conclude(signal, no_files, None)
     }
 
     /// A second signal: the lines of the files that finished just before (still in the
@@ -414,16 +402,27 @@ impl Books {
                 .into(),
         );
         self.drain(events, Some(Instant::now() + LAST_EVENTS));
+        let signal = self.signal.or(Some(Signal::Interrupt));
+        self.conclude(signal, None, Some(Instant::now() + LAST_WRITES))
+    }
+
+    /// How the run ended (`decide`), and the summary written everywhere; the writers get
+    /// until `deadline` (`None`: as long as they need).
+    fn conclude(
+        mut self,
+        signal: Option<Signal>,
+        no_files: Option<String>,
+        deadline: Option<Instant>,
+    ) -> Verdict {
         let end = decide(
-            self.signal.or(Some(Signal::Interrupt)),
+            signal,
             std::mem::take(&mut self.halts),
-            None,
+            no_files,
             self.watch.is_some(),
             &self.summary(false),
         );
         let summary = self.summary(matches!(end, RunEnd::Signal(_)));
-        self.outputs
-            .finish(&summary, Some(Instant::now() + LAST_WRITES));
+        self.outputs.finish(&summary, deadline);
         Verdict {
             end,
             lost_output: self.outputs.any_lost(),
