@@ -120,11 +120,14 @@ impl Outputs {
         let mut full_listing = None;
         if let Some(r) = setup.report {
             let what = format!("the report file '{}'", r.path.display());
-            full_listing = Some(format!("{what} lists every file"));
+            full_listing = Some(format!(
+                "The report file '{}' lists every file",
+                r.path.display()
+            ));
             add(Format::Json, Target::File(r.file), what);
         }
         if setup.output.json {
-            full_listing.get_or_insert_with(|| "the --json output lists every file".into());
+            full_listing.get_or_insert_with(|| "The --json output lists every file".into());
             add(
                 Format::Json,
                 Target::Stdout,
@@ -147,7 +150,7 @@ impl Outputs {
         }
         let mut human = Human::new(&setup.output, setup.dry_run, setup.watch);
         if let Some(l) = full_listing {
-            human.set_full_listing(format!("{}{}", l[..1].to_uppercase(), &l[1..]));
+            human.set_full_listing(l);
         }
         let (mut github, mut gitlab) = (None, None);
         match setup.ci {
