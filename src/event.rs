@@ -54,6 +54,27 @@ pub struct FileReport {
     pub took: Option<Duration>,
 }
 
+#[cfg(test)]
+impl FileReport {
+    /// A file of one byte at `path` with `outcome` and nothing else known, for the
+    /// outputs' tests (which set what else they need).
+    pub(crate) fn for_test(path: &str, outcome: Outcome) -> FileReport {
+        FileReport {
+            path: path.into(),
+            filename: path.rsplit('/').next().unwrap_or(path).into(),
+            size: Some(1),
+            md5: None,
+            mime_type: None,
+            outcome,
+            asset_id: None,
+            status: None,
+            error: None,
+            note: None,
+            took: None,
+        }
+    }
+}
+
 /// Totals of a run; its JSON form is the `"event":"summary"` line.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Summary {

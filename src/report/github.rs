@@ -196,17 +196,8 @@ mod tests {
 
     fn failed(path: &str, error: &str) -> FileReport {
         FileReport {
-            path: path.into(),
-            filename: path.rsplit('/').next().unwrap_or(path).into(),
-            size: Some(1),
-            md5: None,
-            mime_type: None,
-            outcome: Outcome::Failed,
-            asset_id: None,
-            status: None,
             error: Some(error.into()),
-            note: None,
-            took: None,
+            ..FileReport::for_test(path, Outcome::Failed)
         }
     }
 

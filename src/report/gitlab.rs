@@ -128,17 +128,8 @@ mod tests {
 
     fn failed(i: usize) -> FileReport {
         FileReport {
-            path: format!("./f{i}"),
-            filename: format!("f{i}"),
-            size: Some(1),
-            md5: None,
-            mime_type: None,
-            outcome: Outcome::Failed,
-            asset_id: None,
-            status: None,
             error: Some("HTTP 400".into()),
-            note: None,
-            took: None,
+            ..FileReport::for_test(&format!("./f{i}"), Outcome::Failed)
         }
     }
 

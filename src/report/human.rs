@@ -736,17 +736,8 @@ mod tests {
 
     fn done(outcome: Outcome) -> Event {
         Event::File(crate::event::FileReport {
-            path: "./a".into(),
-            filename: "a".into(),
-            size: Some(1),
-            md5: None,
-            mime_type: None,
-            outcome,
-            asset_id: None,
-            status: None,
             error: (outcome == Outcome::Failed).then(|| "refused".into()),
-            note: None,
-            took: None,
+            ..crate::event::FileReport::for_test("./a", outcome)
         })
     }
 
