@@ -85,20 +85,7 @@ if step "x86_64-pc-windows-gnu: cross-build and zip" dist/package.sh x86_64-pc-w
         # Debian 12's wine 8.0 has no such DLL. A test-only stand-in, beside a copy of the
         # binary, answers with RtlGenRandom; nothing of it is shipped.
         wdir=$(mktemp -d)
-        cat > "$wdir/prng.c" <<'C'
-#include <windows.h>
-BOOLEAN WINAPI SystemFunction036(PVOID buffer, ULONG length);
-__declspec(dllexport) BOOL WINAPI ProcessPrng(PBYTE data, SIZE_T len) {
-    while (len > 0) {
-        ULONG chunk = len > 0x40000000 ? 0x40000000 : (ULONG)len;
-        if (!SystemFunction036(data, chunk)) return FALSE;
-        data += chunk;
-        len -= chunk;
-    }
-    return TRUE;
-}
-C
-        x86_64-w64-mingw32-gcc -O2 -shared -o "$wdir/bcryptprimitives.dll" "$wdir/prng.c" -ladvapi32
+        x86_64-w64-mingw32-gcc -O2 -shared -o "$wdir/bcryptprimitives.dll" dist/tests/wine-prng.c -ladvapi32
         cp "$win" "$wdir/"
         export WINEDEBUG=-all WINEPREFIX="${WINEPREFIX:-$HOME/.wine-chief-upload}"
         # The first start creates the prefix and says so: not part of the test.

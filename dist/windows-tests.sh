@@ -46,21 +46,8 @@ build_s=$(($(date +%s) - t))
 echo "=== a wine prefix ($(wine --version)), with the ProcessPrng stand-in"
 t=$(date +%s)
 wineboot -i >/dev/null 2>&1
-cat >"$work/prng.c" <<'C'
-#include <windows.h>
-BOOLEAN WINAPI SystemFunction036(PVOID buffer, ULONG length);
-__declspec(dllexport) BOOL WINAPI ProcessPrng(PBYTE data, SIZE_T len) {
-    while (len > 0) {
-        ULONG chunk = len > 0x40000000 ? 0x40000000 : (ULONG)len;
-        if (!SystemFunction036(data, chunk)) return FALSE;
-        data += chunk;
-        len -= chunk;
-    }
-    return TRUE;
-}
-C
 x86_64-w64-mingw32-gcc -O2 -shared -o "$WINEPREFIX/drive_c/windows/system32/bcryptprimitives.dll" \
-    "$work/prng.c" -ladvapi32 || exit 1
+    dist/tests/wine-prng.c -ladvapi32 || exit 1
 wine "target/$target/debug/chief-upload.exe" --version || exit 1
 prefix_s=$(($(date +%s) - t))
 
