@@ -12,6 +12,13 @@ use libfuzzer_sys::fuzz_target;
 
 const PASSWORD: &str = "Pa55w0rdFuzzSecret";
 
+/// The setting as a URL parser reads it (WHATWG and curl alike drop ASCII tabs and line
+/// breaks), so that a user name which becomes the password's text once they are gone is
+/// not taken for a shown password: `"Pa55w0rdF\tuzzSecret@host"` is such a name.
+fn as_parsed(setting: &str) -> String {
+    setting.replace(['\t', '\n', '\r'], "")
+}
+
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
@@ -21,7 +28,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = shown_proxy(setting);
     // The same setting with a password: user@host becomes user:PASSWORD@host.
     if let Some((user, host)) = setting.split_once('@') {
-        if !setting.contains(PASSWORD) {
+        if !as_parsed(setting).contains(PASSWORD) {
             let raw = format!("{user}:{PASSWORD}@{host}");
             let shown = shown_proxy(&raw);
             assert!(!shown.contains(PASSWORD), "{raw:?} shown as {shown:?}");
