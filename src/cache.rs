@@ -23,9 +23,10 @@
 //! * Inserts are buffered and committed in one transaction every
 //!   [`BATCH_SIZE`] operations and on [`HashCache::flush`] / drop, so 100,000
 //!   files cost a few dozen commits, not 100,000 (and with
-//!   `synchronous=NORMAL` in WAL mode a commit does not fsync). Lookups and
-//!   inserts come in batches too ([`HashCache::get_many`],
-//!   [`HashCache::put_many`]): one lock and one transaction for many files.
+//!   `synchronous=NORMAL` in WAL mode a commit does not fsync). Lookups come
+//!   in batches too ([`HashCache::get_many`]): one lock and one read
+//!   transaction for many files. A hashing thread buffers each hash as soon as
+//!   it has it, before the file goes on to be uploaded.
 //! * Callers skip the cache for files smaller than [`MIN_SIZE`]: it cannot
 //!   pay for them.
 //!
@@ -340,6 +341,12 @@ impl HashCache {
     pub fn flush(&self) {
         let mut inner = self.lock();
         self.commit(&mut inner);
+    }
+
+    /// How many operations wait in the buffer for the next commit.
+    #[cfg(test)]
+    pub(crate) fn pending(&self) -> usize {
+        self.lock().pending.len()
     }
 
     /// Number of errors swallowed so far (failed lookups, dropped batches).

@@ -157,12 +157,7 @@ fn hash_worker(
         if let Some(next) = rx.try_lock().ok().and_then(|mut q| q.try_recv().ok()) {
             ahead = Some(worker.take(next));
         }
-        let go_on = worker.batch(taken);
-        if let Some(c) = cache {
-            c.put_many(&worker.fresh);
-        }
-        worker.fresh.clear();
-        if !go_on {
+        if !worker.batch(taken) {
             break;
         }
     }
@@ -181,7 +176,7 @@ struct Worker<'a> {
     cache: Option<&'a HashCache>,
     out: Outbox<'a>,
     buf: ReadBuf,
-    /// Hashes of this batch, to record in the cache together.
+    /// The hash of the file just prepared, if it is worth recording (`record`).
     fresh: Vec<Fresh>,
 }
 
@@ -242,6 +237,7 @@ impl Worker<'_> {
                     &mut self.fresh,
                 )
             }));
+            self.record();
             if ctx.cancel.is_cancelled() {
                 // Stopped mid-hash: the file was not attempted.
                 return false;
@@ -265,6 +261,17 @@ impl Worker<'_> {
             }
         }
         true
+    }
+
+    /// Puts the hash just computed in the cache's buffer, before its file goes on: a file
+    /// the uploads hold has its hash there, and the run's end writes the buffer however
+    /// the run ends (after a signal it does not wait for a hashing thread still in its
+    /// batch, which would record the batch too late).
+    fn record(&mut self) {
+        if let Some(c) = self.cache {
+            c.put_many(&self.fresh);
+        }
+        self.fresh.clear();
     }
 
     /// What the cache knows of each file of the batch, asked all at once (one lock, one
@@ -570,6 +577,52 @@ mod tests {
             prep(&ctx, walked(&f), Some(&cache)).ok().unwrap().md5,
             [7u8; 16]
         );
+    }
+
+    /// A file's hash is in the cache's buffer before the file reaches the uploads, not
+    /// only once its batch is done: the end of a run stopped by a signal writes that
+    /// buffer without waiting for the hashing threads.
+    #[tokio::test]
+    async fn a_hash_is_recorded_before_its_file_goes_on() {
+        let (reporter, _events) = Reporter::channel();
+        let ctx = Arc::new(Ctx::new(
+            reporter,
+            Ledger::unheard(),
+            CancellationToken::new(),
+        ));
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Arc::new(HashCache::open(&dir.path().join("cache.sqlite")).unwrap());
+        let batch: Vec<WalkItem> = (0..3u8)
+            .map(|i| {
+                let f = dir.path().join(format!("f{i}.bin"));
+                std::fs::write(&f, vec![i; 10_000]).unwrap();
+                WalkItem::File(walked(&f))
+            })
+            .collect();
+        let (walk_tx, walk_rx) = mpsc::channel(1);
+        walk_tx.send(batch).await.unwrap();
+        drop(walk_tx);
+        // Room for one file: the hashing thread cannot finish its batch of three until
+        // two have been taken.
+        let (tx, mut rx) = mpsc::channel(1);
+        let stage = tokio::spawn(hash_stage(
+            ctx,
+            walk_rx,
+            NextStage::Pass(tx),
+            Some(cache.clone()),
+        ));
+        let first = rx.recv().await.unwrap();
+        assert!(
+            cache.pending() >= 1,
+            "{} reached the uploads with its hash not recorded",
+            first.display
+        );
+        let mut taken = 1;
+        while rx.recv().await.is_some() {
+            taken += 1;
+        }
+        stage.await.unwrap();
+        assert_eq!((taken, cache.pending()), (3, 3));
     }
 
     /// The batch's answer serves only the file the walk saw; a file changed since is
