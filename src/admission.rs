@@ -21,7 +21,7 @@
 //!
 //! An outage (an origin out, `http::origin`) is no reason to change the limit: `hold`
 //! freezes it until the next answer; and pushback and timeouts count only while other
-//! requests succeed.
+//! requests to the same service (the API, or the storage) succeed.
 
 mod control;
 mod jobs;
@@ -39,6 +39,15 @@ use crate::walk::seen;
 
 pub(crate) use control::{Change, Controller, Sample, Why};
 pub(crate) use jobs::{jobs_in_range, parse_jobs, Jobs};
+
+/// Which service an origin is: the API is the one the user named, so nothing answering
+/// there before it ever did is a mistyped address; a storage host is the API's choice.
+/// Admission judges pushback from one by the answers of the same one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Role {
+    Api,
+    Storage,
+}
 
 /// How a request ended, for admission: the retry loop says it of every attempt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,9 +127,11 @@ struct Auto {
     meter: Meter,
     /// A file waits because of the limit (not because of bytes or memory).
     waiting: bool,
-    /// When a request was last answered: pushback counts only while other requests
-    /// succeed, i.e. if one was answered while the pushed-back one was in flight.
-    last_answer: Option<Instant>,
+    /// When a request to each service was last answered (the API, the storage):
+    /// pushback counts only while other requests to the same service succeed, i.e. if
+    /// one was answered while the pushed-back one was in flight. The storage answering
+    /// says nothing of an API that is out.
+    last_answer: [Option<Instant>; 2],
     /// When the limit was last cut: pushback to a request sent before is no news.
     cut_at: Option<Instant>,
 }
@@ -213,7 +224,7 @@ impl Limiter {
                     round: Round::new(Instant::now(), limit, 0, false),
                     meter: Meter::new(),
                     waiting: false,
-                    last_answer: None,
+                    last_answer: [None; 2],
                     cut_at: None,
                 };
                 (limit, Some(auto))
@@ -320,12 +331,12 @@ impl Limiter {
         self.sent.fetch_add(n, Ordering::Relaxed);
     }
 
-    /// A request got an answer (any answer but pushback): a round may be over.
-    pub(crate) fn answered(&self) {
-        self.answered_at(Instant::now());
+    /// A request to `role` got an answer (any answer but pushback): a round may be over.
+    pub(crate) fn answered(&self, role: Role) {
+        self.answered_at(role, Instant::now());
     }
 
-    fn answered_at(&self, now: Instant) {
+    fn answered_at(&self, role: Role, now: Instant) {
         let sent = self.sent.load(Ordering::Relaxed);
         let (grew, change) = {
             let mut s = self.lock();
@@ -336,7 +347,7 @@ impl Limiter {
                 a.control.hold(false);
                 a.round = Round::new(now, a.control.limit(), sent, a.waiting);
             }
-            a.last_answer = Some(now);
+            a.last_answer[role as usize] = Some(now);
             a.round.answers += 1;
             a.meter.rate(now, sent);
             a.control.on_answer(a.waiting);
@@ -366,13 +377,13 @@ impl Limiter {
         self.report(change);
     }
 
-    /// An attempt begun at `began` failed: pushback (429, or 503 with Retry-After) and
-    /// timeouts, while other requests succeed, lower the limit (once for the requests in
-    /// flight when it was cut, as TCP does once a window); an answer no retry changes
-    /// counts as an answer.
-    pub(crate) fn ended(&self, end: RequestEnd, began: Instant) {
+    /// An attempt to `role` begun at `began` failed: pushback (429, or 503 with
+    /// Retry-After) and timeouts, while other requests to the same service succeed, lower
+    /// the limit (once for the requests in flight when it was cut, as TCP does once a
+    /// window); an answer no retry changes counts as an answer.
+    pub(crate) fn ended(&self, end: RequestEnd, role: Role, began: Instant) {
         let why = match end {
-            RequestEnd::Answered => return self.answered(),
+            RequestEnd::Answered => return self.answered(role),
             RequestEnd::PushedBack => Why::Pushback,
             RequestEnd::TimedOut => Why::Timeout,
             RequestEnd::Other => return,
@@ -381,9 +392,9 @@ impl Limiter {
             let mut s = self.lock();
             let s = &mut *s;
             let Some(a) = &mut s.auto else { return };
-            if a.last_answer.is_none_or(|t| t < began) {
-                // Nothing else succeeded meanwhile: the start of an outage, or a lone
-                // request, not a server asking for less.
+            if a.last_answer[role as usize].is_none_or(|t| t < began) {
+                // Nothing else of that service succeeded meanwhile: the start of an
+                // outage, or a lone request, not a server asking for less.
                 return;
             }
             // Once a window, as TCP: not for requests sent before the last cut, nor while

@@ -390,12 +390,12 @@ impl Controller {
         }
     }
 
-    /// The server pushed back while other requests succeed.
+    /// The server pushed back while other requests to it succeed.
     pub(crate) fn on_pushback(&mut self) -> Option<Change> {
         self.cut(Why::Pushback)
     }
 
-    /// A request timed out while other requests succeed.
+    /// A request timed out while other requests to the same service succeed.
     pub(crate) fn on_timeout(&mut self) -> Option<Change> {
         self.cut(Why::Timeout)
     }

@@ -334,8 +334,8 @@ fn a_fixed_limit_admits_exactly_that_many_files() {
     drop(held);
     assert!(admits(&l, 1).is_some());
     for _ in 0..100 {
-        l.answered();
-        l.ended(pushback().request_end(), Instant::now());
+        l.answered(Role::Api);
+        l.ended(pushback().request_end(), Role::Api, Instant::now());
     }
     assert_eq!(l.limit(), 3, "a fixed limit never moves");
     assert_eq!(l.max(), 3);
@@ -417,7 +417,7 @@ fn auto_doubles_as_answers_come_back_and_reports_it() {
     assert!(admits(&l, 10).is_none(), "the limit binds");
     let later = Instant::now() + MIN_ROUND;
     for _ in 0..start {
-        l.answered_at(later);
+        l.answered_at(Role::Api, later);
     }
     assert_eq!(l.limit(), (2 * start).min(l.max()));
     drop(held);
@@ -458,15 +458,16 @@ fn pushback_counts_only_while_other_requests_succeed() {
     let l = Limiter::new(Jobs::Auto, r);
     let start = l.limit();
     let began = Instant::now();
-    l.ended(pushback().request_end(), began);
+    l.ended(pushback().request_end(), Role::Api, began);
     assert_eq!(
         l.limit(),
         start,
         "nothing answered yet: an outage, not pushback"
     );
-    l.answered();
+    l.answered(Role::Api);
     l.ended(
         pushback().request_end(),
+        Role::Api,
         Instant::now() + Duration::from_secs(1),
     );
     assert_eq!(
@@ -474,7 +475,7 @@ fn pushback_counts_only_while_other_requests_succeed() {
         start,
         "nothing answered while that request was out"
     );
-    l.ended(pushback().request_end(), began);
+    l.ended(pushback().request_end(), Role::Api, began);
     let cut = ((start as f64 * SLOW_START_DECREASE) as usize).max(1);
     assert_eq!(l.limit(), cut);
     // Other failures are neither pushback nor answers.
@@ -493,22 +494,22 @@ fn pushback_counts_only_while_other_requests_succeed() {
             },
         },
     ] {
-        l.ended(other.request_end(), Instant::now());
+        l.ended(other.request_end(), Role::Api, Instant::now());
         assert_eq!(l.limit(), cut);
     }
     // Pushback to requests sent before the cut is no news, even rounds later.
     let later = Instant::now() + MIN_ROUND;
     for _ in 0..3 * start {
-        l.answered_at(later);
+        l.answered_at(Role::Api, later);
     }
-    l.ended(pushback().request_end(), began);
+    l.ended(pushback().request_end(), Role::Api, began);
     assert_eq!(l.limit(), cut);
-    l.ended(pushback().request_end(), Instant::now());
+    l.ended(pushback().request_end(), Role::Api, Instant::now());
     let again = l.limit();
     assert!(again < cut, "a request sent after the cut");
     // A 503 with Retry-After is pushback too.
     for _ in 0..3 * start {
-        l.answered_at(later + MIN_ROUND);
+        l.answered_at(Role::Api, later + MIN_ROUND);
     }
     let busy = Failure::Transient {
         error: (),
@@ -516,8 +517,28 @@ fn pushback_counts_only_while_other_requests_succeed() {
         retry_after: Some(Duration::from_secs(2)),
         sign: HealthSign::Busy(503),
     };
-    l.ended(busy.request_end(), Instant::now());
+    l.ended(busy.request_end(), Role::Api, Instant::now());
     assert!(l.limit() < again, "{} then {}", again, l.limit());
+}
+
+/// The storage answering says nothing of the API: a 503 with Retry-After from an API that
+/// is out, while the uploads already under way go on being answered, cuts nothing (it is
+/// the start of an outage); the storage's own pushback, while it answers others, does.
+#[test]
+fn pushback_counts_only_while_the_same_service_answers() {
+    let (r, _events) = reporter();
+    let l = Limiter::new(Jobs::Auto, r);
+    let start = l.limit();
+    l.answered(Role::Api);
+    let began = Instant::now();
+    for _ in 0..3 {
+        l.answered(Role::Storage);
+    }
+    l.ended(pushback().request_end(), Role::Api, began);
+    assert_eq!(l.limit(), start, "the API answered nothing meanwhile");
+    l.ended(pushback().request_end(), Role::Storage, began);
+    let cut = ((start as f64 * SLOW_START_DECREASE) as usize).max(1);
+    assert_eq!(l.limit(), cut, "the storage answered others meanwhile");
 }
 
 #[test]
@@ -525,23 +546,25 @@ fn a_held_limiter_ignores_pushback() {
     let (r, _events) = reporter();
     let l = Limiter::new(Jobs::Auto, r);
     let start = l.limit();
-    l.answered();
+    l.answered(Role::Api);
     l.hold(true);
     for _ in 0..10 {
-        l.ended(pushback().request_end(), Instant::now());
+        l.ended(pushback().request_end(), Role::Api, Instant::now());
         let words = "timed out: operation timed out";
         l.ended(
             Failure::timed_out((), words.into()).request_end(),
+            Role::Api,
             Instant::now(),
         );
     }
     assert_eq!(l.limit(), start);
     // The first answer ends the outage.
     let began = Instant::now();
-    l.answered();
+    l.answered(Role::Api);
     assert!(!l.lock().auto.as_ref().unwrap().control.held());
     l.ended(
         Failure::timed_out((), "no progress for 60 s".into()).request_end(),
+        Role::Api,
         began,
     );
     assert!(l.limit() < start, "a timeout counts again");

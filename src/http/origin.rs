@@ -45,13 +45,8 @@ const PROBE_CAP: Duration = Duration::from_secs(5);
 /// The outage notice is repeated at most this often (and once per probe at most).
 const NOTICE_EVERY: Duration = Duration::from_secs(10);
 
-/// Which service an origin is: the API is the one the user named, so nothing answering
-/// there before it ever did is a mistyped address; a storage host is the API's choice.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Role {
-    Api,
-    Storage,
-}
+/// Which service an origin is (defined with admission, which judges pushback by it).
+pub(crate) use crate::admission::Role;
 
 /// Why the run stops because of an origin.
 #[derive(Clone, Debug, PartialEq, Eq)]

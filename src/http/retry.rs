@@ -158,7 +158,8 @@ impl Retrier {
         self
     }
 
-    /// Each attempt's outcome is told to `limiter`.
+    /// Each attempt's outcome is told to `limiter`, with the role `gated` gave (a retrier
+    /// not gated tells it nothing).
     pub(crate) fn limited(mut self, limiter: Arc<Limiter>) -> Retrier {
         self.limiter = Some(limiter);
         self
@@ -213,6 +214,10 @@ impl Retrier {
         Fut: Future<Output = Result<T, Failure<E>>>,
     {
         let mut retry = Retry::new(&self.policy);
+        let limiter = self
+            .limiter
+            .as_ref()
+            .zip(self.network.as_ref().map(|(_, role)| *role));
         loop {
             let pass = match gate {
                 Some((origin, op, stopped)) => Some(origin.enter(op).await.map_err(stopped)?),
@@ -225,8 +230,8 @@ impl Retrier {
                     if let Some(pass) = pass {
                         pass.alive();
                     }
-                    if let Some(limiter) = &self.limiter {
-                        limiter.answered();
+                    if let Some((limiter, role)) = limiter {
+                        limiter.answered(role);
                     }
                     return Ok(v);
                 }
@@ -238,7 +243,7 @@ impl Retrier {
                     // The gate paces the next try, and the outage notice replaces the
                     // retry notice; the files in flight hold still until it ends.
                     FailureVerdict::Free { streak } => {
-                        if let Some(limiter) = &self.limiter {
+                        if let Some((limiter, _)) = limiter {
                             limiter.hold(true);
                         }
                         retry.forgive(streak);
@@ -247,8 +252,8 @@ impl Retrier {
                     FailureVerdict::Count { streak } => retry.counted(streak),
                 }
             }
-            if let Some(limiter) = &self.limiter {
-                limiter.ended(failure.request_end(), began);
+            if let Some((limiter, role)) = limiter {
+                limiter.ended(failure.request_end(), role, began);
             }
             let NextTry { delay, reason } = retry.after(failure)?;
             self.reporter.emit(Event::Retry {
