@@ -134,6 +134,11 @@ struct Auto {
     last_answer: [Option<Instant>; 2],
     /// When the limit was last cut: pushback to a request sent before is no news.
     cut_at: Option<Instant>,
+    /// Whether a request to each service sent since the last cut has been answered: until
+    /// one has, the cut's effect is unknown and no other cut follows (TCP's once a window).
+    /// Answers to requests sent before it say nothing: at an outage's start they are the
+    /// last of what was already under way.
+    answered_since_cut: [bool; 2],
 }
 
 struct Round {
@@ -226,6 +231,7 @@ impl Limiter {
                     waiting: false,
                     last_answer: [None; 2],
                     cut_at: None,
+                    answered_since_cut: [false; 2],
                 };
                 (limit, Some(auto))
             }
@@ -331,12 +337,13 @@ impl Limiter {
         self.sent.fetch_add(n, Ordering::Relaxed);
     }
 
-    /// A request to `role` got an answer (any answer but pushback): a round may be over.
-    pub(crate) fn answered(&self, role: Role) {
-        self.answered_at(role, Instant::now());
+    /// A request to `role` sent at `began` got an answer (any answer but pushback): a
+    /// round may be over.
+    pub(crate) fn answered(&self, role: Role, began: Instant) {
+        self.answered_at(role, began, Instant::now());
     }
 
-    fn answered_at(&self, role: Role, now: Instant) {
+    fn answered_at(&self, role: Role, began: Instant, now: Instant) {
         let sent = self.sent.load(Ordering::Relaxed);
         let (grew, change) = {
             let mut s = self.lock();
@@ -348,6 +355,9 @@ impl Limiter {
                 a.round = Round::new(now, a.control.limit(), sent, a.waiting);
             }
             a.last_answer[role as usize] = Some(now);
+            if a.cut_at.is_some_and(|cut| began >= cut) {
+                a.answered_since_cut[role as usize] = true;
+            }
             a.round.answers += 1;
             a.meter.rate(now, sent);
             a.control.on_answer(a.waiting);
@@ -383,7 +393,7 @@ impl Limiter {
     /// window); an answer no retry changes counts as an answer.
     pub(crate) fn ended(&self, end: RequestEnd, role: Role, began: Instant) {
         let why = match end {
-            RequestEnd::Answered => return self.answered(role),
+            RequestEnd::Answered => return self.answered(role, began),
             RequestEnd::PushedBack => Why::Pushback,
             RequestEnd::TimedOut => Why::Timeout,
             RequestEnd::Other => return,
@@ -397,9 +407,14 @@ impl Limiter {
                 // outage, or a lone request, not a server asking for less.
                 return;
             }
-            // Once a window, as TCP: not for requests sent before the last cut, nor while
-            // the files in flight still outnumber the limit it set.
-            if a.cut_at.is_some_and(|cut| began < cut) || s.in_flight > s.limit {
+            // Once a window, as TCP: not for requests sent before the last cut, nor before
+            // one sent after it has been answered, nor while the files in flight still
+            // outnumber the limit it set.
+            let window_open = match a.cut_at {
+                None => true,
+                Some(cut) => began >= cut && a.answered_since_cut[role as usize],
+            };
+            if !window_open || s.in_flight > s.limit {
                 return;
             }
             let change = match why {
@@ -408,6 +423,7 @@ impl Limiter {
             };
             if change.is_some() {
                 a.cut_at = Some(Instant::now());
+                a.answered_since_cut = [false; 2];
             }
             s.limit = a.control.limit();
             change

@@ -334,7 +334,7 @@ fn a_fixed_limit_admits_exactly_that_many_files() {
     drop(held);
     assert!(admits(&l, 1).is_some());
     for _ in 0..100 {
-        l.answered(Role::Api);
+        l.answered(Role::Api, Instant::now());
         l.ended(pushback().request_end(), Role::Api, Instant::now());
     }
     assert_eq!(l.limit(), 3, "a fixed limit never moves");
@@ -417,7 +417,7 @@ fn auto_doubles_as_answers_come_back_and_reports_it() {
     assert!(admits(&l, 10).is_none(), "the limit binds");
     let later = Instant::now() + MIN_ROUND;
     for _ in 0..start {
-        l.answered_at(Role::Api, later);
+        l.answered_at(Role::Api, later, later);
     }
     assert_eq!(l.limit(), (2 * start).min(l.max()));
     drop(held);
@@ -464,7 +464,7 @@ fn pushback_counts_only_while_other_requests_succeed() {
         start,
         "nothing answered yet: an outage, not pushback"
     );
-    l.answered(Role::Api);
+    l.answered(Role::Api, Instant::now());
     l.ended(
         pushback().request_end(),
         Role::Api,
@@ -500,7 +500,7 @@ fn pushback_counts_only_while_other_requests_succeed() {
     // Pushback to requests sent before the cut is no news, even rounds later.
     let later = Instant::now() + MIN_ROUND;
     for _ in 0..3 * start {
-        l.answered_at(Role::Api, later);
+        l.answered_at(Role::Api, later, later);
     }
     l.ended(pushback().request_end(), Role::Api, began);
     assert_eq!(l.limit(), cut);
@@ -509,7 +509,7 @@ fn pushback_counts_only_while_other_requests_succeed() {
     assert!(again < cut, "a request sent after the cut");
     // A 503 with Retry-After is pushback too.
     for _ in 0..3 * start {
-        l.answered_at(Role::Api, later + MIN_ROUND);
+        l.answered_at(Role::Api, later + MIN_ROUND, later + MIN_ROUND);
     }
     let busy = Failure::Transient {
         error: (),
@@ -529,10 +529,10 @@ fn pushback_counts_only_while_the_same_service_answers() {
     let (r, _events) = reporter();
     let l = Limiter::new(Jobs::Auto, r);
     let start = l.limit();
-    l.answered(Role::Api);
+    l.answered(Role::Api, Instant::now());
     let began = Instant::now();
     for _ in 0..3 {
-        l.answered(Role::Storage);
+        l.answered(Role::Storage, Instant::now());
     }
     l.ended(pushback().request_end(), Role::Api, began);
     assert_eq!(l.limit(), start, "the API answered nothing meanwhile");
@@ -541,12 +541,39 @@ fn pushback_counts_only_while_the_same_service_answers() {
     assert_eq!(l.limit(), cut, "the storage answered others meanwhile");
 }
 
+/// After a cut, no other until a request sent since has been answered (TCP's once a
+/// window): at an outage's start the API still answers what was already under way, and
+/// those answers must not make each new failure look like pushback again.
+#[test]
+fn after_a_cut_only_an_answer_to_a_request_sent_since_allows_the_next() {
+    let (r, _events) = reporter();
+    let l = Limiter::new(Jobs::Auto, r);
+    let early = Instant::now();
+    l.answered(Role::Api, early);
+    l.ended(pushback().request_end(), Role::Api, early);
+    let start = l.limit();
+    assert!(start < INITIAL.min(open_files_cap()), "the first cut");
+    // Rounds of answers, all to requests sent before the cut: the cut's cool-down is
+    // over, and the API has been answering all along.
+    let later = Instant::now() + MIN_ROUND;
+    for _ in 0..3 * INITIAL {
+        l.answered_at(Role::Api, early, later);
+    }
+    let held = l.limit();
+    let sent_since = Instant::now();
+    l.ended(pushback().request_end(), Role::Api, sent_since);
+    assert_eq!(l.limit(), held, "no request sent since the cut was answered");
+    l.answered_at(Role::Api, sent_since, later);
+    l.ended(pushback().request_end(), Role::Api, sent_since);
+    assert!(l.limit() < held, "one was: pushback again");
+}
+
 #[test]
 fn a_held_limiter_ignores_pushback() {
     let (r, _events) = reporter();
     let l = Limiter::new(Jobs::Auto, r);
     let start = l.limit();
-    l.answered(Role::Api);
+    l.answered(Role::Api, Instant::now());
     l.hold(true);
     for _ in 0..10 {
         l.ended(pushback().request_end(), Role::Api, Instant::now());
@@ -560,7 +587,7 @@ fn a_held_limiter_ignores_pushback() {
     assert_eq!(l.limit(), start);
     // The first answer ends the outage.
     let began = Instant::now();
-    l.answered(Role::Api);
+    l.answered(Role::Api, Instant::now());
     assert!(!l.lock().auto.as_ref().unwrap().control.held());
     l.ended(
         Failure::timed_out((), "no progress for 60 s".into()).request_end(),

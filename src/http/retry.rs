@@ -231,7 +231,7 @@ impl Retrier {
                         pass.alive();
                     }
                     if let Some((limiter, role)) = limiter {
-                        limiter.answered(role);
+                        limiter.answered(role, began);
                     }
                     return Ok(v);
                 }
