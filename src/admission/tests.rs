@@ -562,7 +562,11 @@ fn after_a_cut_only_an_answer_to_a_request_sent_since_allows_the_next() {
     let held = l.limit();
     let sent_since = Instant::now();
     l.ended(pushback().request_end(), Role::Api, sent_since);
-    assert_eq!(l.limit(), held, "no request sent since the cut was answered");
+    assert_eq!(
+        l.limit(),
+        held,
+        "no request sent since the cut was answered"
+    );
     l.answered_at(Role::Api, sent_since, later);
     l.ended(pushback().request_end(), Role::Api, sent_since);
     assert!(l.limit() < held, "one was: pushback again");
