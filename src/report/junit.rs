@@ -119,7 +119,7 @@ impl Assembler {
             .spawn(move || {
                 let mut file = self.file;
                 let result = assemble(&mut file, &head);
-                file.forget_scratch();
+                file.close();
                 let _ = tx.send(result);
             });
         if let Err(e) = spawned {
@@ -131,8 +131,8 @@ impl Assembler {
     }
 
     /// No report (the run ended before it began): the scratch file goes.
-    pub(super) fn discard(mut self) {
-        self.file.forget_scratch();
+    pub(super) fn discard(self) {
+        self.file.close();
     }
 }
 
@@ -151,8 +151,16 @@ impl Assembly {
 }
 
 impl JunitFile {
-    fn forget_scratch(&mut self) {
-        if let Some(p) = self.scratch_path.take() {
+    /// Closes the scratch file, then removes its name where it still has one: on Windows
+    /// a file's name stays until its last handle is closed.
+    fn close(self) {
+        let JunitFile {
+            scratch,
+            scratch_path,
+            ..
+        } = self;
+        drop(scratch);
+        if let Some(p) = scratch_path {
             let _ = std::fs::remove_file(p);
         }
     }
@@ -423,6 +431,8 @@ mod tests {
             .write_all(testcase(&report("./a.txt", Outcome::Uploaded)).as_bytes())
             .unwrap();
         assert!(!path.exists());
+        // The writer of the test cases is done before the report is made, as in a run.
+        drop(scratch);
         let s = Summary {
             uploaded: 1,
             ..Summary::default()

@@ -284,16 +284,16 @@ fn a_killed_run_leaves_no_report_and_a_stopped_one_a_whole_one() {
     assert_eq!(r.properties["not_attempted"], "4");
 }
 
-/// A report that cannot be written at the end (its folder removed meanwhile) is a lost
-/// output: named once, every file still uploaded, exit 1. One that cannot be written
-/// from the start is a usage error, before any request.
+/// A report that cannot be put in place at the end (a folder took its name meanwhile) is
+/// a lost output: named once, every file still uploaded, exit 1. One that cannot be
+/// written from the start is a usage error, before any request.
 #[test]
 fn a_report_that_cannot_be_written_is_named_and_fails_the_run() {
     let fake = FakeChief::start();
     let env = TestEnv::new();
     let (dir, junit) = reports(&env);
     let (child, gate) = held_run(&env, &fake, &junit);
-    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::create_dir(&junit).unwrap();
     gate.release();
     let out = finish(child, PROMPT);
     let err = text(&out.stderr);
@@ -309,7 +309,10 @@ fn a_report_that_cannot_be_written_is_named_and_fails_the_run() {
     );
     assert!(err.contains("Uploaded 6 files"), "{err}");
     assert_eq!(fake.assets(PROJECT).len(), 6);
-    assert!(!dir.exists());
+    assert!(junit.is_dir(), "no report in its place");
+    if cfg!(unix) {
+        assert_eq!(listing(&dir), vec!["junit.xml"], "nothing else beside it");
+    }
 
     let fake = FakeChief::start();
     let env = TestEnv::new();
