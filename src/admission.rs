@@ -127,18 +127,24 @@ struct Auto {
     meter: Meter,
     /// A file waits because of the limit (not because of bytes or memory).
     waiting: bool,
-    /// When a request to each service was last answered (the API, the storage):
-    /// pushback counts only while other requests to the same service succeed, i.e. if
-    /// one was answered while the pushed-back one was in flight. The storage answering
-    /// says nothing of an API that is out.
-    last_answer: [Option<Instant>; 2],
+    /// What each service's answers said (the API's, the storage's): the storage
+    /// answering says nothing of an API that is out.
+    heard: [Heard; 2],
     /// When the limit was last cut: pushback to a request sent before is no news.
     cut_at: Option<Instant>,
-    /// Whether a request to each service sent since the last cut has been answered: until
-    /// one has, the cut's effect is unknown and no other cut follows (TCP's once a window).
-    /// Answers to requests sent before it say nothing: at an outage's start they are the
-    /// last of what was already under way.
-    answered_since_cut: [bool; 2],
+}
+
+/// What one service's answers told admission.
+#[derive(Clone, Copy, Default)]
+struct Heard {
+    /// When a request to it was last answered: pushback counts only while other requests
+    /// to it succeed, i.e. if one was answered while the pushed-back one was in flight.
+    last_answer: Option<Instant>,
+    /// Whether a request to it sent since the last cut has been answered: until one has,
+    /// the cut's effect is unknown and no other cut follows (TCP's once a window). Answers
+    /// to requests sent before it say nothing: at an outage's start they are the last of
+    /// what was already under way.
+    since_cut: bool,
 }
 
 struct Round {
@@ -229,9 +235,8 @@ impl Limiter {
                     round: Round::new(Instant::now(), limit, 0, false),
                     meter: Meter::new(),
                     waiting: false,
-                    last_answer: [None; 2],
+                    heard: [Heard::default(); 2],
                     cut_at: None,
-                    answered_since_cut: [false; 2],
                 };
                 (limit, Some(auto))
             }
@@ -354,9 +359,11 @@ impl Limiter {
                 a.control.hold(false);
                 a.round = Round::new(now, a.control.limit(), sent, a.waiting);
             }
-            a.last_answer[role as usize] = Some(now);
-            if a.cut_at.is_some_and(|cut| began >= cut) {
-                a.answered_since_cut[role as usize] = true;
+            let cut_at = a.cut_at;
+            let heard = &mut a.heard[role as usize];
+            heard.last_answer = Some(now);
+            if cut_at.is_some_and(|cut| began >= cut) {
+                heard.since_cut = true;
             }
             a.round.answers += 1;
             a.meter.rate(now, sent);
@@ -402,7 +409,8 @@ impl Limiter {
             let mut s = self.lock();
             let s = &mut *s;
             let Some(a) = &mut s.auto else { return };
-            if a.last_answer[role as usize].is_none_or(|t| t < began) {
+            let heard = a.heard[role as usize];
+            if heard.last_answer.is_none_or(|t| t < began) {
                 // Nothing else of that service succeeded meanwhile: the start of an
                 // outage, or a lone request, not a server asking for less.
                 return;
@@ -412,7 +420,7 @@ impl Limiter {
             // outnumber the limit it set.
             let window_open = match a.cut_at {
                 None => true,
-                Some(cut) => began >= cut && a.answered_since_cut[role as usize],
+                Some(cut) => began >= cut && heard.since_cut,
             };
             if !window_open || s.in_flight > s.limit {
                 return;
@@ -423,7 +431,9 @@ impl Limiter {
             };
             if change.is_some() {
                 a.cut_at = Some(Instant::now());
-                a.answered_since_cut = [false; 2];
+                for h in &mut a.heard {
+                    h.since_cut = false;
+                }
             }
             s.limit = a.control.limit();
             change

@@ -1091,11 +1091,11 @@ mod tests {
         assert!(items[0].starts_with("failed yyy"), "{items:?}");
         // No path holds a NUL byte, or a name longer than a file system takes.
         for (text, why) in [
-            (b"a\n\x01\x00b\n".to_vec(), &"line 2 holds a NUL byte, which no path can".to_string()),
+            (b"a\n\x01\x00b\n".to_vec(), "line 2 holds a NUL byte, which no path can".to_string()),
             (
                 format!("a/{}/b\n", "z".repeat(NAME + 1)).into_bytes(),
                 // 255 bytes; on Windows 765, the UTF-8 of 255 UTF-16 units at most.
-                &format!("line 1 names a file or folder longer than {NAME} bytes, the longest name this system takes"),
+                format!("line 1 names a file or folder longer than {NAME} bytes, the longest name this system takes"),
             ),
         ] {
             fs::write(&list, &text).unwrap();
